@@ -1,0 +1,46 @@
+/**
+ * The interface every implementation offers: the requests of the spec plus the lookups.
+ * The stateful suite drives an implementation only through this interface and compares
+ * each answer with the model.
+ */
+import type { Profile } from '../model/profiles.js';
+import type { DirtyLogOutcome, Gfn, Gpa, Hva, HvaRangeHit, HvaResult, MemoryRegion, Memslot, SetOutcome } from '../model/types.js';
+
+export interface MemslotImpl {
+  readonly name: string;
+  readonly profile: Profile;
+  /** A fresh VM: no slots, generation i for address space i. Mirrors: kvm_create_vm() */
+  reset(): void;
+  /** Mirrors: kvm_vm_ioctl_set_memory_region() */
+  setUserMemoryRegion(mem: MemoryRegion): SetOutcome;
+  /** Mirrors: __x86_set_memory_region(); `hva` stands for what vm_mmap() returned. */
+  setInternalMemslot(id: number, gpa: Gpa, size: bigint, hva: Hva): SetOutcome;
+  /** Mirrors: kvm_get_dirty_log_protect() */
+  getDirtyLog(slot: number): DirtyLogOutcome;
+
+  /** Mirrors: id_to_memslot() */
+  idToMemslot(asId: number, id: number): Memslot | null;
+  /** Mirrors: __gfn_to_memslot() (with the last_used_slot cache) */
+  gfnToMemslot(asId: number, gfn: Gfn): Memslot | null;
+  /** Mirrors: search_memslots(..., approx = true) */
+  gfnToMemslotApprox(asId: number, gfn: Gfn): Memslot | null;
+  /** Mirrors: kvm_for_each_memslot_in_gfn_range(); ascending baseGfn. */
+  gfnRangeMemslots(asId: number, start: Gfn, end: Gfn): Memslot[];
+  /** Mirrors: kvm_handle_hva_range(); ordered by (asId, id). */
+  hvaRangeMemslots(start: Hva, end: Hva): HvaRangeHit[];
+  /** Mirrors: kvm_vcpu_gfn_to_memslot(), with the per-vCPU cache keyed by generation. */
+  vcpuGfnToMemslot(vcpu: number, inSmm: boolean, gfn: Gfn): Memslot | null;
+  /** Mirrors: kvm_is_visible_gfn() */
+  isVisibleGfn(asId: number, gfn: Gfn): boolean;
+  /** Mirrors: __gfn_to_hva_many() */
+  gfnToHva(asId: number, gfn: Gfn, write: boolean): HvaResult;
+
+  /** The live slots of an address space, ascending by baseGfn. */
+  slots(asId: number): Memslot[];
+  /** The generation of the active set of an address space. */
+  generation(asId: number): bigint;
+  /** `kvm->nr_memslot_pages` */
+  nrMemslotPages(): bigint;
+}
+
+export type ImplFactory = (profile: Profile) => MemslotImpl;

@@ -1,0 +1,79 @@
+/**
+ * The rule registry: every rule ID of the spec with its one-line text.
+ *
+ * The chapters in `spec/*.md` are normative; this file mirrors them so that code and tests
+ * can cite rules by a checked type. `test/traceability.test.ts` keeps the two in step:
+ * an ID in one and not the other fails the build. IDs are never renumbered or reused.
+ */
+export const RULES = {
+  // 20-set-memory-region.md: validation, in the kernel's check order
+  'MS-VAL-01': 'v1 ioctl: a flag outside KVM_MEM_LOG_DIRTY_PAGES|KVM_MEM_READONLY fails with EINVAL',
+  'MS-VAL-02': 'the low 16 bits of slot at or above KVM_USER_MEM_SLOTS fail with EINVAL',
+  'MS-VAL-03': 'a flag outside the valid set of check_memory_region_flags fails with EINVAL',
+  'MS-VAL-04': 'memory_size not a multiple of PAGE_SIZE fails with EINVAL',
+  'MS-VAL-05': 'guest_phys_addr not a multiple of PAGE_SIZE fails with EINVAL',
+  'MS-VAL-06': 'userspace_addr not a multiple of PAGE_SIZE fails with EINVAL',
+  'MS-VAL-07': 'userspace_addr + memory_size wrapping or above the user address limit fails with EINVAL',
+  'MS-VAL-08': 'as_id (slot >> 16) at or above the number of address spaces fails with EINVAL',
+  'MS-VAL-09': 'id at or above KVM_MEM_SLOTS_NUM fails with EINVAL',
+  'MS-VAL-10': 'guest_phys_addr + memory_size wrapping past 2^64 fails with EINVAL',
+  'MS-VAL-11': 'more than KVM_MEM_MAX_NR_PAGES pages fails with EINVAL',
+  'MS-DEL-01': 'memory_size 0 for a slot that does not exist fails with EINVAL',
+  'MS-DEL-02': 'memory_size 0 for an existing slot deletes it',
+  'MS-CRT-01': 'a new slot whose pages overflow the VM-wide page count fails with EINVAL',
+  'MS-MOD-01': 'changing userspace_addr of an existing slot fails with EINVAL',
+  'MS-MOD-02': 'changing the size of an existing slot fails with EINVAL',
+  'MS-MOD-03': 'toggling KVM_MEM_READONLY on an existing slot fails with EINVAL',
+  'MS-NOP-01': 'an identical re-issue of an existing slot succeeds and changes nothing',
+  'MS-OVL-01': 'a CREATE or MOVE whose gfn range overlaps another slot of its address space fails with EEXIST',
+  'MS-X86-01': 'a CREATE or MOVE whose last gfn is above the max gfn fails with EINVAL',
+  'MS-CRT-02': 'a request for an id with no slot creates the slot',
+  'MS-MOV-01': 'a request for an existing slot with another base gfn moves the slot',
+  'MS-FLG-01': 'a request for an existing slot with other flags changes only the flags',
+  // 25-dirty-log.md
+  'MS-DLG-01': 'KVM_GET_DIRTY_LOG with as_id at or above the number of address spaces fails with EINVAL',
+  'MS-DLG-02': 'KVM_GET_DIRTY_LOG with id at or above KVM_USER_MEM_SLOTS fails with EINVAL',
+  'MS-DLG-03': 'KVM_GET_DIRTY_LOG of a slot that does not exist fails with ENOENT',
+  'MS-DLG-04': 'KVM_GET_DIRTY_LOG of a slot without a dirty bitmap fails with ENOENT',
+  'MS-DLG-05': 'KVM_GET_DIRTY_LOG of a slot with a dirty bitmap succeeds',
+  'MS-DLG-06': 'a MOVE or FLAGS_ONLY that keeps KVM_MEM_LOG_DIRTY_PAGES keeps the same dirty bitmap',
+  'MS-DLG-07': 'a change that sets KVM_MEM_LOG_DIRTY_PAGES on a slot without a bitmap allocates a fresh one',
+  'MS-DLG-08': 'a change that leaves KVM_MEM_LOG_DIRTY_PAGES clear leaves the slot without a bitmap',
+  // 26-internal-slots.md
+  'MS-INT-01': 'creating an internal slot that exists fails with EEXIST',
+  'MS-INT-02': 'deleting an internal slot that does not exist is a no-op',
+  'MS-INT-03': 'an internal slot change is made in every address space with flags 0',
+  // 30-lookup.md
+  'MS-LKP-01': 'id_to_memslot returns the slot of that id in the address space, or none',
+  'MS-LKP-02': 'gfn_to_memslot returns the slot whose gfn range contains gfn, or none',
+  'MS-LKP-03': 'the approx lookup returns the containing slot, else a slot bordering the hole, or none when empty',
+  'MS-LKP-04': 'gfn-range iteration yields every slot intersecting [start, end) in ascending base_gfn order',
+  'MS-LKP-05': 'hva-range iteration yields every slot of every address space whose hva range intersects [start, end)',
+  'MS-LKP-06': 'a vCPU in SMM looks up address space 1, otherwise address space 0',
+  'MS-LKP-07': 'a vCPU cached slot is used only while the generation it was cached at is current',
+  'MS-LKP-08': 'a slot is visible iff it exists, has a user id and is not INVALID',
+  'MS-LKP-09': 'gfn to hva with no slot or an INVALID slot gives KVM_HVA_ERR_BAD',
+  'MS-LKP-10': 'gfn to hva for a write into a READONLY slot gives KVM_HVA_ERR_RO_BAD',
+  'MS-LKP-11': 'gfn to hva otherwise gives userspace_addr + (gfn - base_gfn) * PAGE_SIZE',
+  // 40-generations.md
+  'MS-GEN-01': 'the generation of address space i starts at i',
+  'MS-GEN-02': 'CREATE and FLAGS_ONLY publish once: the generation grows by the number of address spaces',
+  'MS-GEN-03': 'DELETE and MOVE publish twice: the generation grows by twice the number of address spaces',
+  'MS-GEN-04': 'the no-op and every rejected request leave the generation unchanged',
+  // 50-invariants.md
+  'MS-INV-01': 'slot ids are unique within an address space',
+  'MS-INV-02': 'the gfn ranges of an address space are pairwise disjoint',
+  'MS-INV-03': 'every slot has at least one page',
+  'MS-INV-04': 'a generation is congruent to its as_id modulo the number of address spaces and never decreases',
+  'MS-INV-05': 'the VM-wide page count equals the sum of npages over all slots',
+  'MS-INV-06': 'no slot of a stable state is INVALID',
+  'MS-INV-07': 'a slot has a dirty bitmap iff it has KVM_MEM_LOG_DIRTY_PAGES',
+} as const;
+
+export type RuleId = keyof typeof RULES;
+
+export const RULE_IDS = Object.keys(RULES) as RuleId[];
+
+export function isRuleId(s: string): s is RuleId {
+  return Object.hasOwn(RULES, s);
+}
