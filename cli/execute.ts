@@ -1,0 +1,93 @@
+/**
+ * Runs protocol requests through the model, and through an implementation, giving protocol
+ * answers. This is the one place where a request meets the model.
+ */
+import { match } from 'ts-pattern';
+import type { RuleId } from '../spec/rules.js';
+import * as model from '../model/index.js';
+import type { MemslotImpl } from '../impl/interface.js';
+import type { Answer, Request, SlotInfo } from './trace.js';
+import { PAGE_SHIFT, type DirtyLogOutcome, type Memslot, type SetOutcome } from '../model/types.js';
+
+export interface ModelAnswer {
+  readonly state: model.VmState;
+  readonly answer: Answer;
+  /** The rule that decided the answer, for requests the spec decides. */
+  readonly rule: RuleId | null;
+  readonly fired: readonly RuleId[];
+}
+
+export function outcomeAnswer(r: SetOutcome | DirtyLogOutcome): Answer {
+  return r.ok ? { kind: 'ret' } : { kind: 'errno', errno: r.errno };
+}
+
+export function slotInfo(s: Memslot): SlotInfo {
+  return {
+    slot: (s.asId << 16) | s.id,
+    flags: s.flags,
+    guestPhysAddr: s.baseGfn << PAGE_SHIFT,
+    memorySize: s.npages << PAGE_SHIFT,
+    userspaceAddr: s.userspaceAddr,
+  };
+}
+
+/** Why a request cannot be asked of this profile at all (an input defect), or null. */
+export function requestDefect(profile: model.Profile, r: Request): { field: string; message: string } | null {
+  if ('asId' in r && r.asId >= profile.addressSpaces) {
+    return { field: 'as_id', message: `profile ${profile.name} has ${profile.addressSpaces} address space(s)` };
+  }
+  if (r.op === 'set_internal_memslot' && r.id < profile.userMemSlots) {
+    return { field: 'id', message: `internal slot ids start at KVM_USER_MEM_SLOTS (${profile.userMemSlots})` };
+  }
+  return null;
+}
+
+/** The model's answer to one request. The caller has checked requestDefect(). */
+export function modelStep(vm: model.VmState, r: Request): ModelAnswer {
+  const stepAnswer = (s: model.Step<model.SetResult | model.DirtyLogResult>): ModelAnswer => ({
+    state: s.state,
+    answer: outcomeAnswer(s.result),
+    rule: s.result.rule,
+    fired: s.fired,
+  });
+  const plain = (answer: Answer): ModelAnswer => ({ state: vm, answer, rule: null, fired: [] });
+  return match(r)
+    .with({ op: 'reset' }, () => ({ state: model.createVm(vm.profile), answer: { kind: 'ok' } as Answer, rule: null, fired: ['MS-GEN-01'] as RuleId[] }))
+    .with({ op: 'set_user_memory_region' }, ({ region }) => stepAnswer(model.setUserMemoryRegion(vm, region)))
+    .with({ op: 'get_dirty_log' }, ({ slot }) => stepAnswer(model.getDirtyLog(vm, slot)))
+    .with({ op: 'set_internal_memslot' }, (x) => stepAnswer(model.setInternalMemslot(vm, x.id, x.guestPhysAddr, x.memorySize, x.userspaceAddr)))
+    .with({ op: 'get_slots' }, ({ asId }) => plain({ kind: 'slots', slots: model.space(vm, asId).slots.map(slotInfo) }))
+    .with({ op: 'get_generation' }, ({ asId }) => plain({ kind: 'generation', generation: model.space(vm, asId).generation }))
+    .with({ op: 'gfn_to_memslot' }, ({ asId, gfn }) => {
+      const s = model.gfnToMemslot(vm, asId, gfn);
+      return { ...plain({ kind: 'slot', slot: s === null ? null : (s.asId << 16) | s.id }), fired: ['MS-LKP-02'] as RuleId[] };
+    })
+    .with({ op: 'hva_to_memslots' }, ({ start, end }) => ({
+      ...plain({ kind: 'hva_hits', hits: model.hvaRangeMemslots(vm, start, end).map((x) => ({ slot: (x.asId << 16) | x.id, gfnStart: x.gfnStart, gfnEnd: x.gfnEnd })) }),
+      fired: ['MS-LKP-05'] as RuleId[],
+    }))
+    .exhaustive();
+}
+
+/** An implementation's answer to one request. */
+export function implStep(impl: MemslotImpl, r: Request): Answer {
+  return match(r)
+    .with({ op: 'reset' }, (): Answer => {
+      impl.reset();
+      return { kind: 'ok' };
+    })
+    .with({ op: 'set_user_memory_region' }, ({ region }) => outcomeAnswer(impl.setUserMemoryRegion(region)))
+    .with({ op: 'get_dirty_log' }, ({ slot }) => outcomeAnswer(impl.getDirtyLog(slot)))
+    .with({ op: 'set_internal_memslot' }, (x) => outcomeAnswer(impl.setInternalMemslot(x.id, x.guestPhysAddr, x.memorySize, x.userspaceAddr)))
+    .with({ op: 'get_slots' }, ({ asId }): Answer => ({ kind: 'slots', slots: impl.slots(asId).map(slotInfo) }))
+    .with({ op: 'get_generation' }, ({ asId }): Answer => ({ kind: 'generation', generation: impl.generation(asId) }))
+    .with({ op: 'gfn_to_memslot' }, ({ asId, gfn }): Answer => {
+      const s = impl.gfnToMemslot(asId, gfn);
+      return { kind: 'slot', slot: s === null ? null : (s.asId << 16) | s.id };
+    })
+    .with({ op: 'hva_to_memslots' }, ({ start, end }): Answer => ({
+      kind: 'hva_hits',
+      hits: impl.hvaRangeMemslots(start, end).map((x) => ({ slot: (x.asId << 16) | x.id, gfnStart: x.gfnStart, gfnEnd: x.gfnEnd })),
+    }))
+    .exhaustive();
+}

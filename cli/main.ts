@@ -1,0 +1,90 @@
+#!/usr/bin/env node
+/**
+ * The command line. Exit status: 0 all agree, 1 a disagreement, 2 bad input, usage or a
+ * broken SUT. Only this file calls process.exit.
+ */
+import { parseArgs } from 'node:util';
+import { PROFILES, profileToJson } from '../model/profiles.js';
+import { fileLines } from './lines.js';
+import { resolveProfile } from './profile-arg.js';
+import { formatReplay, replay } from './replay.js';
+import { InputError, readTrace } from './trace.js';
+import { USAGE, UsageError } from './usage.js';
+
+type Command = (args: string[]) => Promise<number>;
+
+async function replayCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { profile: { type: 'string' }, sut: { type: 'string' }, timeout: { type: 'string' } },
+  });
+  if (positionals.length !== 1) throw new UsageError('replay takes one TRACE file (or - for stdin)');
+  const profile = resolveProfile(values.profile);
+  const path = positionals[0]!;
+  if (values.sut !== undefined) {
+    const { replayWithSut } = await import('./sut/replay-sut.js');
+    return replayWithSut(path, profile, values.sut, values.profile !== undefined, parseTimeout(values.timeout));
+  }
+  const summary = await replay(readTrace(fileLines(path), path), { profile });
+  process.stdout.write(`${formatReplay(summary, false)}\n`);
+  return summary.mismatches === 0 ? 0 : 1;
+}
+
+export function parseTimeout(v: string | undefined): number {
+  if (v === undefined) return 5000;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--timeout ${v}: must be a positive number of milliseconds`);
+  return n;
+}
+
+async function profilesCommand(): Promise<number> {
+  for (const [name, p] of Object.entries(PROFILES)) process.stdout.write(`${name} ${JSON.stringify(profileToJson(p))}\n`);
+  return 0;
+}
+
+async function checkCommand(args: string[]): Promise<number> {
+  const { checkCli } = await import('./check.js');
+  return checkCli(args);
+}
+
+async function recordCommand(args: string[]): Promise<number> {
+  const { recordCli } = await import('./sut/record.js');
+  return recordCli(args);
+}
+
+const COMMANDS: Record<string, Command> = {
+  check: checkCommand,
+  replay: replayCommand,
+  record: recordCommand,
+  profiles: profilesCommand,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) throw new UsageError(`unknown command "${name}" (try --help)`);
+  return command(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    if (e instanceof UsageError || e instanceof InputError) {
+      process.stderr.write(`memslot-oracle: ${e.message}\n`);
+    } else if (e instanceof Error && e.name === 'SutError') {
+      process.stderr.write(`memslot-oracle: SUT error: ${e.message}\n`);
+    } else if (e instanceof Error && String((e as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`memslot-oracle: ${e.message}\n`);
+    } else {
+      process.stderr.write(`memslot-oracle: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    }
+    process.exitCode = 2;
+  },
+);

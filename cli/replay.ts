@@ -1,0 +1,95 @@
+/**
+ * `memslot-oracle replay`: streams a trace through the model (and optionally a SUT) and
+ * compares every answer.
+ */
+import { RULES, type RuleId } from '../spec/rules.js';
+import * as model from '../model/index.js';
+import { modelStep, requestDefect } from './execute.js';
+import { InputError, answerText, requestText, type Answer, type Request, type TraceLine } from './trace.js';
+
+export interface Mismatch {
+  readonly line: number;
+  readonly request: Request;
+  readonly expected: Answer | undefined;
+  readonly model: Answer;
+  readonly sut: Answer | undefined;
+  readonly rule: RuleId | null;
+  /** Which side disagreed: the trace's expect with the model, or the SUT with the model. */
+  readonly who: 'expect' | 'sut' | 'expect+sut';
+}
+
+export interface ReplaySummary {
+  readonly steps: number;
+  readonly mismatches: number;
+  /** The first mismatches, up to the report limit. */
+  readonly first: readonly Mismatch[];
+  /** How often each rule decided a request. */
+  readonly ruleCounts: ReadonlyMap<RuleId, number>;
+}
+
+export interface ReplayOptions {
+  readonly profile: model.Profile;
+  /** Sends a request to the SUT and returns its answer (already validated for the op). */
+  readonly sut?: (r: Request, line: number) => Promise<Answer>;
+  readonly reportLimit?: number;
+  /** Called with the model's state whenever it is reset (the start, reset lines, profile lines). */
+  readonly onReset?: (profile: model.Profile) => Promise<void>;
+}
+
+/** Replays parsed trace lines. Throws InputError on a defect of the input. */
+export async function replay(lines: AsyncIterable<TraceLine>, opts: ReplayOptions): Promise<ReplaySummary> {
+  const limit = opts.reportLimit ?? 10;
+  let vm = model.createVm(opts.profile);
+  let steps = 0;
+  let mismatches = 0;
+  const first: Mismatch[] = [];
+  const ruleCounts = new Map<RuleId, number>();
+  await opts.onReset?.(opts.profile);
+  for await (const t of lines) {
+    if (t.kind === 'profile') {
+      vm = model.createVm(t.profile);
+      await opts.onReset?.(t.profile);
+      continue;
+    }
+    const defect = requestDefect(vm.profile, t.request);
+    if (defect !== null) throw new InputError(t.line, defect.field, defect.message);
+    const m = modelStep(vm, t.request);
+    vm = m.state;
+    steps++;
+    if (m.rule !== null) ruleCounts.set(m.rule, (ruleCounts.get(m.rule) ?? 0) + 1);
+    const sut = opts.sut === undefined ? undefined : await opts.sut(t.request, t.line);
+    const want = answerText(m.answer);
+    const expectBad = t.expect !== undefined && answerText(t.expect) !== want;
+    const sutBad = sut !== undefined && answerText(sut) !== want;
+    if (expectBad || sutBad) {
+      mismatches++;
+      if (first.length < limit) {
+        first.push({
+          line: t.line,
+          request: t.request,
+          expected: t.expect,
+          model: m.answer,
+          sut,
+          rule: m.rule,
+          who: expectBad && sutBad ? 'expect+sut' : expectBad ? 'expect' : 'sut',
+        });
+      }
+    }
+  }
+  return { steps, mismatches, first, ruleCounts };
+}
+
+/** The human-readable report: the summary line first, then the first mismatches. */
+export function formatReplay(s: ReplaySummary, withSut: boolean): string {
+  const out = [`${s.steps} steps, ${s.mismatches} mismatches`];
+  for (const m of s.first) {
+    out.push('');
+    out.push(`line ${m.line}: ${requestText(m.request)}`);
+    if (m.expected !== undefined) out.push(`  expected: ${answerText(m.expected)}${m.who.includes('expect') ? '   <- disagrees with the model' : ''}`);
+    if (withSut && m.sut !== undefined) out.push(`  sut:      ${answerText(m.sut)}${m.who.includes('sut') ? '   <- disagrees with the model' : ''}`);
+    const why = m.rule === null ? '' : `   [${m.rule}] ${RULES[m.rule]}`;
+    out.push(`  model:    ${answerText(m.model)}${why}`);
+  }
+  if (s.mismatches > s.first.length) out.push('', `(${s.mismatches - s.first.length} more mismatches not shown)`);
+  return out.join('\n');
+}

@@ -1,0 +1,343 @@
+/**
+ * The trace format and the SUT protocol's messages (spec/70-traces.md, spec/80-protocol.md).
+ *
+ * A trace is JSON Lines: each line is a request of the SUT protocol, optionally with the
+ * answer expected for it under `expect`, or a `{"profile": ...}` line. Parsing is strict:
+ * any defect is reported with its line number and field, never guessed around.
+ */
+import { match } from 'ts-pattern';
+import { ERRNOS, type Errno, type MemoryRegion } from '../model/types.js';
+import { parseU64, profileFromJson, profileToJson, type Profile } from '../model/profiles.js';
+
+export type Request =
+  | { readonly op: 'reset' }
+  | { readonly op: 'set_user_memory_region'; readonly region: MemoryRegion }
+  | { readonly op: 'get_dirty_log'; readonly slot: number }
+  | { readonly op: 'set_internal_memslot'; readonly id: number; readonly guestPhysAddr: bigint; readonly memorySize: bigint; readonly userspaceAddr: bigint }
+  | { readonly op: 'get_slots'; readonly asId: number }
+  | { readonly op: 'get_generation'; readonly asId: number }
+  | { readonly op: 'gfn_to_memslot'; readonly asId: number; readonly gfn: bigint }
+  | { readonly op: 'hva_to_memslots'; readonly start: bigint; readonly end: bigint };
+
+export type Op = Request['op'];
+export const OPS: readonly Op[] = [
+  'reset',
+  'set_user_memory_region',
+  'get_dirty_log',
+  'set_internal_memslot',
+  'get_slots',
+  'get_generation',
+  'gfn_to_memslot',
+  'hva_to_memslots',
+];
+/** Ops every SUT must support; the rest are used only when the SUT lists them in hello. */
+export const REQUIRED_OPS: readonly Op[] = ['reset', 'set_user_memory_region', 'get_dirty_log'];
+
+export interface SlotInfo {
+  readonly slot: number;
+  readonly flags: number;
+  readonly guestPhysAddr: bigint;
+  readonly memorySize: bigint;
+  readonly userspaceAddr: bigint;
+}
+export interface HvaHitInfo {
+  readonly slot: number;
+  readonly gfnStart: bigint;
+  readonly gfnEnd: bigint;
+}
+
+export type Answer =
+  | { readonly kind: 'ok' }
+  | { readonly kind: 'ret' }
+  | { readonly kind: 'errno'; readonly errno: Errno }
+  | { readonly kind: 'slots'; readonly slots: readonly SlotInfo[] }
+  | { readonly kind: 'generation'; readonly generation: bigint }
+  | { readonly kind: 'slot'; readonly slot: number | null }
+  | { readonly kind: 'hva_hits'; readonly hits: readonly HvaHitInfo[] };
+
+export type TraceLine =
+  | { readonly kind: 'request'; readonly line: number; readonly request: Request; readonly expect?: Answer }
+  | { readonly kind: 'profile'; readonly line: number; readonly profile: Profile };
+
+/** A defect in the input, with where it is. */
+export class InputError extends Error {
+  constructor(
+    readonly line: number,
+    readonly field: string | null,
+    message: string,
+    readonly source = 'trace',
+  ) {
+    super(`${source} line ${line}${field === null ? '' : `, field "${field}"`}: ${message}`);
+    this.name = 'InputError';
+  }
+}
+
+type Obj = Record<string, unknown>;
+
+class Fields {
+  constructor(
+    readonly obj: Obj,
+    readonly line: number,
+    readonly source: string,
+    readonly prefix = '',
+  ) {}
+  private err(field: string, msg: string): InputError {
+    return new InputError(this.line, this.prefix + field, msg, this.source);
+  }
+  has(field: string): boolean {
+    return Object.hasOwn(this.obj, field);
+  }
+  u32(field: string, max = 0xffff_ffff): number {
+    if (!this.has(field)) throw this.err(field, 'missing');
+    const v = this.obj[field];
+    if (typeof v === 'string') throw this.err(field, `must be a JSON number, not a string (${JSON.stringify(v)})`);
+    if (typeof v !== 'number' || !Number.isInteger(v)) throw this.err(field, `must be an integer, got ${JSON.stringify(v)}`);
+    if (v < 0 || v > max) throw this.err(field, `must be from 0 to ${max}, got ${v}`);
+    return v;
+  }
+  u64(field: string): bigint {
+    if (!this.has(field)) throw this.err(field, 'missing');
+    const v = this.obj[field];
+    if (typeof v === 'number') throw this.err(field, `is a u64: write it as a string ("0x..."), not the JSON number ${v}`);
+    if (typeof v !== 'string') throw this.err(field, `must be a u64 string, got ${JSON.stringify(v)}`);
+    const parsed = parseU64(v);
+    if (parsed === null) throw this.err(field, `must be a u64 as "0x..." hex or decimal, from 0 to 2^64-1, got ${JSON.stringify(v)}`);
+    return parsed;
+  }
+  only(allowed: readonly string[]): void {
+    for (const key of Object.keys(this.obj)) {
+      if (!allowed.includes(key)) throw this.err(key, 'unknown field');
+    }
+  }
+}
+
+function parseJsonObject(text: string, line: number, source: string): Obj {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new InputError(line, null, `not valid JSON (${(e as Error).message}): ${quote(text)}`, source);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    throw new InputError(line, null, `must be a JSON object: ${quote(text)}`, source);
+  }
+  return v as Obj;
+}
+
+/** A line quoted for an error message, cut to a readable length. */
+export function quote(text: string, max = 200): string {
+  const t = text.length > max ? `${text.slice(0, max)}...` : text;
+  return JSON.stringify(t);
+}
+
+/** Parses one request object (without `expect`). */
+export function parseRequest(f: Fields, extra: readonly string[] = []): Request {
+  const op = f.obj['op'];
+  if (typeof op !== 'string') throw new InputError(f.line, 'op', op === undefined ? 'missing' : 'must be a string', f.source);
+  const allow = (...fields: string[]): void => f.only(['op', ...fields, ...extra]);
+  switch (op) {
+    case 'reset':
+      allow();
+      return { op };
+    case 'set_user_memory_region':
+      allow('slot', 'flags', 'guest_phys_addr', 'memory_size', 'userspace_addr');
+      return {
+        op,
+        region: {
+          slot: f.u32('slot'),
+          flags: f.u32('flags'),
+          guestPhysAddr: f.u64('guest_phys_addr'),
+          memorySize: f.u64('memory_size'),
+          userspaceAddr: f.u64('userspace_addr'),
+        },
+      };
+    case 'get_dirty_log':
+      allow('slot');
+      return { op, slot: f.u32('slot') };
+    case 'set_internal_memslot':
+      allow('id', 'guest_phys_addr', 'memory_size', 'userspace_addr');
+      return { op, id: f.u32('id', 0xffff), guestPhysAddr: f.u64('guest_phys_addr'), memorySize: f.u64('memory_size'), userspaceAddr: f.u64('userspace_addr') };
+    case 'get_slots':
+      allow('as_id');
+      return { op, asId: f.u32('as_id', 0xffff) };
+    case 'get_generation':
+      allow('as_id');
+      return { op, asId: f.u32('as_id', 0xffff) };
+    case 'gfn_to_memslot':
+      allow('as_id', 'gfn');
+      return { op, asId: f.u32('as_id', 0xffff), gfn: f.u64('gfn') };
+    case 'hva_to_memslots':
+      allow('start', 'end');
+      return { op, start: f.u64('start'), end: f.u64('end') };
+    default:
+      throw new InputError(f.line, 'op', `unknown op ${JSON.stringify(op)} (known: ${OPS.join(', ')})`, f.source);
+  }
+}
+
+/**
+ * Parses the answer to `request` from its JSON object. `field` is where it sits (`expect`, or
+ * the SUT's reply line). Throws InputError when the answer does not fit the op.
+ */
+export function parseAnswer(request: Request, obj: unknown, line: number, source: string, field = ''): Answer {
+  const at = field === '' ? null : field;
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
+    throw new InputError(line, at, `the answer must be a JSON object, got ${JSON.stringify(obj)}`, source);
+  }
+  const f = new Fields(obj as Obj, line, source, field === '' ? '' : `${field}.`);
+  const keys = Object.keys(obj);
+  const one = (name: string): boolean => keys.length === 1 && keys[0] === name;
+  const shape = (want: string): InputError =>
+    new InputError(line, at, `the answer to ${request.op} must be ${want}, got ${quote(JSON.stringify(obj))}`, source);
+  const errnoAnswer = (): Answer | null => {
+    if (!one('errno')) return null;
+    const e = (obj as Obj)['errno'];
+    if (typeof e !== 'string' || !(ERRNOS as readonly string[]).includes(e)) {
+      throw new InputError(line, `${field === '' ? '' : `${field}.`}errno`, `unknown errno ${JSON.stringify(e)} (known: ${ERRNOS.join(', ')})`, source);
+    }
+    return { kind: 'errno', errno: e as Errno };
+  };
+  return match(request)
+    .with({ op: 'reset' }, (): Answer => {
+      if (one('ok') && (obj as Obj)['ok'] === true) return { kind: 'ok' };
+      throw shape('{"ok":true}');
+    })
+    .with({ op: 'set_user_memory_region' }, { op: 'get_dirty_log' }, { op: 'set_internal_memslot' }, (): Answer => {
+      if (one('ret')) {
+        if ((obj as Obj)['ret'] !== 0) throw new InputError(line, `${field === '' ? '' : `${field}.`}ret`, 'must be 0 (failures are {"errno":"NAME"})', source);
+        return { kind: 'ret' };
+      }
+      const e = errnoAnswer();
+      if (e !== null) return e;
+      throw shape('{"ret":0} or {"errno":"NAME"}');
+    })
+    .with({ op: 'get_slots' }, (): Answer => {
+      if (!one('slots') || !Array.isArray((obj as Obj)['slots'])) throw shape('{"slots":[...]}');
+      const slots = ((obj as Obj)['slots'] as unknown[]).map((s, i) => {
+        const name = `${field === '' ? '' : `${field}.`}slots[${i}]`;
+        if (typeof s !== 'object' || s === null || Array.isArray(s)) throw new InputError(line, name, 'must be an object', source);
+        const g = new Fields(s as Obj, line, source, `${name}.`);
+        g.only(['slot', 'flags', 'guest_phys_addr', 'memory_size', 'userspace_addr']);
+        return { slot: g.u32('slot'), flags: g.u32('flags'), guestPhysAddr: g.u64('guest_phys_addr'), memorySize: g.u64('memory_size'), userspaceAddr: g.u64('userspace_addr') };
+      });
+      return { kind: 'slots', slots };
+    })
+    .with({ op: 'get_generation' }, (): Answer => {
+      if (!one('generation')) throw shape('{"generation":"0x..."}');
+      return { kind: 'generation', generation: f.u64('generation') };
+    })
+    .with({ op: 'gfn_to_memslot' }, (): Answer => {
+      if (!one('slot')) throw shape('{"slot":N} or {"slot":null}');
+      return { kind: 'slot', slot: (obj as Obj)['slot'] === null ? null : f.u32('slot') };
+    })
+    .with({ op: 'hva_to_memslots' }, (): Answer => {
+      if (!one('slots') || !Array.isArray((obj as Obj)['slots'])) throw shape('{"slots":[...]}');
+      const hits = ((obj as Obj)['slots'] as unknown[]).map((s, i) => {
+        const name = `${field === '' ? '' : `${field}.`}slots[${i}]`;
+        if (typeof s !== 'object' || s === null || Array.isArray(s)) throw new InputError(line, name, 'must be an object', source);
+        const g = new Fields(s as Obj, line, source, `${name}.`);
+        g.only(['slot', 'gfn_start', 'gfn_end']);
+        return { slot: g.u32('slot'), gfnStart: g.u64('gfn_start'), gfnEnd: g.u64('gfn_end') };
+      });
+      return { kind: 'hva_hits', hits };
+    })
+    .exhaustive();
+}
+
+/** Parses one line of a trace. Returns null for a blank line. */
+export function parseTraceLine(text: string, line: number, source = 'trace'): TraceLine | null {
+  if (text.trim() === '') return null;
+  const obj = parseJsonObject(text, line, source);
+  if (Object.hasOwn(obj, 'profile')) {
+    const extra = Object.keys(obj).find((k) => k !== 'profile');
+    if (extra !== undefined) throw new InputError(line, extra, 'a profile line holds only "profile"', source);
+    const p = profileFromJson(obj['profile'], `line ${line}`);
+    if (!p.ok) throw new InputError(line, 'profile', p.error, source);
+    return { kind: 'profile', line, profile: p.profile };
+  }
+  const f = new Fields(obj, line, source);
+  const request = parseRequest(f, ['expect']);
+  if (!Object.hasOwn(obj, 'expect')) return { kind: 'request', line, request };
+  return { kind: 'request', line, request, expect: parseAnswer(request, obj['expect'], line, source, 'expect') };
+}
+
+const h = (v: bigint): string => `0x${v.toString(16)}`;
+
+/** The request as a JSON object of the protocol (u64 fields as 0x-hex strings). */
+export function requestToJson(r: Request): Obj {
+  return match(r)
+    .with({ op: 'reset' }, () => ({ op: 'reset' }))
+    .with({ op: 'set_user_memory_region' }, ({ region: m }) => ({
+      op: 'set_user_memory_region',
+      slot: m.slot,
+      flags: m.flags,
+      guest_phys_addr: h(m.guestPhysAddr),
+      memory_size: h(m.memorySize),
+      userspace_addr: h(m.userspaceAddr),
+    }))
+    .with({ op: 'get_dirty_log' }, ({ slot }) => ({ op: 'get_dirty_log', slot }))
+    .with({ op: 'set_internal_memslot' }, (x) => ({
+      op: 'set_internal_memslot',
+      id: x.id,
+      guest_phys_addr: h(x.guestPhysAddr),
+      memory_size: h(x.memorySize),
+      userspace_addr: h(x.userspaceAddr),
+    }))
+    .with({ op: 'get_slots' }, ({ asId }) => ({ op: 'get_slots', as_id: asId }))
+    .with({ op: 'get_generation' }, ({ asId }) => ({ op: 'get_generation', as_id: asId }))
+    .with({ op: 'gfn_to_memslot' }, ({ asId, gfn }) => ({ op: 'gfn_to_memslot', as_id: asId, gfn: h(gfn) }))
+    .with({ op: 'hva_to_memslots' }, ({ start, end }) => ({ op: 'hva_to_memslots', start: h(start), end: h(end) }))
+    .exhaustive();
+}
+
+/** The answer as a JSON object of the protocol. */
+export function answerToJson(a: Answer): Obj {
+  return match(a)
+    .with({ kind: 'ok' }, () => ({ ok: true }))
+    .with({ kind: 'ret' }, () => ({ ret: 0 }))
+    .with({ kind: 'errno' }, ({ errno }) => ({ errno }))
+    .with({ kind: 'slots' }, ({ slots }) => ({
+      slots: slots.map((s) => ({
+        slot: s.slot,
+        flags: s.flags,
+        guest_phys_addr: h(s.guestPhysAddr),
+        memory_size: h(s.memorySize),
+        userspace_addr: h(s.userspaceAddr),
+      })),
+    }))
+    .with({ kind: 'generation' }, ({ generation }) => ({ generation: h(generation) }))
+    .with({ kind: 'slot' }, ({ slot }) => ({ slot }))
+    .with({ kind: 'hva_hits' }, ({ hits }) => ({ slots: hits.map((x) => ({ slot: x.slot, gfn_start: h(x.gfnStart), gfn_end: h(x.gfnEnd) })) }))
+    .exhaustive();
+}
+
+/** The answer in its canonical one-line form: equal answers give equal strings. */
+export function answerText(a: Answer): string {
+  return JSON.stringify(answerToJson(a));
+}
+
+export function requestText(r: Request): string {
+  return JSON.stringify(requestToJson(r));
+}
+
+/** One trace line for a request, with `expect` when given. */
+export function formatTraceLine(r: Request, expect?: Answer): string {
+  const obj = requestToJson(r);
+  if (expect !== undefined) obj['expect'] = answerToJson(expect);
+  return JSON.stringify(obj);
+}
+
+export function formatProfileLine(p: Profile): string {
+  return JSON.stringify({ profile: profileToJson(p) });
+}
+
+/** Reads a trace from lines of text (a file, a stream) lazily, one parsed line at a time. */
+export async function* readTrace(lines: AsyncIterable<string> | Iterable<string>, source = 'trace'): AsyncGenerator<TraceLine> {
+  let n = 0;
+  for await (const text of lines) {
+    n++;
+    const parsed = parseTraceLine(text, n, source);
+    if (parsed !== null) yield parsed;
+  }
+}
+
+export { Fields as RequestFields, parseJsonObject };

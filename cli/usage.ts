@@ -1,0 +1,22 @@
+/** A mistake in how the command was called: printed as one line, exit 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export const USAGE = `memslot-oracle: an executable spec of Linux KVM memslots, and an oracle for implementations
+
+Usage:
+  memslot-oracle check [--impl scalable|legacy] [--seed S] [--runs N] [--max-steps N] [--profile P] [--out DIR]
+      Run the stateful conformance suite against an implementation (default: scalable).
+  memslot-oracle replay TRACE [--profile NAME|FILE] [--sut kvm|"CMD ARGS"] [--timeout MS]
+      Replay a trace through the model (and a SUT), comparing every answer.
+  memslot-oracle record --sut kvm|"CMD ARGS" --out FILE [--seed S] [--sequences N] [--steps N] [--wide]
+      Send random request sequences to a SUT and write its answers as a trace.
+  memslot-oracle profiles
+      List the built-in profiles.
+
+Exit status: 0 all agree, 1 a disagreement was found, 2 bad input or usage.
+Profiles: x86_64 (two address spaces), x86_64-nosmm (one; the default), linux-5.10-x86_64, or a JSON file.`;
