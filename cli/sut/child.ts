@@ -53,9 +53,14 @@ const STDOUT_EOF_GRACE_MS = 250;
 /** How long after the child's exit its pipes may stay open before the exit is reported anyway. */
 const EXIT_CLOSE_GRACE_MS = 200;
 
-/** Truncates s to `max` characters for quoting in an error message. */
+/**
+ * Quotes s for an error message: truncated to `max` characters, control characters escaped,
+ * inner quotes left as they are (they are mostly JSON's own, and readable that way).
+ */
 function quote(s: string, max = QUOTE_CHARS): string {
-  return JSON.stringify(s.length > max ? `${s.slice(0, max)}…` : s);
+  const t = s.length > max ? `${s.slice(0, max)}…` : s;
+  // eslint-disable-next-line no-control-regex
+  return `"${t.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1))}"`;
 }
 
 // Children alive in this process, killed if Node exits while they run.

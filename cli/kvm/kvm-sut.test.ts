@@ -1,0 +1,169 @@
+/**
+ * The real-kernel driver (kvm-sut.c) against this machine's /dev/kvm. The expected answers are
+ * the "Measured behaviour" tables of kernel-memslots.md (Linux 6.18, x86-64, one address space).
+ * Skipped, with the reason in the title, where /dev/kvm or a C compiler is unavailable.
+ */
+import { spawnSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChildSut } from '../sut/child.js';
+import { kvmDriverPath, kvmUsable } from '../sut/kvm-driver.js';
+
+const usable = kvmUsable();
+
+const LOG_DIRTY = 1;
+const READONLY = 2;
+const MiB = 0x100000n;
+
+const hex = (v: bigint): string => `0x${v.toString(16)}`;
+
+describe.skipIf(!usable.ok)('kvm-sut on the real kernel', () => {
+  let sut: ChildSut;
+
+  beforeAll(async () => {
+    sut = await ChildSut.start([await kvmDriverPath()], { timeoutMs: 10_000 });
+  });
+  afterAll(async () => {
+    await sut?.close();
+  });
+
+  async function ask(line: string): Promise<unknown> {
+    return (await sut.requestLine(line)).value;
+  }
+
+  function set(slot: number, flags: number, gpa: bigint, size: bigint, uaddr: bigint): Promise<unknown> {
+    return ask(
+      JSON.stringify({
+        op: 'set_user_memory_region',
+        slot,
+        flags,
+        guest_phys_addr: hex(gpa),
+        memory_size: hex(size),
+        userspace_addr: hex(uaddr),
+      }),
+    );
+  }
+
+  const dirtyLog = (slot: number): Promise<unknown> => ask(JSON.stringify({ op: 'get_dirty_log', slot }));
+  const reset = async (): Promise<void> => expect(await ask('{"op":"reset"}')).toEqual({ ok: true });
+  const OK = { ret: 0 };
+  const EINVAL = { errno: 'EINVAL' };
+  const EEXIST = { errno: 'EEXIST' };
+  const ENOENT = { errno: 'ENOENT' };
+
+  it('hello reports the probed profile', async () => {
+    const reply = await sut.request({ op: 'hello', protocol: 1 });
+    const v = reply.value as Record<string, unknown>;
+    expect(v['protocol']).toBe(1);
+    expect(v['name']).toMatch(/^linux-kvm \d+\.\d+/);
+    expect(v['ops']).toEqual(['hello', 'reset', 'set_user_memory_region', 'get_dirty_log']);
+    expect(v['profile']).toEqual({
+      address_spaces: 1,
+      user_mem_slots: 32764,
+      mem_slots_num: 32767,
+      max_gfn: '0xffffffffff',
+      user_addr_max: '0x7ffffffff000',
+      max_nr_pages: '0x7fffffff',
+      readonly_mem: true,
+      v1_flags_mask: true,
+      max_nr_pages_user_only: true,
+      nr_memslot_pages_check: true,
+    });
+  });
+
+  it('answers slot-id, address-space and flag checks as measured', async () => {
+    await reset();
+    expect(await set(32763, 0, 0n, 0x1000n, 0n)).toEqual(OK);
+    expect(await set(32764, 0, MiB, 0x1000n, 0n)).toEqual(EINVAL);
+    expect(await set(0x10000, 0, MiB, 0x1000n, 0n)).toEqual(EINVAL); // as_id 1
+    expect(await set(0x20000, 0, MiB, 0x1000n, 0n)).toEqual(EINVAL); // as_id 2
+    expect(await set(1, 4, MiB, 0x1000n, 0n)).toEqual(EINVAL); // GUEST_MEMFD on v1
+    expect(await set(1, 8, MiB, 0x1000n, 0n)).toEqual(EINVAL);
+    expect(await set(5, 0, 0n, 0n, 0n)).toEqual(EINVAL); // delete of a missing slot
+  });
+
+  it('answers address limits as measured', async () => {
+    await reset();
+    expect(await set(0, 0, (1n << 52n) - 0x1000n, 0x1000n, 0n)).toEqual(OK); // ends at 2^52
+    expect(await set(1, 0, 1n << 52n, 0x1000n, 0n)).toEqual(EINVAL); // starts at 2^52
+    expect(await set(2, 0, MiB, 0x1000n, 0x7fffffffe000n)).toEqual(OK); // ends at 0x7ffffffff000
+    expect(await set(3, 0, 2n * MiB, 0x2000n, 0x7fffffffe000n)).toEqual(EINVAL);
+    expect(await set(4, 0, 0n, 0x7fffffffn << 12n, 0n)).toEqual(EEXIST); // passes the page limit
+    expect(await set(4, 0, 0n, 0x80000000n << 12n, 0n)).toEqual(EINVAL); // 2^31 pages
+  });
+
+  it('answers overlap, modify and delete rules as measured', async () => {
+    await reset();
+    expect(await set(0, 0, 1n * MiB, 2n * MiB, 0x10000000n)).toEqual(OK);
+    expect(await set(0, 0, 1n * MiB, 2n * MiB, 0x10000000n)).toEqual(OK); // identical re-issue
+    expect(await set(1, 0, 2n * MiB, 2n * MiB, 0x20000000n)).toEqual(EEXIST); // overlap
+    expect(await set(1, 0, 3n * MiB, 2n * MiB, 0x10000000n)).toEqual(OK); // adjacent, aliased hva
+    expect(await set(0, READONLY, 1n * MiB, 2n * MiB, 0x10000000n)).toEqual(EINVAL); // RO toggle
+    expect(await set(0, 0, 1n * MiB, 1n * MiB, 0x10000000n)).toEqual(EINVAL); // resize
+    expect(await set(0, 0, 1n * MiB, 2n * MiB, 0x30000000n)).toEqual(EINVAL); // new uaddr
+    expect(await set(0, 0, 0x100000n - 0x1000n, 2n * MiB, 0x10000000n)).toEqual(OK); // move onto itself
+    expect(await set(0, READONLY, 0x123000n, 0n, 0x5000n)).toEqual(OK); // delete, any gpa/RO
+    expect(await set(0, 0, 0n, 0n, 0n)).toEqual(EINVAL); // already gone
+  });
+
+  it('answers get_dirty_log as measured', async () => {
+    await reset();
+    expect(await dirtyLog(0)).toEqual(ENOENT); // no slot
+    expect(await set(0, 0, 0n, 16n * MiB, 0n)).toEqual(OK);
+    expect(await dirtyLog(0)).toEqual(ENOENT); // no LOG_DIRTY_PAGES
+    expect(await set(0, LOG_DIRTY, 0n, 16n * MiB, 0n)).toEqual(OK); // FLAGS_ONLY
+    expect(await dirtyLog(0)).toEqual(OK);
+    expect(await set(1, LOG_DIRTY, 16n * MiB, 0x1000n, 0n)).toEqual(OK);
+    expect(await dirtyLog(1)).toEqual(OK);
+    expect(await dirtyLog(32764)).toEqual(EINVAL);
+    expect(await dirtyLog(0x10000)).toEqual(EINVAL);
+    await reset();
+    expect(await dirtyLog(0)).toEqual(ENOENT); // reset dropped everything
+  });
+
+  it('ignores extra fields and answers bad requests with an error line', async () => {
+    await reset();
+    const req = {
+      op: 'set_user_memory_region',
+      slot: 0,
+      flags: 0,
+      guest_phys_addr: '4096',
+      memory_size: '0X1000',
+      userspace_addr: '0x0',
+      expect: { ret: 0, note: 'nested {"x"}', list: [1, 2] },
+    };
+    expect(await sut.request(req)).toMatchObject({ value: OK });
+    const errorOf = async (line: string): Promise<string> => {
+      const v = (await ask(line)) as { error?: unknown };
+      expect(typeof v.error).toBe('string');
+      return v.error as string;
+    };
+    expect(await errorOf('{"op":"frobnicate"}')).toContain('frobnicate');
+    expect(await errorOf('not json')).toMatch(/JSON object/);
+    expect(await errorOf('{"op":"get_dirty_log","slot":-1}')).toMatch(/slot.*negative/);
+    expect(await errorOf('{"op":"get_dirty_log","slot":1.5}')).toMatch(/slot.*integer/);
+    expect(await errorOf('{"op":"get_dirty_log","slot":4294967296}')).toMatch(/slot.*2\^32-1/);
+    expect(await errorOf('{"op":"get_dirty_log"}')).toMatch(/missing field "slot"/);
+    expect(
+      await errorOf(
+        '{"op":"set_user_memory_region","slot":0,"flags":0,"guest_phys_addr":"0x10000000000000000","memory_size":"0","userspace_addr":"0"}',
+      ),
+    ).toMatch(/guest_phys_addr/);
+    expect(
+      await errorOf('{"op":"set_user_memory_region","slot":0,"flags":0,"guest_phys_addr":"0","memory_size":4096,"userspace_addr":"0"}'),
+    ).toMatch(/memory_size.*string/);
+    expect(await errorOf('{"op":"hello","protocol":2}')).toMatch(/protocol/);
+    // Still in step after all that.
+    expect(await set(0, 0, 0x1000n, 0x1000n, 0n)).toEqual(OK);
+  });
+
+  it('exits with status 0 at the end of its input', async () => {
+    const r = spawnSync(await kvmDriverPath(), [], { input: '{"op":"reset"}\n', encoding: 'utf8', timeout: 5000 });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('{"ok":true}\n');
+    expect(r.stderr).toBe('');
+  });
+});
+
+if (!usable.ok) {
+  it.skip(`kvm-sut on the real kernel: ${usable.reason}`, () => {});
+}

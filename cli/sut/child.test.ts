@@ -1,0 +1,180 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ChildSut, SutError, splitCommand } from './child.js';
+
+/** A SUT that is a small inline node script. */
+function node(script: string): string[] {
+  return [process.execPath, '-e', script];
+}
+
+const ECHO = `
+const rl = require('node:readline').createInterface({ input: process.stdin });
+rl.on('line', (l) => {
+  const req = JSON.parse(l);
+  if (req.op === 'die') { process.stderr.write('dying as asked\\n'); process.exit(3); }
+  if (req.op === 'garbage') { process.stdout.write('this is not json\\n'); return; }
+  if (req.op === 'array') { process.stdout.write('[1,2]\\n'); return; }
+  if (req.op === 'hang') return;
+  if (req.op === 'split') { process.stdout.write('{"a":'); setTimeout(() => process.stdout.write('1}\\n{"b":2}\\n'), 20); return; }
+  process.stdout.write(JSON.stringify({ echo: req }) + '\\n');
+});
+`;
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function expectGone(pid: number): Promise<void> {
+  for (let i = 0; i < 50 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(isAlive(pid)).toBe(false);
+}
+
+async function sutError(p: Promise<unknown>): Promise<SutError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(SutError);
+    return e as SutError;
+  }
+  throw new Error('expected a SutError');
+}
+
+const started: ChildSut[] = [];
+async function start(cmd: string[], opts?: Parameters<typeof ChildSut.start>[1]): Promise<ChildSut> {
+  const sut = await ChildSut.start(cmd, opts);
+  started.push(sut);
+  return sut;
+}
+
+afterEach(async () => {
+  await Promise.all(started.splice(0).map((s) => s.close()));
+});
+
+describe('ChildSut', () => {
+  it('sends requests and receives answers in order, one at a time', async () => {
+    const sut = await start(node(ECHO));
+    const a = await sut.request({ op: 'x', n: 1 });
+    expect(a.value).toEqual({ echo: { op: 'x', n: 1 } });
+    expect(a.line).toBe('{"echo":{"op":"x","n":1}}');
+    // Concurrent calls are queued and answered in call order.
+    const replies = await Promise.all([1, 2, 3].map((n) => sut.requestLine(`{"op":"q","n":${n}}`)));
+    expect(replies.map((r) => (r.value as { echo: { n: number } }).echo.n)).toEqual([1, 2, 3]);
+    await sut.close();
+    await sut.close(); // idempotent
+    await expectGone(sut.pid);
+  });
+
+  it('reassembles answer lines split across chunks', async () => {
+    const sut = await start(node(ECHO));
+    expect((await sut.request({ op: 'split' })).value).toEqual({ a: 1 });
+    // The second line of that chunk arrived unasked: a protocol error.
+    const e = await sutError(sut.request({ op: 'x' }));
+    expect(e.kind).toBe('protocol');
+    expect(e.message).toContain('{"b":2}');
+    await expectGone(sut.pid);
+  });
+
+  it('rejects bigint requests (the caller serialises them) and line breaks', async () => {
+    const sut = await start(node(ECHO));
+    await expect(sut.request({ big: 1n })).rejects.toThrow(TypeError);
+    await expect(sut.requestLine('{}\n{}')).rejects.toThrow(TypeError);
+    expect((await sut.requestLine('{"op":"ok"}')).value).toEqual({ echo: { op: 'ok' } });
+  });
+
+  it('reports a crash with the exit code and the stderr tail', async () => {
+    const sut = await start(node(ECHO));
+    const e = await sutError(sut.request({ op: 'die' }));
+    expect(e.kind).toBe('crash');
+    expect(e.message).toContain('exited with code 3');
+    expect(e.message).toContain('dying as asked');
+    expect(sut.stderrTail()).toContain('dying as asked');
+    // Later requests fail the same way.
+    expect((await sutError(sut.request({ op: 'x' }))).kind).toBe('crash');
+    await expectGone(sut.pid);
+  });
+
+  it('reports a child that exits before any request', async () => {
+    const sut = await start(node('process.exit(0)'));
+    await new Promise((r) => setTimeout(r, 300));
+    const e = await sutError(sut.request({ op: 'x' }));
+    expect(e.kind).toBe('crash');
+    expect(e.message).toContain('exited with code 0');
+  });
+
+  it('times out a hanging request, names it and kills the child', async () => {
+    const sut = await start(node(ECHO), { timeoutMs: 150 });
+    const t0 = Date.now();
+    const e = await sutError(sut.request({ op: 'hang' }));
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(e.kind).toBe('timeout');
+    expect(e.message).toContain('150 ms');
+    expect(e.message).toContain(`{"op":"hang"}`);
+    await expectGone(sut.pid);
+  });
+
+  it('truncates a long request line in the timeout message', async () => {
+    const sut = await start(node(ECHO), { timeoutMs: 100 });
+    const e = await sutError(sut.request({ op: 'hang', pad: 'x'.repeat(1000) }));
+    expect(e.kind).toBe('timeout');
+    expect(e.message.length).toBeLessThan(400);
+  });
+
+  it('reports a garbage answer as a protocol error quoting it', async () => {
+    const sut = await start(node(ECHO));
+    const e = await sutError(sut.request({ op: 'garbage' }));
+    expect(e.kind).toBe('protocol');
+    expect(e.message).toContain('this is not json');
+    await expectGone(sut.pid);
+  });
+
+  it('reports a JSON answer that is not an object as a protocol error', async () => {
+    const sut = await start(node(ECHO));
+    const e = await sutError(sut.request({ op: 'array' }));
+    expect(e.kind).toBe('protocol');
+    expect(e.message).toContain('[1,2]');
+  });
+
+  it('reports a command that does not exist as a spawn error', async () => {
+    const e = await sutError(ChildSut.start(['/nonexistent/memslot-sut', '--flag']));
+    expect(e.kind).toBe('spawn');
+    expect(e.message).toContain('/nonexistent/memslot-sut');
+    expect(e.message).toContain('ENOENT');
+    expect((await sutError(ChildSut.start([]))).kind).toBe('spawn');
+  });
+
+  it('kills a child that ignores the end of its stdin on close', async () => {
+    const sut = await start(node('process.stdin.resume(); process.stdin.on("end", () => {}); setInterval(() => {}, 1000);'));
+    expect(isAlive(sut.pid)).toBe(true);
+    await sut.close();
+    await expectGone(sut.pid);
+  });
+
+  it('rejects a request pending at close', async () => {
+    const sut = await start(node(ECHO));
+    const pending = sutError(sut.request({ op: 'hang' }));
+    await sut.close();
+    expect((await pending).kind).toBe('crash');
+    await expectGone(sut.pid);
+  });
+});
+
+describe('splitCommand', () => {
+  it('splits like a shell', () => {
+    expect(splitCommand('')).toEqual([]);
+    expect(splitCommand('  a   b\tc ')).toEqual(['a', 'b', 'c']);
+    expect(splitCommand(`ssh host 'sudo kvm-sut' "a b" c\\ d`)).toEqual(['ssh', 'host', 'sudo kvm-sut', 'a b', 'c d']);
+    expect(splitCommand(`"x\\"y" 'it''s' "" ''`)).toEqual(['x"y', 'its', '', '']);
+    expect(splitCommand(`"a\\nb" 'a\\b' \\'q`)).toEqual(['a\\nb', 'a\\b', "'q"]);
+    expect(splitCommand('pre"mid"post')).toEqual(['premidpost']);
+  });
+
+  it('rejects unterminated quotes', () => {
+    expect(() => splitCommand('a "b')).toThrow(SutError);
+    expect(() => splitCommand("a 'b")).toThrow(/unterminated/);
+    expect(() => splitCommand('a \\')).toThrow(/backslash/);
+  });
+});
