@@ -38,7 +38,8 @@ export function setInternalMemslot(vm: VmState, id: number, gpa: Gpa, size: bigi
   if (id >= p.memSlotsNum) {
     return { state: vm, result: { ok: false, errno: 'EINVAL', rule: 'MS-VAL-09' }, fired: ['MS-VAL-09', 'MS-GEN-04'], published: [] };
   }
-  const present = findSlot(vm, 0, id) !== undefined;
+  const existing = findSlot(vm, 0, id);
+  const present = existing !== undefined;
   // [MS-INT-01]
   if (size > 0n && present) {
     return { state: vm, result: { ok: false, errno: 'EEXIST', rule: 'MS-INT-01' }, fired: ['MS-INT-01', 'MS-GEN-04'], published: [] };
@@ -48,12 +49,14 @@ export function setInternalMemslot(vm: VmState, id: number, gpa: Gpa, size: bigi
     return { state: vm, result: { ok: true, change: 'NONE', rule: 'MS-INT-02' }, fired: ['MS-INT-02', 'MS-GEN-04'], published: [] };
   }
   // [MS-INT-03] Every address space in turn, flags 0; a failure stops the loop and keeps what was done.
+  // A delete passes the slot's own host address, not the caller's.
+  const uaddr = size === 0n && existing !== undefined ? existing.userspaceAddr : hva;
   let state = vm;
   const fired: RuleId[] = ['MS-INT-03'];
   const published: VmState[] = [];
   let result: SetResult = { ok: true, change: 'NONE', rule: 'MS-INT-03' };
   for (let asId = 0; asId < p.addressSpaces; asId++) {
-    const step = setMemoryRegion(state, { slot: (asId << 16) | id, flags: 0, guestPhysAddr: gpa, memorySize: size, userspaceAddr: hva });
+    const step = setMemoryRegion(state, { slot: (asId << 16) | id, flags: 0, guestPhysAddr: gpa, memorySize: size, userspaceAddr: uaddr });
     state = step.state;
     fired.push(...step.fired);
     published.push(...step.published);

@@ -59,7 +59,8 @@ export const RULES = {
   'MS-GEN-01': 'the generation of address space i starts at i',
   'MS-GEN-02': 'CREATE and FLAGS_ONLY publish once: the generation grows by the number of address spaces',
   'MS-GEN-03': 'DELETE and MOVE publish twice: the generation grows by twice the number of address spaces',
-  'MS-GEN-04': 'the no-op and every rejected request leave the generation unchanged',
+  'MS-GEN-04': 'the no-op and every rejected request leave the generation unchanged, except as MS-GEN-05 says',
+  'MS-GEN-05': 'a MOVE rejected by the architecture after its INVALID copy was published grows the generation by twice the number of address spaces',
   // 50-invariants.md
   'MS-INV-01': 'slot ids are unique within an address space',
   'MS-INV-02': 'the gfn ranges of an address space are pairwise disjoint',

@@ -305,20 +305,29 @@ static bool parse_string(struct parser *ps, const char **out)
 
 			if (!parse_hex4(ps, &cp))
 				return false;
-			if (cp >= 0xdc00 && cp <= 0xdfff)
-				return fail(ps, "lone low surrogate in \\u escape");
-			if (cp >= 0xd800 && cp <= 0xdbff) {
-				if (ps->p[0] != '\\' || ps->p[1] != 'u')
-					return fail(ps, "lone high surrogate in \\u escape");
+			/*
+			 * A surrogate pair becomes one code point; a lone
+			 * surrogate (valid JSON) is kept as its 3-byte form.
+			 */
+			if (cp >= 0xd800 && cp <= 0xdbff &&
+			    ps->p[0] == '\\' && ps->p[1] == 'u') {
+				const char *save = ps->p;
+
 				ps->p += 2;
 				if (!parse_hex4(ps, &lo))
 					return false;
-				if (lo < 0xdc00 || lo > 0xdfff)
-					return fail(ps, "bad surrogate pair in \\u escape");
-				cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+				if (lo >= 0xdc00 && lo <= 0xdfff)
+					cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+				else
+					ps->p = save;
 			}
-			if (cp == 0)
-				return fail(ps, "\\u0000 is not supported");
+			/* A NUL would cut a stored C string short. */
+			if (cp == 0 && out) {
+				snprintf(ps->err, sizeof(ps->err),
+					 "\\u0000 (byte %td) in a top-level string is not supported",
+					 ps->p - ps->start);
+				return false;
+			}
 			o = put_utf8(o, cp);
 			break;
 		}
@@ -614,11 +623,9 @@ static bool parse_u64(const char *s, u64 *out)
 		if (!*s)
 			return false;
 		for (; *s; s++) {
-			u64 d = (u64)(*s - '0');
-
-			if (!is_digit(*s) || v > (UINT64_MAX - d) / 10)
+			if (!is_digit(*s) || v > (UINT64_MAX - (u64)(*s - '0')) / 10)
 				return false;
-			v = v * 10 + d;
+			v = v * 10 + (u64)(*s - '0');
 		}
 	}
 	*out = v;
@@ -1043,7 +1050,7 @@ static void open_kvm(void)
 		int err = errno;
 
 		if (err == ENOENT)
-			fprintf(stderr, "memslot-oracle: /dev/kvm: no such device; "
+			fprintf(stderr, "memslot-oracle: /dev/kvm does not exist; "
 				"load the kvm module (modprobe kvm_intel or kvm_amd) "
 				"or run on a host with KVM\n");
 		else if (err == EACCES || err == EPERM)
@@ -1088,5 +1095,9 @@ int main(void)
 		}
 		handle_line(line, arena);
 	}
+	free(line);
+	free(arena);
+	free(small_bitmap);
+	shadow_clear();
 	return 0;
 }

@@ -4,9 +4,12 @@
  * Skipped, with the reason in the title, where /dev/kvm or a C compiler is unavailable.
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChildSut } from '../sut/child.js';
-import { kvmDriverPath, kvmUsable } from '../sut/kvm-driver.js';
+import { ChildSut, SutError } from '../sut/child.js';
+import { buildKvmDriver, cacheDir, kvmDriverPath, kvmDriverSource, kvmUsable, packageRoot } from '../sut/kvm-driver.js';
 
 const usable = kvmUsable();
 
@@ -167,3 +170,50 @@ describe.skipIf(!usable.ok)('kvm-sut on the real kernel', () => {
 if (!usable.ok) {
   it.skip(`kvm-sut on the real kernel: ${usable.reason}`, () => {});
 }
+
+describe('kvm-driver build', () => {
+  const saved = { CC: process.env['CC'], cache: process.env['MEMSLOT_ORACLE_CACHE'] };
+  let dir = '';
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'memslot-oracle-cache-'));
+  });
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+  function withEnv<T>(cc: string | undefined, fn: () => Promise<T>): Promise<T> {
+    process.env['MEMSLOT_ORACLE_CACHE'] = dir;
+    if (cc === undefined) delete process.env['CC'];
+    else process.env['CC'] = cc;
+    return fn().finally(() => {
+      for (const [k, v] of [['CC', saved.CC], ['MEMSLOT_ORACLE_CACHE', saved.cache]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    });
+  }
+
+  it('finds the C source from the package root and picks the cache folder', () => {
+    expect(existsSync(path.join(packageRoot(), 'package.json'))).toBe(true);
+    expect(kvmDriverSource()).toBe(path.join(packageRoot(), 'cli', 'kvm', 'kvm-sut.c'));
+    expect(cacheDir({ MEMSLOT_ORACLE_CACHE: '/a', XDG_CACHE_HOME: '/b' })).toBe('/a');
+    expect(cacheDir({ XDG_CACHE_HOME: '/b' })).toBe(path.join('/b', 'memslot-oracle'));
+    expect(cacheDir({})).toMatch(/\.cache[\\/]memslot-oracle$/);
+  });
+
+  it('reports a missing compiler as a setup error', async () => {
+    const e = await withEnv('/nonexistent/cc', () => buildKvmDriver()).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(SutError);
+    expect((e as SutError).kind).toBe('setup');
+    expect((e as SutError).message).toMatch(/no C compiler.*set CC/);
+  });
+
+  it.skipIf(!usable.ok)('reports a compile failure with the compiler stderr, and caches a good build', async () => {
+    const e = await withEnv('cc -include /nonexistent/memslot.h', () => buildKvmDriver()).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(SutError);
+    expect((e as SutError).message).toMatch(/compiling .*kvm-sut\.c .*failed.*nonexistent\/memslot\.h/);
+    const built = await withEnv(undefined, () => buildKvmDriver());
+    expect(path.basename(built)).toMatch(/^kvm-sut-[0-9a-f]{12}$/);
+    expect(await withEnv(undefined, () => buildKvmDriver())).toBe(built);
+    expect(readdirSync(dir)).toEqual([path.basename(built)]); // no temporary files left
+  });
+});

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ChildSut, SutError, splitCommand } from './child.js';
 
 /** A SUT that is a small inline node script. */
@@ -29,7 +29,7 @@ function isAlive(pid: number): boolean {
 }
 
 async function expectGone(pid: number): Promise<void> {
-  for (let i = 0; i < 50 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 10));
+  for (let i = 0; i < 300 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 10));
   expect(isAlive(pid)).toBe(false);
 }
 
@@ -43,20 +43,17 @@ async function sutError(p: Promise<unknown>): Promise<SutError> {
   throw new Error('expected a SutError');
 }
 
-const started: ChildSut[] = [];
-async function start(cmd: string[], opts?: Parameters<typeof ChildSut.start>[1]): Promise<ChildSut> {
+// The tests run concurrently (each spawns node, which is the slow part); each closes its own SUT.
+type Ctx = { onTestFinished: (fn: () => Promise<void>) => void };
+async function start(ctx: Ctx, cmd: string[], opts?: Parameters<typeof ChildSut.start>[1]): Promise<ChildSut> {
   const sut = await ChildSut.start(cmd, opts);
-  started.push(sut);
+  ctx.onTestFinished(() => sut.close());
   return sut;
 }
 
-afterEach(async () => {
-  await Promise.all(started.splice(0).map((s) => s.close()));
-});
-
-describe('ChildSut', () => {
-  it('sends requests and receives answers in order, one at a time', async () => {
-    const sut = await start(node(ECHO));
+describe.concurrent('ChildSut', () => {
+  it('sends requests and receives answers in order, one at a time', async (ctx) => {
+    const sut = await start(ctx, node(ECHO));
     const a = await sut.request({ op: 'x', n: 1 });
     expect(a.value).toEqual({ echo: { op: 'x', n: 1 } });
     expect(a.line).toBe('{"echo":{"op":"x","n":1}}');
@@ -68,8 +65,8 @@ describe('ChildSut', () => {
     await expectGone(sut.pid);
   });
 
-  it('reassembles answer lines split across chunks', async () => {
-    const sut = await start(node(ECHO));
+  it('reassembles answer lines split across chunks', async (ctx) => {
+    const sut = await start(ctx, node(ECHO));
     expect((await sut.request({ op: 'split' })).value).toEqual({ a: 1 });
     // The second line of that chunk arrived unasked: a protocol error.
     const e = await sutError(sut.request({ op: 'x' }));
@@ -78,15 +75,15 @@ describe('ChildSut', () => {
     await expectGone(sut.pid);
   });
 
-  it('rejects bigint requests (the caller serialises them) and line breaks', async () => {
-    const sut = await start(node(ECHO));
+  it('rejects bigint requests (the caller serialises them) and line breaks', async (ctx) => {
+    const sut = await start(ctx, node(ECHO));
     await expect(sut.request({ big: 1n })).rejects.toThrow(TypeError);
     await expect(sut.requestLine('{}\n{}')).rejects.toThrow(TypeError);
     expect((await sut.requestLine('{"op":"ok"}')).value).toEqual({ echo: { op: 'ok' } });
   });
 
-  it('reports a crash with the exit code and the stderr tail', async () => {
-    const sut = await start(node(ECHO));
+  it('reports a crash with the exit code and the stderr tail', async (ctx) => {
+    const sut = await start(ctx, node(ECHO));
     const e = await sutError(sut.request({ op: 'die' }));
     expect(e.kind).toBe('crash');
     expect(e.message).toContain('exited with code 3');
@@ -97,16 +94,17 @@ describe('ChildSut', () => {
     await expectGone(sut.pid);
   });
 
-  it('reports a child that exits before any request', async () => {
-    const sut = await start(node('process.exit(0)'));
-    await new Promise((r) => setTimeout(r, 300));
+  it('reports a child that exits before any request', async (ctx) => {
+    const sut = await start(ctx, node('process.exit(0)'));
+    await expectGone(sut.pid);
+    await new Promise((r) => setTimeout(r, 50)); // let the 'close' event arrive
     const e = await sutError(sut.request({ op: 'x' }));
     expect(e.kind).toBe('crash');
     expect(e.message).toContain('exited with code 0');
   });
 
-  it('times out a hanging request, names it and kills the child', async () => {
-    const sut = await start(node(ECHO), { timeoutMs: 150 });
+  it('times out a hanging request, names it and kills the child', async (ctx) => {
+    const sut = await start(ctx, node(ECHO), { timeoutMs: 150 });
     const t0 = Date.now();
     const e = await sutError(sut.request({ op: 'hang' }));
     expect(Date.now() - t0).toBeLessThan(2000);
@@ -116,23 +114,23 @@ describe('ChildSut', () => {
     await expectGone(sut.pid);
   });
 
-  it('truncates a long request line in the timeout message', async () => {
-    const sut = await start(node(ECHO), { timeoutMs: 100 });
+  it('truncates a long request line in the timeout message', async (ctx) => {
+    const sut = await start(ctx, node(ECHO), { timeoutMs: 100 });
     const e = await sutError(sut.request({ op: 'hang', pad: 'x'.repeat(1000) }));
     expect(e.kind).toBe('timeout');
     expect(e.message.length).toBeLessThan(400);
   });
 
-  it('reports a garbage answer as a protocol error quoting it', async () => {
-    const sut = await start(node(ECHO));
+  it('reports a garbage answer as a protocol error quoting it', async (ctx) => {
+    const sut = await start(ctx, node(ECHO));
     const e = await sutError(sut.request({ op: 'garbage' }));
     expect(e.kind).toBe('protocol');
     expect(e.message).toContain('this is not json');
     await expectGone(sut.pid);
   });
 
-  it('reports a JSON answer that is not an object as a protocol error', async () => {
-    const sut = await start(node(ECHO));
+  it('reports a JSON answer that is not an object as a protocol error', async (ctx) => {
+    const sut = await start(ctx, node(ECHO));
     const e = await sutError(sut.request({ op: 'array' }));
     expect(e.kind).toBe('protocol');
     expect(e.message).toContain('[1,2]');
@@ -146,15 +144,15 @@ describe('ChildSut', () => {
     expect((await sutError(ChildSut.start([]))).kind).toBe('spawn');
   });
 
-  it('kills a child that ignores the end of its stdin on close', async () => {
-    const sut = await start(node('process.stdin.resume(); process.stdin.on("end", () => {}); setInterval(() => {}, 1000);'));
+  it('kills a child that ignores the end of its stdin on close', async (ctx) => {
+    const sut = await start(ctx, node('process.stdin.resume(); process.stdin.on("end", () => {}); setInterval(() => {}, 1000);'));
     expect(isAlive(sut.pid)).toBe(true);
     await sut.close();
     await expectGone(sut.pid);
   });
 
-  it('rejects a request pending at close', async () => {
-    const sut = await start(node(ECHO));
+  it('rejects a request pending at close', async (ctx) => {
+    const sut = await start(ctx, node(ECHO));
     const pending = sutError(sut.request({ op: 'hang' }));
     await sut.close();
     expect((await pending).kind).toBe('crash');

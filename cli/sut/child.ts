@@ -178,12 +178,13 @@ export class ChildSut {
 
   /** Sends `JSON.stringify(obj)` as one line. Objects holding bigints must use requestLine. */
   request(obj: Record<string, unknown>): Promise<SutReply> {
-    let line: string;
+    let line: string | undefined;
     try {
-      line = JSON.stringify(obj);
+      line = JSON.stringify(obj) as string | undefined;
     } catch (err) {
       return Promise.reject(err);
     }
+    if (typeof line !== 'string') return Promise.reject(new TypeError('the request does not serialise to JSON'));
     return this.requestLine(line);
   }
 

@@ -1,0 +1,238 @@
+/**
+ * The request checks both implementations share: KVM_SET_USER_MEMORY_REGION validation and
+ * classification, the internal-slot front end and KVM_GET_DIRTY_LOG. Written once, in the
+ * kernel's check order (the model's order: model/set-memory-region.ts); the first failing
+ * check decides the errno.
+ *
+ * The functions never walk a set themselves: every question about the current slots goes
+ * through an `ActiveMemslotsView` that each implementation answers with its own structure
+ * (the id hash or id_to_index[] for ids, the gfn tree or the 5.10 linear scan for overlap).
+ */
+import type { Profile } from '../../model/profiles.js';
+import {
+  KVM_MEM_LOG_DIRTY_PAGES,
+  KVM_MEM_READONLY,
+  KVM_SET_USER_MEMORY_REGION_V1_FLAGS,
+  PAGE_SHIFT,
+  PAGE_SIZE,
+  U64_MAX,
+  type DirtyLogOutcome,
+  type Errno,
+  type Gfn,
+  type Gpa,
+  type Hva,
+  type MemoryRegion,
+  type Memslot,
+  type SetOutcome,
+} from '../../model/types.js';
+import type { SlotFields } from './memslot.js';
+
+/** `unsigned long` on x86-64. */
+const ULONG_MAX = U64_MAX;
+
+/** What validation asks of the ACTIVE memslot sets (`__kvm_memslots(kvm, as_id)`). */
+export interface ActiveMemslotsView {
+  /** Mirrors: id_to_memslot() */
+  idToMemslot(asId: number, id: number): Memslot | null;
+  /** True when a slot other than `id` intersects `[start, end)`. Mirrors: kvm_check_memslot_overlap() */
+  checkMemslotOverlap(asId: number, id: number, start: Gfn, end: Gfn): boolean;
+  /** `kvm->nr_memslot_pages` */
+  nrMemslotPages(): bigint;
+}
+
+/** A validated change, with `old`/`new` as kvm_set_memslot() takes them (null: add/remove). */
+export type MemslotChange =
+  | { readonly change: 'CREATE'; readonly asId: number; readonly old: null; readonly new: SlotFields }
+  | { readonly change: 'DELETE'; readonly asId: number; readonly old: Memslot; readonly new: null }
+  | { readonly change: 'MOVE' | 'FLAGS_ONLY'; readonly asId: number; readonly old: Memslot; readonly new: SlotFields };
+
+/** The verdict on a request: an errno, the identical re-issue, or a change to apply. */
+export type Decision =
+  | { readonly kind: 'reject'; readonly errno: Errno }
+  | { readonly kind: 'none' }
+  | { readonly kind: 'change'; readonly change: MemslotChange };
+
+const EINVAL: Decision = { kind: 'reject', errno: 'EINVAL' };
+const EEXIST: Decision = { kind: 'reject', errno: 'EEXIST' };
+
+/**
+ * The checks of the ioctl layer, then the common checks.
+ * Mirrors: kvm_vm_ioctl() case KVM_SET_USER_MEMORY_REGION, kvm_vm_ioctl_set_memory_region()
+ * @returns the decision for a user request.
+ */
+export function decideUserMemoryRegion(profile: Profile, mem: MemoryRegion, view: ActiveMemslotsView): Decision {
+  // [MS-VAL-01]
+  if (profile.v1FlagsMask && (mem.flags & ~KVM_SET_USER_MEMORY_REGION_V1_FLAGS) !== 0) return EINVAL;
+  // [MS-VAL-02] Only the low 16 bits count.
+  if ((mem.slot & 0xffff) >= profile.userMemSlots) return EINVAL;
+  return decideMemoryRegion(profile, mem, view);
+}
+
+/**
+ * The common checks and the classification of the change, in the kernel's order.
+ * Mirrors: kvm_set_memory_region()
+ * @returns `reject` with the errno of the first failing check, `none` for an identical
+ *   re-issue, or the change for kvm_set_memslot().
+ */
+export function decideMemoryRegion(profile: Profile, mem: MemoryRegion, view: ActiveMemslotsView): Decision {
+  // [MS-VAL-03] check_memory_region_flags()
+  const valid = KVM_MEM_LOG_DIRTY_PAGES | (profile.readonlyMem ? KVM_MEM_READONLY : 0);
+  if ((mem.flags & ~valid) !== 0) return EINVAL;
+
+  const asId = mem.slot >>> 16;
+  const id = mem.slot & 0xffff;
+
+  // [MS-VAL-04]
+  if (mem.memorySize % PAGE_SIZE !== 0n) return EINVAL;
+  // [MS-VAL-05]
+  if (mem.guestPhysAddr % PAGE_SIZE !== 0n) return EINVAL;
+  // [MS-VAL-06]
+  if (mem.userspaceAddr % PAGE_SIZE !== 0n) return EINVAL;
+  // [MS-VAL-07] access_ok()
+  const uend = (mem.userspaceAddr + mem.memorySize) & U64_MAX;
+  if (uend < mem.userspaceAddr || uend > profile.userAddrMax) return EINVAL;
+  // [MS-VAL-08]
+  if (asId >= profile.addressSpaces) return EINVAL;
+  // [MS-VAL-09]
+  if (id >= profile.memSlotsNum) return EINVAL;
+  // [MS-VAL-10]
+  if (mem.guestPhysAddr + mem.memorySize > U64_MAX) return EINVAL;
+  // [MS-VAL-11]
+  const npages = mem.memorySize >> PAGE_SHIFT;
+  if ((!profile.maxNrPagesUserOnly || id < profile.userMemSlots) && npages > profile.maxNrPages) return EINVAL;
+
+  // [MS-LKP-01] O(1): the id hash (scalable) or id_to_index[] (legacy).
+  const old = view.idToMemslot(asId, id);
+
+  if (mem.memorySize === 0n) {
+    // [MS-DEL-01]
+    if (old === null) return EINVAL;
+    // [MS-DEL-02]
+    return { kind: 'change', change: { change: 'DELETE', asId, old, new: null } };
+  }
+
+  const baseGfn = mem.guestPhysAddr >> PAGE_SHIFT;
+  const next: SlotFields = { asId, id, baseGfn, npages, flags: mem.flags, userspaceAddr: mem.userspaceAddr };
+  let change: MemslotChange;
+  if (old === null) {
+    // [MS-CRT-01]
+    if (profile.nrMemslotPagesCheck && view.nrMemslotPages() + npages > ULONG_MAX) return EINVAL;
+    // [MS-CRT-02]
+    change = { change: 'CREATE', asId, old: null, new: next };
+  } else {
+    // [MS-MOD-01]
+    if (mem.userspaceAddr !== old.userspaceAddr) return EINVAL;
+    // [MS-MOD-02]
+    if (npages !== old.npages) return EINVAL;
+    // [MS-MOD-03]
+    if (((mem.flags ^ old.flags) & KVM_MEM_READONLY) !== 0) return EINVAL;
+    if (baseGfn !== old.baseGfn) {
+      // [MS-MOV-01]
+      change = { change: 'MOVE', asId, old, new: next };
+    } else if (mem.flags !== old.flags) {
+      // [MS-FLG-01]
+      change = { change: 'FLAGS_ONLY', asId, old, new: next };
+    } else {
+      // [MS-NOP-01]
+      return { kind: 'none' };
+    }
+  }
+
+  if (change.change === 'CREATE' || change.change === 'MOVE') {
+    // [MS-OVL-01]
+    const end = baseGfn + npages;
+    if (view.checkMemslotOverlap(asId, id, baseGfn, end)) return EEXIST;
+    // MS-X86-01 is not checked here: it belongs to archPrepareMemoryRegion(), which a MOVE
+    // reaches only after publishing its INVALID copy (MS-GEN-05).
+  }
+  return { kind: 'change', change };
+}
+
+/**
+ * The x86 check of kvm_arch_prepare_memory_region(). It runs inside kvm_set_memslot(): for a
+ * MOVE after the INVALID copy was published, so the caller must then restore the old slot.
+ * @returns EINVAL, or null when the change may proceed.
+ */
+export function archPrepareMemoryRegion(profile: Profile, change: MemslotChange): 'EINVAL' | null {
+  if (change.change !== 'CREATE' && change.change !== 'MOVE') return null;
+  // [MS-X86-01]
+  if (profile.maxGfn !== null && change.new.baseGfn + change.new.npages - 1n > profile.maxGfn) return 'EINVAL';
+  return null;
+}
+
+/**
+ * The dirty bitmap a changed slot gets: none without LOG_DIRTY_PAGES, the old one when the
+ * old slot had one, else a fresh one from the per-VM counter.
+ * Mirrors: kvm_prepare_memory_region() (dirty bitmap part)
+ */
+export function chooseDirtyBitmap(flags: number, old: Memslot | null, allocate: () => number): number | null {
+  // [MS-DLG-08]
+  if ((flags & KVM_MEM_LOG_DIRTY_PAGES) === 0) return null;
+  // [MS-DLG-06]
+  if (old !== null && old.dirtyBitmap !== null) return old.dirtyBitmap;
+  // [MS-DLG-07]
+  return allocate();
+}
+
+/**
+ * Creates (size > 0) or deletes (size 0) an internal slot in every address space, calling
+ * `setMemoryRegion` (the implementation's kvm_set_memory_region()) once per address space.
+ * Mirrors: __x86_set_memory_region()
+ * @returns the outcome of the last call made, EEXIST / EINVAL / NONE from the front checks.
+ */
+export function setInternalMemslotLoop(
+  profile: Profile,
+  id: number,
+  gpa: Gpa,
+  size: bigint,
+  hva: Hva,
+  view: ActiveMemslotsView,
+  setMemoryRegion: (mem: MemoryRegion) => SetOutcome,
+): SetOutcome {
+  if (id < profile.userMemSlots) {
+    throw new RangeError(`internal slot id ${id} is a user id (WARN in kvm_set_internal_memslot)`);
+  }
+  // [MS-VAL-09]
+  if (id >= profile.memSlotsNum) return { ok: false, errno: 'EINVAL' };
+  const existing = view.idToMemslot(0, id);
+  const present = existing !== null;
+  // [MS-INT-01]
+  if (size > 0n && present) return { ok: false, errno: 'EEXIST' };
+  // [MS-INT-02]
+  if (size === 0n && !present) return { ok: true, change: 'NONE' };
+  // [MS-INT-03]
+  // A delete passes the slot's own host address, not the caller's.
+  const uaddr = size === 0n && existing !== null ? existing.userspaceAddr : hva;
+  let result: SetOutcome = { ok: true, change: 'NONE' };
+  for (let asId = 0; asId < profile.addressSpaces; asId++) {
+    const mem = { slot: (asId << 16) | id, flags: 0, guestPhysAddr: gpa, memorySize: size, userspaceAddr: uaddr };
+    result = setMemoryRegion(mem);
+    if (!result.ok) break;
+  }
+  return result;
+}
+
+/**
+ * Mirrors: kvm_get_dirty_log_protect() (the checks; the bitmap contents are not modelled).
+ * @returns success, or EINVAL / ENOENT.
+ */
+export function getDirtyLogCommon(profile: Profile, slot: number, view: ActiveMemslotsView): DirtyLogOutcome {
+  const asId = slot >>> 16;
+  const id = slot & 0xffff;
+  // [MS-DLG-01]
+  if (asId >= profile.addressSpaces) return { ok: false, errno: 'EINVAL' };
+  // [MS-DLG-02]
+  if (id >= profile.userMemSlots) return { ok: false, errno: 'EINVAL' };
+  const memslot = view.idToMemslot(asId, id);
+  // [MS-DLG-03]
+  if (memslot === null) return { ok: false, errno: 'ENOENT' };
+  // [MS-DLG-04]
+  if (memslot.dirtyBitmap === null) return { ok: false, errno: 'ENOENT' };
+  // [MS-DLG-05]
+  return { ok: true };
+}
+
+/** The outcome of a decision that changes nothing. */
+export function outcomeWithoutChange(d: Exclude<Decision, { kind: 'change' }>): SetOutcome {
+  return d.kind === 'reject' ? { ok: false, errno: d.errno } : { ok: true, change: 'NONE' };
+}

@@ -1,0 +1,543 @@
+/**
+ * Legacy memslots: the kernel's design before 5.17, as in Linux 5.10 (virt/kvm/kvm_main.c,
+ * include/linux/kvm_host.h). One `struct kvm_memslots` per address space: a header with the
+ * generation, `id_to_index[KVM_MEM_SLOTS_NUM]`, `lru_slot` and `used_slots`, followed by
+ * the slots by value, sorted by base_gfn DESCENDING. Every change duplicates the whole
+ * header and array (kvm_dup_memslots()), edits the copy and installs it.
+ *
+ * Costs (faithful on purpose: this is the benchmark baseline): every request is O(n)
+ * (the dup, the array shifts and the linear overlap scan); id lookup is O(1); gfn lookup is
+ * O(log n) behind the LRU index; gfn-range and hva-range walks are O(n).
+ */
+import { match } from 'ts-pattern';
+import type { ImplFactory, MemslotImpl } from '../interface.js';
+import type { Profile } from '../../model/profiles.js';
+import {
+  InvariantError,
+  KVM_MEMSLOT_INVALID,
+  PAGE_SHIFT,
+  type DirtyLogOutcome,
+  type Gfn,
+  type Gpa,
+  type Hva,
+  type HvaRangeHit,
+  type HvaResult,
+  type MemoryRegion,
+  type Memslot,
+  type SetOutcome,
+} from '../../model/types.js';
+import {
+  checkAsId,
+  generationAfterSwap,
+  generationInProgress,
+  gfnToHvaMemslot,
+  hvaRangeHit,
+  isVisibleMemslot,
+  makeMemslot,
+  vcpuMemslotsId,
+} from '../internal/memslot.js';
+import {
+  chooseDirtyBitmap,
+  decideMemoryRegion,
+  decideUserMemoryRegion,
+  getDirtyLogCommon,
+  outcomeWithoutChange,
+  setInternalMemslotLoop,
+  type ActiveMemslotsView,
+  type Decision,
+  type MemslotChange,
+  archPrepareMemoryRegion,
+} from '../internal/validate.js';
+import { MemslotArray, gfnKey } from './memslot-array.js';
+
+type ChangeKind = MemslotChange['change'];
+
+/*
+ * Invariant of a 5.10 memslot set ([MS-INV-01], [MS-INV-02]):
+ *
+ *   memslots[0 .. usedSlots-1] are the live slots, strictly DESCENDING by base_gfn ("IMPORTANT:
+ *   Slots are sorted from highest GFN to lowest GFN!"), with pairwise disjoint gfn ranges.
+ *   idToIndex[id] is the index of the slot of that id, or -1; it is a bijection between the
+ *   live ids and 0 .. usedSlots-1 ([MS-INV-01]). lruSlot is an index below usedSlots (or 0).
+ *   A record at index >= usedSlots is dead (kvm_memslot_delete() parks the deleted slot
+ *   there). Sets are never shared: each install publishes a fresh or recycled array.
+ */
+class LegacyKvmMemslots {
+  generation: bigint;
+  /** `id_to_index[KVM_MEM_SLOTS_NUM]`: Int16Array as the kernel's `short` (Int32Array for a profile past SHRT_MAX). */
+  idToIndex: Int16Array | Int32Array;
+  /** `lru_slot` (an index into memslots) */
+  lruSlot = 0;
+  usedSlots = 0;
+  memslots: MemslotArray;
+
+  private constructor(generation: bigint, idToIndex: Int16Array | Int32Array, memslots: MemslotArray) {
+    this.generation = generation;
+    this.idToIndex = idToIndex;
+    this.memslots = memslots;
+  }
+
+  /**
+   * The header only, every id absent. Mirrors: kvm_alloc_memslots()
+   */
+  static alloc(memSlotsNum: number, generation: bigint): LegacyKvmMemslots {
+    const idToIndex = memSlotsNum <= 0x8000 ? new Int16Array(memSlotsNum) : new Int32Array(memSlotsNum);
+    idToIndex.fill(-1);
+    return new LegacyKvmMemslots(generation, idToIndex, new MemslotArray(0));
+  }
+
+  /**
+   * A copy of the whole header (id_to_index included) and of the used slots, with room for
+   * one more slot on CREATE. O(KVM_MEM_SLOTS_NUM + used_slots). Mirrors: kvm_dup_memslots()
+   */
+  dup(change: ChangeKind): LegacyKvmMemslots {
+    const capacity = this.usedSlots + (change === 'CREATE' ? 1 : 0);
+    const memslots = MemslotArray.copyOf(this.memslots, this.usedSlots, capacity);
+    const copy = new LegacyKvmMemslots(this.generation, this.idToIndex.slice(), memslots);
+    copy.lruSlot = this.lruSlot;
+    copy.usedSlots = this.usedSlots;
+    return copy;
+  }
+
+  /** Mirrors: id_to_memslot() (5.10) */
+  idToMemslot(id: number): Memslot | null {
+    if (!Number.isInteger(id) || id < 0 || id >= this.idToIndex.length) return null;
+    const index = this.idToIndex[id]!;
+    if (index < 0) return null;
+    const slot = this.memslots.get(index);
+    // [MS-INV-01] The kernel's WARN_ON(slot->id != id).
+    if (slot.id !== id) throw new InvariantError('MS-INV-01', `id_to_index[${id}] = ${index} holds slot ${slot.id}`);
+    return slot;
+  }
+
+  /** Whether memslots[i] contains the gfn `g` (a gfnKey()). */
+  private contains(i: number, g: number): boolean {
+    const base = this.memslots.baseGfn(i);
+    return g >= base && g < base + this.memslots.npages(i);
+  }
+
+  /**
+   * The LRU slot first, then the binary search over the descending array; a hit becomes the
+   * LRU slot. Mirrors: search_memslots() (5.10)
+   */
+  searchMemslots(gfn: Gfn): Memslot | null {
+    if (this.usedSlots === 0) return null;
+    const g = gfnKey(gfn);
+    if (this.contains(this.lruSlot, g)) return this.memslots.get(this.lruSlot);
+    let start = 0;
+    let end = this.usedSlots;
+    while (start < end) {
+      const slot = start + ((end - start) >> 1);
+      if (g >= this.memslots.baseGfn(slot)) end = slot;
+      else start = slot + 1;
+    }
+    if (start < this.usedSlots && this.contains(start, g)) {
+      this.lruSlot = start;
+      return this.memslots.get(start);
+    }
+    return null;
+  }
+
+  /**
+   * The 5.10 approx lookup, which lived in s390 arch code: the same LRU check and binary
+   * search, then memslots[start] (the nearest slot at or below gfn) or, past the end, the
+   * last slot (the lowest, bordering the hole from above); the LRU moves only on a real hit.
+   * Generic 5.10 code has no approx variant. Mirrors: gfn_to_memslot_approx()
+   * (arch/s390/kvm/kvm-s390.c, 5.10), with a null answer for an empty set instead of
+   * reading memslots[0] (its one caller checked used_slots first).
+   */
+  gfnToMemslotApprox(gfn: Gfn): Memslot | null {
+    if (this.usedSlots === 0) return null;
+    const g = gfnKey(gfn);
+    if (this.contains(this.lruSlot, g)) return this.memslots.get(this.lruSlot);
+    let start = 0;
+    let end = this.usedSlots;
+    while (start < end) {
+      const slot = start + ((end - start) >> 1);
+      if (g >= this.memslots.baseGfn(slot)) end = slot;
+      else start = slot + 1;
+    }
+    if (start >= this.usedSlots) return this.memslots.get(this.usedSlots - 1);
+    if (this.contains(start, g)) this.lruSlot = start;
+    return this.memslots.get(start);
+  }
+
+  /**
+   * Whether a slot other than `id` intersects `[start, end)`: the linear 5.10 scan.
+   * Mirrors: __kvm_set_memory_region() (5.10) `kvm_for_each_memslot(tmp, ...)` overlap loop
+   */
+  checkMemslotOverlap(id: number, start: Gfn, end: Gfn): boolean {
+    const s = gfnKey(start);
+    const e = gfnKey(end);
+    const m = this.memslots;
+    for (let i = 0; i < this.usedSlots; i++) {
+      if (m.id(i) === id) continue;
+      const base = m.baseGfn(i);
+      if (!(e <= base || s >= base + m.npages(i))) return true;
+    }
+    return false;
+  }
+
+  /** Every live slot, ascending by base_gfn (the array read backwards). */
+  ascending(): Memslot[] {
+    const out: Memslot[] = [];
+    for (let i = this.usedSlots - 1; i >= 0; i--) out.push(this.memslots.get(i));
+    return out;
+  }
+
+  /** Mirrors: update_memslots() */
+  updateMemslots(memslot: Memslot, change: ChangeKind): void {
+    if (change === 'DELETE') {
+      this.memslotDelete(memslot);
+      return;
+    }
+    let i = change === 'CREATE' ? this.memslotInsertBack() : this.memslotMoveBackward(memslot);
+    i = this.memslotMoveForward(memslot, i);
+    // Copy the memslot to its new position in memslots and update its index accordingly.
+    this.memslots.set(i, memslot);
+    this.idToIndex[memslot.id] = i;
+  }
+
+  /** Mirrors: kvm_memslot_delete() */
+  private memslotDelete(memslot: Memslot): void {
+    const mslots = this.memslots;
+    const index = this.idToIndex[memslot.id]!;
+    // [MS-INV-01] The kernel WARNs and returns.
+    if (index === -1) throw new InvariantError('MS-INV-01', `delete of slot ${memslot.id}, which is not in the array`);
+    this.usedSlots--;
+    if (this.lruSlot >= this.usedSlots) this.lruSlot = 0;
+    let i: number;
+    for (i = index; i < this.usedSlots; i++) {
+      // mslots[i] = mslots[i + 1] (the records move in one memmove below)
+      this.idToIndex[mslots.id(i + 1)] = i;
+    }
+    mslots.moveRecords(index, index + 1, this.usedSlots - index);
+    mslots.set(i, memslot);
+    this.idToIndex[memslot.id] = -1;
+  }
+
+  /** Mirrors: kvm_memslot_insert_back() */
+  private memslotInsertBack(): number {
+    return this.usedSlots++;
+  }
+
+  /**
+   * Shifts the lower-gfn neighbours of the slot toward the front while the slot's new gfn is
+   * at or below theirs. Mirrors: kvm_memslot_move_backward()
+   */
+  private memslotMoveBackward(memslot: Memslot): number {
+    const mslots = this.memslots;
+    const start = this.idToIndex[memslot.id]!;
+    if (start === -1 || this.usedSlots === 0) {
+      throw new InvariantError('MS-INV-01', `move of slot ${memslot.id}, which is not in the array`);
+    }
+    const g = gfnKey(memslot.baseGfn);
+    let i: number;
+    for (i = start; i < this.usedSlots - 1; i++) {
+      const next = mslots.baseGfn(i + 1);
+      if (g > next) break;
+      // [MS-INV-02] The kernel's WARN_ON_ONCE: two slots cannot share a base_gfn.
+      if (g === next) throw new InvariantError('MS-INV-02', `two slots at base_gfn ${memslot.baseGfn}`);
+      // Shift the next memslot forward one and update its index: mslots[i] = mslots[i + 1].
+      this.idToIndex[mslots.id(i + 1)] = i;
+    }
+    mslots.moveRecords(start, start + 1, i - start);
+    return i;
+  }
+
+  /**
+   * Shifts the higher-gfn neighbours toward the back while the slot's gfn is at or above
+   * theirs. Mirrors: kvm_memslot_move_forward()
+   */
+  private memslotMoveForward(memslot: Memslot, start: number): number {
+    const mslots = this.memslots;
+    const g = gfnKey(memslot.baseGfn);
+    let i: number;
+    for (i = start; i > 0; i--) {
+      const prev = mslots.baseGfn(i - 1);
+      if (g < prev) break;
+      // [MS-INV-02]
+      if (g === prev) throw new InvariantError('MS-INV-02', `two slots at base_gfn ${memslot.baseGfn}`);
+      // Shift the next memslot back one and update its index: mslots[i] = mslots[i - 1].
+      this.idToIndex[mslots.id(i - 1)] = i;
+    }
+    mslots.moveRecords(i + 1, i, start - i);
+    return i;
+  }
+}
+
+/** Legacy (5.10) memslots behind the common interface. */
+export class LegacyMemslots implements MemslotImpl {
+  readonly name = 'legacy';
+  /**
+   * `kvm->memslots[as]`: the installed set of each address space, the only one readers use.
+   * Written by `publish()` and nothing else.
+   */
+  private memslots: LegacyKvmMemslots[] = [];
+  /**
+   * Pages over all slots. 5.10 keeps no `nr_memslot_pages`; this is kept for the
+   * interface's observation only, and 5.10 profiles turn its overflow check off.
+   */
+  private nrPages = 0n;
+  /** Dirty bitmaps allocated so far; the next one gets this number ([MS-DLG-07]). */
+  private dirtyBitmapsAllocated = 0;
+  private readonly view: ActiveMemslotsView;
+
+  constructor(readonly profile: Profile) {
+    this.view = {
+      idToMemslot: (asId, id) => this.activeSet(asId).idToMemslot(id),
+      checkMemslotOverlap: (asId, id, start, end) => this.activeSet(asId).checkMemslotOverlap(id, start, end),
+      nrMemslotPages: () => this.nrPages,
+    };
+    this.reset();
+  }
+
+  /** Mirrors: kvm_create_vm() (the memslot part) */
+  reset(): void {
+    this.memslots = [];
+    for (let i = 0; i < this.profile.addressSpaces; i++) {
+      // [MS-GEN-01]
+      this.memslots.push(LegacyKvmMemslots.alloc(this.profile.memSlotsNum, BigInt(i)));
+    }
+    this.nrPages = 0n;
+    this.dirtyBitmapsAllocated = 0;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Requests
+
+  setUserMemoryRegion(mem: MemoryRegion): SetOutcome {
+    return this.apply(decideUserMemoryRegion(this.profile, mem, this.view));
+  }
+
+  setInternalMemslot(id: number, gpa: Gpa, size: bigint, hva: Hva): SetOutcome {
+    return setInternalMemslotLoop(this.profile, id, gpa, size, hva, this.view, (mem) =>
+      this.apply(decideMemoryRegion(this.profile, mem, this.view)),
+    );
+  }
+
+  getDirtyLog(slot: number): DirtyLogOutcome {
+    return getDirtyLogCommon(this.profile, slot, this.view);
+  }
+
+  private apply(d: Decision): SetOutcome {
+    if (d.kind !== 'change') return outcomeWithoutChange(d);
+    const c = d.change;
+    if (archPrepareMemoryRegion(this.profile, c) !== null) {
+      // [MS-GEN-05] A MOVE has published its INVALID copy by the time the arch check runs.
+      if (c.change === 'MOVE') this.revertMove(c.asId, c.old);
+      return { ok: false, errno: 'EINVAL' };
+    }
+    // 5.10 __kvm_set_memory_region(): the dirty bitmap is settled before kvm_set_memslot().
+    const allocate = (): number => this.dirtyBitmapsAllocated++;
+    const neu = match(c)
+      .with({ change: 'DELETE' }, (c) => deletedPlaceholder(c.old))
+      .with({ change: 'CREATE' }, (c) => makeMemslot(c.new, chooseDirtyBitmap(c.new.flags, null, allocate)))
+      .with({ change: 'MOVE' }, { change: 'FLAGS_ONLY' }, (c) =>
+        makeMemslot(c.new, chooseDirtyBitmap(c.new.flags, c.old, allocate)),
+      )
+      .exhaustive();
+    this.setMemslot(c.asId, c.old, neu, c.change);
+    if (c.change === 'DELETE') {
+      // [MS-INV-05]
+      if (this.nrPages < c.old.npages) {
+        throw new InvariantError('MS-INV-05', `nr_memslot_pages ${this.nrPages} < ${c.old.npages}`);
+      }
+      this.nrPages -= c.old.npages;
+    } else if (c.change === 'CREATE') {
+      this.nrPages += neu.npages;
+    }
+    return { ok: true, change: c.change };
+  }
+
+  /**
+   * Duplicates the installed set, and for DELETE and MOVE first installs the duplicate with
+   * the slot marked INVALID (then edits the previous array, which that install handed back);
+   * then update_memslots() and the final install. Mirrors: kvm_set_memslot() (5.10)
+   */
+  private setMemslot(asId: number, old: Memslot | null, neu: Memslot, change: ChangeKind): void {
+    let slots = this.activeSet(asId).dup(change);
+    if (change === 'DELETE' || change === 'MOVE') {
+      if (old === null) throw new InvariantError('MS-INV-01', `${change} without an old slot`);
+      // [MS-GEN-03] "the INVALID flag needs to be in the appropriate entry in the freshly
+      // allocated memslots, not in @old or @new."
+      const index = slots.idToIndex[old.id]!;
+      slots.memslots.setFlags(index, slots.memslots.flags(index) | KVM_MEMSLOT_INVALID);
+      // "We can re-use the old memslots, the only difference from the newly installed
+      // memslots is the invalid flag, which will get dropped by update_memslots anyway."
+      slots = this.installNewMemslots(asId, slots);
+    }
+    // kvm_arch_prepare_memory_region(): nothing observable can fail here.
+    slots.updateMemslots(neu, change);
+    this.installNewMemslots(asId, slots);
+    // kvfree() of the array just replaced: dropped for the garbage collector.
+  }
+
+  /**
+   * A MOVE whose kvm_arch_prepare_memory_region() failed: the INVALID copy is installed, then
+   * the flag is cleared again and the array re-installed. Mirrors: kvm_set_memslot() (5.10),
+   * `out_slots:`
+   */
+  private revertMove(asId: number, old: Memslot): void {
+    let slots = this.activeSet(asId).dup('MOVE');
+    const index = slots.idToIndex[old.id]!;
+    slots.memslots.setFlags(index, slots.memslots.flags(index) | KVM_MEMSLOT_INVALID);
+    slots = this.installNewMemslots(asId, slots);
+    const again = slots.idToIndex[old.id]!;
+    slots.memslots.setFlags(again, slots.memslots.flags(again) & ~KVM_MEMSLOT_INVALID);
+    this.installNewMemslots(asId, slots);
+  }
+
+  /**
+   * Publishes `slots` for `asId`: generation `gen | IN_PROGRESS` during the publish, then
+   * `gen + N`. Mirrors: install_new_memslots() (5.10)
+   * @returns the previously installed set.
+   */
+  private installNewMemslots(asId: number, slots: LegacyKvmMemslots): LegacyKvmMemslots {
+    const old = this.activeSet(asId);
+    slots.generation = generationInProgress(old.generation);
+    this.publish(asId, slots);
+    // [MS-GEN-02] [MS-INV-04]
+    slots.generation = generationAfterSwap(slots.generation, this.profile.addressSpaces);
+    return old;
+  }
+
+  /**
+   * The one publish point. Mirrors: rcu_assign_pointer(kvm->memslots[as_id], slots) +
+   * synchronize_srcu_expedited()
+   */
+  private publish(asId: number, slots: LegacyKvmMemslots): void {
+    this.memslots[asId] = slots;
+  }
+
+  /** `__kvm_memslots(kvm, as_id)` */
+  private activeSet(asId: number): LegacyKvmMemslots {
+    const s = this.memslots[asId];
+    if (s === undefined) throw new RangeError(`address space ${asId} does not exist in profile ${this.profile.name}`);
+    return s;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Lookups
+
+  idToMemslot(asId: number, id: number): Memslot | null {
+    checkAsId(this.profile, asId);
+    // [MS-LKP-01]
+    return this.activeSet(asId).idToMemslot(id);
+  }
+
+  gfnToMemslot(asId: number, gfn: Gfn): Memslot | null {
+    checkAsId(this.profile, asId);
+    // [MS-LKP-02] Mirrors: __gfn_to_memslot() = search_memslots() (5.10)
+    return this.activeSet(asId).searchMemslots(gfn);
+  }
+
+  gfnToMemslotApprox(asId: number, gfn: Gfn): Memslot | null {
+    checkAsId(this.profile, asId);
+    // [MS-LKP-03]
+    return this.activeSet(asId).gfnToMemslotApprox(gfn);
+  }
+
+  gfnRangeMemslots(asId: number, start: Gfn, end: Gfn): Memslot[] {
+    checkAsId(this.profile, asId);
+    // [MS-LKP-04] 5.10 has no range iterator; its callers (e.g. kvm_zap_gfn_range()) walked
+    // every slot with kvm_for_each_memslot and clamped. Walked backwards for ascending gfn.
+    const set = this.activeSet(asId);
+    const s = gfnKey(start);
+    const e = gfnKey(end);
+    const out: Memslot[] = [];
+    for (let i = set.usedSlots - 1; i >= 0; i--) {
+      const base = set.memslots.baseGfn(i);
+      if (base < e && s < base + set.memslots.npages(i)) out.push(set.memslots.get(i));
+    }
+    return out;
+  }
+
+  hvaRangeMemslots(start: Hva, end: Hva): HvaRangeHit[] {
+    const hits: HvaRangeHit[] = [];
+    // [MS-LKP-05]
+    if (end <= start) return hits;
+    for (let asId = 0; asId < this.profile.addressSpaces; asId++) {
+      // 5.10 arch code (e.g. handle_hva_to_gpa()) looped over every slot with kvm_for_each_memslot.
+      const set = this.activeSet(asId);
+      const inSpace: Memslot[] = [];
+      for (let i = 0; i < set.usedSlots; i++) {
+        const uaddr = set.memslots.userspaceAddr(i);
+        const uend = uaddr + (BigInt(set.memslots.npages(i)) << PAGE_SHIFT);
+        if (uaddr < end && start < uend) inSpace.push(set.memslots.get(i));
+      }
+      inSpace.sort((a, b) => a.id - b.id);
+      for (const s of inSpace) hits.push(hvaRangeHit(s, start, end));
+    }
+    return hits;
+  }
+
+  /**
+   * [MS-LKP-06] 5.10 has no per-vCPU slot cache (it came with 5.14); a vCPU lookup is
+   * search_memslots() on the vCPU's address space, LRU included, so `vcpu` is unused.
+   * Mirrors: kvm_vcpu_gfn_to_memslot() (5.10)
+   */
+  vcpuGfnToMemslot(_vcpu: number, inSmm: boolean, gfn: Gfn): Memslot | null {
+    return this.activeSet(vcpuMemslotsId(this.profile, inSmm)).searchMemslots(gfn);
+  }
+
+  isVisibleGfn(asId: number, gfn: Gfn): boolean {
+    // [MS-LKP-08]
+    return isVisibleMemslot(this.profile, this.gfnToMemslot(asId, gfn));
+  }
+
+  gfnToHva(asId: number, gfn: Gfn, write: boolean): HvaResult {
+    return gfnToHvaMemslot(this.gfnToMemslot(asId, gfn), gfn, write);
+  }
+
+  slots(asId: number): Memslot[] {
+    checkAsId(this.profile, asId);
+    return this.activeSet(asId).ascending();
+  }
+
+  generation(asId: number): bigint {
+    checkAsId(this.profile, asId);
+    return this.activeSet(asId).generation;
+  }
+
+  nrMemslotPages(): bigint {
+    return this.nrPages;
+  }
+
+  /** Checks the set invariant above for every address space (for tests; O(n)). Throws Error. */
+  checkStructures(): void {
+    for (let asId = 0; asId < this.profile.addressSpaces; asId++) {
+      const set = this.activeSet(asId);
+      let live = 0;
+      const idToIndex = set.idToIndex;
+      for (let id = 0; id < idToIndex.length; id++) {
+        const index = idToIndex[id]!;
+        if (index < 0) continue;
+        live++;
+        if (index >= set.usedSlots || set.memslots.id(index) !== id) {
+          throw new Error(`as ${asId}: id_to_index[${id}] = ${index} is stale`);
+        }
+      }
+      if (live !== set.usedSlots) throw new Error(`as ${asId}: ${live} ids for ${set.usedSlots} used slots`);
+      for (let i = 1; i < set.usedSlots; i++) {
+        if (!(set.memslots.baseGfn(i) + set.memslots.npages(i) <= set.memslots.baseGfn(i - 1))) {
+          throw new Error(`as ${asId}: memslots[${i}] is not strictly below memslots[${i - 1}]`);
+        }
+      }
+      if (set.usedSlots > 0 && set.lruSlot >= set.usedSlots) {
+        throw new Error(`as ${asId}: lru_slot ${set.lruSlot} past used_slots`);
+      }
+    }
+  }
+}
+
+/**
+ * The `new` slot of a 5.10 DELETE: zeroed but for id and as_id, parked past the end of the
+ * array by kvm_memslot_delete(). Mirrors: kvm_delete_memslot() (5.10)
+ */
+function deletedPlaceholder(old: Memslot): Memslot {
+  return makeMemslot({ asId: old.asId, id: old.id, baseGfn: 0n, npages: 0n, flags: 0, userspaceAddr: 0n }, null);
+}
+
+/** Legacy (5.10) memslots for `profile`. */
+export const createLegacyImpl: ImplFactory = (profile: Profile): MemslotImpl => new LegacyMemslots(profile);

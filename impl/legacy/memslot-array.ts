@@ -1,0 +1,130 @@
+/**
+ * `struct kvm_memory_slot memslots[]` of a 5.10 `struct kvm_memslots`: slots held by value,
+ * as fixed-size records in one contiguous buffer, so that kvm_dup_memslots() is what it is
+ * in the kernel, a memcpy of `used_slots * sizeof(struct kvm_memory_slot)` bytes, and the
+ * shifts of update_memslots() are memmoves of records.
+ */
+import { InvariantError, type Memslot } from '../../model/types.js';
+import { makeMemslot } from '../internal/memslot.js';
+
+/*
+ * Record layout (40 bytes, 8-byte aligned):
+ *
+ *   bytes  0..7   base_gfn        float64 (see below)
+ *   bytes  8..15  npages          float64
+ *   bytes 16..23  userspace_addr  u64
+ *   bytes 24..27  dirty_bitmap    i32, the bitmap's identity number, -1 for NULL
+ *   bytes 28..31  flags           u32
+ *   bytes 32..33  id              u16
+ *   bytes 34..35  as_id           u16
+ *   bytes 36..39  padding
+ *
+ * base_gfn and npages are gfn_t / unsigned long in the kernel. They are stored as float64,
+ * which is exact for integers below 2^53, because validation bounds both: guest_phys_addr +
+ * memory_size <= 2^64 - 1 ([MS-VAL-10]), so base_gfn + npages <= 2^52. `set()` checks this
+ * anyway. The O(n) loops of the legacy design (the overlap scan, the array shifts) then run
+ * on plain numbers instead of allocating a BigInt per read, which keeps the baseline's cost
+ * the kernel's (a memcpy and a compare per slot) rather than the JS engine's.
+ */
+const RECORD_BYTES = 40;
+const W32 = RECORD_BYTES / 4;
+const W64 = RECORD_BYTES / 8;
+const W16 = RECORD_BYTES / 2;
+const EXACT_LIMIT = 2 ** 53;
+
+/**
+ * A query gfn as a number that compares with stored gfns exactly as the bigint would:
+ * stored bounds are integers <= 2^52, and Number() rounds monotonically, so a gfn >= 2^53
+ * still compares greater than every stored bound.
+ */
+export function gfnKey(gfn: bigint): number {
+  return Number(gfn);
+}
+
+export class MemslotArray {
+  private readonly f64: Float64Array;
+  private readonly u64: BigUint64Array;
+  private readonly i32: Int32Array;
+  private readonly u32: Uint32Array;
+  private readonly u16: Uint16Array;
+
+  constructor(readonly capacity: number) {
+    const buf = new ArrayBuffer(capacity * RECORD_BYTES);
+    this.f64 = new Float64Array(buf);
+    this.u64 = new BigUint64Array(buf);
+    this.i32 = new Int32Array(buf);
+    this.u32 = new Uint32Array(buf);
+    this.u16 = new Uint16Array(buf);
+  }
+
+  /** A new array of `capacity` records whose first `count` are a byte copy of `src`'s. */
+  static copyOf(src: MemslotArray, count: number, capacity: number): MemslotArray {
+    const a = new MemslotArray(capacity);
+    a.u32.set(src.u32.subarray(0, count * W32));
+    return a;
+  }
+
+  baseGfn(i: number): number {
+    return this.f64[i * W64]!;
+  }
+
+  npages(i: number): number {
+    return this.f64[i * W64 + 1]!;
+  }
+
+  userspaceAddr(i: number): bigint {
+    return this.u64[i * W64 + 2]!;
+  }
+
+  flags(i: number): number {
+    return this.u32[i * W32 + 7]!;
+  }
+
+  id(i: number): number {
+    return this.u16[i * W16 + 16]!;
+  }
+
+  setFlags(i: number, flags: number): void {
+    this.u32[i * W32 + 7] = flags;
+  }
+
+  /** `mslots[i]` as a slot value. */
+  get(i: number): Memslot {
+    const bitmap = this.i32[i * W32 + 6]!;
+    return makeMemslot(
+      {
+        asId: this.u16[i * W16 + 17]!,
+        id: this.id(i),
+        baseGfn: BigInt(this.baseGfn(i)),
+        npages: BigInt(this.npages(i)),
+        flags: this.flags(i),
+        userspaceAddr: this.userspaceAddr(i),
+      },
+      bitmap < 0 ? null : bitmap,
+    );
+  }
+
+  /** `mslots[i] = *slot` */
+  set(i: number, s: Memslot): void {
+    if (s.baseGfn + s.npages > BigInt(EXACT_LIMIT) || s.baseGfn < 0n || s.npages < 0n) {
+      const range = `${s.baseGfn}+${s.npages}`;
+      throw new InvariantError('MS-INV-02', `legacy memslots[]: gfn range ${range} out of the validated bounds`);
+    }
+    this.f64[i * W64] = Number(s.baseGfn);
+    this.f64[i * W64 + 1] = Number(s.npages);
+    this.u64[i * W64 + 2] = s.userspaceAddr;
+    this.i32[i * W32 + 6] = s.dirtyBitmap ?? -1;
+    this.u32[i * W32 + 7] = s.flags;
+    this.u16[i * W16 + 16] = s.id;
+    this.u16[i * W16 + 17] = s.asId;
+  }
+
+  /**
+   * Moves records `[src, src + count)` to `[dst, dst + count)` (a memmove: the ranges may
+   * overlap). The kernel's shift loops copy one struct per iteration (`mslots[i] =
+   * mslots[i + 1]`); a run of such adjacent copies moves exactly these bytes.
+   */
+  moveRecords(dst: number, src: number, count: number): void {
+    if (count > 0) this.u32.copyWithin(dst * W32, src * W32, (src + count) * W32);
+  }
+}

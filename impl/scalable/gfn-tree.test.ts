@@ -1,0 +1,195 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { InvariantError } from '../../model/types.js';
+import { avlHeightBound, checkAvl } from './avl.js';
+import { GfnTree, type GfnNode } from './gfn-tree.js';
+
+/** A stand-in slot: a gfn range plus a tag to tell objects apart. */
+interface Item {
+  readonly baseGfn: bigint;
+  readonly npages: bigint;
+  readonly tag: number;
+}
+
+/** The oracle: items sorted by baseGfn, ranges disjoint. */
+type Oracle = Item[];
+
+type Op =
+  | { readonly op: 'insert'; readonly gfn: bigint; readonly npages: bigint }
+  | { readonly op: 'erase'; readonly pick: number }
+  | { readonly op: 'replace'; readonly pick: number; readonly npages: bigint }
+  | { readonly op: 'replaceWrongKey'; readonly pick: number; readonly delta: bigint };
+
+/** Small gfns so that equal keys, adjacency and overlap are common; a few far ones. */
+const gfnArb = fc.oneof(
+  { weight: 6, arbitrary: fc.bigInt(0n, 64n) },
+  { weight: 1, arbitrary: fc.bigInt((1n << 40n) - 8n, (1n << 40n) + 8n) },
+);
+const npagesArb = fc.bigInt(1n, 6n);
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 5, arbitrary: fc.record({ op: fc.constant('insert' as const), gfn: gfnArb, npages: npagesArb }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('erase' as const), pick: fc.nat() }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('replace' as const), pick: fc.nat(), npages: npagesArb }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ op: fc.constant('replaceWrongKey' as const), pick: fc.nat(), delta: fc.bigInt(1n, 3n) }),
+  },
+);
+
+const queryArb = fc.array(gfnArb, { minLength: 1, maxLength: 6 });
+
+function containing(o: Oracle, gfn: bigint): Item | null {
+  return o.find((s) => s.baseGfn <= gfn && gfn < s.baseGfn + s.npages) ?? null;
+}
+
+/** Checks the AVL and gfn-tree invariants, and that the tree holds exactly the oracle's items. */
+function checkAgainstOracle(tree: GfnTree<Item>, o: Oracle): void {
+  const nodes = checkAvl(tree);
+  const items = nodes.map((n) => n.slot);
+  expect(items).toStrictEqual(o);
+  for (let i = 1; i < items.length; i++) expect(items[i - 1]!.baseGfn < items[i]!.baseGfn).toBe(true);
+  expect(tree.height()).toBeLessThanOrEqual(avlHeightBound(tree.size));
+  // rb_next from rb_first and rb_prev from rb_last agree with the in-order walk.
+  const fwd: Item[] = [];
+  for (let n = tree.first(); n !== null; n = tree.next(n)) fwd.push(n.slot);
+  const back: Item[] = [];
+  for (let n = tree.last(); n !== null; n = tree.prev(n)) back.push(n.slot);
+  expect(fwd).toStrictEqual(o);
+  expect(back.reverse()).toStrictEqual(o);
+}
+
+function checkQueries(tree: GfnTree<Item>, o: Oracle, gfns: readonly bigint[]): void {
+  for (const gfn of gfns) {
+    const hit = containing(o, gfn);
+    expect(tree.search(gfn, false)).toBe(hit);
+    const approx = tree.search(gfn, true);
+    if (hit !== null) {
+      expect(approx).toBe(hit);
+    } else {
+      const below = o.filter((s) => s.baseGfn < gfn).at(-1);
+      const above = o.find((s) => s.baseGfn > gfn);
+      const candidates = [below, above].filter((s) => s !== undefined);
+      if (candidates.length === 0) expect(approx).toBeNull();
+      else expect(candidates).toContain(approx);
+    }
+    expect(tree.upperBound(gfn)?.slot ?? null).toBe(o.find((s) => s.baseGfn > gfn) ?? null);
+    for (const width of [0n, 1n, 3n, 10n]) {
+      const end = gfn + width;
+      expect(tree.rangeSlots(gfn, end)).toStrictEqual(o.filter((s) => s.baseGfn < end && gfn < s.baseGfn + s.npages));
+    }
+  }
+}
+
+/** Runs `ops` against both the tree and the oracle, checking everything after each step. */
+function run(ops: readonly Op[], queries: readonly bigint[]): void {
+  const tree = new GfnTree<Item>();
+  const nodes = new Map<Item, GfnNode<Item>>();
+  let o: Oracle = [];
+  let tag = 0;
+  for (const op of ops) {
+    switch (op.op) {
+      case 'insert': {
+        const item: Item = { baseGfn: op.gfn, npages: op.npages, tag: tag++ };
+        if (o.some((s) => s.baseGfn === op.gfn)) {
+          expect(() => tree.insert(item)).toThrow(InvariantError);
+          break;
+        }
+        // Keep the ranges disjoint, as the memslot overlap check does for the real tree.
+        if (o.some((s) => item.baseGfn < s.baseGfn + s.npages && s.baseGfn < item.baseGfn + item.npages)) break;
+        nodes.set(item, tree.insert(item));
+        o = [...o, item].sort((a, b) => (a.baseGfn < b.baseGfn ? -1 : 1));
+        break;
+      }
+      case 'erase': {
+        if (o.length === 0) break;
+        const victim = o[op.pick % o.length]!;
+        tree.erase(nodes.get(victim)!);
+        nodes.delete(victim);
+        o = o.filter((s) => s !== victim);
+        break;
+      }
+      case 'replace': {
+        if (o.length === 0) break;
+        const i = op.pick % o.length;
+        const old = o[i]!;
+        const next = o[i + 1];
+        const room = next === undefined ? op.npages : next.baseGfn - old.baseGfn;
+        const item: Item = { baseGfn: old.baseGfn, npages: op.npages < room ? op.npages : room, tag: tag++ };
+        const node = nodes.get(old)!;
+        const before = tree.root;
+        tree.replace(node, item);
+        // O(1): the same node, the same shape.
+        expect(tree.root).toBe(before);
+        expect(node.slot).toBe(item);
+        nodes.delete(old);
+        nodes.set(item, node);
+        o = o.map((s) => (s === old ? item : s));
+        break;
+      }
+      case 'replaceWrongKey': {
+        if (o.length === 0) break;
+        const old = o[op.pick % o.length]!;
+        const moved = { ...old, baseGfn: old.baseGfn + op.delta };
+        expect(() => tree.replace(nodes.get(old)!, moved)).toThrow(InvariantError);
+        break;
+      }
+    }
+    checkAgainstOracle(tree, o);
+    checkQueries(tree, o, queries);
+  }
+}
+
+describe('gfn tree', () => {
+  it('[MS-INV-02] insert/erase/replace keep a balanced tree strictly ordered by baseGfn (random ops vs array oracle)', () => {
+    fc.assert(fc.property(fc.array(opArb, { maxLength: 60 }), queryArb, (ops, queries) => run(ops, queries)));
+  });
+
+  it('[MS-INV-02] a second node with an equal baseGfn throws InvariantError and leaves the tree unchanged', () => {
+    const tree = new GfnTree<Item>();
+    tree.insert({ baseGfn: 5n, npages: 1n, tag: 0 });
+    tree.insert({ baseGfn: 9n, npages: 1n, tag: 1 });
+    expect(() => tree.insert({ baseGfn: 9n, npages: 4n, tag: 2 })).toThrow(InvariantError);
+    expect(tree.inOrder().map((s) => s.tag)).toStrictEqual([0, 1]);
+    checkAvl(tree);
+  });
+
+  it('[MS-LKP-02][MS-LKP-03] search finds the containing slot; the approx descent returns a slot bordering the hole', () => {
+    const queries = fc.array(fc.bigInt(-2n, 80n), { minLength: 1, maxLength: 20 });
+    fc.assert(fc.property(fc.array(opArb, { maxLength: 30 }), queries, (ops, queries) => run(ops, queries)));
+  });
+
+  it('[MS-LKP-04] range iteration yields every slot intersecting [start, end) in ascending order', () => {
+    const tree = new GfnTree<Item>();
+    const o: Item[] = [];
+    for (let g = 0n; g < 40n; g += 4n) {
+      const item = { baseGfn: g, npages: 2n, tag: Number(g) };
+      tree.insert(item);
+      o.push(item);
+    }
+    for (let start = -1n; start < 45n; start++) {
+      for (let end = start - 2n; end < start + 12n; end++) {
+        expect(tree.rangeSlots(start, end)).toStrictEqual(o.filter((s) => s.baseGfn < end && start < s.baseGfn + s.npages));
+      }
+    }
+    expect(tree.iterStart(100n)).toBeNull();
+    expect(new GfnTree<Item>().rangeSlots(0n, 10n)).toStrictEqual([]);
+  });
+
+  it('[MS-INV-02] ascending, descending and interleaved inserts and erases stay within the AVL height bound', () => {
+    for (const order of ['asc', 'desc', 'zigzag'] as const) {
+      const tree = new GfnTree<Item>();
+      const nodes: GfnNode<Item>[] = [];
+      const n = 2000;
+      for (let i = 0; i < n; i++) {
+        const k = order === 'asc' ? i : order === 'desc' ? n - i : i % 2 === 0 ? i : n * 2 - i;
+        nodes.push(tree.insert({ baseGfn: BigInt(k), npages: 1n, tag: i }));
+        expect(tree.height()).toBeLessThanOrEqual(avlHeightBound(tree.size));
+      }
+      checkAvl(tree);
+      for (let i = 0; i < n; i += 2) tree.erase(nodes[i]!);
+      checkAvl(tree);
+      expect(tree.size).toBe(n / 2);
+    }
+  });
+});

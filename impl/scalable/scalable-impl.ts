@@ -1,0 +1,523 @@
+/**
+ * Scalable memslots: the kernel's design since 5.17 (virt/kvm/kvm_main.c,
+ * include/linux/kvm_host.h). Two memslot sets per address space, one active and one
+ * inactive; every change is made to the inactive set, published by swapping the two, then
+ * replayed on the other set.
+ *
+ * Costs: every request and every lookup is O(log n) (id lookups and a FLAGS_ONLY change's
+ * gfn-tree update are O(1)); no set is ever copied. `slots()` is the only full walk.
+ */
+import { match } from 'ts-pattern';
+import type { ImplFactory, MemslotImpl } from '../interface.js';
+import type { Profile } from '../../model/profiles.js';
+import {
+  InvariantError,
+  type DirtyLogOutcome,
+  type Gfn,
+  type Gpa,
+  type Hva,
+  type HvaRangeHit,
+  type HvaResult,
+  type MemoryRegion,
+  type Memslot,
+  type SetOutcome,
+} from '../../model/types.js';
+import {
+  checkAsId,
+  generationAfterSwap,
+  generationInProgress,
+  gfnToHvaMemslot,
+  hvaLast,
+  hvaRangeHit,
+  isVisibleMemslot,
+  makeInvalidCopy,
+  makeMemslot,
+  tryGetMemslot,
+  vcpuMemslotsId,
+  type SlotFields,
+} from '../internal/memslot.js';
+import {
+  chooseDirtyBitmap,
+  decideMemoryRegion,
+  decideUserMemoryRegion,
+  getDirtyLogCommon,
+  outcomeWithoutChange,
+  setInternalMemslotLoop,
+  type ActiveMemslotsView,
+  type Decision,
+  type MemslotChange,
+  archPrepareMemoryRegion,
+} from '../internal/validate.js';
+import { GfnTree, type GfnNode } from './gfn-tree.js';
+import { HvaTree, type HvaNode } from './hva-tree.js';
+
+/*
+ * Slot objects and nodes.
+ *
+ * The kernel embeds two nodes per structure in each `struct kvm_memory_slot` (id_node[2],
+ * hva_node[2], gfn_node[2]) and a set uses index `node_idx`, so one slot object can sit in
+ * both sets at once. Here a slot is a frozen `Memslot` shared by both sets (and handed out to
+ * callers as is), and each set owns its own tree nodes, which point at the shared slot. The
+ * set's id hash maps an id to that set's nodes for the slot (`SetNodes`): the same thing the
+ * kernel reaches with `container_of(&slot->gfn_node[idx])`. We do not hang the node links
+ * off the slot object itself because the slot is the value readers get back: it must stay
+ * plain, immutable data, comparable to the model's slots, with no tree links leaking out.
+ */
+
+/** One set's nodes for one slot: the kernel's `id_node[idx]`, `gfn_node[idx]`, `hva_node[idx]`. */
+interface SetNodes {
+  readonly slot: Memslot;
+  readonly gfnNode: GfnNode<Memslot>;
+  readonly hvaNode: HvaNode<Memslot>;
+}
+
+/*
+ * Invariant of a memslot set (`struct kvm_memslots`), [MS-INV-01], [MS-INV-02]:
+ *
+ *   idHash, gfnTree and hvaTree hold exactly the same slots: idHash maps each slot's id to
+ *   this set's nodes of that slot (one per id, [MS-INV-01]); the gfn tree holds it by
+ *   baseGfn (unique and disjoint, [MS-INV-02]); the hva tree by [userspaceAddr, last].
+ *   `lastUsedSlot` is null or a slot of this set (kvm_replace_memslot() retargets it when
+ *   its slot is replaced). While no request runs, both sets of an address space hold the
+ *   same slot objects (kernel-memslots.md §6.10 I1) and only the active one's generation is
+ *   current.
+ */
+class KvmMemslots {
+  generation: bigint;
+  /** `last_used_slot` */
+  lastUsedSlot: Memslot | null = null;
+  readonly gfnTree = new GfnTree<Memslot>();
+  readonly hvaTree = new HvaTree<Memslot>();
+  readonly idHash = new Map<number, SetNodes>();
+
+  constructor(
+    readonly nodeIdx: 0 | 1,
+    generation: bigint,
+  ) {
+    this.generation = generation;
+  }
+
+  /** Mirrors: id_to_memslot() */
+  idToMemslot(id: number): Memslot | null {
+    return this.idHash.get(id)?.slot ?? null;
+  }
+
+  /**
+   * The cached lookup: last_used_slot first, then the tree; a found slot (also an approx
+   * neighbour) becomes last_used_slot. Mirrors: ____gfn_to_memslot()
+   */
+  gfnToMemslot(gfn: Gfn, approx: boolean): Memslot | null {
+    const cached = tryGetMemslot(this.lastUsedSlot, gfn);
+    if (cached !== null) return cached;
+    const slot = this.gfnTree.search(gfn, approx);
+    if (slot !== null) this.lastUsedSlot = slot;
+    return slot;
+  }
+}
+
+/** `vcpu->last_used_slot` and `vcpu->last_used_slot_gen` ([MS-LKP-07]). */
+interface VcpuSlotCache {
+  lastUsedSlot: Memslot | null;
+  lastUsedSlotGen: bigint;
+}
+
+/** Scalable memslots behind the common interface. */
+export class ScalableMemslots implements MemslotImpl {
+  readonly name = 'scalable';
+  /** `kvm->__memslots[as][0..1]`: both sets of each address space. */
+  private __memslots: (readonly [KvmMemslots, KvmMemslots])[] = [];
+  /**
+   * `kvm->memslots[as]`: the active set of each address space, the only one readers use.
+   * Written by `publish()` and nothing else.
+   */
+  private memslots: KvmMemslots[] = [];
+  /** `kvm->nr_memslot_pages` */
+  private nrPages = 0n;
+  /** Dirty bitmaps allocated so far; the next one gets this number ([MS-DLG-07]). */
+  private dirtyBitmapsAllocated = 0;
+  /** Per-vCPU slot caches, by vCPU number. */
+  private vcpus = new Map<number, VcpuSlotCache>();
+  /** Validation's questions, answered from the active sets in O(1) / O(log n). */
+  private readonly view: ActiveMemslotsView;
+
+  constructor(readonly profile: Profile) {
+    this.view = {
+      idToMemslot: (asId, id) => this.activeSet(asId).idToMemslot(id),
+      checkMemslotOverlap: (asId, id, start, end) => this.checkMemslotOverlap(asId, id, start, end),
+      nrMemslotPages: () => this.nrPages,
+    };
+    this.reset();
+  }
+
+  /** Mirrors: kvm_create_vm() (the memslot part) */
+  reset(): void {
+    this.__memslots = [];
+    this.memslots = [];
+    for (let i = 0; i < this.profile.addressSpaces; i++) {
+      // [MS-GEN-01] "Generations must be different for each address space."
+      const pair = [new KvmMemslots(0, BigInt(i)), new KvmMemslots(1, BigInt(i))] as const;
+      this.__memslots.push(pair);
+      this.memslots.push(pair[0]);
+    }
+    this.nrPages = 0n;
+    this.dirtyBitmapsAllocated = 0;
+    this.vcpus = new Map();
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Requests
+
+  setUserMemoryRegion(mem: MemoryRegion): SetOutcome {
+    return this.apply(decideUserMemoryRegion(this.profile, mem, this.view));
+  }
+
+  setInternalMemslot(id: number, gpa: Gpa, size: bigint, hva: Hva): SetOutcome {
+    return setInternalMemslotLoop(this.profile, id, gpa, size, hva, this.view, (mem) =>
+      this.apply(decideMemoryRegion(this.profile, mem, this.view)),
+    );
+  }
+
+  getDirtyLog(slot: number): DirtyLogOutcome {
+    return getDirtyLogCommon(this.profile, slot, this.view);
+  }
+
+  private apply(d: Decision): SetOutcome {
+    if (d.kind !== 'change') return outcomeWithoutChange(d);
+    return this.setMemslot(d.change);
+  }
+
+  /**
+   * Applies a validated change with the kernel's sequence of replaces and swaps:
+   * CREATE and FLAGS_ONLY publish once, DELETE and MOVE twice (first the INVALID copy).
+   * Mirrors: kvm_set_memslot()
+   */
+  private setMemslot(c: MemslotChange): SetOutcome {
+    const rejected: SetOutcome = { ok: false, errno: 'EINVAL' };
+    return match(c)
+      .with({ change: 'CREATE' }, (c): SetOutcome => {
+        // [MS-X86-01] Nothing was published yet.
+        if (archPrepareMemoryRegion(this.profile, c) !== null) return rejected;
+        const neu = this.prepareMemoryRegion(null, c.new);
+        this.createMemslot(neu);
+        this.commitMemoryRegion(null, neu, 'CREATE');
+        return { ok: true, change: 'CREATE' };
+      })
+      .with({ change: 'DELETE' }, (c): SetOutcome => {
+        const invalid = this.invalidateMemslot(c.old);
+        this.deleteMemslot(c.old, invalid);
+        this.commitMemoryRegion(c.old, null, 'DELETE');
+        return { ok: true, change: 'DELETE' };
+      })
+      .with({ change: 'MOVE' }, (c): SetOutcome => {
+        const invalid = this.invalidateMemslot(c.old);
+        if (archPrepareMemoryRegion(this.profile, c) !== null) {
+          // [MS-GEN-05] Restore the old slot with a second publish.
+          this.activateMemslot(invalid, c.old);
+          return rejected;
+        }
+        const neu = this.prepareMemoryRegion(c.old, c.new);
+        this.moveMemslot(c.old, neu, invalid);
+        this.commitMemoryRegion(c.old, neu, 'MOVE');
+        return { ok: true, change: 'MOVE' };
+      })
+      .with({ change: 'FLAGS_ONLY' }, (c): SetOutcome => {
+        const neu = this.prepareMemoryRegion(c.old, c.new);
+        this.updateFlagsMemslot(c.old, neu);
+        this.commitMemoryRegion(c.old, neu, 'FLAGS_ONLY');
+        return { ok: true, change: 'FLAGS_ONLY' };
+      })
+      .exhaustive();
+  }
+
+  /**
+   * Builds the new slot object, with its dirty bitmap. Mirrors: kvm_prepare_memory_region()
+   */
+  private prepareMemoryRegion(old: Memslot | null, fields: SlotFields): Memslot {
+    return makeMemslot(fields, chooseDirtyBitmap(fields.flags, old, () => this.dirtyBitmapsAllocated++));
+  }
+
+  /**
+   * Page accounting after the publish. Mirrors: kvm_commit_memory_region()
+   */
+  private commitMemoryRegion(old: Memslot | null, neu: Memslot | null, change: MemslotChange['change']): void {
+    if (change === 'DELETE' && old !== null) {
+      // [MS-INV-05] The kernel WARNs and returns EIO before getting here; it cannot happen.
+      if (this.nrPages < old.npages) {
+        throw new InvariantError('MS-INV-05', `nr_memslot_pages ${this.nrPages} < ${old.npages}`);
+      }
+      this.nrPages -= old.npages;
+    } else if (change === 'CREATE' && neu !== null) {
+      this.nrPages += neu.npages;
+    }
+  }
+
+  /** Mirrors: kvm_create_memslot() */
+  private createMemslot(neu: Memslot): void {
+    // Add the new memslot to the inactive set and activate.
+    this.replaceMemslot(null, neu);
+    this.activateMemslot(null, neu);
+  }
+
+  /** Mirrors: kvm_delete_memslot() */
+  private deleteMemslot(old: Memslot, invalid: Memslot): void {
+    // Remove old from the inactive set (which still holds it), and the INVALID copy from
+    // the other set once it has become inactive.
+    this.replaceMemslot(old, null);
+    this.activateMemslot(invalid, null);
+  }
+
+  /** Mirrors: kvm_move_memslot() */
+  private moveMemslot(old: Memslot, neu: Memslot, invalid: Memslot): void {
+    this.replaceMemslot(old, neu);
+    this.activateMemslot(invalid, neu);
+  }
+
+  /** Mirrors: kvm_update_flags_memslot() */
+  private updateFlagsMemslot(old: Memslot, neu: Memslot): void {
+    // No INVALID step: old is replaced by the updated copy in both sets.
+    this.replaceMemslot(old, neu);
+    this.activateMemslot(old, neu);
+  }
+
+  /**
+   * Publishes a copy of `old` marked KVM_MEMSLOT_INVALID in place of `old`, and leaves the
+   * other (now inactive) set holding `old`. Mirrors: kvm_invalidate_memslot()
+   * @returns the INVALID copy, which the caller replaces by the final slot (or nothing).
+   */
+  private invalidateMemslot(old: Memslot): Memslot {
+    // [MS-GEN-03] The first of the two publishes of a DELETE or MOVE.
+    const invalid = makeInvalidCopy(old);
+    this.replaceMemslot(old, invalid);
+    this.swapActiveMemslots(old.asId);
+    return invalid;
+  }
+
+  /**
+   * Publishes the inactive set, then replays the same replace on the set that just became
+   * inactive. Mirrors: kvm_activate_memslot()
+   */
+  private activateMemslot(old: Memslot | null, neu: Memslot | null): void {
+    const asId = memslotsAsId(old, neu);
+    this.swapActiveMemslots(asId);
+    this.replaceMemslot(old, neu);
+  }
+
+  /**
+   * Makes the inactive set of `asId` the active one. The new active set's generation is
+   * `gen | IN_PROGRESS` while it is being published, then `gen + N`.
+   * Mirrors: kvm_swap_active_memslots()
+   */
+  private swapActiveMemslots(asId: number): void {
+    const slots = this.inactiveSet(asId);
+    const gen = this.activeSet(asId).generation;
+    slots.generation = generationInProgress(gen);
+    this.publish(asId, slots);
+    // [MS-GEN-02] [MS-INV-04]
+    slots.generation = generationAfterSwap(slots.generation, this.profile.addressSpaces);
+  }
+
+  /**
+   * The one publish point: readers switch from the old set to `slots` here, and see either
+   * set whole, never a mix. Mirrors: rcu_assign_pointer(kvm->memslots[as_id], slots) +
+   * synchronize_srcu_expedited()
+   */
+  private publish(asId: number, slots: KvmMemslots): void {
+    this.memslots[asId] = slots;
+  }
+
+  /**
+   * Replaces `old` by `neu` in the inactive set of their address space. With null `old` this
+   * adds `neu`; with null `neu` it removes `old`. Same baseGfn: the gfn node is switched in
+   * O(1) (rb_replace_node()); the hva node is always removed and re-added (there is no O(1)
+   * interval-tree replace). Mirrors: kvm_replace_memslot()
+   */
+  private replaceMemslot(old: Memslot | null, neu: Memslot | null): void {
+    const asId = memslotsAsId(old, neu);
+    const slots = this.inactiveSet(asId);
+    let oldNodes: SetNodes | null = null;
+
+    if (old !== null) {
+      oldNodes = slots.idHash.get(old.id) ?? null;
+      // [MS-INV-01] old must be the slot this set holds for its id.
+      if (oldNodes === null || oldNodes.slot !== old) {
+        throw new InvariantError('MS-INV-01', `as ${asId}: slot ${old.id} is not in the inactive set`);
+      }
+      slots.idHash.delete(old.id);
+      slots.hvaTree.remove(oldNodes.hvaNode);
+      if (slots.lastUsedSlot === old) slots.lastUsedSlot = neu;
+      if (neu === null) {
+        slots.gfnTree.erase(oldNodes.gfnNode);
+        return;
+      }
+    }
+    if (neu === null) throw new InvariantError('MS-INV-01', 'kvm_replace_memslot() with neither old nor new');
+    // [MS-INV-01] One slot per id.
+    if (slots.idHash.has(neu.id)) throw new InvariantError('MS-INV-01', `as ${asId}: id ${neu.id} twice in a set`);
+
+    const hvaNode = slots.hvaTree.insert(neu.userspaceAddr, hvaLast(neu), neu);
+    let gfnNode: GfnNode<Memslot>;
+    if (oldNodes !== null && oldNodes.slot.baseGfn === neu.baseGfn) {
+      gfnNode = oldNodes.gfnNode;
+      slots.gfnTree.replace(gfnNode, neu);
+    } else {
+      if (oldNodes !== null) slots.gfnTree.erase(oldNodes.gfnNode);
+      // [MS-INV-02] Throws on a second node with the same baseGfn (the kernel's BUG()).
+      gfnNode = slots.gfnTree.insert(neu);
+    }
+    slots.idHash.set(neu.id, { slot: neu, gfnNode, hvaNode });
+  }
+
+  /**
+   * Whether a slot other than `id` intersects `[start, end)`; visits at most two slots.
+   * Mirrors: kvm_check_memslot_overlap()
+   */
+  private checkMemslotOverlap(asId: number, id: number, start: Gfn, end: Gfn): boolean {
+    const tree = this.activeSet(asId).gfnTree;
+    for (let n = tree.iterStart(start); n !== null && n.slot.baseGfn < end; n = tree.next(n)) {
+      if (n.slot.id !== id) return true;
+    }
+    return false;
+  }
+
+  /** `__kvm_memslots(kvm, as_id)` */
+  private activeSet(asId: number): KvmMemslots {
+    const s = this.memslots[asId];
+    if (s === undefined) throw new RangeError(`address space ${asId} does not exist in profile ${this.profile.name}`);
+    return s;
+  }
+
+  /** Mirrors: kvm_get_inactive_memslots() */
+  private inactiveSet(asId: number): KvmMemslots {
+    const active = this.activeSet(asId);
+    return this.__memslots[asId]![active.nodeIdx ^ 1]!;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Lookups
+
+  idToMemslot(asId: number, id: number): Memslot | null {
+    checkAsId(this.profile, asId);
+    // [MS-LKP-01]
+    return this.activeSet(asId).idToMemslot(id);
+  }
+
+  gfnToMemslot(asId: number, gfn: Gfn): Memslot | null {
+    checkAsId(this.profile, asId);
+    // [MS-LKP-02] Mirrors: __gfn_to_memslot()
+    return this.activeSet(asId).gfnToMemslot(gfn, false);
+  }
+
+  gfnToMemslotApprox(asId: number, gfn: Gfn): Memslot | null {
+    checkAsId(this.profile, asId);
+    // [MS-LKP-03] Mirrors: ____gfn_to_memslot(slots, gfn, true), s390's gfn_to_memslot_approx().
+    return this.activeSet(asId).gfnToMemslot(gfn, true);
+  }
+
+  gfnRangeMemslots(asId: number, start: Gfn, end: Gfn): Memslot[] {
+    checkAsId(this.profile, asId);
+    // [MS-LKP-04]
+    return this.activeSet(asId).gfnTree.rangeSlots(start, end);
+  }
+
+  hvaRangeMemslots(start: Hva, end: Hva): HvaRangeHit[] {
+    const hits: HvaRangeHit[] = [];
+    // [MS-LKP-05] kvm_handle_hva_range() WARNs and returns on an empty range.
+    if (end <= start) return hits;
+    for (let asId = 0; asId < this.profile.addressSpaces; asId++) {
+      const inSpace = this.activeSet(asId).hvaTree.query(start, end - 1n);
+      inSpace.sort((a, b) => a.id - b.id);
+      for (const s of inSpace) hits.push(hvaRangeHit(s, start, end));
+    }
+    return hits;
+  }
+
+  vcpuGfnToMemslot(vcpu: number, inSmm: boolean, gfn: Gfn): Memslot | null {
+    // [MS-LKP-06]
+    const slots = this.activeSet(vcpuMemslotsId(this.profile, inSmm));
+    const gen = slots.generation;
+    let cache = this.vcpus.get(vcpu);
+    if (cache === undefined) {
+      cache = { lastUsedSlot: null, lastUsedSlotGen: 0n };
+      this.vcpus.set(vcpu, cache);
+    }
+    // [MS-LKP-07] A cached slot is used only at the generation it was cached at; generations
+    // differ between address spaces, so this also drops a slot of the other address space.
+    if (gen !== cache.lastUsedSlotGen) {
+      cache.lastUsedSlot = null;
+      cache.lastUsedSlotGen = gen;
+    }
+    const cached = tryGetMemslot(cache.lastUsedSlot, gfn);
+    if (cached !== null) return cached;
+    // search_memslots() directly, "to avoid thrashing the VM-wide last_used_slot".
+    const slot = slots.gfnTree.search(gfn, false);
+    if (slot !== null) cache.lastUsedSlot = slot;
+    return slot;
+  }
+
+  isVisibleGfn(asId: number, gfn: Gfn): boolean {
+    // [MS-LKP-08] Mirrors: kvm_is_visible_gfn()
+    return isVisibleMemslot(this.profile, this.gfnToMemslot(asId, gfn));
+  }
+
+  gfnToHva(asId: number, gfn: Gfn, write: boolean): HvaResult {
+    return gfnToHvaMemslot(this.gfnToMemslot(asId, gfn), gfn, write);
+  }
+
+  slots(asId: number): Memslot[] {
+    checkAsId(this.profile, asId);
+    return this.activeSet(asId).gfnTree.inOrder();
+  }
+
+  generation(asId: number): bigint {
+    checkAsId(this.profile, asId);
+    return this.activeSet(asId).generation;
+  }
+
+  nrMemslotPages(): bigint {
+    return this.nrPages;
+  }
+
+  /**
+   * Checks the structural invariants of every set (for tests; O(n)): the set invariant
+   * above, and that both sets of an address space hold the same slot objects. Throws Error.
+   */
+  checkStructures(): void {
+    for (let asId = 0; asId < this.profile.addressSpaces; asId++) {
+      const pair = this.__memslots[asId]!;
+      const lists = pair.map((set) => {
+        const byGfn = set.gfnTree.inOrder();
+        if (byGfn.length !== set.idHash.size || set.hvaTree.size !== set.idHash.size) {
+          const counts = `${byGfn.length} gfn nodes, ${set.hvaTree.size} hva nodes, ${set.idHash.size} ids`;
+          throw new Error(`as ${asId} set ${set.nodeIdx}: ${counts}`);
+        }
+        for (const s of byGfn) {
+          const nodes = set.idHash.get(s.id);
+          if (nodes === undefined || nodes.slot !== s || nodes.gfnNode.slot !== s || nodes.hvaNode.slot !== s) {
+            throw new Error(`as ${asId} set ${set.nodeIdx}: id hash out of step for slot ${s.id}`);
+          }
+        }
+        for (let n = set.hvaTree.first(); n !== null; n = set.hvaTree.next(n)) {
+          if (set.idHash.get(n.slot.id)?.hvaNode !== n) {
+            throw new Error(`as ${asId} set ${set.nodeIdx}: stray hva node for slot ${n.slot.id}`);
+          }
+        }
+        if (set.lastUsedSlot !== null && set.idHash.get(set.lastUsedSlot.id)?.slot !== set.lastUsedSlot) {
+          throw new Error(`as ${asId} set ${set.nodeIdx}: last_used_slot is not in the set`);
+        }
+        return byGfn;
+      });
+      const [a, b] = lists as [Memslot[], Memslot[]];
+      if (a.length !== b.length || a.some((s, i) => s !== b[i])) throw new Error(`as ${asId}: the two sets differ`);
+    }
+  }
+}
+
+/** Mirrors: kvm_memslots_get_as_id() */
+function memslotsAsId(old: Memslot | null, neu: Memslot | null): number {
+  const s = old ?? neu;
+  if (s === null) throw new InvariantError('MS-INV-01', 'a memslot operation with neither old nor new');
+  return s.asId;
+}
+
+/** Scalable memslots for `profile`. */
+export const createScalableImpl: ImplFactory = (profile: Profile): MemslotImpl => new ScalableMemslots(profile);

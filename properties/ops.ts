@@ -1,0 +1,142 @@
+/**
+ * Concrete operations: what a command does once its target is resolved against the model.
+ *
+ * Commands are pick-based ("the 3rd live slot"), so the same command means different calls in
+ * different states. Reports, counterexample minimisation and traces work on the resolved `Op`
+ * instead: it names every argument, and replaying it needs no model state.
+ */
+import { match } from 'ts-pattern';
+import {
+  KVM_MEM_LOG_DIRTY_PAGES,
+  KVM_MEM_READONLY,
+  PAGE_SHIFT,
+  hex,
+  type Gfn,
+  type Gpa,
+  type Hva,
+  type HvaRangeHit,
+  type HvaResult,
+  type MemoryRegion,
+  type Memslot,
+  type Profile,
+} from '../model/index.js';
+import type { Request } from '../cli/trace.js';
+
+export type Op =
+  | { readonly kind: 'reset' }
+  | { readonly kind: 'set'; readonly region: MemoryRegion }
+  /** Several set requests that count as one step; the state is compared after the last. */
+  | { readonly kind: 'bulk'; readonly regions: readonly MemoryRegion[]; readonly label: string }
+  | { readonly kind: 'internal'; readonly id: number; readonly gpa: Gpa; readonly size: bigint; readonly hva: Hva }
+  | { readonly kind: 'dirtyLog'; readonly slot: number }
+  | { readonly kind: 'idLookup'; readonly asId: number; readonly id: number }
+  | { readonly kind: 'gfnLookup'; readonly asId: number; readonly gfn: Gfn }
+  | { readonly kind: 'approxLookup'; readonly asId: number; readonly gfn: Gfn }
+  | { readonly kind: 'gfnRange'; readonly asId: number; readonly start: Gfn; readonly end: Gfn }
+  | { readonly kind: 'hvaRange'; readonly start: Hva; readonly end: Hva }
+  | { readonly kind: 'vcpu'; readonly vcpu: number; readonly inSmm: boolean; readonly gfns: readonly Gfn[] }
+  | { readonly kind: 'visible'; readonly asId: number; readonly gfn: Gfn }
+  | { readonly kind: 'gfnToHva'; readonly asId: number; readonly gfn: Gfn; readonly write: boolean };
+
+/** Does the op change (or may it change) the VM? */
+export function mutates(op: Op): boolean {
+  return op.kind === 'reset' || op.kind === 'set' || op.kind === 'bulk' || op.kind === 'internal';
+}
+
+export function flagsText(flags: number): string {
+  const names: string[] = [];
+  if (flags & KVM_MEM_LOG_DIRTY_PAGES) names.push('LOG_DIRTY_PAGES');
+  if (flags & KVM_MEM_READONLY) names.push('READONLY');
+  const rest = (flags & ~(KVM_MEM_LOG_DIRTY_PAGES | KVM_MEM_READONLY)) >>> 0;
+  if (rest !== 0) names.push(hex(rest));
+  return names.length === 0 ? '0' : `${hex(flags >>> 0)} /*${names.join('|')}*/`;
+}
+
+/** `KVM_SET_USER_MEMORY_REGION(...)` as a kernel-style call. */
+export function regionCall(m: MemoryRegion): string {
+  const as = m.slot >>> 16;
+  const id = m.slot & 0xffff;
+  return (
+    `KVM_SET_USER_MEMORY_REGION(slot=${hex(m.slot >>> 0)} /*as ${as}, id ${id}*/, flags=${flagsText(m.flags)}, ` +
+    `guest_phys_addr=${hex(m.guestPhysAddr)}, memory_size=${hex(m.memorySize)}${pagesNote(m.memorySize)}, userspace_addr=${hex(m.userspaceAddr)})`
+  );
+}
+
+function pagesNote(size: bigint): string {
+  if (size === 0n) return ' /*delete*/';
+  return size % (1n << PAGE_SHIFT) === 0n ? ` /*${size >> PAGE_SHIFT} pages*/` : '';
+}
+
+export function internalName(profile: Profile, id: number): string {
+  const names = ['TSS_PRIVATE_MEMSLOT', 'APIC_ACCESS_PAGE_PRIVATE_MEMSLOT', 'IDENTITY_PAGETABLE_PRIVATE_MEMSLOT'];
+  return names[id - profile.userMemSlots] ?? 'beyond KVM_MEM_SLOTS_NUM';
+}
+
+/** The op as a readable kernel-style call. */
+export function opCall(profile: Profile, op: Op): string {
+  return match(op)
+    .with({ kind: 'reset' }, () => 'kvm_create_vm() /*fresh VM*/')
+    .with({ kind: 'set' }, ({ region }) => regionCall(region))
+    .with({ kind: 'bulk' }, ({ regions, label }) => {
+      const first = regions[0];
+      const last = regions.at(-1);
+      if (first === undefined || last === undefined) return `bulk(${label}): no requests`;
+      return `bulk(${label}): ${regions.length} x KVM_SET_USER_MEMORY_REGION, first ${regionCall(first)}${regions.length > 1 ? `, last ${regionCall(last)}` : ''}`;
+    })
+    .with(
+      { kind: 'internal' },
+      (x) => `__x86_set_memory_region(kvm, id=${x.id} /*${internalName(profile, x.id)}*/, gpa=${hex(x.gpa)}, size=${hex(x.size)}${pagesNote(x.size)}) /*hva ${hex(x.hva)}*/`,
+    )
+    .with({ kind: 'dirtyLog' }, ({ slot }) => `KVM_GET_DIRTY_LOG(slot=${hex(slot >>> 0)} /*as ${slot >>> 16}, id ${slot & 0xffff}*/)`)
+    .with({ kind: 'idLookup' }, ({ asId, id }) => `id_to_memslot(__kvm_memslots(kvm, ${asId}), ${id})`)
+    .with({ kind: 'gfnLookup' }, ({ asId, gfn }) => `__gfn_to_memslot(__kvm_memslots(kvm, ${asId}), gfn=${hex(gfn)})`)
+    .with({ kind: 'approxLookup' }, ({ asId, gfn }) => `search_memslots(__kvm_memslots(kvm, ${asId}), gfn=${hex(gfn)}, approx=true)`)
+    .with({ kind: 'gfnRange' }, ({ asId, start, end }) => `kvm_for_each_memslot_in_gfn_range(__kvm_memslots(kvm, ${asId}), start=${hex(start)}, end=${hex(end)})`)
+    .with({ kind: 'hvaRange' }, ({ start, end }) => `kvm_handle_hva_range(kvm, start=${hex(start)}, end=${hex(end)})`)
+    .with(
+      { kind: 'vcpu' },
+      ({ vcpu, inSmm, gfns }) => `kvm_vcpu_gfn_to_memslot(vcpu${vcpu}${inSmm ? ' /*in SMM*/' : ''}, gfn=${gfns.map((g) => hex(g)).join(' then ')})`,
+    )
+    .with({ kind: 'visible' }, ({ asId, gfn }) => `kvm_is_visible_gfn(kvm /*as ${asId}*/, gfn=${hex(gfn)})`)
+    .with({ kind: 'gfnToHva' }, ({ asId, gfn, write }) => `__gfn_to_hva_many(__gfn_to_memslot(as ${asId}, ${hex(gfn)}), gfn=${hex(gfn)}, write=${write})`)
+    .exhaustive();
+}
+
+/** A slot in one line. `bitmap` is the dirty bitmap's identity as the model numbers it. */
+export function slotText(s: Memslot | null, bitmap: string | null = s?.dirtyBitmap == null ? null : `#${s.dirtyBitmap}`): string {
+  if (s === null) return 'none';
+  return `{as ${s.asId} id ${s.id} gfn ${hex(s.baseGfn)}+${s.npages} flags ${hex(s.flags)} uaddr ${hex(s.userspaceAddr)} bitmap ${bitmap ?? 'none'}}`;
+}
+
+export function hitsText(hits: readonly HvaRangeHit[]): string {
+  return `[${hits.map((h) => `as ${h.asId} id ${h.id} gfn ${hex(h.gfnStart)}..${hex(h.gfnEnd)}`).join(', ')}]`;
+}
+
+export function hvaText(r: HvaResult): string {
+  return r.ok ? hex(r.hva) : r.error;
+}
+
+/**
+ * The protocol requests that stand for the op in a trace (spec/70-traces.md). Requests the
+ * protocol has map one to one; lookups it lacks are stood in for by the nearest request
+ * (`exact: false`): gfn_to_memslot for the vCPU view, visibility and gfn-to-hva, get_slots for
+ * id, approx and gfn-range lookups.
+ */
+export function traceRequests(profile: Profile, op: Op): { readonly requests: readonly Request[]; readonly exact: boolean } {
+  const vcpuAs = (inSmm: boolean): number => (inSmm && profile.addressSpaces > 1 ? 1 : 0);
+  return match(op)
+    .with({ kind: 'reset' }, () => ({ requests: [{ op: 'reset' } as const], exact: true }))
+    .with({ kind: 'set' }, ({ region }) => ({ requests: [{ op: 'set_user_memory_region', region } as const], exact: true }))
+    .with({ kind: 'bulk' }, ({ regions }) => ({ requests: regions.map((region) => ({ op: 'set_user_memory_region', region }) as const), exact: true }))
+    .with({ kind: 'internal' }, (x) => ({
+      requests: [{ op: 'set_internal_memslot', id: x.id, guestPhysAddr: x.gpa, memorySize: x.size, userspaceAddr: x.hva } as const],
+      exact: true,
+    }))
+    .with({ kind: 'dirtyLog' }, ({ slot }) => ({ requests: [{ op: 'get_dirty_log', slot } as const], exact: true }))
+    .with({ kind: 'gfnLookup' }, ({ asId, gfn }) => ({ requests: [{ op: 'gfn_to_memslot', asId, gfn } as const], exact: true }))
+    .with({ kind: 'hvaRange' }, ({ start, end }) => ({ requests: [{ op: 'hva_to_memslots', start, end } as const], exact: true }))
+    .with({ kind: 'vcpu' }, ({ inSmm, gfns }) => ({ requests: gfns.map((gfn) => ({ op: 'gfn_to_memslot', asId: vcpuAs(inSmm), gfn }) as const), exact: false }))
+    .with({ kind: 'visible' }, { kind: 'gfnToHva' }, ({ asId, gfn }) => ({ requests: [{ op: 'gfn_to_memslot', asId, gfn } as const], exact: false }))
+    .with({ kind: 'idLookup' }, { kind: 'approxLookup' }, { kind: 'gfnRange' }, ({ asId }) => ({ requests: [{ op: 'get_slots', asId } as const], exact: false }))
+    .exhaustive();
+}
