@@ -17,14 +17,15 @@ async function replayCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { profile: { type: 'string' }, sut: { type: 'string' }, timeout: { type: 'string' } },
+    options: { profile: { type: 'string' }, sut: { type: 'string' }, timeout: { type: 'string' }, record: { type: 'string' } },
   });
+  if (values.record !== undefined && values.sut === undefined) throw new UsageError('--record needs --sut (it writes the SUT\'s answers)');
   if (positionals.length !== 1) throw new UsageError('replay takes one TRACE file (or - for stdin)');
   const profile = resolveProfile(values.profile);
   const path = positionals[0]!;
   if (values.sut !== undefined) {
     const { replayWithSut } = await import('./sut/replay-sut.js');
-    return replayWithSut(path, profile, values.sut, values.profile !== undefined, parseTimeout(values.timeout));
+    return replayWithSut(path, profile, values.sut, values.profile !== undefined, parseTimeout(values.timeout), values.record);
   }
   const summary = await replay(readTrace(fileLines(path), path), { profile });
   process.stdout.write(`${formatReplay(summary, false)}\n`);

@@ -1,0 +1,116 @@
+/**
+ * What every command shares: the base class, target resolution by position, and the
+ * request builders.
+ *
+ * A command's constructor arguments are all it is: `toString()` prints only them (fast-check
+ * #367: instances are reused across shrinks, so a string built from values resolved in `run`
+ * could describe another execution). The resolved call appears in the suite's own report.
+ */
+import type fc from 'fast-check';
+import { PAGE_SHIFT, U64_MAX, hex, type Gfn, type MemoryRegion, type Memslot } from '../../model/index.js';
+import type { MemslotImpl } from '../../impl/interface.js';
+import { step, type ModelBox } from '../harness.js';
+import type { Op } from '../ops.js';
+import type { GfnSel } from '../arbitraries.js';
+
+/** A command of the suite: resolve against the model, then step both sides. */
+export abstract class MemslotCommand implements fc.Command<ModelBox, MemslotImpl> {
+  /** Filters only nonsense; the default is that the command applies in every state. */
+  check(_m: Readonly<ModelBox>): boolean {
+    return true;
+  }
+
+  run(m: ModelBox, r: MemslotImpl): void {
+    step(m, r, this.resolve(m));
+  }
+
+  /** The concrete operation this command means in the model's current state. */
+  abstract resolve(m: Readonly<ModelBox>): Op;
+
+  abstract toString(): string;
+}
+
+/** A command that targets a live user slot; it needs one. */
+export abstract class TargetCommand extends MemslotCommand {
+  abstract readonly pick: number;
+
+  override check(m: Readonly<ModelBox>): boolean {
+    return m.model.userSlots().length > 0;
+  }
+
+  protected target(m: Readonly<ModelBox>): Memslot {
+    const live = m.model.userSlots();
+    const t = live[this.pick % live.length];
+    if (t === undefined) throw new Error(`${this.toString()}: no live slot (check() should have said so)`);
+    return t;
+  }
+}
+
+/** The u32 `slot` field of a request. */
+export function slotNr(asId: number, id: number): number {
+  return ((asId << 16) | (id & 0xffff)) >>> 0;
+}
+
+/** The request that re-issues `s` as it is. */
+export function regionOf(s: Memslot): MemoryRegion {
+  return {
+    slot: slotNr(s.asId, s.id),
+    flags: s.flags,
+    guestPhysAddr: s.baseGfn << PAGE_SHIFT,
+    memorySize: s.npages << PAGE_SHIFT,
+    userspaceAddr: s.userspaceAddr,
+  };
+}
+
+/** A request in pages (gfn, npages), wrapped to u64 like a C caller would compute it. */
+export function region(slot: number, flags: number, gfn: Gfn, npages: bigint, uaddr: bigint): MemoryRegion {
+  return {
+    slot,
+    flags: flags >>> 0,
+    guestPhysAddr: (gfn << PAGE_SHIFT) & U64_MAX,
+    memorySize: (npages << PAGE_SHIFT) & U64_MAX,
+    userspaceAddr: uaddr & U64_MAX,
+  };
+}
+
+/** The lowest user id of `asId` that is free, from `hint % KVM_USER_MEM_SLOTS` on (wrapping). */
+export function freeId(m: Readonly<ModelBox>, asId: number, hint: number): number {
+  const n = m.profile.userMemSlots;
+  const start = hint % n;
+  if (asId >= m.profile.addressSpaces) return start;
+  for (let k = 0; k < n; k++) {
+    const id = (start + k) % n;
+    if (m.model.slot(asId, id) === undefined) return id;
+  }
+  return start;
+}
+
+/** Every free user id of `asId`, ascending. */
+export function freeIds(m: Readonly<ModelBox>, asId: number): number[] {
+  const out: number[] = [];
+  for (let id = 0; id < m.profile.userMemSlots; id++) if (m.model.slot(asId, id) === undefined) out.push(id);
+  return out;
+}
+
+/** The first gfn above every slot of `asId`. */
+export function topGfn(m: Readonly<ModelBox>, asId: number): Gfn {
+  const last = m.model.slots(asId).at(-1);
+  return last === undefined ? 0n : last.baseGfn + last.npages;
+}
+
+/** The gfn a GfnSel means now, and the address space of the slot it was taken from (if any). */
+export function resolveGfn(m: Readonly<ModelBox>, sel: GfnSel): { gfn: Gfn; asId: number | null } {
+  const all = m.model.allSlots();
+  if (sel.pick === null || all.length === 0) return { gfn: sel.gfn, asId: null };
+  const s = all[sel.pick % all.length]!;
+  const at: Record<GfnSel['spot'], Gfn> = {
+    before: s.baseGfn === 0n ? 0n : s.baseGfn - 1n,
+    base: s.baseGfn,
+    mid: s.baseGfn + s.npages / 2n,
+    last: s.baseGfn + s.npages - 1n,
+    end: s.baseGfn + s.npages,
+  };
+  return { gfn: at[sel.spot], asId: s.asId };
+}
+
+export { hex };

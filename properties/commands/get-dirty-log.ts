@@ -1,0 +1,36 @@
+/** [MS-DLG-01] .. [MS-DLG-05] KVM_GET_DIRTY_LOG of a live slot, or of any slot number. */
+import fc from 'fast-check';
+import type { ModelBox } from '../harness.js';
+import type { Op } from '../ops.js';
+import { pickArb, requestAsIdArb, slotIdArb, type ArbConfig } from '../arbitraries.js';
+import { MemslotCommand, slotNr } from './common.js';
+
+export class GetDirtyLog extends MemslotCommand {
+  constructor(
+    readonly pick: number | null,
+    readonly asId: number,
+    readonly id: number,
+  ) {
+    super();
+  }
+
+  resolve(m: Readonly<ModelBox>): Op {
+    const live = m.model.userSlots();
+    if (this.pick !== null && live.length > 0) {
+      const t = live[this.pick % live.length]!;
+      return { kind: 'dirtyLog', slot: slotNr(t.asId, t.id) };
+    }
+    return { kind: 'dirtyLog', slot: slotNr(this.asId, this.id) };
+  }
+
+  toString(): string {
+    const abs = `slot=${slotNr(this.asId, this.id)} /*as ${this.asId}, id ${this.id}*/`;
+    return `KVM_GET_DIRTY_LOG(${this.pick === null ? abs : `slot[${this.pick}] (or ${abs})`})`;
+  }
+}
+
+export function getDirtyLogArb(c: ArbConfig): fc.Arbitrary<GetDirtyLog> {
+  return fc
+    .tuple(fc.oneof({ arbitrary: pickArb, weight: 3 }, { arbitrary: fc.constant(null), weight: 1 }), requestAsIdArb(c.profile), slotIdArb(c.profile))
+    .map(([p, a, i]) => new GetDirtyLog(p, a, i));
+}
