@@ -1,0 +1,22 @@
+/**
+ * memslot-oracle as a library: the model (the spec, executed), the profiles, the trace reader
+ * and writer, the implementations, and the stateful check for any implementation.
+ */
+export * from './model/index.js';
+export { RULES, RULE_IDS, isRuleId, type RuleId } from './spec/rules.js';
+export type { MemslotImpl, ImplFactory } from './impl/interface.js';
+export { IMPLEMENTATIONS, createScalableImpl, createLegacyImpl } from './impl/index.js';
+export {
+  parseTraceLine,
+  readTrace,
+  formatTraceLine,
+  formatProfileLine,
+  requestText,
+  answerText,
+  InputError,
+  type Request,
+  type Answer,
+  type TraceLine,
+} from './cli/trace.js';
+export { modelStep, implStep } from './cli/execute.js';
+export { replay, formatReplay, type ReplaySummary, type Mismatch } from './cli/replay.js';
