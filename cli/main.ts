@@ -54,7 +54,13 @@ async function recordCommand(args: string[]): Promise<number> {
   return recordCli(args);
 }
 
+async function reproCommand(args: string[]): Promise<number> {
+  const { reproCli } = await import('./repro.js');
+  return reproCli(args);
+}
+
 const COMMANDS: Record<string, Command> = {
+  repro: reproCommand,
   check: checkCommand,
   replay: replayCommand,
   record: recordCommand,
