@@ -44,3 +44,53 @@ export interface MemslotImpl {
 }
 
 export type ImplFactory = (profile: Profile) => MemslotImpl;
+
+/**
+ * Where a writer stops: right after it published a set of `asId` (the publish numbered
+ * `epoch`), before synchronize_srcu(). It resumes once the grace period is over.
+ */
+export interface SyncPoint {
+  readonly asId: number;
+  readonly epoch: number;
+}
+
+/**
+ * A writer as a sequence of steps: `next()` runs it to its next publish and yields the
+ * SyncPoint, or finishes with the request's answer. The synchronous API drains it at once.
+ */
+export type WriterSteps<T> = Generator<SyncPoint, T, void>;
+
+/**
+ * A reader inside an SRCU read section (spec/45-atomicity.md): every lookup answers from the
+ * one set it dereferenced when it entered, whatever the writer publishes meanwhile. Using it
+ * after srcuReadUnlock() throws.
+ */
+export interface MemslotsReader {
+  readonly asId: number;
+  /** The publish epoch it entered at (publishes of `asId` before srcu_read_lock()). */
+  readonly epoch: number;
+  /** `slots->generation` of its set, read now: it may drop bit 63 while the reader is inside. */
+  generation(): bigint;
+  /** Mirrors: id_to_memslot() */
+  idToMemslot(id: number): Memslot | null;
+  /** Mirrors: __gfn_to_memslot() */
+  gfnToMemslot(gfn: Gfn): Memslot | null;
+  /** Mirrors: __gfn_to_hva_many() */
+  gfnToHva(gfn: Gfn, write: boolean): HvaResult;
+  /** Mirrors: kvm_is_visible_memslot(__gfn_to_memslot()) */
+  isVisibleGfn(gfn: Gfn): boolean;
+  /** A vCPU of this address space. Mirrors: kvm_vcpu_gfn_to_memslot() (its per-vCPU cache included) */
+  vcpuGfnToMemslot(vcpu: number, gfn: Gfn): Memslot | null;
+}
+
+/** An implementation whose writer can run interleaved with readers. */
+export interface ConcurrentMemslotImpl extends MemslotImpl {
+  /** Mirrors: srcu_read_lock(&kvm->srcu) + srcu_dereference(kvm->memslots[as_id]) */
+  srcuReadLock(asId: number): MemslotsReader;
+  /** Mirrors: srcu_read_unlock(&kvm->srcu) */
+  srcuReadUnlock(reader: MemslotsReader): void;
+  /** setUserMemoryRegion() as steps: it stops after each publish (kvm_set_memslot()). */
+  setUserMemoryRegionSteps(mem: MemoryRegion): WriterSteps<SetOutcome>;
+  /** Resolves once every reader that entered before the publish of `point` has left. */
+  gracePeriod(point: SyncPoint): Promise<void>;
+}

@@ -7,3 +7,4 @@ export { getDirtyLog } from './dirty-log.js';
 export { setInternalMemslot, internalSlotIds, INTERNAL_SLOT_LAYOUT } from './internal-slots.js';
 export * from './lookup.js';
 export * from './invariants.js';
+export * from './atomicity.js';

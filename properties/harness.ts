@@ -29,6 +29,8 @@ export interface ModelBox {
   readonly coverage: Coverage;
   readonly bitmaps: BitmapMatch;
   readonly vcpus: Map<number, VcpuMemory>;
+  /** The gfns last looked up VM-wide per address space: re-asked so a stale last_used_slot shows. */
+  readonly gfnHistory: Map<number, Gfn[]>;
   /** The implementation's observable state after the previous step (monotonic generations). */
   prev: ObservableState | null;
   /** When set, every step is appended here (for reports). */
@@ -86,7 +88,7 @@ export class BitmapMatch {
 }
 
 export function newBox(profile: Profile, coverage = new Coverage(), counter = { steps: 0 }): ModelBox {
-  return { profile, model: new ModelState(profile), coverage, bitmaps: new BitmapMatch(), vcpus: new Map(), prev: null, recorder: null, counter };
+  return { profile, model: new ModelState(profile), coverage, bitmaps: new BitmapMatch(), vcpus: new Map(), gfnHistory: new Map(), prev: null, recorder: null, counter };
 }
 
 function sameSlot(box: ModelBox, m: Memslot | null, i: Memslot | null): boolean {
@@ -125,6 +127,7 @@ function execute(box: ModelBox, impl: MemslotImpl, op: Op): Outcome {
       m.reset();
       impl.reset();
       box.vcpus.clear();
+      box.gfnHistory.clear();
       box.prev = null;
       return { expected: 'fresh VM', actual: 'fresh VM', agree: true, fired: ['MS-GEN-01'] };
     })
@@ -173,10 +176,20 @@ function execute(box: ModelBox, impl: MemslotImpl, op: Op): Outcome {
       const got = impl.idToMemslot(asId, id);
       return lookup(box, sameSlot(box, want, got), slotText(want), implSlotText(box, got), ['MS-LKP-01']);
     })
-    .with({ kind: 'gfnLookup' }, ({ asId, gfn }): Outcome => {
-      const want = model.gfnToMemslot(m.vm(), asId, gfn);
-      const got = impl.gfnToMemslot(asId, gfn);
-      return lookup(box, sameSlot(box, want, got), slotText(want), implSlotText(box, got), ['MS-LKP-02']);
+    .with({ kind: 'gfnLookup' }, ({ asId, gfns }): Outcome => {
+      const vm = m.vm();
+      const want: string[] = [];
+      const got: string[] = [];
+      let ok = true;
+      for (const gfn of gfns) {
+        const w = model.gfnToMemslot(vm, asId, gfn);
+        const g = impl.gfnToMemslot(asId, gfn);
+        ok &&= sameSlot(box, w, g);
+        want.push(slotText(w));
+        got.push(implSlotText(box, g));
+      }
+      box.gfnHistory.set(asId, [...new Set(gfns)].slice(-4));
+      return lookup(box, ok, want.join(' then '), got.join(' then '), ['MS-LKP-02']);
     })
     .with({ kind: 'approxLookup' }, ({ asId, gfn }): Outcome => {
       const candidates = model.gfnToMemslotApproxCandidates(m.vm(), asId, gfn);
@@ -214,7 +227,7 @@ function execute(box: ModelBox, impl: MemslotImpl, op: Op): Outcome {
         want.push(slotText(w));
         got.push(implSlotText(box, g));
       }
-      box.vcpus.set(vcpu, { gfns: [...new Set(gfns)].slice(0, 4), asId, generation });
+      box.vcpus.set(vcpu, { gfns: [...new Set(gfns)].slice(-4), asId, generation });
       return lookup(box, ok, want.join(' then '), got.join(' then '), fired);
     })
     .with({ kind: 'visible' }, ({ asId, gfn }): Outcome => {

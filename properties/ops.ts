@@ -30,7 +30,8 @@ export type Op =
   | { readonly kind: 'internal'; readonly id: number; readonly gpa: Gpa; readonly size: bigint; readonly hva: Hva }
   | { readonly kind: 'dirtyLog'; readonly slot: number }
   | { readonly kind: 'idLookup'; readonly asId: number; readonly id: number }
-  | { readonly kind: 'gfnLookup'; readonly asId: number; readonly gfn: Gfn }
+  /** The gfns in order: earlier lookups of the address space first, so a stale last_used_slot shows. */
+  | { readonly kind: 'gfnLookup'; readonly asId: number; readonly gfns: readonly Gfn[] }
   | { readonly kind: 'approxLookup'; readonly asId: number; readonly gfn: Gfn }
   | { readonly kind: 'gfnRange'; readonly asId: number; readonly start: Gfn; readonly end: Gfn }
   | { readonly kind: 'hvaRange'; readonly start: Hva; readonly end: Hva }
@@ -64,7 +65,9 @@ export function regionCall(m: MemoryRegion): string {
 
 function pagesNote(size: bigint): string {
   if (size === 0n) return ' /*delete*/';
-  return size % (1n << PAGE_SHIFT) === 0n ? ` /*${size >> PAGE_SHIFT} pages*/` : '';
+  if (size % (1n << PAGE_SHIFT) !== 0n) return '';
+  const n = size >> PAGE_SHIFT;
+  return ` /*${n} page${n === 1n ? '' : 's'}*/`;
 }
 
 export function internalName(profile: Profile, id: number): string {
@@ -89,7 +92,7 @@ export function opCall(profile: Profile, op: Op): string {
     )
     .with({ kind: 'dirtyLog' }, ({ slot }) => `KVM_GET_DIRTY_LOG(slot=${hex(slot >>> 0)} /*as ${slot >>> 16}, id ${slot & 0xffff}*/)`)
     .with({ kind: 'idLookup' }, ({ asId, id }) => `id_to_memslot(__kvm_memslots(kvm, ${asId}), ${id})`)
-    .with({ kind: 'gfnLookup' }, ({ asId, gfn }) => `__gfn_to_memslot(__kvm_memslots(kvm, ${asId}), gfn=${hex(gfn)})`)
+    .with({ kind: 'gfnLookup' }, ({ asId, gfns }) => `__gfn_to_memslot(__kvm_memslots(kvm, ${asId}), gfn=${gfns.map((g) => hex(g)).join(' then ')})`)
     .with({ kind: 'approxLookup' }, ({ asId, gfn }) => `search_memslots(__kvm_memslots(kvm, ${asId}), gfn=${hex(gfn)}, approx=true)`)
     .with({ kind: 'gfnRange' }, ({ asId, start, end }) => `kvm_for_each_memslot_in_gfn_range(__kvm_memslots(kvm, ${asId}), start=${hex(start)}, end=${hex(end)})`)
     .with({ kind: 'hvaRange' }, ({ start, end }) => `kvm_handle_hva_range(kvm, start=${hex(start)}, end=${hex(end)})`)
@@ -133,7 +136,7 @@ export function traceRequests(profile: Profile, op: Op): { readonly requests: re
       exact: true,
     }))
     .with({ kind: 'dirtyLog' }, ({ slot }) => ({ requests: [{ op: 'get_dirty_log', slot } as const], exact: true }))
-    .with({ kind: 'gfnLookup' }, ({ asId, gfn }) => ({ requests: [{ op: 'gfn_to_memslot', asId, gfn } as const], exact: true }))
+    .with({ kind: 'gfnLookup' }, ({ asId, gfns }) => ({ requests: gfns.map((gfn) => ({ op: 'gfn_to_memslot', asId, gfn }) as const), exact: true }))
     .with({ kind: 'hvaRange' }, ({ start, end }) => ({ requests: [{ op: 'hva_to_memslots', start, end } as const], exact: true }))
     .with({ kind: 'vcpu' }, ({ inSmm, gfns }) => ({ requests: gfns.map((gfn) => ({ op: 'gfn_to_memslot', asId: vcpuAs(inSmm), gfn }) as const), exact: false }))
     .with({ kind: 'visible' }, { kind: 'gfnToHva' }, ({ asId, gfn }) => ({ requests: [{ op: 'gfn_to_memslot', asId, gfn } as const], exact: false }))

@@ -61,6 +61,13 @@ export const RULES = {
   'MS-GEN-03': 'DELETE and MOVE publish twice: the generation grows by twice the number of address spaces',
   'MS-GEN-04': 'the no-op and every rejected request leave the generation unchanged, except as MS-GEN-05 says',
   'MS-GEN-05': 'a MOVE rejected by the architecture after its INVALID copy was published grows the generation by twice the number of address spaces',
+  // 45-atomicity.md
+  'MS-ATM-01': 'every answer a reader gets between srcu_read_lock and srcu_read_unlock comes from one single published state',
+  'MS-ATM-02': 'the state a reader sees is the one current when it entered, never a later one or a set still being built',
+  'MS-ATM-03': 'while the swap that published its state is in progress, a reader reads the previous generation with bit 63 set',
+  'MS-ATM-04': 'once that swap is over a reader reads the final generation, and never the in-progress value after it',
+  'MS-ATM-05': 'during a DELETE or MOVE a reader sees the slot whole, as its INVALID copy, or as the request leaves it, never half-moved',
+  'MS-ATM-06': 'a vCPU drops its cached slot when the generation differs, so its lookups answer from the reader\'s state',
   // 50-invariants.md
   'MS-INV-01': 'slot ids are unique within an address space',
   'MS-INV-02': 'the gfn ranges of an address space are pairwise disjoint',

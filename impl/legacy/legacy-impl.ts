@@ -8,9 +8,16 @@
  * Costs (faithful on purpose: this is the benchmark baseline): every request is O(n)
  * (the dup, the array shifts and the linear overlap scan); id lookup is O(1); gfn lookup is
  * O(log n) behind the LRU index; gfn-range and hva-range walks are O(n).
+ *
+ * Writer and readers (spec/45-atomicity.md): kvm_set_memslot() is written as steps that stop
+ * after each install_new_memslots() publish, where 5.10 calls synchronize_srcu_expedited();
+ * the synchronous API drains them at once, a concurrent writer resumes after the grace period.
+ * That wait is what makes it safe for a DELETE or MOVE to edit the array the install handed
+ * back. The kernel-mirroring steps are protected so that properties/concurrency/planted.ts can
+ * derive broken writers from them.
  */
 import { match } from 'ts-pattern';
-import type { ImplFactory, MemslotImpl } from '../interface.js';
+import type { ConcurrentMemslotImpl, ImplFactory, MemslotImpl, MemslotsReader, SyncPoint, WriterSteps } from '../interface.js';
 import type { Profile } from '../../model/profiles.js';
 import {
   InvariantError,
@@ -48,6 +55,7 @@ import {
   type MemslotChange,
   archPrepareMemoryRegion,
 } from '../internal/validate.js';
+import { drainSteps, Srcu, type SrcuToken } from '../internal/srcu.js';
 import { MemslotArray, gfnKey } from './memslot-array.js';
 
 type ChangeKind = MemslotChange['change'];
@@ -62,7 +70,7 @@ type ChangeKind = MemslotChange['change'];
  *   A record at index >= usedSlots is dead (kvm_memslot_delete() parks the deleted slot
  *   there). Sets are never shared: each install publishes a fresh or recycled array.
  */
-class LegacyKvmMemslots {
+export class LegacyKvmMemslots {
   generation: bigint;
   /** `id_to_index[KVM_MEM_SLOTS_NUM]`: Int16Array as the kernel's `short` (Int32Array for a profile past SHRT_MAX). */
   idToIndex: Int16Array | Int32Array;
@@ -178,6 +186,14 @@ class LegacyKvmMemslots {
     return false;
   }
 
+  /** Sets or clears KVM_MEMSLOT_INVALID on the live slot of `id` in this array. */
+  setInvalid(id: number, invalid: boolean): void {
+    const index = this.idToIndex[id]!;
+    if (index < 0) throw new InvariantError('MS-INV-01', `slot ${id} is not in the array`);
+    const flags = this.memslots.flags(index);
+    this.memslots.setFlags(index, invalid ? flags | KVM_MEMSLOT_INVALID : flags & ~KVM_MEMSLOT_INVALID);
+  }
+
   /** Every live slot, ascending by base_gfn (the array read backwards). */
   ascending(): Memslot[] {
     const out: Memslot[] = [];
@@ -267,7 +283,7 @@ class LegacyKvmMemslots {
 }
 
 /** Legacy (5.10) memslots behind the common interface. */
-export class LegacyMemslots implements MemslotImpl {
+export class LegacyMemslots implements ConcurrentMemslotImpl {
   readonly name = 'legacy';
   /**
    * `kvm->memslots[as]`: the installed set of each address space, the only one readers use.
@@ -282,6 +298,10 @@ export class LegacyMemslots implements MemslotImpl {
   /** Dirty bitmaps allocated so far; the next one gets this number ([MS-DLG-07]). */
   private dirtyBitmapsAllocated = 0;
   private readonly view: ActiveMemslotsView;
+  /** `kvm->srcu`: the readers inside a read section, by address space and publish epoch. */
+  private srcu: Srcu;
+  /** The SRCU token of each reader handed out and not yet unlocked. */
+  private readerTokens = new WeakMap<MemslotsReader, SrcuToken>();
 
   constructor(readonly profile: Profile) {
     this.view = {
@@ -289,11 +309,14 @@ export class LegacyMemslots implements MemslotImpl {
       checkMemslotOverlap: (asId, id, start, end) => this.activeSet(asId).checkMemslotOverlap(id, start, end),
       nrMemslotPages: () => this.nrPages,
     };
+    this.srcu = new Srcu(profile.addressSpaces);
     this.reset();
   }
 
   /** Mirrors: kvm_create_vm() (the memslot part) */
   reset(): void {
+    this.srcu = new Srcu(this.profile.addressSpaces);
+    this.readerTokens = new WeakMap();
     this.memslots = [];
     for (let i = 0; i < this.profile.addressSpaces; i++) {
       // [MS-GEN-01]
@@ -307,12 +330,20 @@ export class LegacyMemslots implements MemslotImpl {
   // Requests
 
   setUserMemoryRegion(mem: MemoryRegion): SetOutcome {
-    return this.apply(decideUserMemoryRegion(this.profile, mem, this.view));
+    return drainSteps(this.setUserMemoryRegionSteps(mem), this.srcu);
+  }
+
+  *setUserMemoryRegionSteps(mem: MemoryRegion): WriterSteps<SetOutcome> {
+    return yield* this.apply(decideUserMemoryRegion(this.profile, mem, this.view));
+  }
+
+  gracePeriod(point: SyncPoint): Promise<void> {
+    return this.srcu.gracePeriod(point);
   }
 
   setInternalMemslot(id: number, gpa: Gpa, size: bigint, hva: Hva): SetOutcome {
     return setInternalMemslotLoop(this.profile, id, gpa, size, hva, this.view, (mem) =>
-      this.apply(decideMemoryRegion(this.profile, mem, this.view)),
+      drainSteps(this.apply(decideMemoryRegion(this.profile, mem, this.view)), this.srcu),
     );
   }
 
@@ -320,12 +351,12 @@ export class LegacyMemslots implements MemslotImpl {
     return getDirtyLogCommon(this.profile, slot, this.view);
   }
 
-  private apply(d: Decision): SetOutcome {
+  private *apply(d: Decision): WriterSteps<SetOutcome> {
     if (d.kind !== 'change') return outcomeWithoutChange(d);
     const c = d.change;
     if (archPrepareMemoryRegion(this.profile, c) !== null) {
       // [MS-GEN-05] A MOVE has published its INVALID copy by the time the arch check runs.
-      if (c.change === 'MOVE') this.revertMove(c.asId, c.old);
+      if (c.change === 'MOVE') yield* this.revertMove(c.asId, c.old);
       return { ok: false, errno: 'EINVAL' };
     }
     // 5.10 __kvm_set_memory_region(): the dirty bitmap is settled before kvm_set_memslot().
@@ -337,7 +368,7 @@ export class LegacyMemslots implements MemslotImpl {
         makeMemslot(c.new, chooseDirtyBitmap(c.new.flags, c.old, allocate)),
       )
       .exhaustive();
-    this.setMemslot(c.asId, c.old, neu, c.change);
+    yield* this.setMemslot(c.asId, c.old, neu, c.change);
     if (c.change === 'DELETE') {
       // [MS-INV-05]
       if (this.nrPages < c.old.npages) {
@@ -355,21 +386,21 @@ export class LegacyMemslots implements MemslotImpl {
    * the slot marked INVALID (then edits the previous array, which that install handed back);
    * then update_memslots() and the final install. Mirrors: kvm_set_memslot() (5.10)
    */
-  private setMemslot(asId: number, old: Memslot | null, neu: Memslot, change: ChangeKind): void {
+  protected *setMemslot(asId: number, old: Memslot | null, neu: Memslot, change: ChangeKind): WriterSteps<void> {
     let slots = this.activeSet(asId).dup(change);
     if (change === 'DELETE' || change === 'MOVE') {
       if (old === null) throw new InvariantError('MS-INV-01', `${change} without an old slot`);
       // [MS-GEN-03] "the INVALID flag needs to be in the appropriate entry in the freshly
       // allocated memslots, not in @old or @new."
-      const index = slots.idToIndex[old.id]!;
-      slots.memslots.setFlags(index, slots.memslots.flags(index) | KVM_MEMSLOT_INVALID);
+      slots.setInvalid(old.id, true);
       // "We can re-use the old memslots, the only difference from the newly installed
       // memslots is the invalid flag, which will get dropped by update_memslots anyway."
-      slots = this.installNewMemslots(asId, slots);
+      // Safe only because the install waited for the readers of the array it hands back.
+      slots = yield* this.installNewMemslots(asId, slots);
     }
     // kvm_arch_prepare_memory_region(): nothing observable can fail here.
     slots.updateMemslots(neu, change);
-    this.installNewMemslots(asId, slots);
+    yield* this.installNewMemslots(asId, slots);
     // kvfree() of the array just replaced: dropped for the garbage collector.
   }
 
@@ -378,40 +409,48 @@ export class LegacyMemslots implements MemslotImpl {
    * the flag is cleared again and the array re-installed. Mirrors: kvm_set_memslot() (5.10),
    * `out_slots:`
    */
-  private revertMove(asId: number, old: Memslot): void {
+  private *revertMove(asId: number, old: Memslot): WriterSteps<void> {
     let slots = this.activeSet(asId).dup('MOVE');
-    const index = slots.idToIndex[old.id]!;
-    slots.memslots.setFlags(index, slots.memslots.flags(index) | KVM_MEMSLOT_INVALID);
-    slots = this.installNewMemslots(asId, slots);
-    const again = slots.idToIndex[old.id]!;
-    slots.memslots.setFlags(again, slots.memslots.flags(again) & ~KVM_MEMSLOT_INVALID);
-    this.installNewMemslots(asId, slots);
+    slots.setInvalid(old.id, true);
+    slots = yield* this.installNewMemslots(asId, slots);
+    slots.setInvalid(old.id, false);
+    yield* this.installNewMemslots(asId, slots);
   }
 
   /**
-   * Publishes `slots` for `asId`: generation `gen | IN_PROGRESS` during the publish, then
-   * `gen + N`. Mirrors: install_new_memslots() (5.10)
-   * @returns the previously installed set.
+   * Publishes `slots` for `asId`: generation `gen | IN_PROGRESS` from the publish until the
+   * grace period is over, then `gen + N`. Mirrors: install_new_memslots() (5.10)
+   * @returns the previously installed set, which no reader holds any more.
    */
-  private installNewMemslots(asId: number, slots: LegacyKvmMemslots): LegacyKvmMemslots {
+  protected *installNewMemslots(asId: number, slots: LegacyKvmMemslots): WriterSteps<LegacyKvmMemslots> {
     const old = this.activeSet(asId);
     slots.generation = generationInProgress(old.generation);
-    this.publish(asId, slots);
+    const epoch = this.publish(asId, slots);
+    yield* this.synchronizeSrcu(asId, epoch);
     // [MS-GEN-02] [MS-INV-04]
     slots.generation = generationAfterSwap(slots.generation, this.profile.addressSpaces);
     return old;
   }
 
   /**
-   * The one publish point. Mirrors: rcu_assign_pointer(kvm->memslots[as_id], slots) +
-   * synchronize_srcu_expedited()
+   * The one publish point. Mirrors: rcu_assign_pointer(kvm->memslots[as_id], slots)
+   * @returns the publish epoch, for the grace period that must follow.
    */
-  private publish(asId: number, slots: LegacyKvmMemslots): void {
+  private publish(asId: number, slots: LegacyKvmMemslots): number {
     this.memslots[asId] = slots;
+    return this.srcu.publish(asId);
+  }
+
+  /**
+   * Stops the writer until every reader that entered before the publish `epoch` has left.
+   * Mirrors: synchronize_srcu_expedited(&kvm->srcu)
+   */
+  protected *synchronizeSrcu(asId: number, epoch: number): WriterSteps<void> {
+    yield { asId, epoch };
   }
 
   /** `__kvm_memslots(kvm, as_id)` */
-  private activeSet(asId: number): LegacyKvmMemslots {
+  protected activeSet(asId: number): LegacyKvmMemslots {
     const s = this.memslots[asId];
     if (s === undefined) throw new RangeError(`address space ${asId} does not exist in profile ${this.profile.name}`);
     return s;
@@ -502,6 +541,40 @@ export class LegacyMemslots implements MemslotImpl {
 
   nrMemslotPages(): bigint {
     return this.nrPages;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Readers
+
+  srcuReadLock(asId: number): MemslotsReader {
+    checkAsId(this.profile, asId);
+    const token = this.srcu.lock(asId);
+    // srcu_dereference(): the array is fixed here, for the whole read section ([MS-ATM-01]).
+    const slots = this.activeSet(asId);
+    const live = (): LegacyKvmMemslots => {
+      if (!this.readerTokens.has(reader)) throw new Error(`as ${asId}: memslot lookup after srcu_read_unlock()`);
+      return slots;
+    };
+    const reader: MemslotsReader = {
+      asId,
+      epoch: token.epoch,
+      generation: () => live().generation,
+      idToMemslot: (id) => live().idToMemslot(id),
+      gfnToMemslot: (gfn) => live().searchMemslots(gfn),
+      gfnToHva: (gfn, write) => gfnToHvaMemslot(live().searchMemslots(gfn), gfn, write),
+      isVisibleGfn: (gfn) => isVisibleMemslot(this.profile, live().searchMemslots(gfn)),
+      // 5.10 has no per-vCPU slot cache: search_memslots() with the array's LRU.
+      vcpuGfnToMemslot: (_vcpu, gfn) => live().searchMemslots(gfn),
+    };
+    this.readerTokens.set(reader, token);
+    return reader;
+  }
+
+  srcuReadUnlock(reader: MemslotsReader): void {
+    const token = this.readerTokens.get(reader);
+    if (token === undefined) throw new Error(`as ${reader.asId}: srcu_read_unlock() of a reader that is not inside`);
+    this.readerTokens.delete(reader);
+    this.srcu.unlock(token);
   }
 
   /** Checks the set invariant above for every address space (for tests; O(n)). Throws Error. */

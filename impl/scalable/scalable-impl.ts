@@ -6,9 +6,16 @@
  *
  * Costs: every request and every lookup is O(log n) (id lookups and a FLAGS_ONLY change's
  * gfn-tree update are O(1)); no set is ever copied. `slots()` is the only full walk.
+ *
+ * Writer and readers (spec/45-atomicity.md): kvm_set_memslot() is written as steps that stop
+ * after each publish, where the kernel calls synchronize_srcu_expedited(). The synchronous API
+ * drains them at once; a concurrent writer (`setUserMemoryRegionSteps()`) resumes only when
+ * the grace period is over, so a reader (`srcuReadLock()`) keeps the set it dereferenced
+ * intact until it leaves. The kernel-mirroring steps are protected, not private, so that
+ * properties/concurrency/planted.ts can derive broken writers from them.
  */
 import { match } from 'ts-pattern';
-import type { ImplFactory, MemslotImpl } from '../interface.js';
+import type { ConcurrentMemslotImpl, ImplFactory, MemslotImpl, MemslotsReader, SyncPoint, WriterSteps } from '../interface.js';
 import type { Profile } from '../../model/profiles.js';
 import {
   InvariantError,
@@ -48,6 +55,7 @@ import {
   type MemslotChange,
   archPrepareMemoryRegion,
 } from '../internal/validate.js';
+import { drainSteps, Srcu, type SrcuToken } from '../internal/srcu.js';
 import { GfnTree, type GfnNode } from './gfn-tree.js';
 import { HvaTree, type HvaNode } from './hva-tree.js';
 
@@ -65,7 +73,7 @@ import { HvaTree, type HvaNode } from './hva-tree.js';
  */
 
 /** One set's nodes for one slot: the kernel's `id_node[idx]`, `gfn_node[idx]`, `hva_node[idx]`. */
-interface SetNodes {
+export interface SetNodes {
   readonly slot: Memslot;
   readonly gfnNode: GfnNode<Memslot>;
   readonly hvaNode: HvaNode<Memslot>;
@@ -82,7 +90,7 @@ interface SetNodes {
  *   same slot objects (kernel-memslots.md §6.10 I1) and only the active one's generation is
  *   current.
  */
-class KvmMemslots {
+export class KvmMemslots {
   generation: bigint;
   /** `last_used_slot` */
   lastUsedSlot: Memslot | null = null;
@@ -122,7 +130,7 @@ interface VcpuSlotCache {
 }
 
 /** Scalable memslots behind the common interface. */
-export class ScalableMemslots implements MemslotImpl {
+export class ScalableMemslots implements ConcurrentMemslotImpl {
   readonly name = 'scalable';
   /** `kvm->__memslots[as][0..1]`: both sets of each address space. */
   private __memslots: (readonly [KvmMemslots, KvmMemslots])[] = [];
@@ -139,6 +147,10 @@ export class ScalableMemslots implements MemslotImpl {
   private vcpus = new Map<number, VcpuSlotCache>();
   /** Validation's questions, answered from the active sets in O(1) / O(log n). */
   private readonly view: ActiveMemslotsView;
+  /** `kvm->srcu`: the readers inside a read section, by address space and publish epoch. */
+  private srcu: Srcu;
+  /** The SRCU token of each reader handed out and not yet unlocked. */
+  private readerTokens = new WeakMap<MemslotsReader, SrcuToken>();
 
   constructor(readonly profile: Profile) {
     this.view = {
@@ -146,11 +158,14 @@ export class ScalableMemslots implements MemslotImpl {
       checkMemslotOverlap: (asId, id, start, end) => this.checkMemslotOverlap(asId, id, start, end),
       nrMemslotPages: () => this.nrPages,
     };
+    this.srcu = new Srcu(profile.addressSpaces);
     this.reset();
   }
 
   /** Mirrors: kvm_create_vm() (the memslot part) */
   reset(): void {
+    this.srcu = new Srcu(this.profile.addressSpaces);
+    this.readerTokens = new WeakMap();
     this.__memslots = [];
     this.memslots = [];
     for (let i = 0; i < this.profile.addressSpaces; i++) {
@@ -168,7 +183,17 @@ export class ScalableMemslots implements MemslotImpl {
   // Requests
 
   setUserMemoryRegion(mem: MemoryRegion): SetOutcome {
-    return this.apply(decideUserMemoryRegion(this.profile, mem, this.view));
+    return drainSteps(this.setUserMemoryRegionSteps(mem), this.srcu);
+  }
+
+  *setUserMemoryRegionSteps(mem: MemoryRegion): WriterSteps<SetOutcome> {
+    const d = decideUserMemoryRegion(this.profile, mem, this.view);
+    if (d.kind !== 'change') return outcomeWithoutChange(d);
+    return yield* this.setMemslot(d.change);
+  }
+
+  gracePeriod(point: SyncPoint): Promise<void> {
+    return this.srcu.gracePeriod(point);
   }
 
   setInternalMemslot(id: number, gpa: Gpa, size: bigint, hva: Hva): SetOutcome {
@@ -183,7 +208,7 @@ export class ScalableMemslots implements MemslotImpl {
 
   private apply(d: Decision): SetOutcome {
     if (d.kind !== 'change') return outcomeWithoutChange(d);
-    return this.setMemslot(d.change);
+    return drainSteps(this.setMemslot(d.change), this.srcu);
   }
 
   /**
@@ -191,42 +216,49 @@ export class ScalableMemslots implements MemslotImpl {
    * CREATE and FLAGS_ONLY publish once, DELETE and MOVE twice (first the INVALID copy).
    * Mirrors: kvm_set_memslot()
    */
-  private setMemslot(c: MemslotChange): SetOutcome {
-    const rejected: SetOutcome = { ok: false, errno: 'EINVAL' };
+  private setMemslot(c: MemslotChange): WriterSteps<SetOutcome> {
     return match(c)
-      .with({ change: 'CREATE' }, (c): SetOutcome => {
-        // [MS-X86-01] Nothing was published yet.
-        if (archPrepareMemoryRegion(this.profile, c) !== null) return rejected;
-        const neu = this.prepareMemoryRegion(null, c.new);
-        this.createMemslot(neu);
-        this.commitMemoryRegion(null, neu, 'CREATE');
-        return { ok: true, change: 'CREATE' };
-      })
-      .with({ change: 'DELETE' }, (c): SetOutcome => {
-        const invalid = this.invalidateMemslot(c.old);
-        this.deleteMemslot(c.old, invalid);
-        this.commitMemoryRegion(c.old, null, 'DELETE');
-        return { ok: true, change: 'DELETE' };
-      })
-      .with({ change: 'MOVE' }, (c): SetOutcome => {
-        const invalid = this.invalidateMemslot(c.old);
-        if (archPrepareMemoryRegion(this.profile, c) !== null) {
-          // [MS-GEN-05] Restore the old slot with a second publish.
-          this.activateMemslot(invalid, c.old);
-          return rejected;
-        }
-        const neu = this.prepareMemoryRegion(c.old, c.new);
-        this.moveMemslot(c.old, neu, invalid);
-        this.commitMemoryRegion(c.old, neu, 'MOVE');
-        return { ok: true, change: 'MOVE' };
-      })
-      .with({ change: 'FLAGS_ONLY' }, (c): SetOutcome => {
-        const neu = this.prepareMemoryRegion(c.old, c.new);
-        this.updateFlagsMemslot(c.old, neu);
-        this.commitMemoryRegion(c.old, neu, 'FLAGS_ONLY');
-        return { ok: true, change: 'FLAGS_ONLY' };
-      })
+      .with({ change: 'CREATE' }, (c) => this.setCreate(c))
+      .with({ change: 'DELETE' }, (c) => this.setDelete(c))
+      .with({ change: 'MOVE' }, (c) => this.setMove(c))
+      .with({ change: 'FLAGS_ONLY' }, (c) => this.setFlagsOnly(c))
       .exhaustive();
+  }
+
+  private *setCreate(c: MemslotChange & { change: 'CREATE' }): WriterSteps<SetOutcome> {
+    // [MS-X86-01] Nothing was published yet.
+    if (archPrepareMemoryRegion(this.profile, c) !== null) return { ok: false, errno: 'EINVAL' };
+    const neu = this.prepareMemoryRegion(null, c.new);
+    yield* this.createMemslot(neu);
+    this.commitMemoryRegion(null, neu, 'CREATE');
+    return { ok: true, change: 'CREATE' };
+  }
+
+  private *setDelete(c: MemslotChange & { change: 'DELETE' }): WriterSteps<SetOutcome> {
+    const invalid = yield* this.invalidateMemslot(c.old);
+    yield* this.deleteMemslot(c.old, invalid);
+    this.commitMemoryRegion(c.old, null, 'DELETE');
+    return { ok: true, change: 'DELETE' };
+  }
+
+  private *setMove(c: MemslotChange & { change: 'MOVE' }): WriterSteps<SetOutcome> {
+    const invalid = yield* this.invalidateMemslot(c.old);
+    if (archPrepareMemoryRegion(this.profile, c) !== null) {
+      // [MS-GEN-05] Restore the old slot with a second publish.
+      yield* this.activateMemslot(invalid, c.old);
+      return { ok: false, errno: 'EINVAL' };
+    }
+    const neu = this.prepareMemoryRegion(c.old, c.new);
+    yield* this.moveMemslot(c.old, neu, invalid);
+    this.commitMemoryRegion(c.old, neu, 'MOVE');
+    return { ok: true, change: 'MOVE' };
+  }
+
+  private *setFlagsOnly(c: MemslotChange & { change: 'FLAGS_ONLY' }): WriterSteps<SetOutcome> {
+    const neu = this.prepareMemoryRegion(c.old, c.new);
+    yield* this.updateFlagsMemslot(c.old, neu);
+    this.commitMemoryRegion(c.old, neu, 'FLAGS_ONLY');
+    return { ok: true, change: 'FLAGS_ONLY' };
   }
 
   /**
@@ -252,31 +284,31 @@ export class ScalableMemslots implements MemslotImpl {
   }
 
   /** Mirrors: kvm_create_memslot() */
-  private createMemslot(neu: Memslot): void {
+  protected *createMemslot(neu: Memslot): WriterSteps<void> {
     // Add the new memslot to the inactive set and activate.
     this.replaceMemslot(null, neu);
-    this.activateMemslot(null, neu);
+    yield* this.activateMemslot(null, neu);
   }
 
   /** Mirrors: kvm_delete_memslot() */
-  private deleteMemslot(old: Memslot, invalid: Memslot): void {
+  protected *deleteMemslot(old: Memslot, invalid: Memslot): WriterSteps<void> {
     // Remove old from the inactive set (which still holds it), and the INVALID copy from
     // the other set once it has become inactive.
     this.replaceMemslot(old, null);
-    this.activateMemslot(invalid, null);
+    yield* this.activateMemslot(invalid, null);
   }
 
   /** Mirrors: kvm_move_memslot() */
-  private moveMemslot(old: Memslot, neu: Memslot, invalid: Memslot): void {
+  protected *moveMemslot(old: Memslot, neu: Memslot, invalid: Memslot): WriterSteps<void> {
     this.replaceMemslot(old, neu);
-    this.activateMemslot(invalid, neu);
+    yield* this.activateMemslot(invalid, neu);
   }
 
   /** Mirrors: kvm_update_flags_memslot() */
-  private updateFlagsMemslot(old: Memslot, neu: Memslot): void {
+  protected *updateFlagsMemslot(old: Memslot, neu: Memslot): WriterSteps<void> {
     // No INVALID step: old is replaced by the updated copy in both sets.
     this.replaceMemslot(old, neu);
-    this.activateMemslot(old, neu);
+    yield* this.activateMemslot(old, neu);
   }
 
   /**
@@ -284,45 +316,55 @@ export class ScalableMemslots implements MemslotImpl {
    * other (now inactive) set holding `old`. Mirrors: kvm_invalidate_memslot()
    * @returns the INVALID copy, which the caller replaces by the final slot (or nothing).
    */
-  private invalidateMemslot(old: Memslot): Memslot {
+  protected *invalidateMemslot(old: Memslot): WriterSteps<Memslot> {
     // [MS-GEN-03] The first of the two publishes of a DELETE or MOVE.
     const invalid = makeInvalidCopy(old);
     this.replaceMemslot(old, invalid);
-    this.swapActiveMemslots(old.asId);
+    yield* this.swapActiveMemslots(old.asId);
     return invalid;
   }
 
   /**
-   * Publishes the inactive set, then replays the same replace on the set that just became
-   * inactive. Mirrors: kvm_activate_memslot()
+   * Publishes the inactive set, then, once no reader can hold the set that just became
+   * inactive, replays the same replace on it. Mirrors: kvm_activate_memslot()
    */
-  private activateMemslot(old: Memslot | null, neu: Memslot | null): void {
+  protected *activateMemslot(old: Memslot | null, neu: Memslot | null): WriterSteps<void> {
     const asId = memslotsAsId(old, neu);
-    this.swapActiveMemslots(asId);
+    yield* this.swapActiveMemslots(asId);
     this.replaceMemslot(old, neu);
   }
 
   /**
    * Makes the inactive set of `asId` the active one. The new active set's generation is
-   * `gen | IN_PROGRESS` while it is being published, then `gen + N`.
+   * `gen | IN_PROGRESS` from the publish until the grace period is over, then `gen + N`.
    * Mirrors: kvm_swap_active_memslots()
    */
-  private swapActiveMemslots(asId: number): void {
+  protected *swapActiveMemslots(asId: number): WriterSteps<void> {
     const slots = this.inactiveSet(asId);
     const gen = this.activeSet(asId).generation;
     slots.generation = generationInProgress(gen);
-    this.publish(asId, slots);
+    const epoch = this.publish(asId, slots);
+    yield* this.synchronizeSrcu(asId, epoch);
     // [MS-GEN-02] [MS-INV-04]
     slots.generation = generationAfterSwap(slots.generation, this.profile.addressSpaces);
   }
 
   /**
    * The one publish point: readers switch from the old set to `slots` here, and see either
-   * set whole, never a mix. Mirrors: rcu_assign_pointer(kvm->memslots[as_id], slots) +
-   * synchronize_srcu_expedited()
+   * set whole, never a mix. Mirrors: rcu_assign_pointer(kvm->memslots[as_id], slots)
+   * @returns the publish epoch, for the grace period that must follow.
    */
-  private publish(asId: number, slots: KvmMemslots): void {
+  private publish(asId: number, slots: KvmMemslots): number {
     this.memslots[asId] = slots;
+    return this.srcu.publish(asId);
+  }
+
+  /**
+   * Stops the writer until every reader that entered before the publish `epoch` has left.
+   * Mirrors: synchronize_srcu_expedited(&kvm->srcu)
+   */
+  protected *synchronizeSrcu(asId: number, epoch: number): WriterSteps<void> {
+    yield { asId, epoch };
   }
 
   /**
@@ -331,16 +373,23 @@ export class ScalableMemslots implements MemslotImpl {
    * O(1) (rb_replace_node()); the hva node is always removed and re-added (there is no O(1)
    * interval-tree replace). Mirrors: kvm_replace_memslot()
    */
-  private replaceMemslot(old: Memslot | null, neu: Memslot | null): void {
+  protected replaceMemslot(old: Memslot | null, neu: Memslot | null): void {
+    this.replaceMemslotIn(this.inactiveSet(memslotsAsId(old, neu)), old, neu);
+  }
+
+  /**
+   * kvm_replace_memslot() on a given set of the address space. Only the inactive set is ever
+   * correct; the parameter exists so that planted bugs can get it wrong.
+   */
+  protected replaceMemslotIn(slots: KvmMemslots, old: Memslot | null, neu: Memslot | null): void {
     const asId = memslotsAsId(old, neu);
-    const slots = this.inactiveSet(asId);
     let oldNodes: SetNodes | null = null;
 
     if (old !== null) {
       oldNodes = slots.idHash.get(old.id) ?? null;
       // [MS-INV-01] old must be the slot this set holds for its id.
       if (oldNodes === null || oldNodes.slot !== old) {
-        throw new InvariantError('MS-INV-01', `as ${asId}: slot ${old.id} is not in the inactive set`);
+        throw new InvariantError('MS-INV-01', `as ${asId}: slot ${old.id} is not in set ${slots.nodeIdx}`);
       }
       slots.idHash.delete(old.id);
       slots.hvaTree.remove(oldNodes.hvaNode);
@@ -380,14 +429,14 @@ export class ScalableMemslots implements MemslotImpl {
   }
 
   /** `__kvm_memslots(kvm, as_id)` */
-  private activeSet(asId: number): KvmMemslots {
+  protected activeSet(asId: number): KvmMemslots {
     const s = this.memslots[asId];
     if (s === undefined) throw new RangeError(`address space ${asId} does not exist in profile ${this.profile.name}`);
     return s;
   }
 
   /** Mirrors: kvm_get_inactive_memslots() */
-  private inactiveSet(asId: number): KvmMemslots {
+  protected inactiveSet(asId: number): KvmMemslots {
     const active = this.activeSet(asId);
     return this.__memslots[asId]![active.nodeIdx ^ 1]!;
   }
@@ -433,7 +482,11 @@ export class ScalableMemslots implements MemslotImpl {
 
   vcpuGfnToMemslot(vcpu: number, inSmm: boolean, gfn: Gfn): Memslot | null {
     // [MS-LKP-06]
-    const slots = this.activeSet(vcpuMemslotsId(this.profile, inSmm));
+    return this.vcpuGfnToMemslotIn(this.activeSet(vcpuMemslotsId(this.profile, inSmm)), vcpu, gfn);
+  }
+
+  /** kvm_vcpu_gfn_to_memslot() on the set the vCPU dereferenced. */
+  protected vcpuGfnToMemslotIn(slots: KvmMemslots, vcpu: number, gfn: Gfn): Memslot | null {
     const gen = slots.generation;
     let cache = this.vcpus.get(vcpu);
     if (cache === undefined) {
@@ -475,6 +528,39 @@ export class ScalableMemslots implements MemslotImpl {
 
   nrMemslotPages(): bigint {
     return this.nrPages;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Readers
+
+  srcuReadLock(asId: number): MemslotsReader {
+    checkAsId(this.profile, asId);
+    const token = this.srcu.lock(asId);
+    // srcu_dereference(): the set is fixed here, for the whole read section ([MS-ATM-01]).
+    const slots = this.activeSet(asId);
+    const live = (): KvmMemslots => {
+      if (!this.readerTokens.has(reader)) throw new Error(`as ${asId}: memslot lookup after srcu_read_unlock()`);
+      return slots;
+    };
+    const reader: MemslotsReader = {
+      asId,
+      epoch: token.epoch,
+      generation: () => live().generation,
+      idToMemslot: (id) => live().idToMemslot(id),
+      gfnToMemslot: (gfn) => live().gfnToMemslot(gfn, false),
+      gfnToHva: (gfn, write) => gfnToHvaMemslot(live().gfnToMemslot(gfn, false), gfn, write),
+      isVisibleGfn: (gfn) => isVisibleMemslot(this.profile, live().gfnToMemslot(gfn, false)),
+      vcpuGfnToMemslot: (vcpu, gfn) => this.vcpuGfnToMemslotIn(live(), vcpu, gfn),
+    };
+    this.readerTokens.set(reader, token);
+    return reader;
+  }
+
+  srcuReadUnlock(reader: MemslotsReader): void {
+    const token = this.readerTokens.get(reader);
+    if (token === undefined) throw new Error(`as ${reader.asId}: srcu_read_unlock() of a reader that is not inside`);
+    this.readerTokens.delete(reader);
+    this.srcu.unlock(token);
   }
 
   /**

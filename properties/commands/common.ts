@@ -92,10 +92,18 @@ export function freeIds(m: Readonly<ModelBox>, asId: number): number[] {
   return out;
 }
 
-/** The first gfn above every slot of `asId`. */
-export function topGfn(m: Readonly<ModelBox>, asId: number): Gfn {
-  const last = m.model.slots(asId).at(-1);
-  return last === undefined ? 0n : last.baseGfn + last.npages;
+/**
+ * The lowest gfn from which `pages` pages are free in `asId`: the first hole that fits, else the
+ * first gfn above every slot.
+ */
+export function freeGfnRun(m: Readonly<ModelBox>, asId: number, pages: bigint): Gfn {
+  let cursor = 0n;
+  for (const s of m.model.slots(asId)) {
+    if (s.baseGfn - cursor >= pages) return cursor;
+    const end = s.baseGfn + s.npages;
+    if (end > cursor) cursor = end;
+  }
+  return cursor;
 }
 
 /** The gfn a GfnSel means now, and the address space of the slot it was taken from (if any). */

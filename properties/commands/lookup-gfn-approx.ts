@@ -19,7 +19,7 @@ export class LookupGfnApprox extends MemslotCommand {
   }
 
   toString(): string {
-    return `search_memslots_approx(as ${this.asId}, gfn=${gfnSelText(this.at)})`;
+    return `search_memslots(approx=true, as ${this.asId}, gfn=${gfnSelText(this.at)})`;
   }
 }
 

@@ -1,4 +1,8 @@
-/** [MS-LKP-02] gfn_to_memslot(): the slot whose range contains a gfn, or none (the VM-wide last_used_slot cache must never change the answer). */
+/**
+ * [MS-LKP-02] gfn_to_memslot(): the slot whose range contains a gfn, or none. Each lookup first
+ * re-asks the gfns last looked up in that address space, so a VM-wide last_used_slot cache that
+ * survives a delete or move shows as a wrong answer.
+ */
 import fc from 'fast-check';
 import type { ModelBox } from '../harness.js';
 import type { Op } from '../ops.js';
@@ -15,11 +19,12 @@ export class LookupGfn extends MemslotCommand {
 
   resolve(m: Readonly<ModelBox>): Op {
     const { gfn, asId } = resolveGfn(m, this.at);
-    return { kind: 'gfnLookup', asId: asId ?? this.asId, gfn };
+    const as = asId ?? this.asId;
+    return { kind: 'gfnLookup', asId: as, gfns: [...(m.gfnHistory.get(as) ?? []), gfn] };
   }
 
   toString(): string {
-    return `__gfn_to_memslot(as ${this.asId}, gfn=${gfnSelText(this.at)})`;
+    return `__gfn_to_memslot(as ${this.asId}, earlier gfns then ${gfnSelText(this.at)})`;
   }
 }
 

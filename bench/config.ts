@@ -1,0 +1,89 @@
+/**
+ * The three run sizes: `full` (default), `--quick` (under a minute on two cores) and `--smoke`
+ * (seconds; what bench/bench.test.ts runs).
+ */
+import type { TargetName } from './targets.js';
+
+export type ConfigName = 'full' | 'quick' | 'smoke';
+
+export interface Config {
+  readonly name: ConfigName;
+  /** Slot counts, ascending. */
+  readonly ns: readonly number[];
+  /** The largest n measured per target (the model's setup is O(n²): 4096 by default). */
+  readonly maxN: Readonly<Record<TargetName, number>>;
+  /** Target duration of one sample of a batched scenario (ms). */
+  readonly sampleMs: number;
+  readonly maxBatch: number;
+  /** tinybench time budget and minimum samples per measurement. */
+  readonly budgetMs: number;
+  readonly warmupMs: number;
+  readonly minSamples: number;
+  /** The same for slot setup (one sample = n CREATEs on a fresh VM). */
+  readonly setupBudgetMs: number;
+  readonly setupMinSamples: number;
+  /** Oracle throughput. */
+  readonly replaySteps: number;
+  readonly checkRuns: number;
+  readonly checkMaxSteps: number;
+  readonly protocolSteps: number;
+  readonly oracleBudgetMs: number;
+  readonly oracleMinSamples: number;
+}
+
+export const CONFIGS: Readonly<Record<ConfigName, Config>> = {
+  full: {
+    name: 'full',
+    ns: [10, 509, 4096, 32764],
+    maxN: { model: 4096, legacy: 32764, scalable: 32764 },
+    sampleMs: 5,
+    maxBatch: 1 << 20,
+    budgetMs: 800,
+    warmupMs: 200,
+    minSamples: 10,
+    setupBudgetMs: 1500,
+    setupMinSamples: 3,
+    replaySteps: 200_000,
+    checkRuns: 30,
+    checkMaxSteps: 100,
+    protocolSteps: 20_000,
+    oracleBudgetMs: 3000,
+    oracleMinSamples: 3,
+  },
+  quick: {
+    name: 'quick',
+    ns: [10, 509, 4096, 32764],
+    maxN: { model: 4096, legacy: 4096, scalable: 32764 },
+    sampleMs: 2,
+    maxBatch: 1 << 20,
+    budgetMs: 150,
+    warmupMs: 50,
+    minSamples: 5,
+    setupBudgetMs: 300,
+    setupMinSamples: 2,
+    replaySteps: 50_000,
+    checkRuns: 10,
+    checkMaxSteps: 60,
+    protocolSteps: 5_000,
+    oracleBudgetMs: 500,
+    oracleMinSamples: 2,
+  },
+  smoke: {
+    name: 'smoke',
+    ns: [10, 64],
+    maxN: { model: 64, legacy: 64, scalable: 64 },
+    sampleMs: 0.5,
+    maxBatch: 256,
+    budgetMs: 5,
+    warmupMs: 2,
+    minSamples: 2,
+    setupBudgetMs: 5,
+    setupMinSamples: 2,
+    replaySteps: 500,
+    checkRuns: 2,
+    checkMaxSteps: 10,
+    protocolSteps: 100,
+    oracleBudgetMs: 5,
+    oracleMinSamples: 1,
+  },
+};

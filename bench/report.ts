@@ -1,0 +1,169 @@
+/**
+ * Records, the figures the project must reach (PASS/MISS), and the terminal table.
+ */
+import { SCENARIOS, SCENARIO_IDS, type ScenarioId } from './scenarios.js';
+import { TARGET_NAMES, type TargetName } from './targets.js';
+
+export type OracleScenarioId = 'oracle-replay' | 'oracle-check' | 'oracle-protocol';
+export const ORACLE_SCENARIOS: readonly OracleScenarioId[] = ['oracle-replay', 'oracle-check', 'oracle-protocol'];
+
+/**
+ * One measurement. Times are nanoseconds per operation (`unit`); for the data-structure
+ * scenarios `n` is the slot count, for the oracle scenarios the steps in one timed run.
+ */
+export interface BenchRecord {
+  readonly scenario: ScenarioId | OracleScenarioId;
+  readonly implementation: TargetName;
+  readonly n: number;
+  readonly unit: 'ns/op' | 'ns/step';
+  /** What one operation is. */
+  readonly op: string;
+  readonly median: number;
+  readonly p25: number;
+  readonly p75: number;
+  /** Median absolute deviation of the per-sample ns/op (unscaled). */
+  readonly mad: number;
+  readonly min: number;
+  readonly samples: number;
+  readonly opsPerSample: number;
+  /** 1e9 / median. */
+  readonly opsPerSecond: number;
+  readonly extra?: Readonly<Record<string, number>>;
+}
+
+export interface Skipped {
+  readonly scenario: string;
+  readonly implementation: TargetName;
+  readonly n: number;
+  readonly reason: string;
+}
+
+export interface Gate {
+  readonly id: string;
+  readonly status: 'PASS' | 'MISS' | 'SKIP';
+  readonly text: string;
+  /** The measured ratio, when both sides were measured. */
+  readonly ratio: number | null;
+  readonly threshold: number;
+}
+
+function find(records: readonly BenchRecord[], scenario: string, impl: TargetName, n: number): BenchRecord | undefined {
+  return records.find((r) => r.scenario === scenario && r.implementation === impl && r.n === n);
+}
+
+/** Cost per operation used by the flatness figure: per slot touched for the 2 MiB unmap. */
+function flatCost(r: BenchRecord): number {
+  const per = r.extra?.['slotsPerOp'];
+  return r.scenario === 'unmap-2m' && per !== undefined && per > 0 ? r.median / per : r.median;
+}
+
+const fmtRatio = (x: number): string => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+
+/** The figures of issue #7, as ratios within this run. */
+export function gates(records: readonly BenchRecord[], big = 32764, mid = 509): Gate[] {
+  const out: Gate[] = [];
+  for (const s of SCENARIO_IDS) {
+    const a = find(records, s, 'scalable', mid);
+    const b = find(records, s, 'scalable', big);
+    const id = `flat-${s}`;
+    const what = s === 'unmap-2m' ? `${SCENARIOS[s].title} (per slot touched)` : SCENARIOS[s].title;
+    if (a === undefined || b === undefined) {
+      out.push({ id, status: 'SKIP', ratio: null, threshold: 2, text: `scalable ${what}: cost/op at ${big} within 2x of ${mid} (not measured)` });
+      continue;
+    }
+    const ratio = flatCost(b) / flatCost(a);
+    let text = `scalable ${what}: cost/op at ${big} is ${fmtRatio(ratio)}x that at ${mid} (need <= 2x)`;
+    if (s === 'unmap-2m') {
+      const raw = b.median / a.median;
+      const hits = `${(a.extra?.['slotsPerOp'] ?? 0).toFixed(1)} -> ${(b.extra?.['slotsPerOp'] ?? 0).toFixed(1)} slots per chunk`;
+      text += `; per 2 MiB chunk ${fmtRatio(raw)}x (${hits}; kernel: 0.87 ms -> 34.8 ms per pass, 40x)`;
+    }
+    out.push({ id, status: ratio <= 2 ? 'PASS' : 'MISS', ratio, threshold: 2, text });
+  }
+  {
+    const l = find(records, 'setup', 'legacy', big);
+    const sc = find(records, 'setup', 'scalable', big);
+    const text = `slot setup of ${big} slots: scalable vs legacy`;
+    if (l === undefined || sc === undefined) out.push({ id: 'setup-speedup', status: 'SKIP', ratio: null, threshold: 20, text: `${text} >= 20x faster (not measured)` });
+    else {
+      const ratio = l.median / sc.median;
+      out.push({ id: 'setup-speedup', status: ratio >= 20 ? 'PASS' : 'MISS', ratio, threshold: 20, text: `${text}: ${fmtRatio(ratio)}x faster (need >= 20x; kernel 27x)` });
+    }
+  }
+  for (const s of ['move-active', 'move-inactive'] as const) {
+    const l = find(records, s, 'legacy', big);
+    const sc = find(records, s, 'scalable', big);
+    const text = `${SCENARIOS[s].title} at ${big} slots: scalable vs legacy`;
+    const id = `${s}-speedup`;
+    if (l === undefined || sc === undefined) out.push({ id, status: 'SKIP', ratio: null, threshold: 10, text: `${text} >= 10x faster (not measured)` });
+    else {
+      const ratio = l.median / sc.median;
+      out.push({ id, status: ratio >= 10 ? 'PASS' : 'MISS', ratio, threshold: 10, text: `${text}: ${fmtRatio(ratio)}x faster (need >= 10x; kernel ~18x)` });
+    }
+  }
+  for (const s of SCENARIO_IDS) {
+    const m = find(records, s, 'model', mid);
+    const sc = find(records, s, 'scalable', mid);
+    const id = `model-${s}`;
+    const text = `model ${SCENARIOS[s].title} at ${mid} slots vs scalable`;
+    if (m === undefined || sc === undefined) out.push({ id, status: 'SKIP', ratio: null, threshold: 100, text: `${text} within 100x (not measured)` });
+    else {
+      const ratio = m.median / sc.median;
+      out.push({ id, status: ratio <= 100 ? 'PASS' : 'MISS', ratio, threshold: 100, text: `${text}: ${fmtRatio(ratio)}x slower (need <= 100x)` });
+    }
+  }
+  return out;
+}
+
+/** A duration in ns, with a readable unit. */
+export function fmtNs(ns: number): string {
+  if (!Number.isFinite(ns)) return '-';
+  if (ns < 1e3) return `${ns.toPrecision(3)} ns`;
+  if (ns < 1e6) return `${(ns / 1e3).toPrecision(3)} µs`;
+  if (ns < 1e9) return `${(ns / 1e6).toPrecision(3)} ms`;
+  return `${(ns / 1e9).toPrecision(3)} s`;
+}
+
+function cell(r: BenchRecord | undefined, skipped: boolean): string {
+  if (r === undefined) return skipped ? 'skipped' : '-';
+  const spread = r.median > 0 ? Math.round((100 * r.mad) / r.median) : 0;
+  return `${fmtNs(r.median)} ±${spread}%`;
+}
+
+function pad(s: string, w: number, right = false): string {
+  return right ? s.padStart(w) : s.padEnd(w);
+}
+
+/** The terminal table: one row per (scenario, n), one column per implementation. */
+export function table(records: readonly BenchRecord[], skipped: readonly Skipped[], ns: readonly number[]): string {
+  const head = ['scenario', 'n', ...TARGET_NAMES.map((t) => `${t} /op`), 'legacy/scal', 'model/scal'];
+  const rows: string[][] = [];
+  for (const s of SCENARIO_IDS) {
+    for (const n of ns) {
+      const by = (t: TargetName): BenchRecord | undefined => find(records, s, t, n);
+      const isSkipped = (t: TargetName): boolean => skipped.some((k) => k.scenario === s && k.implementation === t && k.n === n);
+      const sc = by('scalable');
+      const ratio = (t: TargetName): string => {
+        const r = by(t);
+        return r !== undefined && sc !== undefined ? `${fmtRatio(r.median / sc.median)}x` : '-';
+      };
+      const extra = s === 'unmap-2m' && sc?.extra?.['slotsPerOp'] !== undefined ? ` (${sc.extra['slotsPerOp'].toFixed(0)} slots/op)` : '';
+      rows.push([SCENARIOS[s].title + extra, String(n), ...TARGET_NAMES.map((t) => cell(by(t), isSkipped(t))), ratio('legacy'), ratio('model')]);
+    }
+  }
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (r: readonly string[]): string => r.map((c, i) => pad(c, widths[i]!, i >= 1)).join('  ');
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** The oracle throughput lines. */
+export function throughputTable(records: readonly BenchRecord[], how: ReadonlyMap<string, string>): string {
+  const rows = ORACLE_SCENARIOS.map((s) => {
+    const r = records.find((x) => x.scenario === s);
+    if (r === undefined) return `${s.padEnd(16)} not measured`;
+    const spread = r.median > 0 ? Math.round((100 * r.mad) / r.median) : 0;
+    const rate = Math.round(r.opsPerSecond).toLocaleString('en-US');
+    return `${s.padEnd(16)} ${rate.padStart(10)} steps/s   ${fmtNs(r.median).padStart(9)}/step ±${spread}%   ${how.get(s) ?? ''}`;
+  });
+  return rows.join('\n');
+}

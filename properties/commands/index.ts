@@ -1,0 +1,91 @@
+/**
+ * Every command of the suite, with how often each is drawn. fast-check's `commands()` draws
+ * uniformly from its list, so the weights live in one weighted `oneof`.
+ */
+import fc from 'fast-check';
+import type { ArbConfig } from '../arbitraries.js';
+import type { MemslotCommand } from './common.js';
+import { badFlagsArb } from './bad-flags.js';
+import { bulkCreateArb } from './bulk-create.js';
+import { bulkDeleteArb } from './bulk-delete.js';
+import { bulkFillArb } from './bulk-fill.js';
+import { changeUserspaceAddrArb } from './change-uaddr.js';
+import { createNearArb } from './create-near.js';
+import { createSlotArb } from './create-slot.js';
+import { deleteMissingArb } from './delete-missing.js';
+import { deleteSlotArb } from './delete-slot.js';
+import { getDirtyLogArb } from './get-dirty-log.js';
+import { gfnToHvaArb } from './gfn-to-hva.js';
+import { gpaWrapArb } from './gpa-wrap.js';
+import { internalSlotArb } from './internal-slot.js';
+import { lookupGfnApproxArb } from './lookup-gfn-approx.js';
+import { lookupGfnRangeArb } from './lookup-gfn-range.js';
+import { lookupGfnArb } from './lookup-gfn.js';
+import { lookupHvaRangeArb } from './lookup-hva-range.js';
+import { lookupIdArb } from './lookup-id.js';
+import { vcpuLookupArb } from './lookup-vcpu.js';
+import { lookupVisibleArb } from './lookup-visible.js';
+import { maxGfnArb } from './max-gfn.js';
+import { maxPagesArb } from './max-pages.js';
+import { misalignedArb } from './misaligned.js';
+import { moveSlotArb } from './move-slot.js';
+import { rawRegionArb } from './raw-region.js';
+import { reissueSlotArb } from './reissue-slot.js';
+import { resetVmArb } from './reset-vm.js';
+import { resizeSlotArb } from './resize-slot.js';
+import { setDirtyLoggingArb } from './set-dirty-logging.js';
+import { slotIdBoundArb } from './slot-id-bound.js';
+import { toggleReadonlyArb } from './toggle-readonly.js';
+import { userAddrLimitArb } from './user-addr-limit.js';
+
+export { MemslotCommand, TargetCommand } from './common.js';
+export { BulkFill } from './bulk-fill.js';
+export { BulkCreate } from './bulk-create.js';
+
+type Entry = readonly [(c: ArbConfig) => fc.Arbitrary<MemslotCommand>, number];
+
+/** The command mix: state changes first, then the error rules, lookups and bulk steps. */
+function entries(c: ArbConfig): Entry[] {
+  return [
+    [createSlotArb, 10],
+    [createNearArb, 8],
+    [deleteSlotArb, 5],
+    [deleteMissingArb, 2],
+    [moveSlotArb, 6],
+    [setDirtyLoggingArb, 4],
+    [reissueSlotArb, 3],
+    [toggleReadonlyArb, 2],
+    [resizeSlotArb, 2],
+    [changeUserspaceAddrArb, 2],
+    [badFlagsArb, 3],
+    [misalignedArb, 3],
+    [gpaWrapArb, 1],
+    [userAddrLimitArb, 2],
+    [slotIdBoundArb, 3],
+    [maxPagesArb, 1],
+    [maxGfnArb, 2],
+    [getDirtyLogArb, 4],
+    [internalSlotArb, 3],
+    [rawRegionArb, 4],
+    [resetVmArb, 1],
+    [lookupIdArb, 2],
+    [lookupGfnArb, 4],
+    [lookupGfnApproxArb, 3],
+    [lookupGfnRangeArb, 3],
+    [lookupHvaRangeArb, 3],
+    [vcpuLookupArb, 6],
+    [lookupVisibleArb, 2],
+    [gfnToHvaArb, 3],
+    [bulkCreateArb, 2],
+    [bulkDeleteArb, 1],
+    [bulkFillArb, c.fill ? 1 : 0],
+  ];
+}
+
+/** The weighted command arbitrary (one element, for `fc.commands`). */
+export function commandArbs(c: ArbConfig): fc.Arbitrary<MemslotCommand>[] {
+  const weighted = entries(c)
+    .filter(([, w]) => w > 0)
+    .map(([make, weight]) => ({ arbitrary: make(c), weight }));
+  return [fc.oneof(...weighted)];
+}

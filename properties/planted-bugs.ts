@@ -1,0 +1,248 @@
+/**
+ * Planted bugs: wrappers around a correct implementation, each breaking one rule the way real
+ * memslot code has been broken. properties/planted-bugs.test.ts proves the suite catches each
+ * and shrinks it to a short sequence. Nothing in impl/ is touched.
+ */
+import * as model from '../model/index.js';
+import {
+  KVM_MEM_READONLY,
+  PAGE_SHIFT,
+  type DirtyLogOutcome,
+  type Gfn,
+  type Gpa,
+  type Hva,
+  type HvaRangeHit,
+  type HvaResult,
+  type MemoryRegion,
+  type Memslot,
+  type Profile,
+  type SetOutcome,
+} from '../model/index.js';
+import type { ImplFactory, MemslotImpl } from '../impl/interface.js';
+
+/** Forwards everything to `inner`; bugs override what they break. */
+export class Delegate implements MemslotImpl {
+  readonly name: string;
+  readonly profile: Profile;
+
+  constructor(
+    protected readonly inner: MemslotImpl,
+    bug: string,
+  ) {
+    this.name = `${inner.name}+${bug}`;
+    this.profile = inner.profile;
+  }
+
+  reset(): void {
+    this.inner.reset();
+  }
+  setUserMemoryRegion(mem: MemoryRegion): SetOutcome {
+    return this.inner.setUserMemoryRegion(mem);
+  }
+  setInternalMemslot(id: number, gpa: Gpa, size: bigint, hva: Hva): SetOutcome {
+    return this.inner.setInternalMemslot(id, gpa, size, hva);
+  }
+  getDirtyLog(slot: number): DirtyLogOutcome {
+    return this.inner.getDirtyLog(slot);
+  }
+  idToMemslot(asId: number, id: number): Memslot | null {
+    return this.inner.idToMemslot(asId, id);
+  }
+  gfnToMemslot(asId: number, gfn: Gfn): Memslot | null {
+    return this.inner.gfnToMemslot(asId, gfn);
+  }
+  gfnToMemslotApprox(asId: number, gfn: Gfn): Memslot | null {
+    return this.inner.gfnToMemslotApprox(asId, gfn);
+  }
+  gfnRangeMemslots(asId: number, start: Gfn, end: Gfn): Memslot[] {
+    return this.inner.gfnRangeMemslots(asId, start, end);
+  }
+  hvaRangeMemslots(start: Hva, end: Hva): HvaRangeHit[] {
+    return this.inner.hvaRangeMemslots(start, end);
+  }
+  vcpuGfnToMemslot(vcpu: number, inSmm: boolean, gfn: Gfn): Memslot | null {
+    return this.inner.vcpuGfnToMemslot(vcpu, inSmm, gfn);
+  }
+  isVisibleGfn(asId: number, gfn: Gfn): boolean {
+    return this.inner.isVisibleGfn(asId, gfn);
+  }
+  gfnToHva(asId: number, gfn: Gfn, write: boolean): HvaResult {
+    return this.inner.gfnToHva(asId, gfn, write);
+  }
+  slots(asId: number): Memslot[] {
+    return this.inner.slots(asId);
+  }
+  generation(asId: number): bigint {
+    return this.inner.generation(asId);
+  }
+  nrMemslotPages(): bigint {
+    return this.inner.nrMemslotPages();
+  }
+
+  /** The slot `mem` names, if its address space exists and the slot does. */
+  protected existing(mem: MemoryRegion): Memslot | null {
+    const asId = mem.slot >>> 16;
+    return asId < this.profile.addressSpaces ? this.inner.idToMemslot(asId, mem.slot & 0xffff) : null;
+  }
+
+  /** The rule that would decide `mem` on an empty VM: the request's own validity. */
+  protected decidesOnEmptyVm(mem: MemoryRegion): string {
+    return model.setUserMemoryRegion(model.createVm(this.profile), mem).result.rule;
+  }
+}
+
+const contains = (s: Memslot, gfn: Gfn): boolean => s.baseGfn <= gfn && gfn < s.baseGfn + s.npages;
+
+/** [MS-OVL-01] off by one: a slot that merely touches another (end == start) counts as overlapping. */
+class AdjacentOverlaps extends Delegate {
+  override setUserMemoryRegion(mem: MemoryRegion): SetOutcome {
+    const asId = mem.slot >>> 16;
+    const id = mem.slot & 0xffff;
+    if (mem.memorySize > 0n && this.decidesOnEmptyVm(mem) === 'MS-CRT-02') {
+      const base = mem.guestPhysAddr >> PAGE_SHIFT;
+      const end = base + (mem.memorySize >> PAGE_SHIFT);
+      const old = this.existing(mem);
+      if (old === null || old.baseGfn !== base) {
+        const near = this.inner.gfnRangeMemslots(asId, base > 0n ? base - 1n : 0n, end + 1n);
+        if (near.some((s) => s.id !== id && (s.baseGfn + s.npages === base || s.baseGfn === end))) return { ok: false, errno: 'EEXIST' };
+      }
+    }
+    return this.inner.setUserMemoryRegion(mem);
+  }
+}
+
+/** A stale gfn index: after a DELETE, gfn lookups in the deleted range still find the deleted slot. */
+class StaleGfnIndexAfterDelete extends Delegate {
+  private deleted: Memslot[] = [];
+  override reset(): void {
+    this.deleted = [];
+    super.reset();
+  }
+  override setUserMemoryRegion(mem: MemoryRegion): SetOutcome {
+    const old = this.existing(mem);
+    const r = this.inner.setUserMemoryRegion(mem);
+    if (r.ok && r.change === 'DELETE' && old !== null) this.deleted.push(old);
+    return r;
+  }
+  override gfnToMemslot(asId: number, gfn: Gfn): Memslot | null {
+    return this.inner.gfnToMemslot(asId, gfn) ?? this.deleted.find((s) => s.asId === asId && contains(s, gfn)) ?? null;
+  }
+}
+
+/**
+ * A missed replay on the second memslot set: the DELETE reached only one of the two sets, so
+ * the next change, made on the other set, brings the deleted slot back.
+ */
+class DeleteResurrectedByNextChange extends Delegate {
+  private pending: MemoryRegion | null = null;
+  override reset(): void {
+    this.pending = null;
+    super.reset();
+  }
+  override setUserMemoryRegion(mem: MemoryRegion): SetOutcome {
+    const old = this.existing(mem);
+    const r = this.inner.setUserMemoryRegion(mem);
+    if (!r.ok || r.change === 'NONE') return r;
+    if (this.pending !== null) {
+      this.inner.setUserMemoryRegion(this.pending);
+      this.pending = null;
+    }
+    if (r.change === 'DELETE' && old !== null) {
+      this.pending = { slot: mem.slot, flags: old.flags, guestPhysAddr: old.baseGfn << PAGE_SHIFT, memorySize: old.npages << PAGE_SHIFT, userspaceAddr: old.userspaceAddr };
+    }
+    return r;
+  }
+}
+
+/** last_used_slot is not reset when its slot is deleted or moved: gfn lookups keep answering it. */
+class StaleLastUsedSlot extends Delegate {
+  private lastUsed = new Map<number, Memslot>();
+  override reset(): void {
+    this.lastUsed.clear();
+    super.reset();
+  }
+  override gfnToMemslot(asId: number, gfn: Gfn): Memslot | null {
+    const cached = this.lastUsed.get(asId);
+    if (cached !== undefined && contains(cached, gfn)) return cached;
+    const r = this.inner.gfnToMemslot(asId, gfn);
+    if (r !== null) this.lastUsed.set(asId, r);
+    return r;
+  }
+}
+
+/** [MS-GEN-03] A MOVE publishes once: the generation grows by N instead of 2N. */
+class MoveBumpsGenerationOnce extends Delegate {
+  private readonly deficit = new Map<number, bigint>();
+  override reset(): void {
+    this.deficit.clear();
+    super.reset();
+  }
+  override setUserMemoryRegion(mem: MemoryRegion): SetOutcome {
+    const r = this.inner.setUserMemoryRegion(mem);
+    if (r.ok && r.change === 'MOVE') {
+      const asId = mem.slot >>> 16;
+      this.deficit.set(asId, (this.deficit.get(asId) ?? 0n) + BigInt(this.profile.addressSpaces));
+    }
+    return r;
+  }
+  override generation(asId: number): bigint {
+    return this.inner.generation(asId) - (this.deficit.get(asId) ?? 0n);
+  }
+}
+
+/** [MS-DEL-01] Deleting a slot that does not exist returns 0. */
+class DeleteMissingSucceeds extends Delegate {
+  override setUserMemoryRegion(mem: MemoryRegion): SetOutcome {
+    const r = this.inner.setUserMemoryRegion(mem);
+    if (!r.ok && mem.memorySize === 0n && this.decidesOnEmptyVm(mem) === 'MS-DEL-01') return { ok: true, change: 'DELETE' };
+    return r;
+  }
+}
+
+/** [MS-MOD-03] Toggling KVM_MEM_READONLY on a live slot is accepted (as a flags change). */
+class ReadonlyToggleAccepted extends Delegate {
+  override setUserMemoryRegion(mem: MemoryRegion): SetOutcome {
+    const old = this.existing(mem);
+    if (old !== null && mem.memorySize === old.npages << PAGE_SHIFT && mem.userspaceAddr === old.userspaceAddr && ((mem.flags ^ old.flags) & KVM_MEM_READONLY) !== 0) {
+      const r = this.inner.setUserMemoryRegion({ ...mem, flags: (mem.flags & ~KVM_MEM_READONLY) | (old.flags & KVM_MEM_READONLY) });
+      return r.ok && r.change === 'NONE' ? { ok: true, change: 'FLAGS_ONLY' } : r;
+    }
+    return this.inner.setUserMemoryRegion(mem);
+  }
+}
+
+/** [MS-VAL-02] The user id bound is off by one: slot id KVM_USER_MEM_SLOTS (32764 on mainline) is accepted. */
+class FirstInternalIdAccepted extends Delegate {
+  override setUserMemoryRegion(mem: MemoryRegion): SetOutcome {
+    const r = this.inner.setUserMemoryRegion(mem);
+    if ((mem.slot & 0xffff) === this.profile.userMemSlots && mem.memorySize > 0n && this.decidesOnEmptyVm(mem) === 'MS-VAL-02') {
+      return { ok: true, change: 'CREATE' };
+    }
+    return r;
+  }
+}
+
+/** A planted bug: its name, the rule it breaks, and how to wrap an implementation with it. */
+export interface PlantedBug {
+  readonly name: string;
+  readonly rule: string;
+  readonly wrap: (inner: ImplFactory) => ImplFactory;
+}
+
+const plant =
+  (make: new (inner: MemslotImpl, bug: string) => Delegate, bug: string) =>
+  (inner: ImplFactory): ImplFactory =>
+  (profile) =>
+    new make(inner(profile), bug);
+
+/** Every planted bug. */
+export const PLANTED_BUGS: readonly PlantedBug[] = [
+  { name: 'adjacent slots treated as overlapping', rule: 'MS-OVL-01', wrap: plant(AdjacentOverlaps, 'adjacent-overlap') },
+  { name: 'stale gfn index after delete', rule: 'MS-LKP-02', wrap: plant(StaleGfnIndexAfterDelete, 'stale-gfn-index') },
+  { name: 'missed replay on the second set: the next change resurrects a deleted slot', rule: 'MS-DEL-02', wrap: plant(DeleteResurrectedByNextChange, 'resurrect') },
+  { name: 'last_used_slot left pointing at a deleted slot', rule: 'MS-LKP-02', wrap: plant(StaleLastUsedSlot, 'stale-last-used') },
+  { name: 'generation bumped by N, not 2N, for MOVE', rule: 'MS-GEN-03', wrap: plant(MoveBumpsGenerationOnce, 'move-gen-once') },
+  { name: 'delete of a missing slot returns 0', rule: 'MS-DEL-01', wrap: plant(DeleteMissingSucceeds, 'delete-missing-ok') },
+  { name: 'READONLY toggle accepted', rule: 'MS-MOD-03', wrap: plant(ReadonlyToggleAccepted, 'readonly-toggle') },
+  { name: 'slot id KVM_USER_MEM_SLOTS accepted', rule: 'MS-VAL-02', wrap: plant(FirstInternalIdAccepted, 'id-bound') },
+];
