@@ -224,7 +224,7 @@ export async function checkCli(args: string[]): Promise<number> {
   const where = `${implName} under ${profile.name}${shard.count > 1 ? ` (shard ${shard.index}/${shard.count})` : ''}`;
   const seeds = slices.length === 1 ? `seed ${slices[0]!.seed}` : `seed ${seed}, slice seeds ${slices.map((s) => s.seed).join(', ')}`;
 
-  process.stdout.write(`${formatCoverageTable(coverage)}\n\n`);
+  process.stdout.write(`${formatCoverageTable(coverage, profile)}\n\n`);
   const first = failed[0];
   if (first === undefined) {
     process.stdout.write(`check: ${where}: ${totalRuns} runs, ${totalSteps} steps, 0 disagreements (${seeds})\n`);

@@ -29,7 +29,7 @@ export interface ReproStep {
 }
 
 /** Reads a trace and pairs every request with its expected answer. */
-export async function reproSteps(lines: AsyncIterable<string>, profile: model.Profile, source: string): Promise<{ profile: model.Profile; steps: ReproStep[] }> {
+export async function reproSteps(lines: AsyncIterable<string> | Iterable<string>, profile: model.Profile, source: string): Promise<{ profile: model.Profile; steps: ReproStep[] }> {
   let vm = model.createVm(profile);
   let first: model.Profile | null = null;
   const steps: ReproStep[] = [];

@@ -71,108 +71,107 @@ export function checkReader(
     return fail('MS-ATM-04', `observation ${backAt + 1} reads an in-progress generation after observation ${settledAt + 1} read a settled one`, log);
   }
 
+  // [MS-ATM-03] A state's in-progress generation is possible only while its swap may have been
+  // running during the read section: not for history[first], whose swap ended before entry.
+  // (States outside the window get both values: they serve only to name what went wrong.)
+  const explains = (i: number, o: ReadObservation): boolean => mismatch(history, asId, i, i > 0 && i !== window.first, o) === null;
   const inWindow = range(window.first, window.last);
-  const judge = (i: number, keep: (o: ReadObservation) => boolean): string | null =>
-    firstMismatch(history, asId, i, i > window.first, log, keep);
 
-  // [MS-ATM-01] One state explains every answer.
-  const all = (): boolean => true;
-  const explained = inWindow.find((i) => judge(i, all) === null);
+  // [MS-ATM-01] One state of the window explains every answer.
+  const explained = inWindow.find((i) => log.every((o) => explains(i, o)));
   if (explained !== undefined) return { ok: true, state: explained };
 
-  const why = inWindow.map((i) => `  state ${i} (${stateText(history, asId, i)}): ${judge(i, all)}`).join('\n');
-  // [MS-ATM-06] Only the vCPU answers are wrong: a cached slot outlived its generation.
-  if (inWindow.some((i) => judge(i, (o) => o.kind !== 'vcpu') === null)) {
-    return fail('MS-ATM-06', `a vCPU lookup answered from a stale cache; no state of the window gives its answer\n${why}`, log);
+  const why = inWindow.map((i) => `  state ${i} (${stateText(history, asId, i)}): ${firstMismatch(history, asId, i, i !== window.first, log)}`).join('\n');
+  // Which states give each answer: before the window, in it, after it.
+  const all = range(0, history.length - 1);
+  const sources = log.map((o) => {
+    const by = all.filter((i) => explains(i, o));
+    return { o, before: by.some((i) => i < window.first), inside: by.some((i) => i >= window.first && i <= window.last), after: by.some((i) => i > window.last) };
+  });
+  // [MS-ATM-06] A vCPU answer that no state of the window or after it gives: a cached slot that
+  // outlived the generation it was cached at.
+  const stale = sources.find((x) => x.o.kind === 'vcpu' && !x.inside && !x.after);
+  if (stale !== undefined) {
+    return fail('MS-ATM-06', `${observationText(stale.o)}: no state of the window or after it gives this vCPU answer: a stale cached slot\n${why}`, log);
   }
-  // [MS-ATM-03] [MS-ATM-04] Only the generations are wrong.
-  if (inWindow.some((i) => judge(i, (o) => o.kind !== 'generation') === null)) {
-    const inProgress = log.some((o) => o.kind === 'generation' && (o.answer & KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS) !== 0n);
+  // [MS-ATM-03] [MS-ATM-04] A generation that no state of the history has, settled or in progress.
+  const foreign = sources.find((x) => x.o.kind === 'generation' && !x.before && !x.inside && !x.after);
+  if (foreign !== undefined) {
+    const inProgress = foreign.o.kind === 'generation' && (foreign.o.answer & KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS) !== 0n;
     const rule: RuleId = inProgress ? 'MS-ATM-03' : 'MS-ATM-04';
-    return fail(rule, `the answers fit a state of the window, the generations do not\n${why}`, log);
+    return fail(rule, `${observationText(foreign.o)}: no state of the history has this generation\n${why}`, log);
   }
-  // [MS-ATM-02] A state outside the window explains everything: the reader saw the wrong one.
-  const outside = range(0, history.length - 1).find((i) => (i < window.first || i > window.last) && judge(i, all) === null);
+  // [MS-ATM-02] The reader saw a state published after it entered, or one replaced before.
+  const outside = all.find((i) => (i < window.first || i > window.last) && log.every((o) => explains(i, o)));
   if (outside !== undefined) {
     return fail('MS-ATM-02', `state ${outside}, outside the window [${window.first}, ${window.last}], explains every answer\n${why}`, log);
   }
-  // [MS-ATM-05] A slot that no state of the window has: half changed.
+  const elsewhere = sources.find((x) => !x.inside && (x.before || x.after));
+  if (elsewhere !== undefined) {
+    const when = elsewhere.after ? 'published after the reader entered' : 'replaced before the reader entered';
+    return fail('MS-ATM-02', `${observationText(elsewhere.o)}: only states ${when} give this answer\n${why}`, log);
+  }
+  // [MS-ATM-05] A slot that no published state has whole: half changed.
   const stray = log.find((o) => {
     const slot = slotOf(o);
-    return slot !== null && !inWindow.some((i) => space(history[i]!, asId).slots.some((s) => sameSlot(s, slot)));
+    return slot !== null && !history.some((vm) => space(vm, asId).slots.some((s) => sameSlot(s, slot)));
   });
   if (stray !== undefined) {
-    return fail('MS-ATM-05', `${observationText(stray)}: no state of the window has this slot\n${why}`, log);
+    return fail('MS-ATM-05', `${observationText(stray)}: no published state has this slot\n${why}`, log);
   }
-  // [MS-ATM-01] Every answer exists in some state, but no one state gives them all: a torn set.
+  // [MS-ATM-01] Otherwise no one state gives every answer: a torn set.
   return fail('MS-ATM-01', `no single state of the window [${window.first}, ${window.last}] gives every answer\n${why}`, log);
 }
 
-/**
- * The first observation (among those `keep` selects) that `history[i]` does not explain, as
- * text, or null when it explains them all. `inSwapPossible`: the reader may have read the
- * generation of `history[i]` while its swap was in progress.
- */
-function firstMismatch(
-  history: readonly VmState[],
-  asId: number,
-  i: number,
-  inSwapPossible: boolean,
-  log: readonly ReadObservation[],
-  keep: (o: ReadObservation) => boolean,
-): string | null {
-  const vm = history[i]!;
+/** The first observation of `log` that `history[i]` does not explain, as text. */
+function firstMismatch(history: readonly VmState[], asId: number, i: number, inSwapPossible: boolean, log: readonly ReadObservation[]): string {
   for (const [k, o] of log.entries()) {
-    if (!keep(o)) continue;
-    let expected: string;
-    switch (o.kind) {
-      case 'generation': {
-        // [MS-ATM-04] The final generation.
-        const settled = space(vm, asId).generation;
-        if (o.answer === settled) continue;
-        // [MS-ATM-03] During the swap: the replaced state's generation with bit 63.
-        const during = i > 0 && inSwapPossible ? space(history[i - 1]!, asId).generation | KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS : null;
-        if (o.answer === during) continue;
-        expected = during === null ? generationText(settled) : `${generationText(settled)} or ${generationText(during)}`;
-        break;
-      }
-      case 'id': {
-        const want = idToMemslot(vm, asId, o.id);
-        if (sameSlotOrNone(o.answer, want)) continue;
-        expected = slotText(want);
-        break;
-      }
-      case 'gfn': {
-        const want = gfnToMemslot(vm, asId, o.gfn);
-        if (sameSlotOrNone(o.answer, want)) continue;
-        expected = slotText(want);
-        break;
-      }
-      case 'vcpu': {
-        // [MS-ATM-06] The vCPU's cache never changes the answer of the state it looks up.
-        const want = gfnToMemslot(vm, asId, o.gfn);
-        if (sameSlotOrNone(o.answer, want)) continue;
-        expected = slotText(want);
-        break;
-      }
-      case 'hva': {
-        // [MS-ATM-05] An INVALID copy gives KVM_HVA_ERR_BAD (MS-LKP-09).
-        const want = gfnToHva(vm, asId, o.gfn, o.write);
-        if (sameHva(o.answer, want)) continue;
-        expected = hvaText(want);
-        break;
-      }
-      case 'visible': {
-        // [MS-ATM-05] An INVALID copy is not visible (MS-LKP-08).
-        const want = isVisibleGfn(vm, asId, o.gfn);
-        if (o.answer === want) continue;
-        expected = String(want);
-        break;
-      }
-    }
-    return `observation ${k + 1} (${observationText(o)}) should be ${expected}`;
+    const m = mismatch(history, asId, i, i > 0 && inSwapPossible, o);
+    if (m !== null) return `observation ${k + 1} (${observationText(o)}) should be ${m}`;
   }
-  return null;
+  return 'explains every answer';
+}
+
+/**
+ * What `history[i]` answers to the question of `o`, as text, when that is not what the reader
+ * got; null when it is. `inSwapPossible`: the reader may have read the generation while the
+ * swap of `history[i]` was in progress.
+ */
+function mismatch(history: readonly VmState[], asId: number, i: number, inSwapPossible: boolean, o: ReadObservation): string | null {
+  const vm = history[i]!;
+  switch (o.kind) {
+    case 'generation': {
+      // [MS-ATM-04] The final generation.
+      const settled = space(vm, asId).generation;
+      // [MS-ATM-03] During the swap: the replaced state's generation with bit 63.
+      const during = inSwapPossible ? space(history[i - 1]!, asId).generation | KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS : null;
+      if (o.answer === settled || o.answer === during) return null;
+      return during === null ? generationText(settled) : `${generationText(settled)} or ${generationText(during)}`;
+    }
+    case 'id': {
+      const want = idToMemslot(vm, asId, o.id);
+      return sameSlotOrNone(o.answer, want) ? null : slotText(want);
+    }
+    case 'gfn': {
+      const want = gfnToMemslot(vm, asId, o.gfn);
+      return sameSlotOrNone(o.answer, want) ? null : slotText(want);
+    }
+    case 'vcpu': {
+      // [MS-ATM-06] The vCPU's cache never changes the answer of the state it looks up.
+      const want = gfnToMemslot(vm, asId, o.gfn);
+      return sameSlotOrNone(o.answer, want) ? null : slotText(want);
+    }
+    case 'hva': {
+      // [MS-ATM-05] An INVALID copy gives KVM_HVA_ERR_BAD (MS-LKP-09).
+      const want = gfnToHva(vm, asId, o.gfn, o.write);
+      return sameHva(o.answer, want) ? null : hvaText(want);
+    }
+    case 'visible': {
+      // [MS-ATM-05] An INVALID copy is not visible (MS-LKP-08).
+      const want = isVisibleGfn(vm, asId, o.gfn);
+      return o.answer === want ? null : String(want);
+    }
+  }
 }
 
 function fail(rule: RuleId, detail: string, log: readonly ReadObservation[]): ReaderVerdict {

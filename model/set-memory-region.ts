@@ -160,7 +160,7 @@ function commit(
       dirtyBitmap = null;
       fired.push('MS-DLG-08');
     } else if (old !== null && old.dirtyBitmap !== null) {
-      // [MS-DLG-06] MOVE and FLAGS_ONLY reuse the bitmap and its contents.
+      // [MS-DLG-06] A MOVE reuses the bitmap and its contents.
       dirtyBitmap = old.dirtyBitmap;
       fired.push('MS-DLG-06');
     } else {

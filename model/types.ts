@@ -56,7 +56,7 @@ export interface Memslot {
   readonly userspaceAddr: Hva;
   /**
    * Identity of the dirty bitmap, or null when the slot has none. Two slots with the same
-   * number share one bitmap (MOVE and FLAGS_ONLY keep it, [MS-DLG-06]); a fresh bitmap gets a
+   * number share one bitmap (a MOVE keeps it, [MS-DLG-06]); a fresh bitmap gets a
    * fresh number.
    */
   readonly dirtyBitmap: number | null;
@@ -77,7 +77,7 @@ export type HvaResult =
   | { readonly ok: true; readonly hva: Hva }
   | { readonly ok: false; readonly error: 'KVM_HVA_ERR_BAD' | 'KVM_HVA_ERR_RO_BAD' };
 
-/** A slot found by an hva-range walk, with the gfn range it covers ([MS-LKP-07]). */
+/** A slot found by an hva-range walk, with the gfn range it covers ([MS-LKP-05]). */
 export interface HvaRangeHit {
   readonly asId: number;
   readonly id: number;

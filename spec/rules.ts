@@ -36,7 +36,7 @@ export const RULES = {
   'MS-DLG-03': 'KVM_GET_DIRTY_LOG of a slot that does not exist fails with ENOENT',
   'MS-DLG-04': 'KVM_GET_DIRTY_LOG of a slot without a dirty bitmap fails with ENOENT',
   'MS-DLG-05': 'KVM_GET_DIRTY_LOG of a slot with a dirty bitmap succeeds',
-  'MS-DLG-06': 'a MOVE or FLAGS_ONLY that keeps KVM_MEM_LOG_DIRTY_PAGES keeps the same dirty bitmap',
+  'MS-DLG-06': 'a MOVE that keeps KVM_MEM_LOG_DIRTY_PAGES keeps the same dirty bitmap',
   'MS-DLG-07': 'a change that sets KVM_MEM_LOG_DIRTY_PAGES on a slot without a bitmap allocates a fresh one',
   'MS-DLG-08': 'a change that leaves KVM_MEM_LOG_DIRTY_PAGES clear leaves the slot without a bitmap',
   // 26-internal-slots.md

@@ -101,7 +101,8 @@ export function at<T>(xs: readonly T[], i: number): T {
 
 /** The deciding rule must appear as `[ID]` in the running test's title. */
 export function expectTitleCites(rule: RuleId): void {
-  const title = expect.getState().currentTestName ?? '';
+  // Only the test's own title (after the describe path): that is what traceability reads.
+  const title = (expect.getState().currentTestName ?? '').split(' > ').at(-1) ?? '';
   expect(title, `the test title must cite the deciding rule [${rule}]`).toContain(`[${rule}]`);
 }
 

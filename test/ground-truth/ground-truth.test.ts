@@ -1,0 +1,28 @@
+/**
+ * Every trace under test/ground-truth/ was answered by a real kernel (see README.md there);
+ * the model must give the same answer to every request.
+ */
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { PROFILES } from '../../model/profiles.js';
+import { fileLines } from '../../cli/lines.js';
+import { formatReplay, replay } from '../../cli/replay.js';
+import { readTrace } from '../../cli/trace.js';
+
+const DIR = 'test/ground-truth';
+const traces = readdirSync(DIR).filter((f) => /\.jsonl(\.gz)?$/.test(f));
+
+describe('ground truth recorded from Linux 6.18 /dev/kvm', () => {
+  it('has recorded traces', () => {
+    expect(traces).toContain('kernel-handpicked.jsonl');
+  });
+  for (const name of traces) {
+    it(`[MS-VAL-01][MS-VAL-02][MS-VAL-07][MS-VAL-11][MS-DEL-01][MS-OVL-01][MS-X86-01][MS-MOD-03][MS-DLG-04] ${name} replays through the model with zero mismatches`, async () => {
+      const path = join(DIR, name);
+      const summary = await replay(readTrace(fileLines(path), path), { profile: PROFILES['x86_64-nosmm']! });
+      expect(summary.steps).toBeGreaterThan(100);
+      expect(summary.mismatches, formatReplay(summary, false)).toBe(0);
+    });
+  }
+});
