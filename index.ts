@@ -4,8 +4,8 @@
  */
 export * from './model/index.js';
 export { RULES, RULE_IDS, isRuleId, type RuleId } from './spec/rules.js';
-export type { MemslotImpl, ImplFactory } from './impl/interface.js';
-export { IMPLEMENTATIONS, createScalableImpl, createLegacyImpl } from './impl/index.js';
+export type { MemslotImpl, ImplFactory, ConcurrentMemslotImpl, MemslotsReader, SyncPoint, WriterSteps } from './impl/interface.js';
+export { IMPLEMENTATIONS, createScalableImpl, createLegacyImpl, ScalableMemslots, LegacyMemslots } from './impl/index.js';
 export {
   parseTraceLine,
   readTrace,

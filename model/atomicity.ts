@@ -96,15 +96,19 @@ export function checkReader(
   }
   // [MS-ATM-03] [MS-ATM-04] A generation that no state of the history has, settled or in progress.
   const foreign = sources.find((x) => x.o.kind === 'generation' && !x.before && !x.inside && !x.after);
-  if (foreign !== undefined) {
-    const inProgress = foreign.o.kind === 'generation' && (foreign.o.answer & KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS) !== 0n;
-    const rule: RuleId = inProgress ? 'MS-ATM-03' : 'MS-ATM-04';
-    return fail(rule, `${observationText(foreign.o)}: no state of the history has this generation\n${why}`, log);
+  if (foreign !== undefined && foreign.o.kind === 'generation') {
+    const g = foreign.o.answer;
+    // A state's in-progress value read after its swap was over breaks MS-ATM-04; any other
+    // value with bit 63 is not the in-progress value MS-ATM-03 prescribes.
+    const someInProgress = all.some((i) => i > 0 && g === (space(history[i - 1]!, asId).generation | KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS));
+    const rule: RuleId = (g & KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS) !== 0n && !someInProgress ? 'MS-ATM-03' : 'MS-ATM-04';
+    return fail(rule, `${observationText(foreign.o)}: no state of the history has this generation at this time\n${why}`, log);
   }
   // [MS-ATM-02] The reader saw a state published after it entered, or one replaced before.
   const outside = all.find((i) => (i < window.first || i > window.last) && log.every((o) => explains(i, o)));
   if (outside !== undefined) {
-    return fail('MS-ATM-02', `state ${outside}, outside the window [${window.first}, ${window.last}], explains every answer\n${why}`, log);
+    const it = `state ${outside} (${stateText(history, asId, outside)})`;
+    return fail('MS-ATM-02', `${it}, outside the window [${window.first}, ${window.last}], explains every answer\n${why}`, log);
   }
   const elsewhere = sources.find((x) => !x.inside && (x.before || x.after));
   if (elsewhere !== undefined) {

@@ -17,6 +17,8 @@ import type { ConcurrentMemslotImpl, MemslotsReader } from '../../impl/interface
 import * as model from '../../model/index.js';
 import {
   KVM_MEM_LOG_DIRTY_PAGES,
+  KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS,
+  KVM_MEMSLOT_INVALID,
   KVM_MEM_READONLY,
   PAGE_SHIFT,
   generationText,
@@ -162,13 +164,44 @@ function observe(r: MemslotsReader, l: Lookup): ReadObservation {
   }
 }
 
+/** What the runs exercised, so that a test can tell an empty pass from a real one. */
+export interface ConcurrencyCoverage {
+  readers: number;
+  /** Readers that entered while a request of their address space was running. */
+  enteredDuringRequest: number;
+  /** Readers inside while the writer published on their address space. */
+  insideAcrossPublish: number;
+  /** Grace periods that had to wait for a reader. */
+  writerWaited: number;
+  /** Generations read with bit 63 set. */
+  sawInProgress: number;
+  /** Slots read as their INVALID copy. */
+  sawInvalid: number;
+  /** vCPU lookups. */
+  vcpuLookups: number;
+}
+
+export function emptyCoverage(): ConcurrencyCoverage {
+  return { readers: 0, enteredDuringRequest: 0, insideAcrossPublish: 0, writerWaited: 0, sawInProgress: 0, sawInvalid: 0, vcpuLookups: 0 };
+}
+
+/** How the implementation's address space differs from the model's, or null. */
+function differences(impl: ConcurrentMemslotImpl, vm: VmState, asId: number): string | null {
+  const want = model.space(vm, asId);
+  const have = impl.slots(asId);
+  const same = have.length === want.slots.length && have.every((x, i) => model.sameSlot(x, want.slots[i]!));
+  if (same && impl.generation(asId) === want.generation) return null;
+  return `impl left as${asId} gen ${impl.generation(asId)} [${have.map(slotText).join('; ')}], model gen ${want.generation} [${want.slots.map(slotText).join('; ')}]`;
+}
+
 /** The whole story of a failing run: what broke, the setup, and the interleaving. */
 export class ScheduledRunFailure extends Error {
   constructor(
     readonly verdict: string,
     readonly interleaving: readonly string[],
   ) {
-    super(`${verdict}\ninterleaving (execution order):\n${interleaving.map((l) => `  ${l}`).join('\n')}`);
+    const story = interleaving.length === 0 ? '(no interleaving: this happened before the writer and the readers started)' : `interleaving (execution order):\n${interleaving.map((l) => `  ${l}`).join('\n')}`;
+    super(`${verdict}\n${story}`);
     this.name = 'ScheduledRunFailure';
   }
 }
@@ -178,18 +211,31 @@ export class ScheduledRunFailure extends Error {
  * a reader saw something no state of its window explains, when the writer's answers or state
  * differ from the model's, or when anything throws.
  */
-export async function runScenario(s: fc.Scheduler, impl: ConcurrentMemslotImpl, scenario: Scenario): Promise<void> {
+export async function runScenario(
+  s: fc.Scheduler,
+  impl: ConcurrentMemslotImpl,
+  scenario: Scenario,
+  coverage: ConcurrencyCoverage = emptyCoverage(),
+): Promise<void> {
   const profile = impl.profile;
   impl.reset();
   let vm: VmState = model.createVm(profile);
-  const events: string[] = [];
+  /**
+   * What happened, in execution order. `who` is W or the reader; `private` marks an answer
+   * that only its reader's verdict needs (a vCPU lookup is not private: the cache is shared).
+   */
+  const events: { who: string; private: boolean; text: string }[] = [];
+  const note = (who: string, text: string, isPrivate = false): void => {
+    events.push({ who, private: isPrivate, text });
+  };
   for (const op of setupOps(profile)) {
     const step = model.setUserMemoryRegion(vm, regionOf(op));
     const got = impl.setUserMemoryRegion(regionOf(op));
-    if (!step.result.ok || !sameOutcome(got, step.result)) throw new Error(`setup ${opText(op)}: impl ${outcomeText(got)}, model ${outcomeText(step.result)}`);
     vm = step.state;
+    const wrong = sameOutcome(got, step.result) ? differences(impl, vm, op.asId) : `impl answered ${outcomeText(got)}, model ${outcomeText(step.result)}`;
+    if (wrong !== null) throw new ScheduledRunFailure(`[writer] setup ${opText(op)}, run alone: ${wrong}`, []);
   }
-  events.push(`setup: ${vm.spaces.map((sp) => `as${sp.asId} gen ${sp.generation} [${sp.slots.map(slotText).join('; ')}]`).join(', ')}`);
+  note('W', `setup: ${vm.spaces.map((sp) => `as${sp.asId} gen ${sp.generation} [${sp.slots.map(slotText).join('; ')}]`).join(', ')}`);
 
   /** Per address space: h0 (after the setup), then every published state. */
   const history: VmState[][] = vm.spaces.map(() => [vm]);
@@ -197,7 +243,14 @@ export async function runScenario(s: fc.Scheduler, impl: ConcurrentMemslotImpl, 
   const settled: number[] = vm.spaces.map(() => 0);
   /** The request in flight, and the index of the last state it publishes. */
   let inFlight: { asId: number; last: number } | null = null;
-  const failures: string[] = [];
+  /** What went wrong, by whom, and how many events had happened by then. */
+  const failures: { who: string; at: number; text: string }[] = [];
+  const failed = (who: string, text: string): void => {
+    failures.push({ who, at: events.length, text });
+  };
+  /** Publishes the writer reported so far, per address space, and the readers inside (name -> count at entry). */
+  const publishes: number[] = vm.spaces.map(() => 0);
+  const inside: Map<string, { asId: number; publishes: number }> = new Map();
 
   const writer = async (): Promise<void> => {
     for (const [k, op] of scenario.ops.entries()) {
@@ -210,15 +263,17 @@ export async function runScenario(s: fc.Scheduler, impl: ConcurrentMemslotImpl, 
       hist.push(...publishedStates(op.asId, vm, step.published));
       inFlight = { asId: op.asId, last: hist.length - 1 };
       const states = hist.length > first ? `publishes h${first}..h${hist.length - 1}` : 'publishes nothing';
-      events.push(`${w} ${opText(op)}: model ${outcomeText(step.result)}, ${states}`);
+      note('W', `${w} ${opText(op)}: model ${outcomeText(step.result)}, ${states}`);
       const steps = impl.setUserMemoryRegionSteps(mem);
       let r = steps.next();
       while (r.done !== true) {
         const p = r.value;
-        events.push(`${w}   published as${p.asId} #${p.epoch}, active gen ${generationText(impl.generation(p.asId))}; synchronize_srcu`);
+        publishes[p.asId]!++;
+        if ([...inside.values()].some((x) => x.asId === p.asId && x.publishes < publishes[p.asId]!)) coverage.writerWaited++;
+        note('W', `${w}   published as${p.asId} #${p.epoch}, active gen ${generationText(impl.generation(p.asId))}; synchronize_srcu`);
         await impl.gracePeriod(p);
         await s.schedule(Promise.resolve(), `${w} grace period over (as${p.asId} #${p.epoch})`);
-        events.push(`${w}   grace period over (as${p.asId} #${p.epoch})`);
+        note('W', `${w}   grace period over (as${p.asId} #${p.epoch})`);
         // The writer resumes in this same turn, up to its next publish or the end of the request.
         r = steps.next();
       }
@@ -226,19 +281,14 @@ export async function runScenario(s: fc.Scheduler, impl: ConcurrentMemslotImpl, 
       settled[op.asId] = inFlight.last;
       inFlight = null;
       vm = step.state;
-      events.push(`${w} done: ${outcomeText(got)}, gen ${impl.generation(op.asId)}`);
+      note('W', `${w} done: ${outcomeText(got)}, gen ${impl.generation(op.asId)}`);
       if (!sameOutcome(got, step.result)) {
-        failures.push(`[writer] ${w} ${opText(op)}: impl answered ${outcomeText(got)}, model ${outcomeText(step.result)}`);
+        failed('W', `[writer] ${w} ${opText(op)}: impl answered ${outcomeText(got)}, model ${outcomeText(step.result)}`);
         return;
       }
-      const want = model.space(vm, op.asId);
-      const have = impl.slots(op.asId);
-      const same = have.length === want.slots.length && have.every((x, i) => model.sameSlot(x, want.slots[i]!));
-      if (!same || impl.generation(op.asId) !== want.generation) {
-        failures.push(
-          `[writer] ${w} ${opText(op)}: impl left as${op.asId} gen ${impl.generation(op.asId)} [${have.map(slotText).join('; ')}], ` +
-            `model gen ${want.generation} [${want.slots.map(slotText).join('; ')}]`,
-        );
+      const wrong = differences(impl, vm, op.asId);
+      if (wrong !== null) {
+        failed('W', `[writer] ${w} ${opText(op)}: ${wrong}`);
         return;
       }
     }
@@ -251,19 +301,28 @@ export async function runScenario(s: fc.Scheduler, impl: ConcurrentMemslotImpl, 
     const here = settled[plan.asId]!;
     const flight = inFlight;
     const window: ReaderWindow = { first: here, last: flight !== null && flight.asId === plan.asId ? flight.last : here };
-    events.push(`${name} enter as${plan.asId}: window h${window.first}..h${window.last}`);
+    const entered = publishes[plan.asId]!;
+    inside.set(name, { asId: plan.asId, publishes: entered });
+    coverage.readers++;
+    if (window.last > window.first) coverage.enteredDuringRequest++;
+    note(name, `${name} enter as${plan.asId}: window h${window.first}..h${window.last}`);
     const log: ReadObservation[] = [];
     for (const l of plan.lookups) {
       await s.schedule(Promise.resolve(), `${name} ${lookupText(l)}`);
       const o = observe(handle, l);
       log.push(o);
-      events.push(`${name}   ${observationText(o)}`);
+      note(name, `${name}   ${observationText(o)}`, o.kind !== 'vcpu');
+      if (o.kind === 'generation' && (o.answer & KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS) !== 0n) coverage.sawInProgress++;
+      if ((o.kind === 'gfn' || o.kind === 'id' || o.kind === 'vcpu') && o.answer !== null && (o.answer.flags & KVM_MEMSLOT_INVALID) !== 0) coverage.sawInvalid++;
+      if (o.kind === 'vcpu') coverage.vcpuLookups++;
     }
     await s.schedule(Promise.resolve(), `${name} leave`);
+    if (publishes[plan.asId]! > entered) coverage.insideAcrossPublish++;
+    inside.delete(name);
     impl.srcuReadUnlock(handle);
-    events.push(`${name} leave`);
+    note(name, `${name} leave`);
     const verdict = model.checkReader(history[plan.asId]!, plan.asId, window, log);
-    if (!verdict.ok) failures.push(`[${verdict.rule}] reader ${name} of as${plan.asId}: ${verdict.detail}`);
+    if (!verdict.ok) failed(name, `[${verdict.rule}] reader ${name} of as${plan.asId}: ${verdict.detail}`);
   };
 
   const all = Promise.all([writer(), ...scenario.readers.map((plan, k) => reader(k, plan))]);
@@ -271,8 +330,17 @@ export async function runScenario(s: fc.Scheduler, impl: ConcurrentMemslotImpl, 
     await s.waitFor(all);
   } catch (e) {
     const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-    throw new ScheduledRunFailure(`[throws] ${what}`, events);
+    throw new ScheduledRunFailure(`[throws] ${what}`, events.map((e) => e.text));
   }
-  if (failures.length > 0) throw new ScheduledRunFailure(failures.join('\n'), events);
+  const first = failures[0];
+  if (first === undefined) return;
+  // The story of the first failure: everything up to it, but of the other readers only their
+  // entries, exits (they hold up grace periods) and vCPU lookups (they fill the shared cache).
+  const story = events.slice(0, first.at).filter((e) => !e.private || e.who === first.who);
+  const hidden = first.at - story.length;
+  const later = events.length - first.at;
+  const tail = hidden + later > 0 ? [`(not shown: ${hidden} answers of other readers, ${later} later events; the scheduler report lists every task)`] : [];
+  const more = failures.length > 1 ? `\n(${failures.length - 1} more failures in this run)` : '';
+  throw new ScheduledRunFailure(first.text + more, [...story.map((e) => e.text), ...tail]);
 }
 
