@@ -171,7 +171,7 @@ export async function checkCli(args: string[]): Promise<number> {
   }
   const outDir = values.out ?? join('memslot-oracle-out', timestamp());
   const profileArg = values.profile ?? profile.name;
-  const reproduce = `memslot-oracle check --impl ${implName} --profile ${profileArg} --seed {seed} --path "{path}" --max-steps ${maxSteps}`;
+  const reproduce = `memslot-oracle check --impl ${implName} --profile ${profileArg} --seed {seed} --path "{path}" --replay-path "{replayPath}" --max-steps ${maxSteps}`;
 
   const slices = slicesFor(seed, runs, shard, workers);
   const progress = new ProgressLine();

@@ -9,6 +9,7 @@ import { fileLines } from './lines.js';
 import { resolveProfile } from './profile-arg.js';
 import { formatReplay, replay } from './replay.js';
 import { InputError, readTrace } from './trace.js';
+import { parseTimeout } from './timeout.js';
 import { USAGE, UsageError } from './usage.js';
 
 type Command = (args: string[]) => Promise<number>;
@@ -30,13 +31,6 @@ async function replayCommand(args: string[]): Promise<number> {
   const summary = await replay(readTrace(fileLines(path), path), { profile });
   process.stdout.write(`${formatReplay(summary, false)}\n`);
   return summary.mismatches === 0 ? 0 : 1;
-}
-
-export function parseTimeout(v: string | undefined): number {
-  if (v === undefined) return 5000;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--timeout ${v}: must be a positive number of milliseconds`);
-  return n;
 }
 
 async function profilesCommand(): Promise<number> {

@@ -7,6 +7,7 @@
  * COVERAGE_EXEMPT with the reason it cannot be hit by requests.
  */
 import { RULE_IDS, RULES, isRuleId, type RuleId } from '../spec/rules.js';
+import type { Profile } from '../model/profiles.js';
 
 /**
  * Rules that no request sequence can reach, each with why and where it is covered instead.
@@ -27,6 +28,23 @@ export const COVERAGE_EXEMPT: Readonly<Partial<Record<RuleId, string>>> = {
 export const COVERED_ELSEWHERE: Readonly<Partial<Record<RuleId, string>>> = Object.fromEntries(
   RULE_IDS.filter((r) => r.startsWith('MS-ATM-')).map((r) => [r, 'concurrent readers: properties/concurrency/ (scheduled SRCU readers against a stepped writer)']),
 );
+
+/**
+ * Rules no request can reach under `p` because the profile switches the check off or another
+ * check always decides first (spec/60-profiles.md).
+ */
+export function unreachableUnder(p: Profile): Partial<Record<RuleId, string>> {
+  const out: Partial<Record<RuleId, string>> = {};
+  // VAL-01 exists only where the v1 ioctl masks its flags; where it does, VAL-03 can only catch READONLY.
+  if (!p.v1FlagsMask) out['MS-VAL-01'] = 'this profile has no v1 flag mask';
+  if (p.v1FlagsMask && p.readonlyMem) out['MS-VAL-03'] = 'the v1 flag mask (MS-VAL-01) rejects every flag this check would';
+  if (p.maxGfn === null) {
+    out['MS-X86-01'] = 'this profile has no max gfn';
+    out['MS-GEN-05'] = 'this profile has no max gfn, the only architecture check after the INVALID publish';
+  }
+  if (!p.nrMemslotPagesCheck) out['MS-CRT-01'] = 'this profile has no nr_memslot_pages check';
+  return out;
+}
 
 /** Per-rule hit counts. */
 export class Coverage {
@@ -72,7 +90,8 @@ export class Coverage {
 }
 
 /** The coverage table: rule, count, one-line text; exempt rules are marked. */
-export function formatCoverageTable(c: Coverage): string {
+export function formatCoverageTable(c: Coverage, profile?: Profile): string {
+  const unreachable = profile === undefined ? {} : unreachableUnder(profile);
   const width = Math.max(...RULE_IDS.map((r) => String(c.count(r)).length), 5);
   const lines = [`${'rule'.padEnd(10)} ${'count'.padStart(width)}  text`];
   for (const r of RULE_IDS) {
@@ -84,11 +103,15 @@ export function formatCoverageTable(c: Coverage): string {
           ? '  (exempt: see properties/coverage.ts)'
           : COVERED_ELSEWHERE[r] !== undefined
             ? `  (${COVERED_ELSEWHERE[r]})`
-            : '  <- NEVER HIT';
+            : unreachable[r] !== undefined
+              ? `  (unreachable under ${profile?.name}: ${unreachable[r]})`
+              : '  <- NEVER HIT';
     lines.push(`${r.padEnd(10)} ${String(n).padStart(width)}  ${RULES[r]}${mark}`);
   }
   const elsewhere = RULE_IDS.filter((r) => c.count(r) === 0 && COVERED_ELSEWHERE[r] !== undefined).length;
   const exempt = RULE_IDS.filter((r) => c.count(r) === 0 && COVERAGE_EXEMPT[r] !== undefined).length;
-  lines.push(`${c.covered()}/${RULE_IDS.length} rules hit; ${c.missing().length} missing; ${exempt} exempt; ${elsewhere} covered by another suite`);
+  const missing = c.missing().filter((r) => unreachable[r] === undefined).length;
+  const profileNote = profile === undefined ? '' : `; ${RULE_IDS.filter((r) => c.count(r) === 0 && unreachable[r] !== undefined && COVERAGE_EXEMPT[r] === undefined).length} unreachable under ${profile.name}`;
+  lines.push(`${c.covered()}/${RULE_IDS.length} rules hit; ${missing} missing; ${exempt} exempt; ${elsewhere} covered by another suite${profileNote}`);
   return lines.join('\n');
 }

@@ -174,7 +174,7 @@ function execute(box: ModelBox, impl: MemslotImpl, op: Op): Outcome {
     .with({ kind: 'idLookup' }, ({ asId, id }): Outcome => {
       const want = m.slot(asId, id) ?? null;
       const got = impl.idToMemslot(asId, id);
-      return lookup(box, sameSlot(box, want, got), slotText(want), implSlotText(box, got), ['MS-LKP-01']);
+      return lookup(sameSlot(box, want, got), slotText(want), implSlotText(box, got), ['MS-LKP-01']);
     })
     .with({ kind: 'gfnLookup' }, ({ asId, gfns }): Outcome => {
       const vm = m.vm();
@@ -189,25 +189,25 @@ function execute(box: ModelBox, impl: MemslotImpl, op: Op): Outcome {
         got.push(implSlotText(box, g));
       }
       box.gfnHistory.set(asId, [...new Set(gfns)].slice(-4));
-      return lookup(box, ok, want.join(' then '), got.join(' then '), ['MS-LKP-02']);
+      return lookup(ok, want.join(' then '), got.join(' then '), ['MS-LKP-02']);
     })
     .with({ kind: 'approxLookup' }, ({ asId, gfn }): Outcome => {
       const candidates = model.gfnToMemslotApproxCandidates(m.vm(), asId, gfn);
       const got = impl.gfnToMemslotApprox(asId, gfn);
       const ok = candidates.length === 0 ? got === null : candidates.some((c) => sameSlot(box, c, got));
       const expected = candidates.length === 0 ? 'none' : `one of ${candidates.map((c) => slotText(c)).join(' | ')}`;
-      return lookup(box, ok, expected, implSlotText(box, got), ['MS-LKP-03']);
+      return lookup(ok, expected, implSlotText(box, got), ['MS-LKP-03']);
     })
     .with({ kind: 'gfnRange' }, ({ asId, start, end }): Outcome => {
       const want = model.gfnRangeMemslots(m.vm(), asId, start, end);
       const got = impl.gfnRangeMemslots(asId, start, end);
       const ok = want.length === got.length && want.every((s, i) => sameSlot(box, s, got[i] ?? null));
-      return lookup(box, ok, `[${want.map((s) => slotText(s)).join(', ')}]`, `[${got.map((s) => implSlotText(box, s)).join(', ')}]`, ['MS-LKP-04']);
+      return lookup(ok, `[${want.map((s) => slotText(s)).join(', ')}]`, `[${got.map((s) => implSlotText(box, s)).join(', ')}]`, ['MS-LKP-04']);
     })
     .with({ kind: 'hvaRange' }, ({ start, end }): Outcome => {
       const want = hitsText(model.hvaRangeMemslots(m.vm(), start, end));
       const got = hitsText(impl.hvaRangeMemslots(start, end));
-      return lookup(box, want === got, want, got, ['MS-LKP-05']);
+      return lookup(want === got, want, got, ['MS-LKP-05']);
     })
     .with({ kind: 'vcpu' }, ({ vcpu, inSmm, gfns }): Outcome => {
       const vm = m.vm();
@@ -228,24 +228,24 @@ function execute(box: ModelBox, impl: MemslotImpl, op: Op): Outcome {
         got.push(implSlotText(box, g));
       }
       box.vcpus.set(vcpu, { gfns: [...new Set(gfns)].slice(-4), asId, generation });
-      return lookup(box, ok, want.join(' then '), got.join(' then '), fired);
+      return lookup(ok, want.join(' then '), got.join(' then '), fired);
     })
     .with({ kind: 'visible' }, ({ asId, gfn }): Outcome => {
       const want = model.isVisibleGfn(m.vm(), asId, gfn);
       const got = impl.isVisibleGfn(asId, gfn);
-      return lookup(box, want === got, String(want), String(got), ['MS-LKP-08']);
+      return lookup(want === got, String(want), String(got), ['MS-LKP-08']);
     })
     .with({ kind: 'gfnToHva' }, ({ asId, gfn, write }): Outcome => {
       const want = model.gfnToHva(m.vm(), asId, gfn, write);
       const got = impl.gfnToHva(asId, gfn, write);
       const rule: RuleId = want.ok ? 'MS-LKP-11' : want.error === 'KVM_HVA_ERR_RO_BAD' ? 'MS-LKP-10' : 'MS-LKP-09';
-      return lookup(box, hvaText(want) === hvaText(got), `${hvaText(want)} [${rule}]`, hvaText(got), [rule]);
+      return lookup(hvaText(want) === hvaText(got), `${hvaText(want)} [${rule}]`, hvaText(got), [rule]);
     })
     .exhaustive();
 }
 
 /** A lookup's outcome; its rules count only when the implementation agreed. */
-function lookup(_box: ModelBox, agree: boolean, expected: string, actual: string, rules: readonly RuleId[]): Outcome {
+function lookup(agree: boolean, expected: string, actual: string, rules: readonly RuleId[]): Outcome {
   return { expected, actual, agree, fired: agree ? rules : [] };
 }
 

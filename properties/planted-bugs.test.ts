@@ -3,11 +3,15 @@
  * scalable implementation) is caught, shrunk to a short sequence, reported with its seed, path
  * and replayPath, and written as a trace that replays clean through the model.
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { IMPLEMENTATIONS } from '../impl/index.js';
 import { PROFILES, type Profile } from '../model/index.js';
 import { replay } from '../cli/replay.js';
 import { readTrace } from '../cli/trace.js';
+import { fileLines } from '../cli/lines.js';
 import { PLANTED_BUGS } from './planted-bugs.js';
 import { runCheck } from './run-check.js';
 
@@ -24,7 +28,8 @@ describe('planted bugs are caught and shrunk', () => {
   for (const bug of PLANTED_BUGS) {
     for (const p of [profile('x86_64'), profile('linux-5.10-x86_64')]) {
       it(`[${bug.rule}] planted bug "${bug.name}" under ${p.name}: caught, at most 6 steps, seed and replayPath reported, trace replays through the model`, async () => {
-        const r = runCheck({ impl: bug.wrap(IMPLEMENTATIONS.scalable), profile: p, seed: SEED, runs: RUNS, minimiseMs: 10_000 });
+        const outDir = mkdtempSync(join(tmpdir(), 'memslot-planted-'));
+        const r = runCheck({ impl: bug.wrap(IMPLEMENTATIONS.scalable), profile: p, seed: SEED, runs: RUNS, maxSteps: 100, minimiseMs: 10_000, outDir });
         if (r.ok) expect.fail(`planted bug "${bug.name}" survived ${r.runs} runs (${r.steps} steps, seed ${r.seed})`);
         const cx = r.counterexample;
         expect(cx.steps.length, cx.report).toBeGreaterThan(0);
@@ -34,8 +39,13 @@ describe('planted bugs are caught and shrunk', () => {
         expect(cx.report).toContain(`path: "${cx.path}"`);
         expect(cx.replayPath).not.toBeNull();
         expect(cx.report).toContain(`replayPath: "${cx.replayPath}"`);
-        // The trace's expect fields are the model's answers: it replays clean through the model.
-        const summary = await replay(readTrace(cx.trace.split('\n'), 'counterexample'), { profile: p });
+        // The trace file's expect fields are the model's answers: it replays clean through the model,
+        // as `memslot-oracle replay` does.
+        expect(cx.files).not.toBeNull();
+        expect(readFileSync(cx.files!.trace, 'utf8')).toBe(cx.trace);
+        expect(readFileSync(cx.files!.report, 'utf8')).toBe(cx.report);
+        const summary = await replay(readTrace(fileLines(cx.files!.trace), cx.files!.trace), { profile: p });
+        rmSync(outDir, { recursive: true, force: true });
         expect(summary.mismatches, cx.trace).toBe(0);
         expect(summary.steps).toBeGreaterThanOrEqual(cx.steps.length);
       });

@@ -111,6 +111,26 @@ class AdjacentOverlaps extends Delegate {
   }
 }
 
+/**
+ * [MS-OVL-01] off by one the other way: a range that shares exactly one page with another slot
+ * (its first page is the other's last, or the reverse) is not seen as overlapping, and the
+ * request answers success.
+ */
+class OnePageOverlapMissed extends Delegate {
+  override setUserMemoryRegion(mem: MemoryRegion): SetOutcome {
+    const r = this.inner.setUserMemoryRegion(mem);
+    if (r.ok || r.errno !== 'EEXIST' || this.decidesOnEmptyVm(mem) !== 'MS-CRT-02') return r;
+    const asId = mem.slot >>> 16;
+    const id = mem.slot & 0xffff;
+    const base = mem.guestPhysAddr >> PAGE_SHIFT;
+    const end = base + (mem.memorySize >> PAGE_SHIFT);
+    const clashes = this.inner.gfnRangeMemslots(asId, base, end).filter((s) => s.id !== id);
+    const onePage = (s: Memslot): boolean => (end < s.baseGfn + s.npages ? end : s.baseGfn + s.npages) - (base > s.baseGfn ? base : s.baseGfn) === 1n;
+    if (clashes.length > 0 && clashes.every(onePage)) return { ok: true, change: this.existing(mem) === null ? 'CREATE' : 'MOVE' };
+    return r;
+  }
+}
+
 /** A stale gfn index: after a DELETE, gfn lookups in the deleted range still find the deleted slot. */
 class StaleGfnIndexAfterDelete extends Delegate {
   private deleted: Memslot[] = [];
@@ -167,6 +187,29 @@ class StaleLastUsedSlot extends Delegate {
     const r = this.inner.gfnToMemslot(asId, gfn);
     if (r !== null) this.lastUsed.set(asId, r);
     return r;
+  }
+}
+
+/** [MS-LKP-07] The per-vCPU cache ignores the generation: a vCPU keeps answering a slot deleted or moved since. */
+class StaleVcpuCache extends Delegate {
+  private readonly cache = new Map<number, Memslot>();
+  override reset(): void {
+    this.cache.clear();
+    super.reset();
+  }
+  override vcpuGfnToMemslot(vcpu: number, inSmm: boolean, gfn: Gfn): Memslot | null {
+    const cached = this.cache.get(vcpu);
+    if (cached !== undefined && contains(cached, gfn)) return cached;
+    const r = this.inner.vcpuGfnToMemslot(vcpu, inSmm, gfn);
+    if (r !== null) this.cache.set(vcpu, r);
+    return r;
+  }
+}
+
+/** [MS-LKP-06] A vCPU in SMM looks up address space 0. */
+class SmmIgnored extends Delegate {
+  override vcpuGfnToMemslot(vcpu: number, _inSmm: boolean, gfn: Gfn): Memslot | null {
+    return this.inner.vcpuGfnToMemslot(vcpu, false, gfn);
   }
 }
 
@@ -238,9 +281,12 @@ const plant =
 /** Every planted bug. */
 export const PLANTED_BUGS: readonly PlantedBug[] = [
   { name: 'adjacent slots treated as overlapping', rule: 'MS-OVL-01', wrap: plant(AdjacentOverlaps, 'adjacent-overlap') },
+  { name: 'a one-page overlap missed', rule: 'MS-OVL-01', wrap: plant(OnePageOverlapMissed, 'one-page-overlap') },
   { name: 'stale gfn index after delete', rule: 'MS-LKP-02', wrap: plant(StaleGfnIndexAfterDelete, 'stale-gfn-index') },
   { name: 'missed replay on the second set: the next change resurrects a deleted slot', rule: 'MS-DEL-02', wrap: plant(DeleteResurrectedByNextChange, 'resurrect') },
   { name: 'last_used_slot left pointing at a deleted slot', rule: 'MS-LKP-02', wrap: plant(StaleLastUsedSlot, 'stale-last-used') },
+  { name: 'per-vCPU cache used across generations', rule: 'MS-LKP-07', wrap: plant(StaleVcpuCache, 'stale-vcpu-cache') },
+  { name: 'a vCPU in SMM looks up address space 0', rule: 'MS-LKP-06', wrap: plant(SmmIgnored, 'smm-ignored') },
   { name: 'generation bumped by N, not 2N, for MOVE', rule: 'MS-GEN-03', wrap: plant(MoveBumpsGenerationOnce, 'move-gen-once') },
   { name: 'delete of a missing slot returns 0', rule: 'MS-DEL-01', wrap: plant(DeleteMissingSucceeds, 'delete-missing-ok') },
   { name: 'READONLY toggle accepted', rule: 'MS-MOD-03', wrap: plant(ReadonlyToggleAccepted, 'readonly-toggle') },

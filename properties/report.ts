@@ -142,10 +142,11 @@ export function minimise(profile: Profile, factory: ImplFactory, ops: readonly O
 }
 
 /** The trace: profile line, reset, each op's requests with the model's answers, then the final state. */
-export function traceOf(profile: Profile, ops: readonly Op[]): { lines: string[]; stepLines: number[] } {
+export function traceOf(profile: Profile, ops: readonly Op[]): { lines: string[]; stepLines: number[]; exact: boolean[] } {
   const m = new ModelState(profile);
   const lines = [formatProfileLine(profile), formatTraceLine({ op: 'reset' }, { kind: 'ok' })];
   const stepLines: number[] = [];
+  const exact: boolean[] = [];
   const answer = (r: Request): Answer =>
     match(r)
       .with({ op: 'reset' }, (): Answer => {
@@ -158,12 +159,14 @@ export function traceOf(profile: Profile, ops: readonly Op[]): { lines: string[]
       .otherwise((q) => modelStep(m.vm(), q).answer);
   for (const op of ops) {
     stepLines.push(lines.length + 1);
-    for (const r of traceRequests(profile, op).requests) lines.push(formatTraceLine(r, answer(r)));
+    const t = traceRequests(profile, op);
+    exact.push(t.exact);
+    for (const r of t.requests) lines.push(formatTraceLine(r, answer(r)));
   }
   for (let asId = 0; asId < profile.addressSpaces; asId++) {
     for (const r of [{ op: 'get_generation', asId } as const, { op: 'get_slots', asId } as const]) lines.push(formatTraceLine(r, answer(r)));
   }
-  return { lines, stepLines };
+  return { lines, stepLines, exact };
 }
 
 function plural(n: number, word: string): string {
@@ -209,7 +212,7 @@ export function buildCounterexample(input: ReportInput): Omit<Counterexample, 'f
   const removed = Math.max(0, fcSteps - ops.length);
   const steps = final.steps.slice(0, ops.length).map((s, i) => `${i + 1}. ${s.call} -> model: ${s.expected}; impl: ${s.actual}${s.agree ? '' : '   <-- DISAGREES'}`);
   const failure = failing?.failure ?? `fast-check reported a failure the re-run did not reproduce: ${String(input.error)}`;
-  const { lines, stepLines } = traceOf(profile, ops);
+  const { lines, stepLines, exact } = traceOf(profile, ops);
 
   const md: string[] = [];
   md.push(`# memslot-oracle check: counterexample`, '');
@@ -222,7 +225,8 @@ export function buildCounterexample(input: ReportInput): Omit<Counterexample, 'f
   md.push(`- the trace replays through the model with \`memslot-oracle replay counterexample.jsonl\`: its \`expect\` fields are the model's answers, so it replays clean; the implementation's answers are below.`);
   md.push('', `## Steps (model = expected, impl = actual)`, '');
   final.steps.slice(0, ops.length).forEach((s, i) => {
-    md.push(`${i + 1}. \`${s.call}\`${s.agree ? '' : '  **<-- disagrees**'}  (trace line ${stepLines[i] ?? '?'})`);
+    const where = exact[i] === false ? `trace line ${stepLines[i] ?? '?'}, stood in for by the nearest protocol request` : `trace line ${stepLines[i] ?? '?'}`;
+    md.push(`${i + 1}. \`${s.call}\`${s.agree ? '' : '  **<-- disagrees**'}  (${where})`);
     md.push(`   - model: ${s.expected}${ruleNote(s.expected)}`);
     md.push(`   - impl:  ${s.actual}`);
     if (s.failure !== null) md.push(`   - ${s.failure}`);

@@ -16,7 +16,7 @@ import { buildCounterexample, recordCommands, type Counterexample } from './repo
 
 /** Defaults tuned so that `memslot-oracle check` takes 10-20 s on two cores. */
 export const DEFAULT_RUNS = 200;
-export const DEFAULT_MAX_STEPS = 300;
+export const DEFAULT_MAX_STEPS = 400;
 
 export interface Progress {
   readonly runs: number;
@@ -55,7 +55,7 @@ export interface CheckOptions {
   readonly prefix?: readonly MemslotCommand[];
   /** Time allowed to delete needless steps after fast-check shrank (default 20 s). */
   readonly minimiseMs?: number;
-  /** How the report says to reproduce, e.g. the CLI line; `{seed}` and `{path}` are filled in. */
+  /** How the report says to reproduce, e.g. the CLI line; `{seed}`, `{path}` and `{replayPath}` are filled in. */
   readonly reproduce?: string;
 }
 
@@ -162,10 +162,11 @@ export function runCheck(opts: CheckOptions): CheckResult {
   const replayPath = /replayPath="([^"]*)"/.exec(text)?.[1] ?? null;
   const path = details.counterexamplePath ?? '';
   const executed = recordCommands(profile, opts.impl, [...prefix, ...commands]);
-  const reproduce = (opts.reproduce ?? `runCheck({ profile: ${profile.name}, seed: {seed}, path: "{path}", maxSteps: ${maxSteps} })`)
+  const template = opts.reproduce ?? `runCheck({ profile: ${profile.name}, seed: {seed}, path: "{path}", replayPath: "{replayPath}", maxSteps: ${maxSteps} })`;
+  const reproduce = template
     .replace('{seed}', String(details.seed))
     .replace('{path}', path)
-    .concat(replayPath === null ? '' : ` (commands replayPath "${replayPath}")`);
+    .replace('{replayPath}', replayPath ?? '');
   const cx = buildCounterexample({
     implName,
     profile,

@@ -31,6 +31,6 @@ export class GetDirtyLog extends MemslotCommand {
 
 export function getDirtyLogArb(c: ArbConfig): fc.Arbitrary<GetDirtyLog> {
   return fc
-    .tuple(fc.oneof({ arbitrary: pickArb, weight: 3 }, { arbitrary: fc.constant(null), weight: 1 }), requestAsIdArb(c.profile), slotIdArb(c.profile))
+    .tuple(fc.oneof({ arbitrary: pickArb, weight: 2 }, { arbitrary: fc.constant(null), weight: 1 }), requestAsIdArb(c.profile), slotIdArb(c.profile))
     .map(([p, a, i]) => new GetDirtyLog(p, a, i));
 }
