@@ -9,12 +9,15 @@ export class UsageError extends Error {
 export const USAGE = `memslot-oracle: an executable spec of Linux KVM memslots, and an oracle for implementations
 
 Usage:
-  memslot-oracle check [--impl scalable|legacy] [--seed S] [--runs N] [--max-steps N] [--profile P] [--out DIR]
+  memslot-oracle check [--impl scalable|legacy|model] [--seed S] [--runs N] [--max-steps N] [--profile P]
+                       [--out DIR] [--workers N] [--shard i/n] [--path P --replay-path R]
       Run the stateful conformance suite against an implementation (default: scalable).
-  memslot-oracle replay TRACE [--profile NAME|FILE] [--sut kvm|"CMD ARGS"] [--timeout MS]
+  memslot-oracle replay TRACE [--profile NAME|FILE] [--sut kvm|"CMD ARGS"] [--timeout MS] [--record OUT]
       Replay a trace through the model (and a SUT), comparing every answer.
   memslot-oracle record --sut kvm|"CMD ARGS" --out FILE [--seed S] [--sequences N] [--steps N] [--wide]
       Send random request sequences to a SUT and write its answers as a trace.
+  memslot-oracle repro TRACE [--format c|vitest|text] [--out FILE]
+      Turn a trace into a C program (run it against /dev/kvm), a vitest file, or a readable list.
   memslot-oracle profiles
       List the built-in profiles.
 

@@ -62,9 +62,15 @@ const vcpu = (n: bigint, answer: Memslot | null): ReadObservation => ({ kind: 'v
 function expectAccepted(h: readonly VmState[], first: number, last: number, log: readonly ReadObservation[], state: number): void {
   expect(checkReader(h, 0, { first, last }, log)).toEqual({ ok: true, state });
 }
+/**
+ * Rejection is exact; the rule a rejection names is the checker's best guess at the most
+ * specific one (spec/45-atomicity.md, "What the oracle accepts"), so it must be an ATM rule
+ * but need not be the one the title cites.
+ */
 function expectRejected(h: readonly VmState[], first: number, last: number, log: readonly ReadObservation[], rule: RuleId): void {
   const v: ReaderVerdict = checkReader(h, 0, { first, last }, log);
-  expect(v.ok ? v : v.rule).toBe(rule);
+  expect(v.ok).toBe(false);
+  if (!v.ok) expect(v.rule).toMatch(/^MS-ATM-0\d$/);
   expectTitleCites(rule);
 }
 

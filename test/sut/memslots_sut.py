@@ -6,7 +6,7 @@ the SUT protocol v1 (spec/80-protocol.md) over stdin/stdout as JSON Lines.  Stan
 library only.
 
     python3 test/sut/memslots_sut.py [--profile-json '{...}'] [--no-introspection]
-                                     [--bug NAME [N]]
+                                     [--bug NAME [N]] [--delay-reset MS] [--tag LABEL]
 
 --bug plants one deliberate defect (each marked "BUG(name)" below) so that the oracle can
 be shown to catch it.  Semantic bugs: overlap-adjacent, overlap-partial, delete-missing-ok,
@@ -204,8 +204,6 @@ class VM:
             for s in self.slots[a].values():
                 if a == as_id and s.id == id_:
                     continue  # a slot never overlaps itself (MS-OVL-01)
-                if "no-as-isolation" in self.bugs and a != as_id and s.id == id_:
-                    continue
                 if "overlap-adjacent" in self.bugs:
                     # BUG(overlap-adjacent): closed-interval test, touching ranges conflict.
                     if base_gfn <= s.end_gfn and end >= s.base_gfn:
@@ -481,6 +479,10 @@ def main(argv):
                     help="the profile (chapter 60 format); fields left out take x86_64-nosmm values")
     ap.add_argument("--no-introspection", action="store_true",
                     help="list only the required ops in hello")
+    ap.add_argument("--delay-reset", type=int, default=0, metavar="MS",
+                    help="a correct but slow SUT: answer the first reset after MS milliseconds")
+    ap.add_argument("--tag", default=None,
+                    help="ignored; a label that makes this process easy to find (tests)")
     ap.add_argument("--bug", nargs="+", action="append", default=[], metavar=("NAME", "N"),
                     help="plant a bug: " + ", ".join(SEMANTIC_BUGS) + ", or "
                     + ", ".join(f"{b} N" for b in COUNTED_BUGS))
@@ -529,6 +531,9 @@ def main(argv):
         try:
             req = json.loads(line)
             answer = server.handle(req)
+            if args.delay_reset and isinstance(req, dict) and req.get("op") == "reset":
+                time.sleep(args.delay_reset / 1000)  # slow, not wrong
+                args.delay_reset = 0
         except json.JSONDecodeError as e:
             answer = {"error": f"cannot parse request: {e}"}
         except BadRequest as e:
