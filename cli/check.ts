@@ -153,9 +153,16 @@ export async function checkCli(args: string[]): Promise<number> {
       shard: { type: 'string' },
       path: { type: 'string' },
       'replay-path': { type: 'string' },
+      sut: { type: 'string' },
+      timeout: { type: 'string' },
     },
   });
   if (positionals.length > 0) throw new UsageError(`check takes no positional arguments (got ${positionals.join(' ')})`);
+  if (values.sut !== undefined) {
+    if (values.impl !== undefined) throw new UsageError('check takes --impl or --sut, not both');
+    const { checkSutCli } = await import('./sut/check-sut-cli.js');
+    return checkSutCli(values);
+  }
   const implName = values.impl ?? 'scalable';
   const factory = ALL_IMPLEMENTATIONS[implName];
   if (factory === undefined) throw new UsageError(`--impl ${implName}: unknown implementation (known: ${IMPL_NAMES.join(', ')})`);

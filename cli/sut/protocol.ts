@@ -121,7 +121,7 @@ function parseHello(value: unknown, line: string): Hello {
   for (const o of REQUIRED_OPS) if (!ops.has(o)) throw bad(`field "ops" must list "${o}"`);
   let profile: Profile | null = null;
   if (Object.hasOwn(v, 'profile')) {
-    const p = profileFromJson(v['profile'], `declared by ${String(v['name'])}`);
+    const p = profileFromJson(v['profile'], `${String(v['name'])} (declared)`);
     if (!p.ok) throw bad(`field "profile": ${p.error}`);
     profile = p.profile;
   }

@@ -1,0 +1,66 @@
+/**
+ * check --sut: the stateful suite over the protocol finds planted bugs in a SUT written in
+ * another language (test/sut/memslots_sut.py) and shrinks them to a few steps; a correct SUT
+ * passes. Each counterexample comes with a trace, a C reproducer and a report.
+ */
+import { execFile, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const python = spawnSync('python3', ['--version']).status === 0;
+const CLI = 'dist/cli/main.js';
+const SUT = 'python3 test/sut/memslots_sut.py';
+
+/** Runs the CLI without blocking, so the concurrent tests really overlap. */
+function check(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI, 'check', ...args], { encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ status: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout, stderr });
+    });
+  });
+}
+
+describe.skipIf(!python)(`check --sut${python ? '' : ' (skipped: no python3 on PATH)'}`, () => {
+  it.concurrent('[MS-CRT-02][MS-OVL-01][MS-DEL-01] a correct SUT passes', async () => {
+    const r = await check(['--sut', SUT, '--seed', '11', '--runs', '12']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/12 runs, \d+ requests, 0 disagreements \(seed 11\)/);
+    expect(r.status).toBe(0);
+  });
+
+  const bugs: [string, string][] = [
+    ['overlap-partial', 'MS-OVL-01'],
+    ['delete-missing-ok', 'MS-DEL-01'],
+    ['readonly-toggle-ok', 'MS-MOD-03'],
+    ['id-limit-off-by-one', 'MS-VAL-02'],
+    ['limit-509', 'MS-CRT-02'],
+  ];
+  for (const [bug, rule] of bugs) {
+    it.concurrent(`[${rule}] a SUT with the bug ${bug} is caught and shrunk to a few steps`, async () => {
+      const out = mkdtempSync(join(tmpdir(), `cx-${bug}-`));
+      const r = await check(['--sut', `${SUT} --bug ${bug}`, '--seed', '3', '--out', out]);
+      expect(r.status, r.stderr).toBe(1);
+      expect(r.stdout).toContain('disagrees with the model');
+      expect(r.stdout).toContain(`[${rule}]`);
+      const steps = Number(/shrunk to (\d+) steps/.exec(r.stdout)?.[1]);
+      expect(steps).toBeGreaterThanOrEqual(1);
+      expect(steps).toBeLessThanOrEqual(4);
+      for (const f of ['report.md', 'counterexample.jsonl', 'repro.c']) expect(existsSync(join(out, f))).toBe(true);
+      expect(readFileSync(join(out, 'report.md'), 'utf8')).toContain('seed 3');
+      // The trace carries the model's answers: it replays clean through the model, and the SUT fails it.
+      const clean = spawnSync(process.execPath, [CLI, 'replay', join(out, 'counterexample.jsonl')], { encoding: 'utf8' });
+      expect(clean.stdout).toMatch(/ 0 mismatches/);
+      const again = spawnSync(process.execPath, [CLI, 'replay', join(out, 'counterexample.jsonl'), '--sut', `${SUT} --bug ${bug}`], { encoding: 'utf8' });
+      expect(again.status).toBe(1);
+    });
+  }
+
+  it.concurrent('a SUT that crashes is an error (exit 2), not a counterexample', async () => {
+    const r = await check(['--sut', `${SUT} --bug crash-after 40`, '--seed', '3']);
+    expect(r.status).toBe(2);
+    expect(r.stdout).not.toContain('disagrees');
+    expect(r.stderr).toMatch(/SUT error/);
+  });
+});
