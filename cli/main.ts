@@ -53,7 +53,13 @@ async function reproCommand(args: string[]): Promise<number> {
   return reproCli(args);
 }
 
+async function vectorsCommand(args: string[]): Promise<number> {
+  const { vectorsCli } = await import('./vectors.js');
+  return vectorsCli(args);
+}
+
 const COMMANDS: Record<string, Command> = {
+  vectors: vectorsCommand,
   repro: reproCommand,
   check: checkCommand,
   replay: replayCommand,

@@ -18,6 +18,8 @@ Usage:
       Send random request sequences to a SUT and write its answers as a trace.
   memslot-oracle repro TRACE [--format c|vitest|text] [--out FILE]
       Turn a trace into a C program (run it against /dev/kvm), a vitest file, or a readable list.
+  memslot-oracle vectors --out FILE [--profile P] [--seed S] [--count N]
+      Write conformance vectors: a trace with the model's answers that hits every rule a trace can express.
   memslot-oracle profiles
       List the built-in profiles.
 

@@ -1,0 +1,126 @@
+/**
+ * `memslot-oracle vectors --out FILE [--profile P] [--seed S] [--count N]`: conformance
+ * vectors, a trace whose every request carries the model's answer as `expect`, drawn with the
+ * suite's generators until every rule a trace can express has decided some request. For
+ * implementations that cannot be driven interactively: replay it in any language by issuing
+ * each request and comparing the answer with `expect` (spec/70-traces.md).
+ */
+import { createWriteStream } from 'node:fs';
+import { parseArgs } from 'node:util';
+import fc from 'fast-check';
+import * as model from '../model/index.js';
+import { RULES, RULE_IDS, type RuleId } from '../spec/rules.js';
+import { commandArbs, type MemslotCommand } from '../properties/commands/index.js';
+import { newBox } from '../properties/harness.js';
+import { traceRequests } from '../properties/ops.js';
+import { modelStep } from './execute.js';
+import { resolveProfile } from './profile-arg.js';
+import { formatProfileLine, formatTraceLine } from './trace.js';
+import { UsageError } from './usage.js';
+
+/** Rules no request of a trace can decide, and why. */
+export const NOT_IN_TRACES: Readonly<Partial<Record<RuleId, string>>> = {
+  'MS-CRT-01': 'unreachable by requests on x86-64 (see the rule)',
+  'MS-LKP-03': 'the approx lookup has no protocol request',
+  'MS-LKP-04': 'gfn-range iteration has no protocol request',
+  'MS-LKP-06': 'the vCPU view has no protocol request',
+  'MS-LKP-07': 'the vCPU cache has no protocol request',
+  'MS-LKP-08': 'visibility has no protocol request',
+  'MS-LKP-09': 'gfn to hva has no protocol request',
+  'MS-LKP-10': 'gfn to hva has no protocol request',
+  'MS-LKP-11': 'gfn to hva has no protocol request',
+  'MS-LKP-01': 'id lookup has no protocol request (get_slots shows the effect)',
+};
+
+/** Why no request can decide `id` under `profile`, or undefined when one can. */
+export function notInTraces(profile: model.Profile, id: RuleId): string | undefined {
+  if (id === 'MS-VAL-03' && profile.v1FlagsMask && profile.readonlyMem) {
+    return 'unreachable under this profile: MS-VAL-01 rejects every flag it could';
+  }
+  if (id === 'MS-VAL-01' && !profile.v1FlagsMask) return 'not in this profile (v1_flags_mask false)';
+  if ((id === 'MS-X86-01' || id === 'MS-GEN-05') && profile.maxGfn === null) return 'not in this profile (max_gfn null)';
+  return NOT_IN_TRACES[id];
+}
+
+export interface VectorsResult {
+  readonly profile: model.Profile;
+  readonly lines: number;
+  readonly counts: ReadonlyMap<RuleId, number>;
+  readonly missing: readonly RuleId[];
+}
+
+/** Writes vectors through `write`; deterministic for (profile, seed, count). */
+export function makeVectors(profile: model.Profile, seed: number, count: number, write: (line: string) => void): VectorsResult {
+  const counts = new Map<RuleId, number>();
+  const hit = (r: RuleId): void => {
+    counts.set(r, (counts.get(r) ?? 0) + 1);
+  };
+  let lines = 0;
+  const emit = (l: string): void => {
+    lines++;
+    write(l);
+  };
+  emit(formatProfileLine(profile));
+  const arb = fc.commands(commandArbs({ profile, maxBulk: 16, fill: false }), { maxCommands: 60, size: 'large' });
+  for (const seq of fc.sample(arb, { seed, numRuns: count })) {
+    const box = newBox(profile);
+    let vm = model.createVm(profile);
+    emit(formatTraceLine({ op: 'reset' }, { kind: 'ok' }));
+    hit('MS-GEN-01');
+    for (const c of seq) {
+      const cmd = ((c as { cmd?: MemslotCommand }).cmd ?? c) as MemslotCommand;
+      if (!cmd.check(box)) continue;
+      const { requests, exact } = traceRequests(profile, cmd.resolve(box));
+      if (!exact) continue;
+      for (const r of requests) {
+        const m = modelStep(vm, r);
+        vm = m.state;
+        if (r.op === 'reset') box.model.reset();
+        else if (r.op === 'set_user_memory_region') box.model.setUserMemoryRegion(r.region);
+        else if (r.op === 'set_internal_memslot') box.model.setInternalMemslot(r.id, r.guestPhysAddr, r.memorySize, r.userspaceAddr);
+        for (const f of m.fired) hit(f);
+        emit(formatTraceLine(r, m.answer));
+      }
+      // The state after each change, so that a replaying implementation is checked beyond its answers.
+      if (requests.some((r) => r.op !== 'get_dirty_log' && r.op !== 'gfn_to_memslot' && r.op !== 'hva_to_memslots')) {
+        for (let asId = 0; asId < profile.addressSpaces; asId++) {
+          for (const r of [{ op: 'get_generation', asId } as const, { op: 'get_slots', asId } as const]) emit(formatTraceLine(r, modelStep(vm, r).answer));
+        }
+      }
+    }
+    // Invariants hold on every state the vectors pass through: they are the spec too.
+    model.checkInvariants(profile, vm);
+    for (const id of RULE_IDS) if (id.startsWith('MS-INV-')) hit(id);
+  }
+  const missing = RULE_IDS.filter((id) => !counts.has(id) && notInTraces(profile, id) === undefined && !id.startsWith('MS-ATM-'));
+  return { lines, counts, missing, profile };
+}
+
+export function vectorsTable(r: VectorsResult): string {
+  const rows = RULE_IDS.map((id) => {
+    const n = r.counts.get(id) ?? 0;
+    const why = notInTraces(r.profile, id);
+    const note = n > 0 ? '' : id.startsWith('MS-ATM-') ? '  (concurrency: not expressible in a trace)' : why !== undefined ? `  (${why})` : '  MISSING';
+    return `${id}  ${String(n).padStart(7)}  ${RULES[id]}${note}`;
+  });
+  return `rule       requests  text\n${rows.join('\n')}\n`;
+}
+
+export async function vectorsCli(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { out: { type: 'string' }, profile: { type: 'string' }, seed: { type: 'string' }, count: { type: 'string' } } });
+  if (values.out === undefined) throw new UsageError('vectors needs --out FILE');
+  const int = (name: string, v: string | undefined, dflt: number): number => {
+    if (v === undefined) return dflt;
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new UsageError(`--${name} ${v}: must be a non-negative integer`);
+    return Number(v);
+  };
+  const profile = resolveProfile(values.profile);
+  const seed = int('seed', values.seed, 1);
+  const count = int('count', values.count, 300);
+  const out = createWriteStream(values.out);
+  const r = makeVectors(profile, seed, count, (l) => out.write(`${l}\n`));
+  await new Promise<void>((resolve) => out.end(resolve));
+  process.stderr.write(vectorsTable(r));
+  process.stdout.write(`vectors: ${r.lines} lines under ${profile.name} (seed ${seed}, ${count} sequences) written to ${values.out}; ${r.missing.length === 0 ? 'every rule a trace can express is hit' : `rules never hit: ${r.missing.join(', ')}`}\n`);
+  return r.missing.length === 0 ? 0 : 1;
+}
