@@ -20,3 +20,7 @@ export {
 } from './cli/trace.js';
 export { modelStep, implStep } from './cli/execute.js';
 export { replay, formatReplay, type ReplaySummary, type Mismatch } from './cli/replay.js';
+export { checkImplementation, asyncImplTarget, type AsyncMemslotImpl, type CheckImplementationOptions } from './cli/check-impl.js';
+export { runCheck, type CheckResult, type CheckOptions } from './properties/run-check.js';
+export { runSutCheck, type SutCheckResult, type SutCounterexample, type RequestTarget } from './cli/sut/check-sut.js';
+export { SutClient } from './cli/sut/protocol.js';

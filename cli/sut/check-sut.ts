@@ -19,7 +19,13 @@ import { modelStep } from '../execute.js';
 import { reproC, reproSteps } from '../repro.js';
 import { answerText, formatProfileLine, formatTraceLine, requestText, type Answer, type Request } from '../trace.js';
 import { SutError } from './child.js';
-import type { SutClient } from './protocol.js';
+import type { Op as RequestOp } from '../trace.js';
+
+/** Anything requests can be sent to: a SUT over the protocol, or an implementation in process. */
+export interface RequestTarget {
+  supports(op: RequestOp): boolean;
+  request(r: Request): Promise<Answer>;
+}
 import * as model from '../../model/index.js';
 
 /** One step: what a command resolved to, as the requests the SUT supports. */
@@ -52,7 +58,7 @@ export type SutCheckResult =
   | { readonly ok: false; readonly runs: number; readonly requests: number; readonly seed: number; readonly counterexample: SutCounterexample };
 
 export interface SutCheckOptions {
-  readonly sut: SutClient;
+  readonly sut: RequestTarget;
   readonly profile: Profile;
   readonly seed: number;
   readonly runs: number;
@@ -67,7 +73,7 @@ export interface SutCheckOptions {
 }
 
 /** Runs steps on a fresh SUT VM and a fresh model; stops at the first disagreement. */
-async function runSteps(sut: SutClient, profile: Profile, steps: readonly SutStep[]): Promise<{ results: StepResult[][]; failedAt: number; requests: number }> {
+async function runSteps(sut: RequestTarget, profile: Profile, steps: readonly SutStep[]): Promise<{ results: StepResult[][]; failedAt: number; requests: number }> {
   let vm = model.createVm(profile);
   await sut.request({ op: 'reset' });
   const results: StepResult[][] = [];
@@ -88,7 +94,7 @@ async function runSteps(sut: SutClient, profile: Profile, steps: readonly SutSte
 }
 
 /** Resolves fast-check's commands into steps, against the generators' model. */
-function resolveCommands(sut: SutClient, profile: Profile, cmds: Iterable<fc.Command<object, object>>, maxPages: bigint | null): SutStep[] {
+function resolveCommands(sut: RequestTarget, profile: Profile, cmds: Iterable<fc.Command<object, object>>, maxPages: bigint | null): SutStep[] {
   const box = newBox(profile);
   const steps: SutStep[] = [];
   for (const c of cmds) {
@@ -155,7 +161,7 @@ export async function runSutCheck(opts: SutCheckOptions): Promise<SutCheckResult
 }
 
 /** Deletes steps one at a time while the disagreement persists. */
-async function minimise(sut: SutClient, profile: Profile, steps: SutStep[]): Promise<SutStep[]> {
+async function minimise(sut: RequestTarget, profile: Profile, steps: SutStep[]): Promise<SutStep[]> {
   let current = steps;
   const first = await runSteps(sut, profile, current);
   if (first.failedAt >= 0) current = current.slice(0, first.failedAt + 1);

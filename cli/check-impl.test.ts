@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import type { MemslotImpl } from '../impl/interface.js';
+import { IMPLEMENTATIONS } from '../impl/index.js';
+import type { MemoryRegion, SetOutcome } from '../model/types.js';
+import { checkImplementation, type AsyncMemslotImpl } from './check-impl.js';
+
+/** An async wrapper: every method answers through a promise. */
+function asyncOf(impl: MemslotImpl): AsyncMemslotImpl {
+  return new Proxy(impl, {
+    get: (t, k) => {
+      const v = Reflect.get(t, k);
+      return typeof v === 'function' ? (...a: unknown[]) => Promise.resolve(v.apply(t, a)) : v;
+    },
+  }) as unknown as AsyncMemslotImpl;
+}
+
+describe('checkImplementation (library API)', () => {
+  it('[MS-CRT-02][MS-OVL-01] a sync implementation passes the stateful suite', async () => {
+    const r = await checkImplementation(IMPLEMENTATIONS.scalable, { seed: 4, runs: 10 });
+    expect(r.ok).toBe(true);
+  });
+
+  it('[MS-CRT-02][MS-DEL-01] an async implementation passes, and one that accepts deleting a missing slot is caught', async () => {
+    const good = await checkImplementation((p) => asyncOf(IMPLEMENTATIONS.scalable(p)), { async: true, seed: 4, runs: 10 });
+    expect(good.ok).toBe(true);
+    const buggy = (p: Parameters<typeof IMPLEMENTATIONS.scalable>[0]): AsyncMemslotImpl => {
+      const inner = IMPLEMENTATIONS.scalable(p);
+      const a = asyncOf(inner);
+      return new Proxy(a, {
+        get: (t, k) =>
+          k === 'setUserMemoryRegion'
+            ? async (m: MemoryRegion): Promise<SetOutcome> => {
+                const r = inner.setUserMemoryRegion(m);
+                return m.memorySize === 0n && !r.ok ? { ok: true, change: 'DELETE' } : r;
+              }
+            : Reflect.get(t, k),
+      });
+    };
+    const bad = await checkImplementation(buggy, { async: true, seed: 4, runs: 50 });
+    if (bad.ok) throw new Error('the planted bug was not caught');
+    const cx = bad.counterexample;
+    if (!('text' in cx)) throw new Error('an async check returns the request-level counterexample');
+    expect(cx.text).toContain('[MS-DEL-01]');
+    expect(cx.steps.length).toBeLessThanOrEqual(3);
+  });
+});
