@@ -5,14 +5,21 @@ import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import { UsageError } from './usage.js';
 
+/**
+ * The lines of `path`. The file is opened only when iteration starts: a readline interface
+ * made earlier emits lines to nobody while the caller awaits something else (a slow SUT's
+ * first answer, say), and those lines would be lost.
+ */
 export function fileLines(path: string): AsyncIterable<string> {
-  let input: Readable;
-  if (path === '-') {
-    input = process.stdin;
-  } else {
-    if (!existsSync(path)) throw new UsageError(`${path}: no such file`);
-    const raw = createReadStream(path);
-    input = path.endsWith('.gz') ? raw.pipe(createGunzip()) : raw;
-  }
-  return createInterface({ input, crlfDelay: Infinity });
+  if (path !== '-' && !existsSync(path)) throw new UsageError(`${path}: no such file`);
+  return {
+    async *[Symbol.asyncIterator]() {
+      let input: Readable = process.stdin;
+      if (path !== '-') {
+        const raw = createReadStream(path);
+        input = path.endsWith('.gz') ? raw.pipe(createGunzip()) : raw;
+      }
+      yield* createInterface({ input, crlfDelay: Infinity });
+    },
+  };
 }
