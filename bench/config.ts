@@ -2,6 +2,7 @@
  * The three run sizes: `full` (default), `--quick` (under a minute on two cores) and `--smoke`
  * (seconds; what bench/bench.test.ts runs).
  */
+import type { Clock } from './measure.js';
 import type { TargetName } from './targets.js';
 
 export type ConfigName = 'full' | 'quick' | 'smoke';
@@ -12,10 +13,16 @@ export interface Config {
   readonly ns: readonly number[];
   /** The largest n measured per target (the model's setup is O(n²): 4096 by default). */
   readonly maxN: Readonly<Record<TargetName, number>>;
+  /** Each scenario starts from a freshly filled VM when a fill takes less than this (ms). */
+  readonly refillMaxMs: number;
   /** Target duration of one sample of a batched scenario (ms). */
   readonly sampleMs: number;
   readonly maxBatch: number;
-  /** tinybench time budget and minimum samples per measurement. */
+  /** How samples are timed (see measure.ts): CPU time by default, the machine is shared. */
+  readonly clock: Clock;
+  /** Rounds over every (implementation, n); budgets and minimum samples are split between them. */
+  readonly rounds: number;
+  /** tinybench time budget and minimum samples per measurement (all rounds together). */
   readonly budgetMs: number;
   readonly warmupMs: number;
   readonly minSamples: number;
@@ -36,6 +43,9 @@ export const CONFIGS: Readonly<Record<ConfigName, Config>> = {
     name: 'full',
     ns: [10, 509, 4096, 32764],
     maxN: { model: 4096, legacy: 32764, scalable: 32764 },
+    clock: 'cpu',
+    rounds: 3,
+    refillMaxMs: 3000,
     sampleMs: 5,
     maxBatch: 1 << 20,
     budgetMs: 800,
@@ -54,24 +64,30 @@ export const CONFIGS: Readonly<Record<ConfigName, Config>> = {
     name: 'quick',
     ns: [10, 509, 4096, 32764],
     maxN: { model: 4096, legacy: 4096, scalable: 32764 },
+    clock: 'cpu',
+    rounds: 1,
+    refillMaxMs: 3000,
     sampleMs: 2,
     maxBatch: 1 << 20,
-    budgetMs: 150,
-    warmupMs: 50,
-    minSamples: 5,
-    setupBudgetMs: 300,
+    budgetMs: 60,
+    warmupMs: 20,
+    minSamples: 4,
+    setupBudgetMs: 100,
     setupMinSamples: 2,
-    replaySteps: 50_000,
-    checkRuns: 10,
-    checkMaxSteps: 60,
-    protocolSteps: 5_000,
-    oracleBudgetMs: 500,
+    replaySteps: 20_000,
+    checkRuns: 4,
+    checkMaxSteps: 40,
+    protocolSteps: 1_000,
+    oracleBudgetMs: 200,
     oracleMinSamples: 2,
   },
   smoke: {
     name: 'smoke',
     ns: [10, 64],
     maxN: { model: 64, legacy: 64, scalable: 64 },
+    clock: 'cpu',
+    rounds: 1,
+    refillMaxMs: 3000,
     sampleMs: 0.5,
     maxBatch: 256,
     budgetMs: 5,

@@ -17,6 +17,16 @@ export const MEM_PAGES = MEM_SIZE >> PAGE_SHIFT;
 export const MEM_GFN = MEM_GPA >> PAGE_SHIFT;
 /** Host address of the test area (one mmap in the selftest). */
 export const TEST_HVA = 0x7f00_0000_0000n;
+/** The selftest's sync area: the first 64 KiB of the test area (MEM_EXTRA_SIZE). */
+export const MEM_EXTRA_SIZE = 64n << 10n;
+/** MEM_TEST_GPA: where the tests' own memory starts, after the sync area. */
+export const MEM_TEST_GFN = (MEM_GPA + MEM_EXTRA_SIZE) >> PAGE_SHIFT;
+/** Host address of MEM_TEST_GPA. */
+export const MEM_TEST_HVA = TEST_HVA + MEM_EXTRA_SIZE;
+/** MEM_TEST_UNMAP_SIZE: the unmap tests walk 128 MiB from MEM_TEST_GPA. */
+export const MEM_TEST_UNMAP_SIZE = 128n << 20n;
+/** MEM_TEST_MOVE_SIZE: the area the guest writes in the move tests (3 x 64 KiB). */
+export const MEM_TEST_MOVE_SIZE = 3n * (64n << 10n);
 /** Host address of slot 0, the framework's memory, apart from the test area. */
 export const MAIN_HVA = 0x7e00_0000_0000n;
 /** Where the move tests put the last slot: right after the test area (MEM_GPA + MEM_SIZE). */
@@ -32,8 +42,6 @@ export interface Layout {
   readonly last: MemoryRegion;
   /** The last slot moved to MOVE_GPA. */
   readonly lastMoved: MemoryRegion;
-  /** The second-to-last slot (id n-2). */
-  readonly secondToLast: MemoryRegion;
 }
 
 /**
@@ -57,8 +65,7 @@ export function layout(n: number): Layout {
     });
   }
   const last = creates[n - 1]!;
-  const secondToLast = creates[n - 2]!;
-  return { n, creates, pagesPerSlot, last, lastMoved: { ...last, guestPhysAddr: MOVE_GPA }, secondToLast };
+  return { n, creates, pagesPerSlot, last, lastMoved: { ...last, guestPhysAddr: MOVE_GPA } };
 }
 
 /** A small deterministic PRNG (mulberry32): the same lookups in every run and implementation. */
@@ -73,19 +80,29 @@ export function prng(seed: number): () => number {
   };
 }
 
-/** `count` gfns drawn uniformly from the test area. */
+/** MEM_TEST_SIZE in pages: the test memory after the sync area. */
+export const MEM_TEST_PAGES = MEM_PAGES - (MEM_EXTRA_SIZE >> PAGE_SHIFT);
+
+/** `count` gfns drawn uniformly from the test memory (MEM_TEST_GPA, MEM_TEST_SIZE). */
 export function randomTestGfns(count: number, seed: number): bigint[] {
   const rnd = prng(seed);
   const out: bigint[] = [];
-  for (let i = 0; i < count; i++) out.push(MEM_GFN + BigInt(Math.floor(rnd() * Number(MEM_PAGES))));
+  for (let i = 0; i < count; i++) out.push(MEM_TEST_GFN + BigInt(Math.floor(rnd() * Number(MEM_TEST_PAGES))));
   return out;
 }
 
-/** `count` gfns spread evenly over a slot's pages. */
-export function gfnsIn(region: MemoryRegion, count: number): bigint[] {
-  const base = region.guestPhysAddr >> PAGE_SHIFT;
-  const pages = region.memorySize >> PAGE_SHIFT;
+/**
+ * The gfns the guest writes in the move tests, `count` of them spread evenly over the
+ * MEM_TEST_MOVE_SIZE area: for the active test the area's middle is the start of the moving
+ * (last) slot, so half of it moves away and back; for the inactive test the area ends where the
+ * last slot starts, so no write is in the moving slot.
+ * Mirrors: test_memslot_move_prepare() (`movetestgpa = movesrcgpa - MEM_TEST_MOVE_SIZE / (isactive ? 2 : 1)`)
+ */
+export function moveAreaGfns(lay: Layout, active: boolean, count: number): bigint[] {
+  const src = lay.last.guestPhysAddr;
+  const start = (src - MEM_TEST_MOVE_SIZE / (active ? 2n : 1n)) >> PAGE_SHIFT;
+  const pages = MEM_TEST_MOVE_SIZE >> PAGE_SHIFT;
   const out: bigint[] = [];
-  for (let i = 0; i < count; i++) out.push(base + (BigInt(i) * pages) / BigInt(count));
+  for (let i = 0; i < count; i++) out.push(start + (BigInt(i) * pages + pages / BigInt(2 * count)) / BigInt(count));
   return out;
 }

@@ -21,11 +21,12 @@ import { implStep, modelStep, requestDefect } from '../cli/execute.js';
 import { replay } from '../cli/replay.js';
 import { answerText, type Request } from '../cli/trace.js';
 import { SutClient } from '../cli/sut/protocol.js';
-import { measure, type OpStats } from './measure.js';
+import { measure, summarize, type Clock, type OpStats, type RawMeasurement } from './measure.js';
 import { smallStateRequests, streamOf, traceWithExpect } from './requests.js';
 
 export interface ThroughputOptions {
   readonly profile: Profile;
+  readonly clock: Clock;
   readonly replaySteps: number;
   readonly checkRuns: number;
   readonly checkMaxSteps: number;
@@ -40,13 +41,19 @@ export interface ThroughputResult {
   /** Steps in one timed run. */
   readonly stepsPerRun: number;
   readonly how: string;
+  readonly clock: Clock;
+}
+
+function stats_(raw: RawMeasurement): OpStats {
+  return summarize(raw.nsPerOp, raw.opsPerSample);
 }
 
 export async function replayThroughput(o: ThroughputOptions): Promise<ThroughputResult> {
   const lines = traceWithExpect(o.profile, smallStateRequests(o.replaySteps, 7));
   let lastSteps = 0;
-  const stats = await measure({
+  const stats = stats_(await measure({
     name: 'oracle-replay',
+    clock: o.clock,
     async: true,
     fn: async () => {
       const s = await replay(streamOf(lines), { profile: o.profile });
@@ -57,8 +64,8 @@ export async function replayThroughput(o: ThroughputOptions): Promise<Throughput
     budgetMs: o.budgetMs,
     warmupMs: o.warmupMs,
     minSamples: o.minSamples,
-  });
-  return { stats, stepsPerRun: lastSteps, how: `replay() of ${lines.length} small-state requests with expect, model only` };
+  }));
+  return { stats, stepsPerRun: lastSteps, how: `replay() of ${lines.length} small-state requests with expect, model only`, clock: o.clock };
 }
 
 /** The shape of properties/run-check.ts that this benchmark uses. */
@@ -79,8 +86,9 @@ export async function checkThroughput(o: ThroughputOptions): Promise<ThroughputR
   const runCheck = await loadRunCheck();
   if (runCheck !== null) {
     let lastSteps = 0;
-    const stats = await measure({
+    const stats = stats_(await measure({
       name: 'oracle-check',
+      clock: o.clock,
       fn: () => {
         const r = runCheck({ impl: IMPLEMENTATIONS.scalable, profile: o.profile, seed: 42, runs: o.checkRuns, maxSteps: o.checkMaxSteps, minimiseMs: 0 });
         if (!r.ok) throw new Error('runCheck found a disagreement between the scalable implementation and the model');
@@ -90,21 +98,22 @@ export async function checkThroughput(o: ThroughputOptions): Promise<ThroughputR
       budgetMs: o.budgetMs,
       warmupMs: o.warmupMs,
       minSamples: o.minSamples,
-    });
-    return { stats, stepsPerRun: lastSteps, how: `runCheck() vs scalable, seed 42, ${o.checkRuns} runs of up to ${o.checkMaxSteps} commands` };
+    }));
+    return { stats, stepsPerRun: lastSteps, how: `runCheck() vs scalable, seed 42, ${o.checkRuns} runs of up to ${o.checkMaxSteps} commands`, clock: o.clock };
   }
   // Fallback: the replay's requests through the model and the implementation, answers compared.
   const requests = smallStateRequests(o.replaySteps, 11);
   const impl = IMPLEMENTATIONS.scalable(o.profile);
-  const stats = await measure({
+  const stats = stats_(await measure({
     name: 'oracle-check',
+    clock: o.clock,
     fn: () => stepBoth(o.profile, impl, requests),
     opsPerSample: requests.length,
     budgetMs: o.budgetMs,
     warmupMs: o.warmupMs,
     minSamples: o.minSamples,
-  });
-  return { stats, stepsPerRun: requests.length, how: `modelStep + implStep over ${requests.length} small-state requests (run-check.ts not found)` };
+  }));
+  return { stats, stepsPerRun: requests.length, how: `modelStep + implStep over ${requests.length} small-state requests (run-check.ts not found)`, clock: o.clock };
 }
 
 function stepBoth(profile: Profile, impl: ReturnType<ImplFactory>, requests: readonly Request[]): void {
@@ -133,8 +142,10 @@ export async function protocolThroughput(o: ThroughputOptions): Promise<Throughp
   try {
     const profile = sut.resolveProfile(o.profile, o.profile);
     let lastSteps = 0;
-    const stats = await measure({
+    const stats = stats_(await measure({
       name: 'oracle-protocol',
+      // Two processes and a pipe: only the wall clock sees the whole round trip.
+      clock: 'wall',
       async: true,
       fn: async () => {
         const s = await replay(streamOf(lines), {
@@ -152,8 +163,8 @@ export async function protocolThroughput(o: ThroughputOptions): Promise<Throughp
       budgetMs: o.budgetMs,
       warmupMs: o.warmupMs,
       minSamples: o.minSamples,
-    });
-    return { stats, stepsPerRun: lastSteps, how: `replay() with SUT \`node dist/bench/sut.js\` (scalable impl over JSON Lines), ${lines.length} requests` };
+    }));
+    return { stats, stepsPerRun: lastSteps, how: `replay() with SUT \`node dist/bench/sut.js\` (scalable impl over JSON Lines), ${lines.length} requests`, clock: 'wall' };
   } finally {
     await sut.close();
   }

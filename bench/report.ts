@@ -16,6 +16,8 @@ export interface BenchRecord {
   readonly implementation: TargetName;
   readonly n: number;
   readonly unit: 'ns/op' | 'ns/step';
+  /** What timed the samples: process CPU time or the wall clock (bench/measure.ts). */
+  readonly clock: 'cpu' | 'wall';
   /** What one operation is. */
   readonly op: string;
   readonly median: number;
@@ -25,6 +27,7 @@ export interface BenchRecord {
   readonly mad: number;
   readonly min: number;
   readonly samples: number;
+  /** Operations per sample in the first round (each round calibrates its own batch). */
   readonly opsPerSample: number;
   /** 1e9 / median. */
   readonly opsPerSecond: number;
