@@ -56,7 +56,7 @@ import {
   archPrepareMemoryRegion,
 } from '../internal/validate.js';
 import { drainSteps, Srcu, type SrcuToken } from '../internal/srcu.js';
-import { MemslotArray, gfnKey } from './memslot-array.js';
+import { MemslotArray } from './memslot-array.js';
 
 type ChangeKind = MemslotChange['change'];
 
@@ -118,8 +118,8 @@ export class LegacyKvmMemslots {
     return slot;
   }
 
-  /** Whether memslots[i] contains the gfn `g` (a gfnKey()). */
-  private contains(i: number, g: number): boolean {
+  /** Whether memslots[i] contains the gfn `g`. */
+  private contains(i: number, g: Gfn): boolean {
     const base = this.memslots.baseGfn(i);
     return g >= base && g < base + this.memslots.npages(i);
   }
@@ -130,7 +130,7 @@ export class LegacyKvmMemslots {
    */
   searchMemslots(gfn: Gfn): Memslot | null {
     if (this.usedSlots === 0) return null;
-    const g = gfnKey(gfn);
+    const g = gfn;
     if (this.contains(this.lruSlot, g)) return this.memslots.get(this.lruSlot);
     let start = 0;
     let end = this.usedSlots;
@@ -156,7 +156,7 @@ export class LegacyKvmMemslots {
    */
   gfnToMemslotApprox(gfn: Gfn): Memslot | null {
     if (this.usedSlots === 0) return null;
-    const g = gfnKey(gfn);
+    const g = gfn;
     if (this.contains(this.lruSlot, g)) return this.memslots.get(this.lruSlot);
     let start = 0;
     let end = this.usedSlots;
@@ -175,8 +175,8 @@ export class LegacyKvmMemslots {
    * Mirrors: __kvm_set_memory_region() (5.10) `kvm_for_each_memslot(tmp, ...)` overlap loop
    */
   checkMemslotOverlap(id: number, start: Gfn, end: Gfn): boolean {
-    const s = gfnKey(start);
-    const e = gfnKey(end);
+    const s = start;
+    const e = end;
     const m = this.memslots;
     for (let i = 0; i < this.usedSlots; i++) {
       if (m.id(i) === id) continue;
@@ -247,7 +247,7 @@ export class LegacyKvmMemslots {
     if (start === -1 || this.usedSlots === 0) {
       throw new InvariantError('MS-INV-01', `move of slot ${memslot.id}, which is not in the array`);
     }
-    const g = gfnKey(memslot.baseGfn);
+    const g = memslot.baseGfn;
     let i: number;
     for (i = start; i < this.usedSlots - 1; i++) {
       const next = mslots.baseGfn(i + 1);
@@ -267,7 +267,7 @@ export class LegacyKvmMemslots {
    */
   private memslotMoveForward(memslot: Memslot, start: number): number {
     const mslots = this.memslots;
-    const g = gfnKey(memslot.baseGfn);
+    const g = memslot.baseGfn;
     let i: number;
     for (i = start; i > 0; i--) {
       const prev = mslots.baseGfn(i - 1);
@@ -482,8 +482,8 @@ export class LegacyMemslots implements ConcurrentMemslotImpl {
     // [MS-LKP-04] 5.10 has no range iterator; its callers (e.g. kvm_zap_gfn_range()) walked
     // every slot with kvm_for_each_memslot and clamped. Walked backwards for ascending gfn.
     const set = this.activeSet(asId);
-    const s = gfnKey(start);
-    const e = gfnKey(end);
+    const s = start;
+    const e = end;
     const out: Memslot[] = [];
     for (let i = set.usedSlots - 1; i >= 0; i--) {
       const base = set.memslots.baseGfn(i);
@@ -502,7 +502,7 @@ export class LegacyMemslots implements ConcurrentMemslotImpl {
       const inSpace: Memslot[] = [];
       for (let i = 0; i < set.usedSlots; i++) {
         const uaddr = set.memslots.userspaceAddr(i);
-        const uend = uaddr + (BigInt(set.memslots.npages(i)) << PAGE_SHIFT);
+        const uend = uaddr + (set.memslots.npages(i) << PAGE_SHIFT);
         if (uaddr < end && start < uend) inSpace.push(set.memslots.get(i));
       }
       inSpace.sort((a, b) => a.id - b.id);
