@@ -59,7 +59,12 @@ export async function replay(lines: AsyncIterable<TraceLine>, opts: ReplayOption
     vm = m.state;
     steps++;
     if (m.rule !== null) ruleCounts.set(m.rule, (ruleCounts.get(m.rule) ?? 0) + 1);
-    const askSut = opts.sut !== undefined && (opts.sutSupports?.(t.request) ?? true);
+    const supported = opts.sutSupports?.(t.request) ?? true;
+    if (opts.sut !== undefined && !supported && t.request.op === 'set_internal_memslot') {
+      // Skipping a request that changes the state would blame every later difference on the SUT.
+      throw new InputError(t.line, 'op', 'the SUT does not list set_internal_memslot, which changes the state: the rest of the trace cannot be compared');
+    }
+    const askSut = opts.sut !== undefined && supported;
     const sut = askSut ? await opts.sut!(t.request, t.line) : undefined;
     const want = answerText(m.answer);
     const expectBad = t.expect !== undefined && answerText(t.expect) !== want;

@@ -85,6 +85,8 @@ function track(child: ChildProcess): void {
 
 interface Pending {
   readonly line: string;
+  /** This request's timeout, when it differs from the SUT's. */
+  readonly timeoutMs?: number;
   readonly resolve: (reply: SutReply) => void;
   readonly reject: (err: unknown) => void;
 }
@@ -192,7 +194,7 @@ export class ChildSut {
    * Sends one pre-serialised request line (without the newline) and resolves with the answer.
    * Requests are answered one at a time; concurrent calls are queued in call order.
    */
-  requestLine(line: string): Promise<SutReply> {
+  requestLine(line: string, timeoutMs?: number): Promise<SutReply> {
     if (line.includes('\n') || line.includes('\r')) {
       return Promise.reject(new TypeError(`a request line must not contain a line break: ${quote(line)}`));
     }
@@ -201,7 +203,7 @@ export class ChildSut {
         reject(this.#fatal);
         return;
       }
-      this.#queue.push({ line, resolve, reject });
+      this.#queue.push(timeoutMs === undefined ? { line, resolve, reject } : { line, timeoutMs, resolve, reject });
       this.#pump();
     });
   }
@@ -246,13 +248,13 @@ export class ChildSut {
     this.#timer = setTimeout(() => {
       this.#fail(
         new SutError(
-          `the SUT did not answer within ${this.#timeoutMs} ms; request: ${quote(next.line)}` +
+          `the SUT did not answer within ${next.timeoutMs ?? this.#timeoutMs} ms; request: ${quote(next.line)}` +
             stderrSuffix(this.#stderrTail),
           'timeout',
         ),
         true,
       );
-    }, this.#timeoutMs);
+    }, next.timeoutMs ?? this.#timeoutMs);
     this.#child.stdin?.write(`${next.line}\n`);
   }
 

@@ -9,6 +9,8 @@ import { ChildSut, SutError, splitCommand } from './child.js';
 import { kvmDriverPath } from './kvm-driver.js';
 
 export const PROTOCOL_VERSION = 1;
+/** The least time a SUT gets to answer hello, whatever --timeout says. */
+export const HELLO_TIMEOUT_MS = 60_000;
 
 export interface Hello {
   readonly name: string;
@@ -33,7 +35,8 @@ export class SutClient {
     if (command.length === 0) throw new SutError('--sut is empty', 'setup');
     const child = await ChildSut.start(command, opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs });
     try {
-      const reply = await child.request({ op: 'hello', protocol: PROTOCOL_VERSION });
+      // A SUT may need time to start (a kernel booting under QEMU): hello gets at least HELLO_TIMEOUT_MS.
+      const reply = await child.requestLine(JSON.stringify({ op: 'hello', protocol: PROTOCOL_VERSION }), Math.max(opts.timeoutMs ?? 0, HELLO_TIMEOUT_MS));
       const hello = parseHello(reply.value, reply.line);
       return new SutClient(child, hello, sut === 'kvm' ? `kvm (${hello.name})` : `${sut} (${hello.name})`);
     } catch (e) {
@@ -63,7 +66,7 @@ export class SutClient {
       return parseAnswer(r, v, 0, 'sut');
     } catch (e) {
       if (e instanceof InputError) {
-        throw new SutError(`the SUT's answer ${quote(reply.line)} to ${quote(text)} is not valid: ${e.message.replace(/^sut line 0(, )?/, '')}`, 'protocol');
+        throw new SutError(`the SUT's answer ${quote(reply.line)} to ${quote(text)} is not valid: ${e.message.replace(/^sut line 0(, )?(: )?/, '')}`, 'protocol');
       }
       throw e;
     }
