@@ -1,0 +1,96 @@
+/**
+ * The two ways the matrix records a kernel's answers as a trace. main.ts picks one with a
+ * single line (RECORDER there).
+ *
+ * - `recordWithOracle`: `memslot-oracle record --sut CMD --out FILE --seed S ...`, the oracle's
+ *   own random sequences.
+ * - `recordByReplay`: `memslot-oracle replay TRACE --sut CMD --record OUT` of the trace that
+ *   gen-trace.ts writes (what the matrix did before `record` existed). It needs cli/lines.ts
+ *   to open the trace only when iteration starts: with a readline interface made before the
+ *   SUT's first reset is answered (~50 ms in the guest), the lines read meanwhile were lost.
+ */
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { packageRoot } from '../cli/sut/kvm-driver.js';
+import { generateTrace } from './gen-trace.js';
+import { SetupError } from './tools.js';
+
+export interface RecordOptions {
+  /** The SUT command line (qemu-sut with its arguments). */
+  readonly sut: string;
+  /** Where the recorded trace (JSON Lines, uncompressed) goes. */
+  readonly out: string;
+  readonly seed: number;
+  /** Random steps wanted. */
+  readonly steps: number;
+  /** The oracle's per-request timeout (hello included: it waits for the boot). */
+  readonly timeoutMs: number;
+  /** A scratch folder. */
+  readonly work: string;
+  readonly log: (s: string) => void;
+}
+
+/** Records; resolves with how (the exact oracle command, or what was replayed), for the report. */
+export type Recorder = (o: RecordOptions) => Promise<{ how: string }>;
+
+function oracleMain(): string {
+  return path.join(packageRoot(), 'dist', 'cli', 'main.js');
+}
+
+function shellText(args: readonly string[]): string {
+  return `node ${args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a}'`)).join(' ')}`;
+}
+
+/** Runs the oracle CLI; its exit status 1 (a disagreement with the model) still means a complete recording. */
+async function runOracle(args: readonly string[], what: string): Promise<void> {
+  const code = await new Promise<number>((resolve, reject) => {
+    const p = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+    p.on('error', reject);
+    p.on('exit', (c, sig) => resolve(c ?? (sig ? 128 : 2)));
+  });
+  if (code !== 0 && code !== 1) throw new SetupError(`memslot-oracle ${what} exited with status ${code}`);
+}
+
+/**
+ * Sequences of up to 1000 commands each (`--steps` of record); such a sequence sends about 500
+ * requests (measured: 20 sequences, 10,267 requests on 6.1), so `steps / 500` of them.
+ */
+const RECORD_COMMANDS_PER_SEQUENCE = 1000;
+const RECORD_REQUESTS_PER_SEQUENCE = 500;
+
+/** `memslot-oracle record`, with about `steps` requests. */
+export const recordWithOracle: Recorder = async (o) => {
+  const args = [
+    oracleMain(),
+    'record',
+    '--sut',
+    o.sut,
+    '--out',
+    o.out,
+    '--seed',
+    String(o.seed),
+    '--sequences',
+    String(Math.max(1, Math.ceil(o.steps / RECORD_REQUESTS_PER_SEQUENCE))),
+    '--steps',
+    String(RECORD_COMMANDS_PER_SEQUENCE),
+    '--timeout',
+    String(o.timeoutMs),
+  ];
+  const how = shellText(args);
+  o.log(`running: ${how}`);
+  await runOracle(args, 'record');
+  return { how };
+};
+
+/** `memslot-oracle replay TRACE --sut CMD --record OUT` of gen-trace.ts's trace. */
+export const recordByReplay: Recorder = async (o) => {
+  const handpickedFile = path.join(packageRoot(), 'test', 'ground-truth', 'kernel-handpicked.jsonl');
+  const trace = path.join(o.work, 'requests.jsonl');
+  writeFileSync(trace, generateTrace(handpickedFile, o.seed, o.steps));
+  const args = [oracleMain(), 'replay', trace, '--sut', o.sut, '--timeout', String(o.timeoutMs), '--record', o.out];
+  const how = `${shellText(args)} (TRACE: hand-picked requests, their address-space-1 twins, ${o.steps} random steps with seed ${o.seed})`;
+  o.log(`running: ${how}`);
+  await runOracle(args, 'replay');
+  return { how };
+};

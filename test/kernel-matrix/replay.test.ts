@@ -1,0 +1,82 @@
+/**
+ * Real kernels' answers (test/ground-truth/kernel-matrix/*.jsonl.gz, recorded by
+ * `npm run kernel-matrix` from Debian's kernels booted under QEMU, two address spaces) replayed
+ * through the model with each trace's own profile line: every answer must be the model's.
+ *
+ * The titles start with the rules that decided the trace's requests (computed by the replay
+ * itself, so they stay true when the traces are re-recorded).
+ */
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { fileLines } from '../../cli/lines.js';
+import { formatReplay, replay, type ReplaySummary } from '../../cli/replay.js';
+import { readTrace, type TraceLine } from '../../cli/trace.js';
+import { PROFILES, type Profile } from '../../model/profiles.js';
+
+const DIR = fileURLToPath(new URL('../ground-truth/kernel-matrix/', import.meta.url));
+const files = readdirSync(DIR)
+  .filter((f) => f.endsWith('.jsonl.gz'))
+  .sort();
+
+interface Result {
+  readonly file: string;
+  readonly profile: Profile | null;
+  readonly summary: ReplaySummary | null;
+  readonly error: unknown;
+  /** set_user_memory_region and get_dirty_log requests per as_id. */
+  readonly perAsId: ReadonlyMap<number, number>;
+}
+
+async function check(file: string): Promise<Result> {
+  let profile: Profile | null = null;
+  const perAsId = new Map<number, number>();
+  async function* tap(lines: AsyncIterable<TraceLine>): AsyncGenerator<TraceLine> {
+    for await (const t of lines) {
+      if (t.kind === 'profile') profile ??= t.profile;
+      else if (t.request.op === 'set_user_memory_region' || t.request.op === 'get_dirty_log') {
+        const slot = t.request.op === 'get_dirty_log' ? t.request.slot : t.request.region.slot;
+        perAsId.set(slot >>> 16, (perAsId.get(slot >>> 16) ?? 0) + 1);
+      }
+      yield t;
+    }
+  }
+  const path = `${DIR}${file}`;
+  try {
+    // The start profile only matters until the trace's profile line, which comes first.
+    const summary = await replay(tap(readTrace(fileLines(path), path)), {
+      profile: PROFILES['x86_64']!,
+      reportLimit: 20,
+    });
+    return { file, profile, summary, error: null, perAsId };
+  } catch (error) {
+    return { file, profile, summary: null, error, perAsId };
+  }
+}
+
+const results = await Promise.all(files.map(check));
+
+function title(r: Result): string {
+  const rules = r.summary === null ? [] : [...r.summary.ruleCounts.keys()].sort();
+  const tags = rules.map((id) => `[${id}]`).join('');
+  const kernel = r.file.replace(/\.jsonl\.gz$/, '');
+  const steps = r.summary === null ? '?' : String(r.summary.steps);
+  return `${tags} ${kernel}: the kernel's ${steps} recorded answers (two address spaces) agree with the model`;
+}
+
+describe.skipIf(files.length === 0)('real kernels under QEMU (test/ground-truth/kernel-matrix)', () => {
+  for (const r of results) {
+    it(title(r), () => {
+      if (r.error !== null) throw r.error;
+      expect(r.profile, `${r.file} must start with a profile line`).not.toBeNull();
+      expect(r.profile!.addressSpaces).toBe(2);
+      const s = r.summary!;
+      expect(s.steps).toBeGreaterThan(1000);
+      // Both address spaces carry a large share of the requests.
+      const total = [...r.perAsId.values()].reduce((a, b) => a + b, 0);
+      expect(r.perAsId.get(0) ?? 0).toBeGreaterThan(total / 4);
+      expect(r.perAsId.get(1) ?? 0).toBeGreaterThan(total / 4);
+      expect(s.mismatches, formatReplay(s, false)).toBe(0);
+    });
+  }
+});
