@@ -50,23 +50,37 @@ export function modelStep(vm: model.VmState, r: Request): ModelAnswer {
     rule: s.result.rule,
     fired: s.fired,
   });
-  const plain = (answer: Answer): ModelAnswer => ({ state: vm, answer, rule: null, fired: [] });
-  return match(r)
-    .with({ op: 'reset' }, () => ({ state: model.createVm(vm.profile), answer: { kind: 'ok' } as Answer, rule: null, fired: ['MS-GEN-01'] as RuleId[] }))
-    .with({ op: 'set_user_memory_region' }, ({ region }) => stepAnswer(model.setUserMemoryRegion(vm, region)))
-    .with({ op: 'get_dirty_log' }, ({ slot }) => stepAnswer(model.getDirtyLog(vm, slot)))
-    .with({ op: 'set_internal_memslot' }, (x) => stepAnswer(model.setInternalMemslot(vm, x.id, x.guestPhysAddr, x.memorySize, x.userspaceAddr)))
-    .with({ op: 'get_slots' }, ({ asId }) => plain({ kind: 'slots', slots: model.space(vm, asId).slots.map(slotInfo) }))
-    .with({ op: 'get_generation' }, ({ asId }) => plain({ kind: 'generation', generation: model.space(vm, asId).generation }))
-    .with({ op: 'gfn_to_memslot' }, ({ asId, gfn }) => {
-      const s = model.gfnToMemslot(vm, asId, gfn);
-      return { ...plain({ kind: 'slot', slot: s === null ? null : (s.asId << 16) | s.id }), fired: ['MS-LKP-02'] as RuleId[] };
-    })
-    .with({ op: 'hva_to_memslots' }, ({ start, end }) => ({
-      ...plain({ kind: 'hva_hits', hits: model.hvaRangeMemslots(vm, start, end).map((x) => ({ slot: (x.asId << 16) | x.id, gfnStart: x.gfnStart, gfnEnd: x.gfnEnd })) }),
-      fired: ['MS-LKP-05'] as RuleId[],
-    }))
-    .exhaustive();
+  const plain = (answer: Answer, fired: RuleId[] = []): ModelAnswer => ({ state: vm, answer, rule: null, fired });
+  // A switch rather than ts-pattern: this runs once per replayed step, and match() cost a
+  // third of replay's time (measured with --cpu-prof).
+  switch (r.op) {
+    case 'reset':
+      return { state: model.createVm(vm.profile), answer: { kind: 'ok' }, rule: null, fired: ['MS-GEN-01'] };
+    case 'set_user_memory_region':
+      return stepAnswer(model.setUserMemoryRegion(vm, r.region));
+    case 'get_dirty_log':
+      return stepAnswer(model.getDirtyLog(vm, r.slot));
+    case 'set_internal_memslot':
+      return stepAnswer(model.setInternalMemslot(vm, r.id, r.guestPhysAddr, r.memorySize, r.userspaceAddr));
+    case 'get_slots':
+      return plain({ kind: 'slots', slots: model.space(vm, r.asId).slots.map(slotInfo) });
+    case 'get_generation':
+      return plain({ kind: 'generation', generation: model.space(vm, r.asId).generation });
+    case 'gfn_to_memslot': {
+      const s = model.gfnToMemslot(vm, r.asId, r.gfn);
+      return plain({ kind: 'slot', slot: s === null ? null : (s.asId << 16) | s.id }, ['MS-LKP-02']);
+    }
+    case 'hva_to_memslots': {
+      const hits = model.hvaRangeMemslots(vm, r.start, r.end).map((x) => ({ slot: (x.asId << 16) | x.id, gfnStart: x.gfnStart, gfnEnd: x.gfnEnd }));
+      return plain({ kind: 'hva_hits', hits }, ['MS-LKP-05']);
+    }
+    default:
+      return unreachable(r);
+  }
+}
+
+function unreachable(x: never): never {
+  throw new Error(`unknown request ${JSON.stringify(x)}`);
 }
 
 /** An implementation's answer to one request. */

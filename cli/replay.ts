@@ -5,7 +5,7 @@
 import { RULES, type RuleId } from '../spec/rules.js';
 import * as model from '../model/index.js';
 import { modelStep, requestDefect } from './execute.js';
-import { InputError, answerText, requestText, type Answer, type Request, type TraceLine } from './trace.js';
+import { InputError, answerText, answersEqual, requestText, type Answer, type Request, type TraceLine } from './trace.js';
 
 export interface Mismatch {
   readonly line: number;
@@ -66,9 +66,8 @@ export async function replay(lines: AsyncIterable<TraceLine>, opts: ReplayOption
     }
     const askSut = opts.sut !== undefined && supported;
     const sut = askSut ? await opts.sut!(t.request, t.line) : undefined;
-    const want = answerText(m.answer);
-    const expectBad = t.expect !== undefined && answerText(t.expect) !== want;
-    const sutBad = sut !== undefined && answerText(sut) !== want;
+    const expectBad = t.expect !== undefined && !answersEqual(t.expect, m.answer);
+    const sutBad = sut !== undefined && !answersEqual(sut, m.answer);
     if (expectBad || sutBad) {
       mismatches++;
       if (first.length < limit) {
