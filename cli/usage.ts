@@ -12,6 +12,8 @@ Usage:
   memslot-oracle check [--impl scalable|legacy|model] [--seed S] [--runs N] [--max-steps N] [--profile P]
                        [--out DIR] [--workers N] [--shard i/n] [--path P --replay-path R]
       Run the stateful conformance suite against an implementation (default: scalable).
+  memslot-oracle check --sut kvm|"CMD ARGS" [--seed S] [--runs N] [--max-steps N] [--profile P] [--out DIR] [--timeout MS]
+      The same suite over the SUT protocol (spec/80-protocol.md), against any program or /dev/kvm.
   memslot-oracle replay TRACE [--profile NAME|FILE] [--sut kvm|"CMD ARGS"] [--timeout MS] [--record OUT]
       Replay a trace through the model (and a SUT), comparing every answer.
   memslot-oracle record --sut kvm|"CMD ARGS" --out FILE [--seed S] [--sequences N] [--steps N] [--wide]
@@ -23,5 +25,5 @@ Usage:
   memslot-oracle profiles
       List the built-in profiles.
 
-Exit status: 0 all agree, 1 a disagreement was found, 2 bad input or usage.
+Exit status: 0 all agree, 1 a disagreement was found, 2 bad input, bad usage or a broken SUT.
 Profiles: x86_64 (two address spaces), x86_64-nosmm (one; the default), linux-5.10-x86_64, or a JSON file.`;
