@@ -15,7 +15,10 @@
  * publish epochs that still have readers), which is at most 2 while the writer waits for
  * every grace period (readers of the set it published, and of the one before).
  */
-import type { SyncPoint, WriterSteps } from '../interface.js';
+import type { MemslotsReader, SyncPoint, WriterSteps } from '../interface.js';
+import type { Profile } from '../../model/profiles.js';
+import type { Gfn, Memslot } from '../../model/types.js';
+import { gfnToHvaMemslot, isVisibleMemslot } from './memslot.js';
 
 /** What srcu_read_lock() hands back: the address space and the publish epoch entered at. */
 export interface SrcuToken {
@@ -118,5 +121,56 @@ export function drainSteps<T>(steps: WriterSteps<T>, srcu: Srcu): T {
     const r = steps.next();
     if (r.done === true) return r.value;
     srcu.gracePeriodNow(r.value);
+  }
+}
+
+/** The lookups a reader makes, on the one set it dereferenced. */
+export interface SetReads<S> {
+  generation(set: S): bigint;
+  idToMemslot(set: S, id: number): Memslot | null;
+  gfnToMemslot(set: S, gfn: Gfn): Memslot | null;
+  vcpuGfnToMemslot(set: S, vcpu: number, gfn: Gfn): Memslot | null;
+}
+
+/** Readers inside a read section, each bound to the set it dereferenced at entry. */
+export class Readers<S> {
+  private tokens = new WeakMap<MemslotsReader, SrcuToken>();
+
+  constructor(
+    private readonly profile: Profile,
+    private readonly reads: SetReads<S>,
+  ) {}
+
+  /**
+   * srcu_read_lock() + srcu_dereference(): `set` is fixed here for the whole read section
+   * ([MS-ATM-01]); using the reader after it left throws.
+   */
+  lock(srcu: Srcu, asId: number, set: S): MemslotsReader {
+    const token = srcu.lock(asId);
+    const live = (): S => {
+      if (!this.tokens.has(reader)) throw new Error(`as ${asId}: memslot lookup after srcu_read_unlock()`);
+      return set;
+    };
+    const r = this.reads;
+    const reader: MemslotsReader = {
+      asId,
+      epoch: token.epoch,
+      generation: () => r.generation(live()),
+      idToMemslot: (id) => r.idToMemslot(live(), id),
+      gfnToMemslot: (gfn) => r.gfnToMemslot(live(), gfn),
+      gfnToHva: (gfn, write) => gfnToHvaMemslot(r.gfnToMemslot(live(), gfn), gfn, write),
+      isVisibleGfn: (gfn) => isVisibleMemslot(this.profile, r.gfnToMemslot(live(), gfn)),
+      vcpuGfnToMemslot: (vcpu, gfn) => r.vcpuGfnToMemslot(live(), vcpu, gfn),
+    };
+    this.tokens.set(reader, token);
+    return reader;
+  }
+
+  /** srcu_read_unlock() */
+  unlock(srcu: Srcu, reader: MemslotsReader): void {
+    const token = this.tokens.get(reader);
+    if (token === undefined) throw new Error(`as ${reader.asId}: srcu_read_unlock() of a reader that is not inside`);
+    this.tokens.delete(reader);
+    srcu.unlock(token);
   }
 }

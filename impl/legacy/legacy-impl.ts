@@ -55,7 +55,7 @@ import {
   type MemslotChange,
   archPrepareMemoryRegion,
 } from '../internal/validate.js';
-import { drainSteps, Srcu, type SrcuToken } from '../internal/srcu.js';
+import { drainSteps, Readers, Srcu } from '../internal/srcu.js';
 import { MemslotArray } from './memslot-array.js';
 
 type ChangeKind = MemslotChange['change'];
@@ -300,8 +300,8 @@ export class LegacyMemslots implements ConcurrentMemslotImpl {
   private readonly view: ActiveMemslotsView;
   /** `kvm->srcu`: the readers inside a read section, by address space and publish epoch. */
   private srcu: Srcu;
-  /** The SRCU token of each reader handed out and not yet unlocked. */
-  private readerTokens = new WeakMap<MemslotsReader, SrcuToken>();
+  /** The readers handed out and not yet unlocked, each bound to the set it dereferenced. */
+  private readers: Readers<LegacyKvmMemslots>;
 
   constructor(readonly profile: Profile) {
     this.view = {
@@ -310,13 +310,14 @@ export class LegacyMemslots implements ConcurrentMemslotImpl {
       nrMemslotPages: () => this.nrPages,
     };
     this.srcu = new Srcu(profile.addressSpaces);
+    this.readers = this.newReaders();
     this.reset();
   }
 
   /** Mirrors: kvm_create_vm() (the memslot part) */
   reset(): void {
     this.srcu = new Srcu(this.profile.addressSpaces);
-    this.readerTokens = new WeakMap();
+    this.readers = this.newReaders();
     this.memslots = [];
     for (let i = 0; i < this.profile.addressSpaces; i++) {
       // [MS-GEN-01]
@@ -546,36 +547,25 @@ export class LegacyMemslots implements ConcurrentMemslotImpl {
   // ---------------------------------------------------------------------------------------
   // Readers
 
+  private newReaders(): Readers<LegacyKvmMemslots> {
+    return new Readers<LegacyKvmMemslots>(this.profile, {
+    generation: (set) => set.generation,
+    idToMemslot: (set, id) => set.idToMemslot(id),
+    gfnToMemslot: (set, gfn) => set.searchMemslots(gfn),
+    // 5.10 has no per-vCPU slot cache: search_memslots() with the array's LRU.
+    vcpuGfnToMemslot: (set, _vcpu, gfn) => set.searchMemslots(gfn),
+  });
+  }
+
   srcuReadLock(asId: number): MemslotsReader {
     checkAsId(this.profile, asId);
-    const token = this.srcu.lock(asId);
-    // srcu_dereference(): the array is fixed here, for the whole read section ([MS-ATM-01]).
-    const slots = this.activeSet(asId);
-    const live = (): LegacyKvmMemslots => {
-      if (!this.readerTokens.has(reader)) throw new Error(`as ${asId}: memslot lookup after srcu_read_unlock()`);
-      return slots;
-    };
-    const reader: MemslotsReader = {
-      asId,
-      epoch: token.epoch,
-      generation: () => live().generation,
-      idToMemslot: (id) => live().idToMemslot(id),
-      gfnToMemslot: (gfn) => live().searchMemslots(gfn),
-      gfnToHva: (gfn, write) => gfnToHvaMemslot(live().searchMemslots(gfn), gfn, write),
-      isVisibleGfn: (gfn) => isVisibleMemslot(this.profile, live().searchMemslots(gfn)),
-      // 5.10 has no per-vCPU slot cache: search_memslots() with the array's LRU.
-      vcpuGfnToMemslot: (_vcpu, gfn) => live().searchMemslots(gfn),
-    };
-    this.readerTokens.set(reader, token);
-    return reader;
+    return this.readers.lock(this.srcu, asId, this.activeSet(asId));
   }
 
   srcuReadUnlock(reader: MemslotsReader): void {
-    const token = this.readerTokens.get(reader);
-    if (token === undefined) throw new Error(`as ${reader.asId}: srcu_read_unlock() of a reader that is not inside`);
-    this.readerTokens.delete(reader);
-    this.srcu.unlock(token);
+    this.readers.unlock(this.srcu, reader);
   }
+
 
   /** Checks the set invariant above for every address space (for tests; O(n)). Throws Error. */
   checkStructures(): void {

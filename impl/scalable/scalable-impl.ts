@@ -55,7 +55,7 @@ import {
   type MemslotChange,
   archPrepareMemoryRegion,
 } from '../internal/validate.js';
-import { drainSteps, Srcu, type SrcuToken } from '../internal/srcu.js';
+import { drainSteps, Readers, Srcu } from '../internal/srcu.js';
 import { GfnTree, type GfnNode } from './gfn-tree.js';
 import { HvaTree, type HvaNode } from './hva-tree.js';
 
@@ -149,8 +149,8 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
   private readonly view: ActiveMemslotsView;
   /** `kvm->srcu`: the readers inside a read section, by address space and publish epoch. */
   private srcu: Srcu;
-  /** The SRCU token of each reader handed out and not yet unlocked. */
-  private readerTokens = new WeakMap<MemslotsReader, SrcuToken>();
+  /** The readers handed out and not yet unlocked, each bound to the set it dereferenced. */
+  private readers: Readers<KvmMemslots>;
 
   constructor(readonly profile: Profile) {
     this.view = {
@@ -159,13 +159,14 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
       nrMemslotPages: () => this.nrPages,
     };
     this.srcu = new Srcu(profile.addressSpaces);
+    this.readers = this.newReaders();
     this.reset();
   }
 
   /** Mirrors: kvm_create_vm() (the memslot part) */
   reset(): void {
     this.srcu = new Srcu(this.profile.addressSpaces);
-    this.readerTokens = new WeakMap();
+    this.readers = this.newReaders();
     this.__memslots = [];
     this.memslots = [];
     for (let i = 0; i < this.profile.addressSpaces; i++) {
@@ -539,34 +540,22 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
   // ---------------------------------------------------------------------------------------
   // Readers
 
+  private newReaders(): Readers<KvmMemslots> {
+    return new Readers<KvmMemslots>(this.profile, {
+    generation: (set) => set.generation,
+    idToMemslot: (set, id) => set.idToMemslot(id),
+    gfnToMemslot: (set, gfn) => set.gfnToMemslot(gfn, false),
+    vcpuGfnToMemslot: (set, vcpu, gfn) => this.vcpuGfnToMemslotIn(set, vcpu, gfn),
+  });
+  }
+
   srcuReadLock(asId: number): MemslotsReader {
     checkAsId(this.profile, asId);
-    const token = this.srcu.lock(asId);
-    // srcu_dereference(): the set is fixed here, for the whole read section ([MS-ATM-01]).
-    const slots = this.activeSet(asId);
-    const live = (): KvmMemslots => {
-      if (!this.readerTokens.has(reader)) throw new Error(`as ${asId}: memslot lookup after srcu_read_unlock()`);
-      return slots;
-    };
-    const reader: MemslotsReader = {
-      asId,
-      epoch: token.epoch,
-      generation: () => live().generation,
-      idToMemslot: (id) => live().idToMemslot(id),
-      gfnToMemslot: (gfn) => live().gfnToMemslot(gfn, false),
-      gfnToHva: (gfn, write) => gfnToHvaMemslot(live().gfnToMemslot(gfn, false), gfn, write),
-      isVisibleGfn: (gfn) => isVisibleMemslot(this.profile, live().gfnToMemslot(gfn, false)),
-      vcpuGfnToMemslot: (vcpu, gfn) => this.vcpuGfnToMemslotIn(live(), vcpu, gfn),
-    };
-    this.readerTokens.set(reader, token);
-    return reader;
+    return this.readers.lock(this.srcu, asId, this.activeSet(asId));
   }
 
   srcuReadUnlock(reader: MemslotsReader): void {
-    const token = this.readerTokens.get(reader);
-    if (token === undefined) throw new Error(`as ${reader.asId}: srcu_read_unlock() of a reader that is not inside`);
-    this.readerTokens.delete(reader);
-    this.srcu.unlock(token);
+    this.readers.unlock(this.srcu, reader);
   }
 
   /**
