@@ -125,13 +125,10 @@ export class LegacyKvmMemslots {
   }
 
   /**
-   * The LRU slot first, then the binary search over the descending array; a hit becomes the
-   * LRU slot. Mirrors: search_memslots() (5.10)
+   * The first index whose base_gfn is at or below `g` in the descending array (usedSlots when
+   * none is). The binary search of 5.10 search_memslots().
    */
-  searchMemslots(gfn: Gfn): Memslot | null {
-    if (this.usedSlots === 0) return null;
-    const g = gfn;
-    if (this.contains(this.lruSlot, g)) return this.memslots.get(this.lruSlot);
+  private binarySearch(g: Gfn): number {
     let start = 0;
     let end = this.usedSlots;
     while (start < end) {
@@ -139,6 +136,18 @@ export class LegacyKvmMemslots {
       if (g >= this.memslots.baseGfn(slot)) end = slot;
       else start = slot + 1;
     }
+    return start;
+  }
+
+  /**
+   * The LRU slot first, then the binary search over the descending array; a hit becomes the
+   * LRU slot. Mirrors: search_memslots() (5.10)
+   */
+  searchMemslots(gfn: Gfn): Memslot | null {
+    if (this.usedSlots === 0) return null;
+    const g = gfn;
+    if (this.contains(this.lruSlot, g)) return this.memslots.get(this.lruSlot);
+    const start = this.binarySearch(g);
     if (start < this.usedSlots && this.contains(start, g)) {
       this.lruSlot = start;
       return this.memslots.get(start);
@@ -158,13 +167,7 @@ export class LegacyKvmMemslots {
     if (this.usedSlots === 0) return null;
     const g = gfn;
     if (this.contains(this.lruSlot, g)) return this.memslots.get(this.lruSlot);
-    let start = 0;
-    let end = this.usedSlots;
-    while (start < end) {
-      const slot = start + ((end - start) >> 1);
-      if (g >= this.memslots.baseGfn(slot)) end = slot;
-      else start = slot + 1;
-    }
+    const start = this.binarySearch(g);
     if (start >= this.usedSlots) return this.memslots.get(this.usedSlots - 1);
     if (this.contains(start, g)) this.lruSlot = start;
     return this.memslots.get(start);
@@ -549,12 +552,12 @@ export class LegacyMemslots implements ConcurrentMemslotImpl {
 
   private newReaders(): Readers<LegacyKvmMemslots> {
     return new Readers<LegacyKvmMemslots>(this.profile, {
-    generation: (set) => set.generation,
-    idToMemslot: (set, id) => set.idToMemslot(id),
-    gfnToMemslot: (set, gfn) => set.searchMemslots(gfn),
-    // 5.10 has no per-vCPU slot cache: search_memslots() with the array's LRU.
-    vcpuGfnToMemslot: (set, _vcpu, gfn) => set.searchMemslots(gfn),
-  });
+      generation: (set) => set.generation,
+      idToMemslot: (set, id) => set.idToMemslot(id),
+      gfnToMemslot: (set, gfn) => set.searchMemslots(gfn),
+      // 5.10 has no per-vCPU slot cache: search_memslots() with the array's LRU.
+      vcpuGfnToMemslot: (set, _vcpu, gfn) => set.searchMemslots(gfn),
+    });
   }
 
   srcuReadLock(asId: number): MemslotsReader {

@@ -542,11 +542,11 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
 
   private newReaders(): Readers<KvmMemslots> {
     return new Readers<KvmMemslots>(this.profile, {
-    generation: (set) => set.generation,
-    idToMemslot: (set, id) => set.idToMemslot(id),
-    gfnToMemslot: (set, gfn) => set.gfnToMemslot(gfn, false),
-    vcpuGfnToMemslot: (set, vcpu, gfn) => this.vcpuGfnToMemslotIn(set, vcpu, gfn),
-  });
+      generation: (set) => set.generation,
+      idToMemslot: (set, id) => set.idToMemslot(id),
+      gfnToMemslot: (set, gfn) => set.gfnToMemslot(gfn, false),
+      vcpuGfnToMemslot: (set, vcpu, gfn) => this.vcpuGfnToMemslotIn(set, vcpu, gfn),
+    });
   }
 
   srcuReadLock(asId: number): MemslotsReader {
