@@ -1,0 +1,44 @@
+// @ts-check
+/**
+ * StrykerJS mutation testing of model/ and impl/ (`npm run mutate`; docs/mutation.md).
+ * Not part of `npm test` or `.ci/run`.
+ *
+ * @type {import('@stryker-mutator/api/core').PartialStrykerOptions}
+ */
+const config = {
+  testRunner: 'vitest',
+  // The vitest runner always measures coverage per test; `related` runs only the test files
+  // that import the mutated file.
+  vitest: { configFile: 'vitest.stryker.config.ts', related: true },
+  coverageAnalysis: 'perTest',
+  mutate: [
+    'model/**/*.ts',
+    'impl/**/*.ts',
+    '!**/*.test.ts',
+    // Re-exports and type declarations only: nothing to mutate.
+    '!model/index.ts',
+    '!impl/index.ts',
+    '!impl/interface.ts',
+  ],
+  // Mutants that only run while a module loads (constant tables) would each need a fresh
+  // environment and the whole suite: skipped, reported as Ignored.
+  ignoreStatic: true,
+  // Results kept in reports/ (git-ignored); an everyday run only re-tests changed code and tests.
+  incremental: true,
+  incrementalFile: 'reports/stryker-incremental.json',
+  // Two cores, shared: one vitest worker per Stryker worker.
+  concurrency: 2,
+  timeoutMS: 10_000,
+  timeoutFactor: 1.5,
+  reporters: ['clear-text', 'progress', 'html', 'json'],
+  htmlReporter: { fileName: 'reports/mutation/mutation.html' },
+  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  clearTextReporter: { allowColor: false, logTests: false, maxTestsToLog: 0 },
+  thresholds: { high: 90, low: 80, break: null },
+  // Not needed by the tests that run under Stryker: keep the sandbox copy small.
+  ignorePatterns: ['dist', 'out', '.cache', 'memslot-oracle-out', 'bench/results', 'test/ground-truth/kernel-matrix', 'kernel-matrix'],
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: true,
+};
+
+export default config;
