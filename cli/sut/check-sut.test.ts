@@ -24,17 +24,15 @@ function check(args: string[]): Promise<{ status: number | null; stdout: string;
 
 describe.skipIf(!python)(`check --sut${python ? '' : ' (skipped: no python3 on PATH)'}`, () => {
   it.concurrent('[MS-CRT-02][MS-OVL-01][MS-DEL-01] a correct SUT passes', async () => {
-    const r = await check(['--sut', SUT, '--seed', '11', '--runs', '12']);
+    const r = await check(['--sut', SUT, '--seed', '11', '--runs', '8']);
     expect(r.stderr).toBe('');
-    expect(r.stdout).toMatch(/12 runs, \d+ requests, 0 disagreements \(seed 11\)/);
+    expect(r.stdout).toMatch(/8 runs, \d+ requests, 0 disagreements \(seed 11\)/);
     expect(r.status).toBe(0);
   });
 
   const bugs: [string, string][] = [
     ['overlap-partial', 'MS-OVL-01'],
     ['delete-missing-ok', 'MS-DEL-01'],
-    ['readonly-toggle-ok', 'MS-MOD-03'],
-    ['id-limit-off-by-one', 'MS-VAL-02'],
     ['limit-509', 'MS-CRT-02'],
   ];
   for (const [bug, rule] of bugs) {

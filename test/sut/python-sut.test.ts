@@ -312,7 +312,7 @@ const groundTruth = existsSync(GROUND_TRUTH)
  * than this are replayed up to the last reset within the limit (a prefix of whole sequences).
  * PYTHON_SUT_MAX_STEPS=0 replays every trace whole.
  */
-const MAX_STEPS = Number(process.env.PYTHON_SUT_MAX_STEPS ?? 3000);
+const MAX_STEPS = Number(process.env.PYTHON_SUT_MAX_STEPS ?? 1500);
 
 interface GroundTruth {
   name: string;
