@@ -3,8 +3,16 @@
  * StrykerJS mutation testing of model/ and impl/ (`npm run mutate`; docs/mutation.md).
  * Not part of `npm test` or `.ci/run`.
  *
- * @type {import('@stryker-mutator/api/core').PartialStrykerOptions}
+ * MUTATE_SCOPE=model or MUTATE_SCOPE=impl (`npm run mutate:model`, `npm run mutate:impl`)
+ * mutates one folder, with its own incremental file and report, so that one folder's run
+ * never drops the other's results.
  */
+const SCOPES = { all: ['model', 'impl'], model: ['model'], impl: ['impl'] };
+const scope = process.env.MUTATE_SCOPE ?? 'all';
+const folders = SCOPES[scope];
+if (folders === undefined) throw new Error(`MUTATE_SCOPE=${scope}: expected one of ${Object.keys(SCOPES).join(', ')}`);
+
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 const config = {
   testRunner: 'vitest',
   // The vitest runner always measures coverage per test; `related` runs only the test files
@@ -12,8 +20,7 @@ const config = {
   vitest: { configFile: 'vitest.stryker.config.ts', related: true },
   coverageAnalysis: 'perTest',
   mutate: [
-    'model/**/*.ts',
-    'impl/**/*.ts',
+    ...folders.map((f) => `${f}/**/*.ts`),
     '!**/*.test.ts',
     // Re-exports and type declarations only: nothing to mutate.
     '!model/index.ts',
@@ -25,14 +32,14 @@ const config = {
   ignoreStatic: true,
   // Results kept in reports/ (git-ignored); an everyday run only re-tests changed code and tests.
   incremental: true,
-  incrementalFile: 'reports/stryker-incremental.json',
+  incrementalFile: `reports/stryker-incremental-${scope}.json`,
   // Two cores, shared: one vitest worker per Stryker worker.
   concurrency: 2,
   timeoutMS: 10_000,
   timeoutFactor: 1.5,
   reporters: ['clear-text', 'progress', 'html', 'json'],
-  htmlReporter: { fileName: 'reports/mutation/mutation.html' },
-  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  htmlReporter: { fileName: `reports/mutation/${scope}.html` },
+  jsonReporter: { fileName: `reports/mutation/${scope}.json` },
   clearTextReporter: { allowColor: false, logTests: false, maxTestsToLog: 0 },
   thresholds: { high: 90, low: 80, break: null },
   // Not needed by the tests that run under Stryker: keep the sandbox copy small.

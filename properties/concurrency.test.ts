@@ -15,6 +15,7 @@ import { ScalableMemslots } from '../impl/scalable/scalable-impl.js';
 import * as model from '../model/index.js';
 import { KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS, PROFILES, checkReader, type Profile, type ReadObservation, type VmState } from '../model/index.js';
 import { LEGACY_BUGS, SCALABLE_BUGS, type PlantedBug } from './concurrency/planted.js';
+import { UNDER_MUTATION } from '../test/mutation/mode.js';
 import {
   emptyCoverage,
   opText,
@@ -30,7 +31,7 @@ import {
 const SCALABLE_PROFILE = PROFILES['x86_64']!;
 const LEGACY_PROFILE = PROFILES['linux-5.10-x86_64']!;
 const LIMITS = { maxOps: 5, maxReaders: 6 };
-const NUM_RUNS = Number(process.env['NUM_RUNS'] ?? 150);
+const NUM_RUNS = Number(process.env['NUM_RUNS'] ?? (UNDER_MUTATION ? 60 : 150));
 const PRINT = process.env['PRINT_COUNTEREXAMPLES'] === '1';
 
 function property(

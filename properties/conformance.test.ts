@@ -16,9 +16,10 @@ import { BulkCreate, BulkFill, type MemslotCommand } from './commands/index.js';
 import { COVERAGE_EXEMPT, COVERED_ELSEWHERE, Coverage, formatCoverageTable, unreachableUnder } from './coverage.js';
 import { directModelImplFactory, modelImplFactory } from './model-impl.js';
 import { randomSeed, runCheck, type CheckOptions } from './run-check.js';
+import { UNDER_MUTATION } from '../test/mutation/mode.js';
 
 const DEEP = process.env['NUM_RUNS'] !== undefined;
-const RUNS = Number(process.env['NUM_RUNS'] ?? 30);
+const RUNS = Number(process.env['NUM_RUNS'] ?? (UNDER_MUTATION ? 20 : 30));
 const SEED = process.env['SEED'] !== undefined ? Number(process.env['SEED']) : randomSeed();
 const MAX_STEPS = 200;
 
@@ -88,11 +89,13 @@ describe('scale: thousands of live slots, up to the limits', () => {
     conform({ impl: factory, implName, profile: p, seed: SEED, runs, ...small, maxSteps, prefix, minimiseMs: 30_000 });
   };
 
-  it('[MS-CRT-02][MS-VAL-02] scalable: all 32764 user slots of x86_64-nosmm, then id 32764 fails, then random commands at the limit', () => {
+  // Under mutation the two scalable fills are left to impl/fill-max-slots.test.ts (the same
+  // 32764 creates, then id 32764), and legacy gets 1000 slots instead of 4000.
+  it.skipIf(UNDER_MUTATION)('[MS-CRT-02][MS-VAL-02] scalable: all 32764 user slots of x86_64-nosmm, then id 32764 fails, then random commands at the limit', () => {
     scale('scalable', profile('x86_64-nosmm'), [new BulkFill(0)], DEEP ? 10 : 1, 25);
   });
 
-  it('[MS-CRT-02][MS-VAL-02][MS-OVL-01] scalable: x86_64 with address space 1 full and 2000 slots in address space 0', () => {
+  it.skipIf(UNDER_MUTATION)('[MS-CRT-02][MS-VAL-02][MS-OVL-01] scalable: x86_64 with address space 1 full and 2000 slots in address space 0', () => {
     scale('scalable', profile('x86_64'), [new BulkCreate(0, 2000, 1n, 1n, 3, false), new BulkFill(1)], DEEP ? 5 : 1);
   });
 
@@ -101,7 +104,7 @@ describe('scale: thousands of live slots, up to the limits', () => {
   });
 
   it('[MS-CRT-02][MS-DEL-02] legacy: thousands of live slots under x86_64-nosmm (all 32764 with NUM_RUNS set)', () => {
-    const prefix = DEEP ? [new BulkFill(0)] : [new BulkCreate(0, 4000, 1n, 0n, 3, false)];
+    const prefix = DEEP ? [new BulkFill(0)] : [new BulkCreate(0, UNDER_MUTATION ? 1000 : 4000, 1n, 0n, 3, false)];
     scale('legacy', profile('x86_64-nosmm'), prefix, DEEP ? 3 : 2);
   });
 });
