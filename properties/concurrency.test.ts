@@ -31,7 +31,7 @@ import {
 const SCALABLE_PROFILE = PROFILES['x86_64']!;
 const LEGACY_PROFILE = PROFILES['linux-5.10-x86_64']!;
 const LIMITS = { maxOps: 5, maxReaders: 6 };
-const NUM_RUNS = Number(process.env['NUM_RUNS'] ?? (UNDER_MUTATION ? 60 : 150));
+const NUM_RUNS = Number(process.env['NUM_RUNS'] ?? (UNDER_MUTATION ? 30 : 150));
 const PRINT = process.env['PRINT_COUNTEREXAMPLES'] === '1';
 
 function property(

@@ -19,7 +19,7 @@ import { randomSeed, runCheck, type CheckOptions } from './run-check.js';
 import { UNDER_MUTATION } from '../test/mutation/mode.js';
 
 const DEEP = process.env['NUM_RUNS'] !== undefined;
-const RUNS = Number(process.env['NUM_RUNS'] ?? (UNDER_MUTATION ? 20 : 30));
+const RUNS = Number(process.env['NUM_RUNS'] ?? (UNDER_MUTATION ? 10 : 30));
 const SEED = process.env['SEED'] !== undefined ? Number(process.env['SEED']) : randomSeed();
 const MAX_STEPS = 200;
 
