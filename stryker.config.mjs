@@ -37,7 +37,10 @@ const config = {
   concurrency: 2,
   timeoutMS: 10_000,
   timeoutFactor: 1.5,
-  reporters: ['clear-text', 'progress', 'html', 'json'],
+  // event-recorder writes each mutant's result as it is known (reports/mutation/events-*/),
+  // so survivors can be read while a long run goes on.
+  reporters: ['clear-text', 'progress', 'html', 'json', 'event-recorder'],
+  eventReporter: { baseDir: `reports/mutation/events-${scope}` },
   htmlReporter: { fileName: `reports/mutation/${scope}.html` },
   jsonReporter: { fileName: `reports/mutation/${scope}.json` },
   clearTextReporter: { allowColor: false, logTests: false, maxTestsToLog: 0 },

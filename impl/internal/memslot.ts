@@ -86,11 +86,6 @@ export function hvaRangeHit(slot: Memslot, start: Hva, end: Hva): HvaRangeHit {
   };
 }
 
-/** Orders hits by (asId, id), the interface's order for hva-range answers. */
-export function compareHits(a: HvaRangeHit, b: HvaRangeHit): number {
-  return a.asId - b.asId || a.id - b.id;
-}
-
 /** [MS-LKP-06] Mirrors: kvm_arch_vcpu_memslots_id() (x86: HF_SMM_MASK selects address space 1). */
 export function vcpuMemslotsId(profile: Profile, inSmm: boolean): number {
   return inSmm && profile.addressSpaces > 1 ? 1 : 0;

@@ -91,24 +91,6 @@ export abstract class AvlTree<N extends AvlNode<N>> {
     this.rebalanceFrom(from);
   }
 
-  /**
-   * `neu` takes the place of `old` (same position, same links), in O(1). The caller guarantees
-   * that the ordering key is unchanged. Mirrors: rb_replace_node()
-   */
-  protected replaceNodeInPlace(old: N, neu: N): void {
-    neu.left = old.left;
-    neu.right = old.right;
-    neu.parent = old.parent;
-    neu.height = old.height;
-    if (neu.left !== null) neu.left.parent = neu;
-    if (neu.right !== null) neu.right.parent = neu;
-    this.replaceChild(old.parent, old, neu);
-    old.left = null;
-    old.right = null;
-    old.parent = null;
-    this.pull(neu);
-  }
-
   /** Mirrors: rb_first() */
   first(): N | null {
     let n = this.root;
