@@ -76,7 +76,9 @@ export function hvaLast(slot: Memslot): Hva {
  */
 export function hvaRangeHit(slot: Memslot, start: Hva, end: Hva): HvaRangeHit {
   const slotEnd = slot.userspaceAddr + (slot.npages << PAGE_SHIFT);
+  // Stryker disable next-line EqualityOperator: at equality both arms are the same value
   const hvaStart = start > slot.userspaceAddr ? start : slot.userspaceAddr;
+  // Stryker disable next-line EqualityOperator: at equality both arms are the same value
   const hvaEnd = end < slotEnd ? end : slotEnd;
   return {
     asId: slot.asId,
