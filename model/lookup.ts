@@ -46,7 +46,10 @@ export function gfnToMemslotApproxCandidates(vm: VmState, asId: number, gfn: Gfn
   const slots = space(vm, asId).slots;
   const hit = slots.find((s) => contains(s, gfn));
   if (hit !== undefined) return [hit];
+  // On a miss no slot starts at gfn, so `<=` and `>=` here would pick the same slots.
+  // Stryker disable next-line EqualityOperator: equivalent on a miss (above)
   const below = slots.filter((s) => s.baseGfn < gfn).at(-1);
+  // Stryker disable next-line EqualityOperator: equivalent on a miss (above)
   const above = slots.find((s) => s.baseGfn > gfn);
   return [below, above].filter((s): s is Memslot => s !== undefined);
 }
@@ -71,8 +74,10 @@ export function hvaRangeMemslots(vm: VmState, start: Hva, end: Hva): readonly Hv
   for (const sp of vm.spaces) {
     const inSpace = sp.slots.filter((s) => s.userspaceAddr < end && start < s.userspaceAddr + (s.npages << PAGE_SHIFT));
     for (const s of [...inSpace].sort((a, b) => a.id - b.id)) {
+      // Stryker disable next-line EqualityOperator: at equality both arms are the same value
       const hvaStart = start > s.userspaceAddr ? start : s.userspaceAddr;
       const slotEnd = s.userspaceAddr + (s.npages << PAGE_SHIFT);
+      // Stryker disable next-line EqualityOperator: at equality both arms are the same value
       const hvaEnd = end < slotEnd ? end : slotEnd;
       hits.push({
         asId: s.asId,
