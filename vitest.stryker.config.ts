@@ -19,6 +19,9 @@ import { defineConfig } from 'vitest/config';
 const ORDER = [
   'test/mutation/',
   'test/rules/',
+  'impl/internal/',
+  'impl/defensive-checks.test.ts',
+  'impl/structure-checks.test.ts',
   'impl/scalable/',
   'impl/fill-max-slots.test.ts',
   'test/ground-truth/',
