@@ -61,6 +61,7 @@ export class Srcu {
     if (n === undefined) throw new Error(`srcu_read_unlock() without a reader of as ${token.asId} at epoch ${token.epoch}`);
     if (n === 1) live.delete(token.epoch);
     else live.set(token.epoch, n - 1);
+    // Stryker disable next-line ConditionalExpression: a fast path; the loop below does nothing then
     if (this.waiters.length === 0) return;
     const still: Waiter[] = [];
     for (const w of this.waiters) {

@@ -61,7 +61,8 @@ const EEXIST: Decision = { kind: 'reject', errno: 'EEXIST' };
  * @returns the decision for a user request.
  */
 export function decideUserMemoryRegion(profile: Profile, mem: MemoryRegion, view: ActiveMemslotsView): Decision {
-  // [MS-VAL-01]
+  // [MS-VAL-01] Any flag it rejects MS-VAL-03 rejects too, with the same EINVAL.
+  // Stryker disable next-line ConditionalExpression: equivalent, MS-VAL-03 (above)
   if (profile.v1FlagsMask && (mem.flags & ~KVM_SET_USER_MEMORY_REGION_V1_FLAGS) !== 0) return EINVAL;
   // [MS-VAL-02] Only the low 16 bits count.
   if ((mem.slot & 0xffff) >= profile.userMemSlots) return EINVAL;
@@ -93,7 +94,9 @@ export function decideMemoryRegion(profile: Profile, mem: MemoryRegion, view: Ac
   if (uend < mem.userspaceAddr || uend > profile.userAddrMax) return EINVAL;
   // [MS-VAL-08]
   if (asId >= profile.addressSpaces) return EINVAL;
-  // [MS-VAL-09]
+  // [MS-VAL-09] The kernel checks twice; here no id gets this far: a user id fails MS-VAL-02,
+  // an internal one the same check in setInternalMemslotLoop().
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: unreachable (above)
   if (id >= profile.memSlotsNum) return EINVAL;
   // [MS-VAL-10]
   if (mem.guestPhysAddr + mem.memorySize > U64_MAX) return EINVAL;
