@@ -20,12 +20,9 @@ const ORDER = [
   'test/mutation/',
   'test/rules/',
   'impl/internal/',
-  'impl/defensive-checks.test.ts',
-  'impl/structure-checks.test.ts',
   'impl/scalable/',
-  'impl/fill-max-slots.test.ts',
+  'impl/',
   'test/ground-truth/',
-  'impl/impl-vs-model.test.ts',
   'properties/concurrency.test.ts',
   'properties/conformance.test.ts',
 ];

@@ -99,6 +99,7 @@ export function decideMemoryRegion(profile: Profile, mem: MemoryRegion, view: Ac
   // Stryker disable next-line ConditionalExpression,EqualityOperator: unreachable (above)
   if (id >= profile.memSlotsNum) return EINVAL;
   // [MS-VAL-10]
+  // Stryker disable next-line EqualityOperator: both are page aligned (MS-VAL-04/05), so the sum is never U64_MAX itself
   if (mem.guestPhysAddr + mem.memorySize > U64_MAX) return EINVAL;
   // [MS-VAL-11]
   const npages = mem.memorySize >> PAGE_SHIFT;
