@@ -148,7 +148,7 @@ export function decideMemoryRegion(profile: Profile, mem: MemoryRegion, view: Ac
     // [MS-OVL-01]
     const end = baseGfn + npages;
     if (view.checkMemslotOverlap(asId, id, baseGfn, end)) return EEXIST;
-    // MS-X86-01 is not checked here: it belongs to archPrepareMemoryRegion(), which a MOVE
+    // MS-X86-01 is not checked here: it belongs to archPrepareMemoryRegionFails(), which a MOVE
     // reaches only after publishing its INVALID copy (MS-GEN-05).
   }
   return { kind: 'change', change };
@@ -157,13 +157,12 @@ export function decideMemoryRegion(profile: Profile, mem: MemoryRegion, view: Ac
 /**
  * The x86 check of kvm_arch_prepare_memory_region(). It runs inside kvm_set_memslot(): for a
  * MOVE after the INVALID copy was published, so the caller must then restore the old slot.
- * @returns EINVAL, or null when the change may proceed.
+ * @returns whether it fails the change (the kernel's only errno here is EINVAL).
  */
-export function archPrepareMemoryRegion(profile: Profile, change: MemslotChange): 'EINVAL' | null {
-  if (change.change !== 'CREATE' && change.change !== 'MOVE') return null;
+export function archPrepareMemoryRegionFails(profile: Profile, change: MemslotChange): boolean {
+  if (change.change !== 'CREATE' && change.change !== 'MOVE') return false;
   // [MS-X86-01]
-  if (profile.maxGfn !== null && change.new.baseGfn + change.new.npages - 1n > profile.maxGfn) return 'EINVAL';
-  return null;
+  return profile.maxGfn !== null && change.new.baseGfn + change.new.npages - 1n > profile.maxGfn;
 }
 
 /**
@@ -207,8 +206,8 @@ export function setInternalMemslotLoop(
   // [MS-INT-02]
   if (size === 0n && !present) return { ok: true, change: 'NONE' };
   // [MS-INT-03]
-  // A delete passes the slot's own host address, not the caller's.
-  const uaddr = size === 0n && existing !== null ? existing.userspaceAddr : hva;
+  // Only a delete gets here with a slot: it passes the slot's own host address, not the caller's.
+  const uaddr = existing !== null ? existing.userspaceAddr : hva;
   let result: SetOutcome = { ok: true, change: 'NONE' };
   for (let asId = 0; asId < profile.addressSpaces; asId++) {
     const mem = { slot: (asId << 16) | id, flags: 0, guestPhysAddr: gpa, memorySize: size, userspaceAddr: uaddr };

@@ -53,7 +53,7 @@ import {
   type ActiveMemslotsView,
   type Decision,
   type MemslotChange,
-  archPrepareMemoryRegion,
+  archPrepareMemoryRegionFails,
 } from '../internal/validate.js';
 import { drainSteps, Readers, Srcu } from '../internal/srcu.js';
 import { MemslotArray } from './memslot-array.js';
@@ -358,7 +358,7 @@ export class LegacyMemslots implements ConcurrentMemslotImpl {
   private *apply(d: Decision): WriterSteps<SetOutcome> {
     if (d.kind !== 'change') return outcomeWithoutChange(d);
     const c = d.change;
-    if (archPrepareMemoryRegion(this.profile, c) !== null) {
+    if (archPrepareMemoryRegionFails(this.profile, c)) {
       // [MS-GEN-05] A MOVE has published its INVALID copy by the time the arch check runs.
       if (c.change === 'MOVE') yield* this.revertMove(c.asId, c.old);
       return { ok: false, errno: 'EINVAL' };

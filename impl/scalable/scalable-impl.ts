@@ -53,7 +53,7 @@ import {
   type ActiveMemslotsView,
   type Decision,
   type MemslotChange,
-  archPrepareMemoryRegion,
+  archPrepareMemoryRegionFails,
 } from '../internal/validate.js';
 import { drainSteps, Readers, Srcu } from '../internal/srcu.js';
 import { GfnTree, type GfnNode } from './gfn-tree.js';
@@ -228,7 +228,7 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
 
   private *setCreate(c: MemslotChange & { change: 'CREATE' }): WriterSteps<SetOutcome> {
     // [MS-X86-01] Nothing was published yet.
-    if (archPrepareMemoryRegion(this.profile, c) !== null) return { ok: false, errno: 'EINVAL' };
+    if (archPrepareMemoryRegionFails(this.profile, c)) return { ok: false, errno: 'EINVAL' };
     const neu = this.prepareMemoryRegion(null, c.new);
     yield* this.createMemslot(neu);
     this.commitMemoryRegion(null, neu, 'CREATE');
@@ -244,7 +244,7 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
 
   private *setMove(c: MemslotChange & { change: 'MOVE' }): WriterSteps<SetOutcome> {
     const invalid = yield* this.invalidateMemslot(c.old);
-    if (archPrepareMemoryRegion(this.profile, c) !== null) {
+    if (archPrepareMemoryRegionFails(this.profile, c)) {
       // [MS-GEN-05] Restore the old slot with a second publish.
       yield* this.activateMemslot(invalid, c.old);
       return { ok: false, errno: 'EINVAL' };

@@ -13,6 +13,9 @@ import { INTERNAL_SLOT_LAYOUT, PAGE_SHIFT, PAGE_SIZE } from '../../model/index.j
 
 export type Place = { readonly kind: 'usual' } | { readonly kind: 'gfn'; readonly gfn: bigint } | { readonly kind: 'on-slot'; readonly pick: number };
 
+/** What a delete passes as its host address (ignored by the kernel): misaligned. */
+const DELETE_HVA = 0x1001n;
+
 const NAMES = ['tss', 'apic_access_page', 'identity_map', 'KVM_MEM_SLOTS_NUM'] as const;
 
 export class InternalSlot extends MemslotCommand {
@@ -36,7 +39,9 @@ export class InternalSlot extends MemslotCommand {
       if (all.length > 0) gpa = all[this.place.pick % all.length]!.baseGfn << PAGE_SHIFT;
     }
     const hva = INTERNAL_HVA_BASE + BigInt(this.which) * 0x10n * PAGE_SIZE;
-    return { kind: 'internal', id, gpa: this.create ? gpa : 0n, size: this.create ? npages << PAGE_SHIFT : 0n, hva: this.create ? hva : 0n };
+    // A delete passes a misaligned host address on purpose: the kernel uses the slot's own
+    // (MS-INT-03), so one that used the caller's would fail MS-VAL-06.
+    return { kind: 'internal', id, gpa: this.create ? gpa : 0n, size: this.create ? npages << PAGE_SHIFT : 0n, hva: this.create ? hva : DELETE_HVA };
   }
 
   toString(): string {
