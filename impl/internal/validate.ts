@@ -208,12 +208,10 @@ export function setInternalMemslotLoop(
   // [MS-INT-03]
   // Only a delete gets here with a slot: it passes the slot's own host address, not the caller's.
   const uaddr = existing !== null ? existing.userspaceAddr : hva;
-  let result: SetOutcome = { ok: true, change: 'NONE' };
-  for (let asId = 0; asId < profile.addressSpaces; asId++) {
-    const mem = { slot: (asId << 16) | id, flags: 0, guestPhysAddr: gpa, memorySize: size, userspaceAddr: uaddr };
-    result = setMemoryRegion(mem);
-    if (!result.ok) break;
-  }
+  const inSpace = (asId: number): MemoryRegion => ({ slot: (asId << 16) | id, flags: 0, guestPhysAddr: gpa, memorySize: size, userspaceAddr: uaddr });
+  // Address space 0 always exists; the others follow until one fails.
+  let result = setMemoryRegion(inSpace(0));
+  for (let asId = 1; asId < profile.addressSpaces && result.ok; asId++) result = setMemoryRegion(inSpace(asId));
   return result;
 }
 
