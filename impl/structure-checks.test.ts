@@ -10,7 +10,7 @@ import { NOSMM, PAGE, region } from '../test/rules/helpers.js';
 import { checkAvl } from './scalable/avl.js';
 import { GfnTree, type GfnNode } from './scalable/gfn-tree.js';
 import { createLegacyImpl, createScalableImpl, type MemslotImpl } from './index.js';
-import type { LegacyKvmMemslots } from './legacy/legacy-impl.js';
+import { LegacyKvmMemslots } from './legacy/legacy-impl.js';
 import type { KvmMemslots } from './scalable/scalable-impl.js';
 
 interface Range {
@@ -187,5 +187,17 @@ describe('scalable checkStructures catches a broken set', () => {
     (nodes.hvaNode as { slot: Memslot }).slot = copy;
     set.idHash.set(2, { ...nodes, slot: copy });
     expect(() => impl.checkStructures()).toThrow('as 0: the two sets differ');
+  });
+});
+
+describe('legacy id_to_index', () => {
+  it('[MS-INV-01] is the kernel\'s short while every index fits, and 32-bit past SHRT_MAX + 1 ids', () => {
+    expect(LegacyKvmMemslots.alloc(0x8000, 0n).idToIndex).toBeInstanceOf(Int16Array);
+    const wide = LegacyKvmMemslots.alloc(0x8001, 0n).idToIndex;
+    expect(wide).toBeInstanceOf(Int32Array);
+    // Index 0x8000 survives the round trip (a short would read back -32768).
+    wide[0x8000] = 0x8000;
+    expect(wide[0x8000]).toBe(0x8000);
+    expect([...wide.slice(0, 3)]).toEqual([-1, -1, -1]);
   });
 });
