@@ -200,4 +200,16 @@ describe('legacy id_to_index', () => {
     expect(wide[0x8000]).toBe(0x8000);
     expect([...wide.slice(0, 3)]).toEqual([-1, -1, -1]);
   });
+
+  it('[MS-CRT-02] kvm_dup_memslots() copies the used slots, with room for one more only on CREATE', () => {
+    const impl = threeSlots(createLegacyImpl) as unknown as { memslots: LegacyKvmMemslots[] };
+    const set = impl.memslots[0]!;
+    expect(set.dup('CREATE').memslots.capacity).toBe(4);
+    for (const change of ['DELETE', 'MOVE', 'FLAGS_ONLY'] as const) expect(set.dup(change).memslots.capacity).toBe(3);
+    const copy = set.dup('MOVE');
+    expect(copy.ascending()).toEqual(set.ascending());
+    expect([copy.usedSlots, copy.lruSlot, copy.generation]).toEqual([set.usedSlots, set.lruSlot, set.generation]);
+    expect(copy.idToIndex).not.toBe(set.idToIndex);
+    expect([...copy.idToIndex]).toEqual([...set.idToIndex]);
+  });
 });
