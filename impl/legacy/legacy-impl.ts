@@ -174,6 +174,7 @@ export class LegacyKvmMemslots {
     if (this.contains(this.lruSlot, g)) return this.memslots.get(this.lruSlot);
     const start = this.binarySearch(g);
     if (start >= this.usedSlots) return this.memslots.get(this.usedSlots - 1);
+    // Stryker disable next-line ConditionalExpression: the LRU is a hint; any index below used_slots is correct
     if (this.contains(start, g)) this.lruSlot = start;
     return this.memslots.get(start);
   }
@@ -229,6 +230,7 @@ export class LegacyKvmMemslots {
     // [MS-INV-01] The kernel WARNs and returns.
     if (index === -1) throw new InvariantError('MS-INV-01', `delete of slot ${memslot.id}, which is not in the array`);
     this.usedSlots--;
+    // Stryker disable next-line ConditionalExpression: resetting a valid LRU hint to 0 is correct too
     if (this.lruSlot >= this.usedSlots) this.lruSlot = 0;
     let i: number;
     for (i = index; i < this.usedSlots; i++) {
