@@ -107,7 +107,7 @@ describe('legacy defensive checks', () => {
   it('[MS-INV-02] update_memslots() with a slot at a neighbour\'s base_gfn, moving backward', () => {
     // Slot 3 (index 0, gfn 0x30) moves down onto slot 2's gfn 0x20: kvm_memslot_move_backward().
     const set = scratch();
-    const err = new InvariantError('MS-INV-02', 'two slots at base_gfn 32');
+    const err = new InvariantError('MS-INV-02', 'two slots at base_gfn 32 (move_backward)');
     expect(() => set.updateMemslots(slot(3, 0x20n), 'MOVE')).toThrow(err);
     expect(() => scratch().updateMemslots(slot(3, 0x20n), 'MOVE')).toThrow(InvariantError);
     // Healthy: just above slot 2's range.
@@ -123,12 +123,12 @@ describe('legacy defensive checks', () => {
   it('[MS-INV-02] update_memslots() with a slot at a neighbour\'s base_gfn, moving forward', () => {
     // Slot 1 (index 2, gfn 0x10) moves up onto slot 2's gfn 0x20: kvm_memslot_move_forward().
     const set = scratch();
-    const msg = '[MS-INV-02] invariant broken: two slots at base_gfn 32';
+    const msg = '[MS-INV-02] invariant broken: two slots at base_gfn 32 (move_forward)';
     expect(() => set.updateMemslots(slot(1, 0x20n), 'MOVE')).toThrow(InvariantError);
     expect(() => scratch().updateMemslots(slot(1, 0x20n), 'MOVE')).toThrow(msg);
     // A CREATE goes through move_forward only.
     const create = setup().set.dup('CREATE');
-    expect(() => create.updateMemslots(slot(4, 0x30n), 'CREATE')).toThrow(new InvariantError('MS-INV-02', 'two slots at base_gfn 48'));
+    expect(() => create.updateMemslots(slot(4, 0x30n), 'CREATE')).toThrow(new InvariantError('MS-INV-02', 'two slots at base_gfn 48 (move_forward)'));
     // Healthy: past slot 2, below slot 3.
     const ok = scratch();
     expect(() => ok.updateMemslots(slot(1, 0x28n), 'MOVE')).not.toThrow();

@@ -237,6 +237,7 @@ export class LegacyKvmMemslots {
       // mslots[i] = mslots[i + 1] (the records move in one memmove below)
       this.idToIndex[mslots.id(i + 1)] = i;
     }
+    // Stryker disable next-line ArithmeticOperator: moving more records only moves dead ones past used_slots
     mslots.moveRecords(index, index + 1, this.usedSlots - index);
     mslots.set(i, memslot);
     this.idToIndex[memslot.id] = -1;
@@ -261,9 +262,10 @@ export class LegacyKvmMemslots {
     let i: number;
     for (i = start; i < this.usedSlots - 1; i++) {
       const next = mslots.baseGfn(i + 1);
+      // Stryker disable next-line ConditionalExpression: without the break, move_forward() puts the slot back in place
       if (g > next) break;
       // [MS-INV-02] The kernel's WARN_ON_ONCE: two slots cannot share a base_gfn.
-      if (g === next) throw new InvariantError('MS-INV-02', `two slots at base_gfn ${memslot.baseGfn}`);
+      if (g === next) throw new InvariantError('MS-INV-02', `two slots at base_gfn ${memslot.baseGfn} (move_backward)`);
       // Shift the next memslot forward one and update its index: mslots[i] = mslots[i + 1].
       this.idToIndex[mslots.id(i + 1)] = i;
     }
@@ -283,7 +285,7 @@ export class LegacyKvmMemslots {
       const prev = mslots.baseGfn(i - 1);
       if (g < prev) break;
       // [MS-INV-02]
-      if (g === prev) throw new InvariantError('MS-INV-02', `two slots at base_gfn ${memslot.baseGfn}`);
+      if (g === prev) throw new InvariantError('MS-INV-02', `two slots at base_gfn ${memslot.baseGfn} (move_forward)`);
       // Shift the next memslot back one and update its index: mslots[i] = mslots[i - 1].
       this.idToIndex[mslots.id(i - 1)] = i;
     }
