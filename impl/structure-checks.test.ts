@@ -190,6 +190,13 @@ describe('scalable checkStructures catches a broken set', () => {
   });
 });
 
+describe('implementation names', () => {
+  it('[MS-INV-01] each implementation names itself as IMPLEMENTATIONS lists it (counterexamples print the name)', () => {
+    expect(createLegacyImpl(NOSMM).name).toBe('legacy');
+    expect(createScalableImpl(NOSMM).name).toBe('scalable');
+  });
+});
+
 describe('legacy id_to_index', () => {
   it('[MS-INV-01] is the kernel\'s short while every index fits, and 32-bit past SHRT_MAX + 1 ids', () => {
     expect(LegacyKvmMemslots.alloc(0x8000, 0n).idToIndex).toBeInstanceOf(Int16Array);

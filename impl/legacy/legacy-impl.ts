@@ -301,6 +301,7 @@ export class LegacyMemslots implements ConcurrentMemslotImpl {
    * `kvm->memslots[as]`: the installed set of each address space, the only one readers use.
    * Written by `publish()` and nothing else.
    */
+  // Stryker disable next-line ArrayDeclaration: reset() replaces it in the constructor
   private memslots: LegacyKvmMemslots[] = [];
   /**
    * Pages over all slots. 5.10 keeps no `nr_memslot_pages`; this is kept for the
@@ -377,6 +378,7 @@ export class LegacyMemslots implements ConcurrentMemslotImpl {
     const neu = match(c)
       .with({ change: 'DELETE' }, (c) => deletedPlaceholder(c.old))
       .with({ change: 'CREATE' }, (c) => makeMemslot(c.new, chooseDirtyBitmap(c.new.flags, null, allocate)))
+      // Stryker disable next-line ObjectLiteral: DELETE and CREATE matched above, an empty pattern matches the same
       .with({ change: 'MOVE' }, { change: 'FLAGS_ONLY' }, (c) =>
         makeMemslot(c.new, chooseDirtyBitmap(c.new.flags, c.old, allocate)),
       )
