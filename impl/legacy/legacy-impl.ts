@@ -425,6 +425,7 @@ export class LegacyMemslots implements ConcurrentMemslotImpl {
    * `out_slots:`
    */
   private *revertMove(asId: number, old: Memslot): WriterSteps<void> {
+    // Stryker disable next-line StringLiteral: dup() adds room only for 'CREATE'; any other kind copies the same
     let slots = this.activeSet(asId).dup('MOVE');
     slots.setInvalid(old.id, true);
     slots = yield* this.installNewMemslots(asId, slots);
@@ -500,6 +501,7 @@ export class LegacyMemslots implements ConcurrentMemslotImpl {
     const s = start;
     const e = end;
     const out: Memslot[] = [];
+    // Stryker disable next-line ArithmeticOperator: records past used_slots are empty or npages 0, so none intersects
     for (let i = set.usedSlots - 1; i >= 0; i--) {
       const base = set.memslots.baseGfn(i);
       if (base < e && s < base + set.memslots.npages(i)) out.push(set.memslots.get(i));
