@@ -46,10 +46,9 @@ export function gfnToMemslotApproxCandidates(vm: VmState, asId: number, gfn: Gfn
   const slots = space(vm, asId).slots;
   const hit = slots.find((s) => contains(s, gfn));
   if (hit !== undefined) return [hit];
-  // On a miss no slot starts at gfn, so `<=` and `>=` here would pick the same slots.
-  // Stryker disable next-line EqualityOperator: equivalent on a miss (above)
+  // Stryker disable next-line EqualityOperator: on a miss no slot starts at gfn, so both pick the same slots
   const below = slots.filter((s) => s.baseGfn < gfn).at(-1);
-  // Stryker disable next-line EqualityOperator: equivalent on a miss (above)
+  // Stryker disable next-line EqualityOperator: on a miss no slot starts at gfn, so both pick the same slots
   const above = slots.find((s) => s.baseGfn > gfn);
   return [below, above].filter((s): s is Memslot => s !== undefined);
 }

@@ -62,8 +62,8 @@ const NONE: Decision = { kind: 'none' };
  * @returns the decision for a user request.
  */
 export function decideUserMemoryRegion(profile: Profile, mem: MemoryRegion, view: ActiveMemslotsView): Decision {
-  // [MS-VAL-01] Any flag it rejects MS-VAL-03 rejects too, with the same EINVAL.
-  // Stryker disable next-line ConditionalExpression: equivalent, MS-VAL-03 (above)
+  // [MS-VAL-01]
+  // Stryker disable next-line ConditionalExpression: every flag it rejects MS-VAL-03 rejects too, with the same EINVAL
   if (profile.v1FlagsMask && (mem.flags & ~KVM_SET_USER_MEMORY_REGION_V1_FLAGS) !== 0) return EINVAL;
   // [MS-VAL-02] Only the low 16 bits count.
   if ((mem.slot & 0xffff) >= profile.userMemSlots) return EINVAL;
@@ -95,9 +95,8 @@ export function decideMemoryRegion(profile: Profile, mem: MemoryRegion, view: Ac
   if (uend < mem.userspaceAddr || uend > profile.userAddrMax) return EINVAL;
   // [MS-VAL-08]
   if (asId >= profile.addressSpaces) return EINVAL;
-  // [MS-VAL-09] The kernel checks twice; here no id gets this far: a user id fails MS-VAL-02,
-  // an internal one the same check in setInternalMemslotLoop().
-  // Stryker disable next-line ConditionalExpression,EqualityOperator: unreachable (above)
+  // [MS-VAL-09] The kernel checks twice (here and in __x86_set_memory_region()).
+  // Stryker disable next-line ConditionalExpression,EqualityOperator: no id gets here, MS-VAL-02 and the internal loop's own MS-VAL-09 come first
   if (id >= profile.memSlotsNum) return EINVAL;
   // [MS-VAL-10]
   // Stryker disable next-line EqualityOperator: both are page aligned (MS-VAL-04/05), so the sum is never U64_MAX itself

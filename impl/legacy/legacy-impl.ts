@@ -150,8 +150,7 @@ export class LegacyKvmMemslots {
     // Stryker disable next-line ConditionalExpression: the LRU only saves a search that finds the same slot
     if (this.contains(this.lruSlot, g)) return this.memslots.get(this.lruSlot);
     const start = this.binarySearch(g);
-    // The record at used_slots, if any, is spare room or the npages-0 placeholder of a DELETE.
-    // Stryker disable next-line ConditionalExpression,EqualityOperator: it contains no gfn (above)
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: the record at used_slots is spare room or an npages-0 placeholder
     if (start < this.usedSlots && this.contains(start, g)) {
       this.lruSlot = start;
       return this.memslots.get(start);

@@ -404,8 +404,8 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
         return;
       }
     }
-    // Unreachable: memslotsAsId() above threw for two nulls; kept for the type narrowing.
-    // Stryker disable next-line all: no input reaches it (docs/mutation.md)
+    // Kept for the type narrowing.
+    // Stryker disable next-line all: unreachable, memslotsAsId() threw for two nulls first
     if (neu === null) throw new InvariantError('MS-INV-01', 'kvm_replace_memslot() with neither old nor new');
     // [MS-INV-01] One slot per id.
     if ((old === null || old.id !== neu.id) && slots.idHash.has(neu.id)) {
