@@ -11,6 +11,7 @@ import { checkAvl } from './scalable/avl.js';
 import { GfnTree, type GfnNode } from './scalable/gfn-tree.js';
 import { createLegacyImpl, createScalableImpl, type MemslotImpl } from './index.js';
 import { LegacyKvmMemslots } from './legacy/legacy-impl.js';
+import { MemslotArray } from './legacy/memslot-array.js';
 import type { KvmMemslots } from './scalable/scalable-impl.js';
 
 interface Range {
@@ -194,6 +195,21 @@ describe('implementation names', () => {
   it('[MS-INV-01] each implementation names itself as IMPLEMENTATIONS lists it (counterexamples print the name)', () => {
     expect(createLegacyImpl(NOSMM).name).toBe('legacy');
     expect(createScalableImpl(NOSMM).name).toBe('scalable');
+  });
+});
+
+describe('legacy memslot array', () => {
+  it('[MS-GEN-03] every record keeps its own fields, and flags can be set on any of them', () => {
+    const arr = new MemslotArray(4);
+    const slots = [0, 1, 2, 3].map((i) => ({ asId: i & 1, id: 10 + i, baseGfn: BigInt(100 - i * 10), npages: BigInt(i + 1), flags: i, userspaceAddr: BigInt(i) << 20n, dirtyBitmap: i === 2 ? null : i }));
+    slots.forEach((s, i) => arr.set(i, s));
+    expect([0, 1, 2, 3].map((i) => arr.get(i))).toEqual(slots);
+    arr.setFlags(2, 0x10001);
+    expect(arr.flags(2)).toBe(0x10001);
+    expect([arr.flags(0), arr.flags(1), arr.flags(3)]).toEqual([0, 1, 3]);
+    arr.moveRecords(0, 1, 3);
+    expect(arr.get(0)).toEqual(slots[1]);
+    expect(arr.get(1)).toEqual({ ...slots[2], flags: 0x10001 });
   });
 });
 

@@ -106,6 +106,7 @@ export class MemslotArray {
    * mslots[i + 1]`); a run of such adjacent copies moves exactly these bytes.
    */
   moveRecords(dst: number, src: number, count: number): void {
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: copyWithin() copies nothing for a count of 0 or less
     if (count > 0) this.u32.copyWithin(dst * W32, src * W32, (src + count) * W32);
   }
 }
