@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Memslot } from '../model/index.js';
 import { NOSMM, PAGE, region } from '../test/rules/helpers.js';
-import { checkAvl } from './scalable/avl.js';
+import { avlHeightBound, checkAvl } from './scalable/avl.js';
 import { GfnTree, type GfnNode } from './scalable/gfn-tree.js';
 import { createLegacyImpl, createScalableImpl, type MemslotImpl } from './index.js';
 import { LegacyKvmMemslots } from './legacy/legacy-impl.js';
@@ -53,6 +53,17 @@ describe('checkAvl catches a broken tree', () => {
       nodes[0]!.height = 3;
       const [hl, hr] = side === 'left' ? [0, 2] : [2, 0];
       expect(() => checkAvl(tree)).toThrow(`unbalanced node: ${hl} vs ${hr}`);
+    }
+  });
+
+  it('[MS-INV-02] the AVL height bound holds for the sparsest AVL trees (Fibonacci trees), and tightly', () => {
+    // N(h): the fewest nodes an AVL tree of height h can have.
+    const fewest = [0, 1];
+    for (let h = 2; h <= 30; h++) fewest.push(fewest[h - 1]! + fewest[h - 2]! + 1);
+    for (let h = 2; h <= 30; h++) {
+      const bound = avlHeightBound(fewest[h]!);
+      expect(bound, `height ${h}, ${fewest[h]} nodes`).toBeGreaterThanOrEqual(h);
+      expect(bound, `height ${h}, ${fewest[h]} nodes`).toBeLessThan(h + 0.6);
     }
   });
 

@@ -150,8 +150,12 @@ describe('gfn tree', () => {
     tree.insert({ baseGfn: 5n, npages: 1n, tag: 0 });
     tree.insert({ baseGfn: 9n, npages: 1n, tag: 1 });
     expect(() => tree.insert({ baseGfn: 9n, npages: 4n, tag: 2 })).toThrow(InvariantError);
+    expect(() => tree.insert({ baseGfn: 5n, npages: 1n, tag: 3 })).toThrow('[MS-INV-02] invariant broken: gfn tree: a second node with baseGfn 0x5');
     expect(tree.inOrder().map((s) => s.tag)).toStrictEqual([0, 1]);
     checkAvl(tree);
+    // replace() keeps the node where it is, so the key must not change.
+    const five = tree.first()!;
+    expect(() => tree.replace(five, { baseGfn: 6n, npages: 1n, tag: 4 })).toThrow('[MS-INV-02] invariant broken: gfn tree: replace 0x5 by 0x6');
   });
 
   it('[MS-LKP-02][MS-LKP-03] search finds the containing slot; the approx descent returns a slot bordering the hole', () => {

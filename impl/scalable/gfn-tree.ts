@@ -37,6 +37,7 @@ export class GfnTree<T extends GfnRange> extends AvlTree<GfnNode<T>> {
   insert(slot: T): GfnNode<T> {
     const key = slot.baseGfn;
     let parent: GfnNode<T> | null = null;
+    // Stryker disable next-line BooleanLiteral: the descent sets it before any use; an empty tree ignores it
     let left = false;
     let n = this.root;
     while (n !== null) {
