@@ -105,4 +105,20 @@ describe('hva interval tree', () => {
     const expected = nodes.map((n) => n.slot).filter((s) => s.tag % 3 !== 0 && s.start <= 0x50000n && 0x50000n <= s.last);
     expect(hits).toStrictEqual(expected.map((s) => s.tag));
   });
+
+  it('[MS-LKP-05] an interval is found from its last byte, not from the byte after; an empty tree finds nothing', () => {
+    expect(new HvaTree<number>().query(0n, 0xffffn)).toEqual([]);
+    expect(new HvaTree<number>().iterFirst(0n, 0n)).toBeNull();
+    // Seven one-page intervals, so that some sit in right subtrees and iter_next climbs.
+    const tree = new HvaTree<number>();
+    for (const i of [3, 1, 5, 0, 2, 4, 6]) tree.insert(BigInt(i) * 0x1000n, BigInt(i) * 0x1000n + 0xfffn, i);
+    for (let i = 0; i < 7; i++) {
+      const lastByte = BigInt(i) * 0x1000n + 0xfffn;
+      expect(tree.query(lastByte, lastByte), `interval ${i} from its last byte`).toEqual([i]);
+      // From the last byte of the one before: both, in order.
+      if (i > 0) expect(tree.query(lastByte - 0x1000n, lastByte)).toEqual([i - 1, i]);
+    }
+    expect(tree.query(0x7000n, 0x8000n)).toEqual([]);
+    expect(tree.query(0x0fffn, 0x6000n)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+  });
 });

@@ -78,6 +78,8 @@ export class HvaTree<T> extends AvlTree<HvaNode<T>> {
       }
       if (n.start <= last) {
         if (start <= n.last) return n;
+        // By the loop invariant the max `last` >= start lies to the right here: always true.
+        // Stryker disable next-line ConditionalExpression,LogicalOperator: always true by the loop invariant
         if (n.right !== null && start <= n.right.subtreeLast) {
           n = n.right;
           continue;
