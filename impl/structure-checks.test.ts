@@ -177,12 +177,21 @@ describe('scalable checkStructures catches a broken set', () => {
     set.hvaTree.remove(set.idHash.get(2)!.hvaNode);
     set.hvaTree.insert(three.hvaNode.start, three.hvaNode.last, three.slot);
     expect(() => impl.checkStructures()).toThrow(`as 0 set ${set.nodeIdx}: stray hva node for slot 3`);
+    // An hva node of an id the hash does not have at all.
+    const other = setup();
+    const s0 = other.pair[0];
+    const two = s0.idHash.get(2)!;
+    s0.hvaTree.remove(two.hvaNode);
+    s0.hvaTree.insert(two.hvaNode.start, two.hvaNode.last, { ...two.slot, id: 9 });
+    expect(() => other.impl.checkStructures()).toThrow(`as 0 set ${s0.nodeIdx}: stray hva node for slot 9`);
   });
 
   it('[MS-INV-01] a last_used_slot that is not a slot of its set', () => {
     const { impl, pair } = setup();
     const set = pair[0];
     set.lastUsedSlot = { ...slotOf(set, 2) };
+    expect(() => impl.checkStructures()).toThrow(`as 0 set ${set.nodeIdx}: last_used_slot is not in the set`);
+    set.lastUsedSlot = { ...slotOf(set, 2), id: 9 };
     expect(() => impl.checkStructures()).toThrow(`as 0 set ${set.nodeIdx}: last_used_slot is not in the set`);
     set.lastUsedSlot = slotOf(set, 2);
     expect(() => impl.checkStructures()).not.toThrow();

