@@ -54,6 +54,7 @@ export function setInternalMemslot(vm: VmState, id: number, gpa: Gpa, size: bigi
   let state = vm;
   const fired: RuleId[] = ['MS-INT-03'];
   const published: VmState[] = [];
+  // Stryker disable next-line ObjectLiteral,BooleanLiteral,StringLiteral: address space 0 always exists, so the loop always overwrites it
   let result: SetResult = { ok: true, change: 'NONE', rule: 'MS-INT-03' };
   for (let asId = 0; asId < p.addressSpaces; asId++) {
     const step = setMemoryRegion(state, { slot: (asId << 16) | id, flags: 0, guestPhysAddr: gpa, memorySize: size, userspaceAddr: uaddr });

@@ -116,6 +116,7 @@ export function setMemoryRegion(vm: VmState, mem: MemoryRegion): Step<SetResult>
     }
   }
 
+  // Stryker disable next-line ConditionalExpression: FLAGS_ONLY keeps its range, which overlaps no other slot
   if (change === 'CREATE' || change === 'MOVE') {
     // [MS-OVL-01] Same address space only; half-open ranges; the slot's own id is skipped; internal slots count.
     const end = baseGfn + npages;
