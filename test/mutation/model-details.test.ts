@@ -178,6 +178,14 @@ describe('profile files: the exact errors', () => {
     expect(profileFromJson({ ...FULL, user_addr_max: 'x' }, 'p')).toEqual({ ok: false, error: 'profile field "user_addr_max" must be a u64 string ("0x..." or decimal)' });
   });
 
+  it('[MS-VAL-08][MS-VAL-02] an integer field outside its range, fractional or a string is reported with its range', () => {
+    const err = (k: string, max: number): unknown => ({ ok: false, error: `profile field "${k}" must be an integer from 1 to ${max}` });
+    for (const v of [0, 3, 1.5, '2']) expect(profileFromJson({ ...FULL, address_spaces: v }, 'p')).toEqual(err('address_spaces', 2));
+    for (const v of [0, 0x10000]) expect(profileFromJson({ ...FULL, user_mem_slots: v }, 'p')).toEqual(err('user_mem_slots', 0xffff));
+    expect(profileFromJson({ ...FULL, mem_slots_num: -1 }, 'p')).toEqual(err('mem_slots_num', 0xffff));
+    expect(profileFromJson({ ...FULL, address_spaces: 1, user_mem_slots: 0xffff, mem_slots_num: 0xffff }, 'p').ok).toBe(true);
+  });
+
   it('[MS-X86-01][MS-VAL-07] parseU64 takes strings of up to 66 characters, leading zeros included', () => {
     expect(parseU64(`0x${'0'.repeat(63)}1`)).toBe(1n);
     expect(parseU64(`0x${'0'.repeat(64)}1`)).toBeNull();

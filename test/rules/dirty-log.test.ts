@@ -15,6 +15,8 @@ function expectLog(vm: VmState, slot: number, errno: 'EINVAL' | 'ENOENT' | null,
   expect(s.result).toEqual(errno === null ? { ok: true, rule } : { ok: false, errno, rule });
   expectTitleCites(rule);
   expect(s.state).toBe(vm);
+  // The coverage gate counts a rule by what a step fired: exactly the rule that decided.
+  expect(s.fired).toEqual([rule]);
   expect(s.published).toEqual([]);
 }
 
