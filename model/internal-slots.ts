@@ -49,8 +49,8 @@ export function setInternalMemslot(vm: VmState, id: number, gpa: Gpa, size: bigi
     return { state: vm, result: { ok: true, change: 'NONE', rule: 'MS-INT-02' }, fired: ['MS-INT-02', 'MS-GEN-04'], published: [] };
   }
   // [MS-INT-03] Every address space in turn, flags 0; a failure stops the loop and keeps what was done.
-  // A delete passes the slot's own host address, not the caller's.
-  const uaddr = size === 0n && existing !== undefined ? existing.userspaceAddr : hva;
+  // Only a delete gets here with a slot: it passes the slot's own host address, not the caller's.
+  const uaddr = existing !== undefined ? existing.userspaceAddr : hva;
   let state = vm;
   const fired: RuleId[] = ['MS-INT-03'];
   const published: VmState[] = [];

@@ -103,6 +103,7 @@ export function profileFromJson(value: unknown, name: string): ProfileResult {
   const base = PROFILES[DEFAULT_PROFILE_NAME]!;
   const int = (key: string, min: number, max: number): number | string => {
     const v = obj[key];
+    // Stryker disable next-line ConditionalExpression: Number.isInteger() rejects every non-number too; the typeof is for the type checker
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
       return `profile field "${key}" must be an integer from ${min} to ${max}`;
     }

@@ -92,6 +92,8 @@ describe('checkReader: which branch decides, and what it reports', () => {
   it('[MS-ATM-03][MS-ATM-04] an in-progress generation after a non-generation answer is no return of bit 63', () => {
     // State 1 (the INVALID copy) gives both: not visible, and 6|IN_PROGRESS while its swap runs.
     expect(verdict(DELETE, 0, 2, [visible(5n, false), g(6n | IN_PROGRESS)])).toEqual({ ok: true, state: 1 });
+    // Two in-progress reads: neither is settled.
+    expect(verdict(DELETE, 0, 2, [g(6n | IN_PROGRESS), g(6n | IN_PROGRESS)])).toEqual({ ok: true, state: 1 });
   });
 
   it('[MS-ATM-02] answers all given by a state replaced before entry: that state is named, with what each window state says instead', () => {
