@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ChildSut, SutError, splitCommand } from './child.js';
 
@@ -149,6 +152,33 @@ describe.concurrent('ChildSut', () => {
     expect(isAlive(sut.pid)).toBe(true);
     await sut.close();
     await expectGone(sut.pid);
+  });
+
+  it('ends a background process that holds its pipes, and every process the SUT started, on close', async () => {
+    // A wrapper that starts a long sleeper holding stdout and stderr, and one that left the
+    // process group (setsid), then answers correctly.
+    const dir = mkdtempSync(join(tmpdir(), 'memslot-child-'));
+    const script = `sleep 300 & echo $! > ${dir}/bg; setsid sleep 300 & echo $! > ${dir}/sid; exec "$0" -e "$1"`;
+    const sut = await ChildSut.start(['sh', '-c', script, process.execPath, ECHO]);
+    expect((await sut.request({ op: 'x' })).value).toEqual({ echo: { op: 'x' } });
+    const background = Number(readFileSync(join(dir, 'bg'), 'utf8'));
+    const ownSession = Number(readFileSync(join(dir, 'sid'), 'utf8'));
+    expect(isAlive(background) && isAlive(ownSession)).toBe(true);
+    const t0 = Date.now();
+    await sut.close();
+    expect(Date.now() - t0).toBeLessThan(3000);
+    await expectGone(background);
+    await expectGone(ownSession);
+  });
+
+  it('ends the processes a SUT started when the SUT crashes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'memslot-child-'));
+    const sut = await ChildSut.start(['sh', '-c', `sleep 300 & echo $! > ${dir}/bg; exec "$0" -e "$1"`, process.execPath, ECHO]);
+    const err = await sutError(sut.request({ op: 'die' }));
+    expect(err.kind).toBe('crash');
+    const background = Number(readFileSync(join(dir, 'bg'), 'utf8'));
+    await sut.close();
+    await expectGone(background);
   });
 
   it('rejects a request pending at close', async (ctx) => {

@@ -12,10 +12,15 @@
  * - `protocol`: an answer line that is not a JSON object, or a line nobody asked for;
  * - `setup`: the environment is not fit to run the SUT (used by drivers such as kvm-driver.ts).
  *
- * No child outlives its ChildSut: it is killed on close(), on any fatal error, and by a
- * process 'exit' handler for children still alive when Node exits.
+ * No process of the SUT's outlives its ChildSut. The child leads a process group of its own,
+ * and the whole group is killed on close(), on any fatal error, and by a process 'exit' handler;
+ * its pipes are destroyed then, so a background process that still holds them (a wrapper's
+ * helper, a daemon) cannot keep the oracle from exiting. A process that left the group
+ * (`setsid`) is found by a token in its inherited environment (Linux, /proc) and killed too.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
 
 export type SutErrorKind = 'spawn' | 'crash' | 'timeout' | 'protocol' | 'setup';
 
@@ -63,24 +68,68 @@ function quote(s: string, max = QUOTE_CHARS): string {
   return `"${t.replace(/[\u0000-\u001f\u007f]/g, (c) => JSON.stringify(c).slice(1, -1))}"`;
 }
 
-// Children alive in this process, killed if Node exits while they run.
-const liveChildren = new Set<ChildProcess>();
+/** The environment variable that marks every process a SUT starts (its value: one token per SUT). */
+export const SUT_TOKEN_VAR = 'MEMSLOT_ORACLE_SUT_TOKEN';
+
+/** A started SUT's process group and token: what it takes to end everything it started. */
+interface Group {
+  readonly pgid: number;
+  readonly token: string;
+}
+
+// SUT groups not yet ended, killed if Node exits while they run.
+const liveGroups = new Set<Group>();
 let exitHandlerInstalled = false;
 
-function track(child: ChildProcess): void {
+function track(group: Group): void {
   if (!exitHandlerInstalled) {
     exitHandlerInstalled = true;
     process.on('exit', () => {
-      for (const c of liveChildren) {
-        try {
-          c.kill('SIGKILL');
-        } catch {
-          // The child is already gone.
-        }
-      }
+      for (const g of liveGroups) endGroup(g);
     });
   }
-  liveChildren.add(child);
+  liveGroups.add(group);
+}
+
+/**
+ * SIGKILLs the group and every process that carries its token. Synchronous, so the 'exit'
+ * handler can call it.
+ */
+function endGroup(group: Group): void {
+  liveGroups.delete(group);
+  try {
+    process.kill(-group.pgid, 'SIGKILL');
+  } catch {
+    // No process is left in the group.
+  }
+  for (const pid of pidsWithToken(group.token)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+}
+
+/** The processes whose environment holds `SUT_TOKEN_VAR=token` (none where /proc is absent). */
+function pidsWithToken(token: string): number[] {
+  const needle = `${SUT_TOKEN_VAR}=${token}\0`;
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const pids: number[] = [];
+  for (const e of entries) {
+    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
+    try {
+      if (`${readFileSync(`/proc/${e}/environ`, 'latin1')}\0`.includes(needle)) pids.push(Number(e));
+    } catch {
+      // Gone, or not ours to read.
+    }
+  }
+  return pids;
 }
 
 interface Pending {
@@ -97,6 +146,7 @@ export class ChildSut {
   readonly pid: number;
 
   readonly #child: ChildProcess;
+  readonly #group: Group;
   readonly #timeoutMs: number;
   #stdoutBuffer = '';
   #stderrTail = '';
@@ -110,15 +160,15 @@ export class ChildSut {
   readonly #exitedPromise: Promise<void>;
   #closePromise: Promise<void> | null = null;
 
-  private constructor(command: readonly string[], child: ChildProcess, timeoutMs: number) {
+  private constructor(command: readonly string[], child: ChildProcess, group: Group, timeoutMs: number) {
     this.command = command;
     this.#child = child;
+    this.#group = group;
     this.#timeoutMs = timeoutMs;
     this.pid = child.pid ?? -1;
     this.#exitedPromise = new Promise<void>((resolve) => {
       child.once('exit', (code: number | null, signal: NodeJS.Signals | null) => {
         this.#exited = true;
-        liveChildren.delete(child);
         resolve();
         // 'close' follows once stdout and stderr are drained, and reports with the full stderr
         // tail. If something else (a grandchild) keeps the pipes open, report without waiting.
@@ -152,11 +202,14 @@ export class ChildSut {
     if (!(timeoutMs > 0)) {
       throw new RangeError(`timeoutMs must be positive, got ${timeoutMs}`);
     }
+    const token = randomUUID();
     let child: ChildProcess;
     try {
       child = spawn(file, args, {
         stdio: ['pipe', 'pipe', 'pipe'],
-        env: opts.env ?? process.env,
+        // A process group of its own (pgid = its pid), so that ending the SUT ends its helpers.
+        detached: true,
+        env: { ...(opts.env ?? process.env), [SUT_TOKEN_VAR]: token },
         ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
       });
     } catch (err) {
@@ -174,8 +227,9 @@ export class ChildSut {
       child.once('spawn', onSpawn);
       child.once('error', onError);
     });
-    track(child);
-    return new ChildSut([...command], child, timeoutMs);
+    const group = { pgid: child.pid!, token };
+    track(group);
+    return new ChildSut([...command], child, group, timeoutMs);
   }
 
   /** Sends `JSON.stringify(obj)` as one line. Objects holding bigints must use requestLine. */
@@ -214,8 +268,9 @@ export class ChildSut {
   }
 
   /**
-   * Ends the child's stdin, waits briefly for it to exit, then SIGKILLs it. Pending and queued
-   * requests reject with SutError 'crash'. Idempotent.
+   * Ends the child's stdin, waits briefly for it to exit, then SIGKILLs it and everything it
+   * started, and lets go of its pipes. Pending and queued requests reject with SutError 'crash'.
+   * Idempotent.
    */
   close(): Promise<void> {
     if (this.#closePromise) return this.#closePromise;
@@ -236,6 +291,7 @@ export class ChildSut {
           await this.#exitedPromise;
         }
       }
+      this.#release();
     })();
     return this.#closePromise;
   }
@@ -339,12 +395,15 @@ export class ChildSut {
   }
 
   #kill(): void {
-    if (this.#exited) return;
-    try {
-      this.#child.kill('SIGKILL');
-    } catch {
-      // Already gone.
-    }
+    endGroup(this.#group);
+  }
+
+  /** Ends what is left of the SUT's processes and stops reading pipes they may still hold. */
+  #release(): void {
+    endGroup(this.#group);
+    this.#child.stdin?.destroy();
+    this.#child.stdout?.destroy();
+    this.#child.stderr?.destroy();
   }
 
   #clearTimer(): void {

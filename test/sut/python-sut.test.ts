@@ -455,6 +455,21 @@ describe.skipIf(!HAS_PYTHON)(TITLE, () => {
     expect(run.leaked).toEqual([]);
   });
 
+  it.concurrent('a SUT that leaves a background process holding its pipes: replay ends promptly, 0 mismatches, nothing left running', async ({ expect }) => {
+    const trace = writeTrace([RESET, setRegion(0, 0, 0x100000, 0x200000, UA, OK), setRegion(1, 0, 0x2ff000, 0x1000, UA, err('EEXIST'))]);
+    const tag = newTag();
+    // The sleeper carries the tag in its argv, so the leak check sees it.
+    const sleeper = `${PYTHON} -c 'import time; time.sleep(300)' ${tag}`;
+    const wrapper = `sh -c "${sleeper} & exec ${sutCommand(tag)}"`;
+    const t0 = Date.now();
+    const run = await oracle(['replay', trace, '--sut', wrapper, ...PATIENT], tag);
+    expect(run.hung).toBe(false);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(run.stdout).toContain('3 steps, 0 mismatches');
+    expect(run.code).toBe(0);
+    expect(run.leaked).toEqual([]);
+  });
+
   // ------------------------------------------------------------------------------- (c)
 
   interface BugCase {
