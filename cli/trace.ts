@@ -6,7 +6,7 @@
  * any defect is reported with its line number and field, never guessed around.
  */
 import { match } from 'ts-pattern';
-import { ERRNOS, type Errno, type MemoryRegion } from '../model/types.js';
+import { isErrno, type Errno, type MemoryRegion } from '../model/types.js';
 import { parseU64, profileFromJson, profileToJson, type Profile } from '../model/profiles.js';
 
 export type Request =
@@ -191,10 +191,10 @@ export function parseAnswer(request: Request, obj: unknown, line: number, source
   const errnoAnswer = (): Answer | null => {
     if (!one('errno')) return null;
     const e = (obj as Obj)['errno'];
-    if (typeof e !== 'string' || !(ERRNOS as readonly string[]).includes(e)) {
-      throw new InputError(line, `${field === '' ? '' : `${field}.`}errno`, `unknown errno ${JSON.stringify(e)} (known: ${ERRNOS.join(', ')})`, source);
+    if (!isErrno(e)) {
+      throw new InputError(line, `${field === '' ? '' : `${field}.`}errno`, `${JSON.stringify(e)} is not an errno name of Linux's uapi (asm-generic/errno-base.h, errno.h)`, source);
     }
-    return { kind: 'errno', errno: e as Errno };
+    return { kind: 'errno', errno: e };
   };
   // A switch rather than ts-pattern: this runs for every trace line (replay's hot path).
   switch (request.op) {

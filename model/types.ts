@@ -28,8 +28,8 @@ export const KVM_SET_USER_MEMORY_REGION_V1_FLAGS = KVM_MEM_LOG_DIRTY_PAGES | KVM
 /** Bit 63 of a generation: a swap of the active set is in progress. */
 export const KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS = 1n << 63n;
 
-export type Errno = 'EINVAL' | 'EEXIST' | 'ENOENT' | 'ENOMEM' | 'EIO' | 'EFAULT' | 'ENXIO' | 'EBADF' | 'EPERM';
-export const ERRNOS: readonly Errno[] = ['EINVAL', 'EEXIST', 'ENOENT', 'ENOMEM', 'EIO', 'EFAULT', 'ENXIO', 'EBADF', 'EPERM'];
+import type { Errno } from './errno.js';
+export { ERRNOS, ERRNO_NUMBERS, isErrno, type Errno } from './errno.js';
 
 /** `enum kvm_mr_change`, plus `NONE` for the identical re-issue that changes nothing. */
 export type ChangeKind = 'CREATE' | 'DELETE' | 'MOVE' | 'FLAGS_ONLY' | 'NONE';

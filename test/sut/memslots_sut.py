@@ -280,10 +280,11 @@ class VM:
             if p.nr_memslot_pages_check and ((self.nr_memslot_pages + npages) & U64) < self.nr_memslot_pages:
                 raise Errno("EINVAL")
             if "limit-509" in self.bugs and id_ < p.user_mem_slots:
-                # BUG(limit-509): a VMM-side table of 509 user slots per address space.
+                # BUG(limit-509): a VMM-side table of 509 user slots per address space,
+                # out of room where the kernel creates the slot.
                 live = sum(1 for s in space.values() if s.id < p.user_mem_slots)
                 if live >= 509:
-                    raise Errno("ENOMEM")
+                    raise Errno("ENOSPC")
         else:
             # [MS-MOD-01] user address change
             if uaddr != old.userspace_addr:

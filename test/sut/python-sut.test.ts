@@ -533,7 +533,7 @@ describe.skipIf(!HAS_PYTHON)(TITLE, () => {
         ...Array.from({ length: 510 }, (_, id) => setRegion(id, 0, BigInt(id) * 0x1000n, 0x1000, UA + BigInt(id) * 0x1000n)),
       ],
       line: 511, // the 510th create: 509 user slots are live
-      sut: '{"errno":"ENOMEM"}',
+      sut: '{"errno":"ENOSPC"}',
       model: '{"ret":0}',
       rule: 'MS-CRT-02',
     },
