@@ -6,7 +6,7 @@ import { match } from 'ts-pattern';
 import type { RuleId } from '../spec/rules.js';
 import * as model from '../model/index.js';
 import type { MemslotImpl } from '../impl/interface.js';
-import type { Answer, Request, SlotInfo } from './trace.js';
+import { answersEqual, type Answer, type Request, type SlotInfo } from './trace.js';
 import { PAGE_SHIFT, type DirtyLogOutcome, type Memslot, type SetOutcome } from '../model/types.js';
 
 export interface ModelAnswer {
@@ -40,6 +40,30 @@ export function requestDefect(profile: model.Profile, r: Request): { field: stri
     return { field: 'id', message: `internal slot ids start at KVM_USER_MEM_SLOTS (${profile.userMemSlots})` };
   }
   return null;
+}
+
+/**
+ * The model's step once an answer has been observed: its own answer, or, where the observed
+ * answer is ENOMEM and MS-RES-01 allows it, the resource branch. `allows` says whether another
+ * side's answer is one the kernel could give here.
+ */
+export interface Judged {
+  readonly step: ModelAnswer;
+  /** The observed answer took the resource branch (MS-RES-01). */
+  readonly resource: boolean;
+  readonly allows: (a: Answer) => boolean;
+}
+
+export function judge(vm: model.VmState, r: Request, m: ModelAnswer, observed: Answer | undefined): Judged {
+  const plain: Judged = { step: m, resource: false, allows: (a) => answersEqual(a, m.answer) };
+  if (r.op !== 'set_user_memory_region' || m.answer.kind !== 'ret') return plain;
+  const noMem = model.setUserMemoryRegionNoMem(vm, r.region);
+  if (noMem === null) return plain;
+  const isNoMem = (a: Answer | undefined): boolean => a !== undefined && a.kind === 'errno' && a.errno === 'ENOMEM';
+  const allows = (a: Answer): boolean => answersEqual(a, m.answer) || isNoMem(a);
+  if (!isNoMem(observed)) return { ...plain, allows };
+  const step: ModelAnswer = { state: noMem.state, answer: outcomeAnswer(noMem.result), rule: noMem.result.rule, fired: noMem.fired };
+  return { step, resource: true, allows };
 }
 
 /** The model's answer to one request. The caller has checked requestDefect(). */

@@ -4,8 +4,8 @@
  */
 import { RULES, type RuleId } from '../spec/rules.js';
 import * as model from '../model/index.js';
-import { modelStep, requestDefect } from './execute.js';
-import { InputError, answerText, answersEqual, requestText, type Answer, type Request, type TraceLine } from './trace.js';
+import { judge, modelStep, requestDefect } from './execute.js';
+import { InputError, answerText, requestText, type Answer, type Request, type TraceLine } from './trace.js';
 
 export interface Mismatch {
   readonly line: number;
@@ -21,6 +21,8 @@ export interface Mismatch {
 export interface ReplaySummary {
   readonly steps: number;
   readonly mismatches: number;
+  /** Steps whose followed answer was ENOMEM where the model accepts (MS-RES-01). */
+  readonly resourceSteps: number;
   /** The first mismatches, up to the report limit. */
   readonly first: readonly Mismatch[];
   /** How often each rule decided a request. */
@@ -44,6 +46,7 @@ export async function replay(lines: AsyncIterable<TraceLine>, opts: ReplayOption
   let vm = model.createVm(opts.profile);
   let steps = 0;
   let mismatches = 0;
+  let resourceSteps = 0;
   const first: Mismatch[] = [];
   const ruleCounts = new Map<RuleId, number>();
   await opts.onReset?.(opts.profile);
@@ -55,10 +58,6 @@ export async function replay(lines: AsyncIterable<TraceLine>, opts: ReplayOption
     }
     const defect = requestDefect(vm.profile, t.request);
     if (defect !== null) throw new InputError(t.line, defect.field, defect.message);
-    const m = modelStep(vm, t.request);
-    vm = m.state;
-    steps++;
-    if (m.rule !== null) ruleCounts.set(m.rule, (ruleCounts.get(m.rule) ?? 0) + 1);
     const supported = opts.sutSupports?.(t.request) ?? true;
     if (opts.sut !== undefined && !supported && t.request.op === 'set_internal_memslot') {
       // Skipping a request that changes the state would blame every later difference on the SUT.
@@ -66,8 +65,15 @@ export async function replay(lines: AsyncIterable<TraceLine>, opts: ReplayOption
     }
     const askSut = opts.sut !== undefined && supported;
     const sut = askSut ? await opts.sut!(t.request, t.line) : undefined;
-    const expectBad = t.expect !== undefined && !answersEqual(t.expect, m.answer);
-    const sutBad = sut !== undefined && !answersEqual(sut, m.answer);
+    // The live answer decides which branch the model follows: the SUT's, else the trace's.
+    const judged = judge(vm, t.request, modelStep(vm, t.request), sut ?? t.expect);
+    const m = judged.step;
+    vm = m.state;
+    steps++;
+    if (judged.resource) resourceSteps++;
+    if (m.rule !== null) ruleCounts.set(m.rule, (ruleCounts.get(m.rule) ?? 0) + 1);
+    const expectBad = t.expect !== undefined && !judged.allows(t.expect);
+    const sutBad = sut !== undefined && !judged.allows(sut);
     if (expectBad || sutBad) {
       mismatches++;
       if (first.length < limit) {
@@ -83,12 +89,13 @@ export async function replay(lines: AsyncIterable<TraceLine>, opts: ReplayOption
       }
     }
   }
-  return { steps, mismatches, first, ruleCounts };
+  return { steps, mismatches, resourceSteps, first, ruleCounts };
 }
 
 /** The human-readable report: the summary line first, then the first mismatches. */
 export function formatReplay(s: ReplaySummary, withSut: boolean): string {
-  const out = [`${s.steps} steps, ${s.mismatches} mismatches`];
+  const resource = s.resourceSteps === 0 ? '' : `; ${s.resourceSteps} answered ENOMEM where the model accepts (the resource branch, MS-RES-01)`;
+  const out = [`${s.steps} steps, ${s.mismatches} mismatches${resource}`];
   for (const m of s.first) {
     out.push('');
     out.push(`line ${m.line}: ${requestText(m.request)}`);

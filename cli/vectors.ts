@@ -30,6 +30,8 @@ export const NOT_IN_TRACES: Readonly<Partial<Record<RuleId, string>>> = {
   'MS-LKP-10': 'gfn to hva has no protocol request',
   'MS-LKP-11': 'gfn to hva has no protocol request',
   'MS-LKP-01': 'id lookup has no protocol request (get_slots shows the effect)',
+  'MS-RES-01': 'ENOMEM is an answer a kernel may give, never one a vector can demand (replay accepts it where the rule allows)',
+  'MS-RES-02': 'follows MS-RES-01',
 };
 
 /** Why no request can decide `id` under `profile`, or undefined when one can. */

@@ -204,14 +204,14 @@ function commit(
  * still grows by 2N.
  * Mirrors: kvm_set_memslot(), the `kvm_activate_memslot(kvm, invalid_slot, old)` error path
  */
-function revertMove(vm: VmState, asId: number, old: Memslot, rule: RuleId): Step<SetResult> {
+export function revertMove(vm: VmState, asId: number, old: Memslot, rule: RuleId, errno: Errno = 'EINVAL', fired: readonly RuleId[] = [rule, 'MS-GEN-05']): Step<SetResult> {
   const n = BigInt(vm.profile.addressSpaces);
   const before = space(vm, asId);
   const invalid = memslot(old, old.flags | KVM_MEMSLOT_INVALID, old.dirtyBitmap);
   // [MS-GEN-05]
   const invalidState = withSpace(vm, { asId, generation: before.generation + n, slots: before.slots.map((s) => (s === old ? invalid : s)) }, vm.nrMemslotPages, vm.bitmapsAllocated);
   const state = withSpace(vm, { asId, generation: before.generation + 2n * n, slots: before.slots }, vm.nrMemslotPages, vm.bitmapsAllocated);
-  return { state, result: { ok: false, errno: 'EINVAL', rule }, fired: [rule, 'MS-GEN-05'], published: [invalidState, state] };
+  return { state, result: { ok: false, errno, rule }, fired, published: [invalidState, state] };
 }
 
 /**

@@ -43,6 +43,9 @@ export const RULES = {
   'MS-INT-01': 'creating an internal slot that exists fails with EEXIST',
   'MS-INT-02': 'deleting an internal slot that does not exist is a no-op',
   'MS-INT-03': 'an internal slot change is made in every address space with flags 0',
+  // 27-resource-failures.md
+  'MS-RES-01': 'a request the model accepts as a change may instead fail with ENOMEM; a no-op or a rejection may not',
+  'MS-RES-02': 'after such an ENOMEM nothing changes, except that a MOVE grows its generation by 2N as MS-GEN-05',
   // 30-lookup.md
   'MS-LKP-01': 'id_to_memslot returns the slot of that id in the address space, or none',
   'MS-LKP-02': 'gfn_to_memslot returns the slot whose gfn range contains gfn, or none',

@@ -37,7 +37,7 @@ export async function checkSutCli(values: SutCheckArgs): Promise<number> {
     const under = sut.hello.profile !== null && values.profile === undefined ? 'its declared profile' : `profile ${profile.name}`;
     const rerun = `memslot-oracle check --sut ${JSON.stringify(values.sut)} --seed ${seed} --runs ${runs} --max-steps ${maxSteps}${values.profile === undefined ? '' : ` --profile ${values.profile}`}`;
     if (result.ok) {
-      process.stdout.write(`check: ${sut.description} under ${under}: ${result.runs} runs, ${result.requests} requests, 0 disagreements (seed ${seed})\n`);
+      process.stdout.write(`check: ${sut.description} under ${under}: ${result.runs} runs, ${result.requests} requests, 0 disagreements (seed ${seed})${resourceNote(result.resourceSteps)}\n`);
       return 0;
     }
     const cx = result.counterexample;
@@ -52,4 +52,9 @@ export async function checkSutCli(values: SutCheckArgs): Promise<number> {
   } finally {
     await sut.close();
   }
+}
+
+/** How many answers took the resource branch, when any did. */
+export function resourceNote(n: number): string {
+  return n === 0 ? '' : `; ${n} answered ENOMEM where the model accepts (the resource branch, MS-RES-01)`;
 }

@@ -58,6 +58,13 @@ describe.skipIf(!python)(`check --sut${python ? '' : ' (skipped: no python3 on P
     });
   }
 
+  it.concurrent('[MS-RES-01] a SUT short of memory (ENOMEM for large creates and moves) passes, and the resource branch is counted', async () => {
+    const r = await check(['--sut', `${SUT} --nomem-above 64`, '--seed', '5', '--runs', '40']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/40 runs, \d+ requests, 0 disagreements \(seed 5\); [1-9]\d* answered ENOMEM where the model accepts/);
+    expect(r.status).toBe(0);
+  });
+
   it.concurrent('a SUT that crashes is an error (exit 2), not a counterexample', async () => {
     const r = await check(['--sut', `${SUT} --bug crash-after 40`, '--seed', '3']);
     expect(r.status).toBe(2);

@@ -15,7 +15,7 @@ import { RULES, type RuleId } from '../../spec/rules.js';
 import { commandArbs, type MemslotCommand } from '../../properties/commands/index.js';
 import { newBox } from '../../properties/harness.js';
 import { opCall, traceRequests, type Op } from '../../properties/ops.js';
-import { modelStep } from '../execute.js';
+import { judge, modelStep } from '../execute.js';
 import { reproC, reproSteps } from '../repro.js';
 import { answerText, formatProfileLine, formatTraceLine, requestText, type Answer, type Request } from '../trace.js';
 import { SutError } from './child.js';
@@ -53,9 +53,17 @@ export interface SutCounterexample {
   readonly trace: string;
 }
 
+/** `resourceSteps`: answers of ENOMEM where the model accepts (MS-RES-01), accepted and followed. */
 export type SutCheckResult =
-  | { readonly ok: true; readonly runs: number; readonly requests: number; readonly seed: number }
-  | { readonly ok: false; readonly runs: number; readonly requests: number; readonly seed: number; readonly counterexample: SutCounterexample };
+  | { readonly ok: true; readonly runs: number; readonly requests: number; readonly resourceSteps: number; readonly seed: number }
+  | {
+      readonly ok: false;
+      readonly runs: number;
+      readonly requests: number;
+      readonly resourceSteps: number;
+      readonly seed: number;
+      readonly counterexample: SutCounterexample;
+    };
 
 export interface SutCheckOptions {
   readonly sut: RequestTarget;
@@ -73,24 +81,31 @@ export interface SutCheckOptions {
 }
 
 /** Runs steps on a fresh SUT VM and a fresh model; stops at the first disagreement. */
-async function runSteps(sut: RequestTarget, profile: Profile, steps: readonly SutStep[]): Promise<{ results: StepResult[][]; failedAt: number; requests: number }> {
+async function runSteps(
+  sut: RequestTarget,
+  profile: Profile,
+  steps: readonly SutStep[],
+): Promise<{ results: StepResult[][]; failedAt: number; requests: number; resourceSteps: number }> {
   let vm = model.createVm(profile);
   await sut.request({ op: 'reset' });
   const results: StepResult[][] = [];
   let requests = 1;
+  let resourceSteps = 0;
   for (let i = 0; i < steps.length; i++) {
     const out: StepResult[] = [];
     results.push(out);
     for (const r of steps[i]!.requests) {
-      const m = modelStep(vm, r);
-      vm = m.state;
       const a = await sut.request(r);
+      const judged = judge(vm, r, modelStep(vm, r), a);
+      const m = judged.step;
+      vm = m.state;
       requests++;
+      if (judged.resource) resourceSteps++;
       out.push({ request: r, model: m.answer, rule: m.rule, sut: a });
-      if (answerText(a) !== answerText(m.answer)) return { results, failedAt: i, requests };
+      if (!judged.allows(a)) return { results, failedAt: i, requests, resourceSteps };
     }
   }
-  return { results, failedAt: -1, requests };
+  return { results, failedAt: -1, requests, resourceSteps };
 }
 
 /** Resolves fast-check's commands into steps, against the generators' model. */
@@ -125,6 +140,7 @@ export async function runSutCheck(opts: SutCheckOptions): Promise<SutCheckResult
   const arb = fc.commands(commandArbs(config), { maxCommands: opts.maxSteps, size: 'max' });
   let sutError: unknown = null;
   let requests = 0;
+  let resourceSteps = 0;
   let runs = 0;
   const details = await fc.check(
     fc.asyncProperty(arb, async (cmds) => {
@@ -133,6 +149,7 @@ export async function runSutCheck(opts: SutCheckOptions): Promise<SutCheckResult
       try {
         const r = await runSteps(sut, profile, resolveCommands(sut, profile, cmds, opts.maxPages));
         requests += r.requests;
+        resourceSteps += r.resourceSteps;
         return r.failedAt < 0;
       } catch (e) {
         sutError = e;
@@ -142,7 +159,7 @@ export async function runSutCheck(opts: SutCheckOptions): Promise<SutCheckResult
     { seed: opts.seed, numRuns: opts.runs },
   );
   if (sutError !== null) throw sutError;
-  if (!details.failed || details.counterexample === null) return { ok: true, runs, requests, seed: opts.seed };
+  if (!details.failed || details.counterexample === null) return { ok: true, runs, requests, resourceSteps, seed: opts.seed };
   const shrunk = resolveCommands(sut, profile, details.counterexample[0], opts.maxPages);
   const steps = await minimise(sut, profile, shrunk);
   const final = await runSteps(sut, profile, steps);
@@ -157,7 +174,7 @@ export async function runSutCheck(opts: SutCheckOptions): Promise<SutCheckResult
     text: describe(kept, final.results),
     trace: traceText(profile, kept, final.results),
   };
-  return { ok: false, runs, requests, seed: opts.seed, counterexample };
+  return { ok: false, runs, requests, resourceSteps, seed: opts.seed, counterexample };
 }
 
 /** Deletes steps one at a time while the disagreement persists. */

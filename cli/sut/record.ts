@@ -10,7 +10,9 @@ import { PAGE_SHIFT, type Profile } from '../../model/index.js';
 import { commandArbs, type MemslotCommand } from '../../properties/commands/index.js';
 import { newBox, type ModelBox } from '../../properties/harness.js';
 import { traceRequests } from '../../properties/ops.js';
-import { modelStep } from '../execute.js';
+import * as model from '../../model/index.js';
+import { judge, modelStep } from '../execute.js';
+import { resourceNote } from './check-sut-cli.js';
 import { resolveProfile } from '../profile-arg.js';
 import { answerText, formatProfileLine, formatTraceLine, requestText, type Answer, type Request } from '../trace.js';
 import { UsageError } from '../usage.js';
@@ -49,6 +51,8 @@ export interface RecordSummary {
   readonly requests: number;
   readonly mismatches: number;
   readonly skippedHuge: number;
+  /** Answers of ENOMEM where the model accepts (MS-RES-01), accepted and followed. */
+  readonly resourceSteps: number;
   readonly first: readonly RecordMismatch[];
 }
 
@@ -61,6 +65,7 @@ export async function record(opts: RecordOptions): Promise<RecordSummary> {
   let requests = 0;
   let mismatches = 0;
   let skippedHuge = 0;
+  let resourceSteps = 0;
   const first: RecordMismatch[] = [];
   const write = (text: string): void => {
     line++;
@@ -69,7 +74,9 @@ export async function record(opts: RecordOptions): Promise<RecordSummary> {
   write(formatProfileLine(profile));
   const samples = fc.sample(cmds, { seed: opts.seed, numRuns: opts.sequences });
   for (const sequence of samples) {
+    // The box is the generators' view (what was asked); vm follows what the SUT answered.
     const box = newBox(profile);
+    let vm = model.createVm(profile);
     const reset = await sut.request({ op: 'reset' });
     write(formatTraceLine({ op: 'reset' }, reset));
     requests++;
@@ -81,16 +88,20 @@ export async function record(opts: RecordOptions): Promise<RecordSummary> {
       const { requests: reqs } = traceRequests(profile, op);
       for (const r of reqs) {
         if (!sut.supports(r.op)) continue;
-        const m = modelStep(box.model.vm(), r);
-        if (r.op === 'set_user_memory_region' && r.region.memorySize >> PAGE_SHIFT > RECORD_MAX_PAGES && m.answer.kind === 'ret') {
+        const accepted = modelStep(vm, r);
+        if (r.op === 'set_user_memory_region' && r.region.memorySize >> PAGE_SHIFT > RECORD_MAX_PAGES && accepted.answer.kind === 'ret') {
           skippedHuge++;
           continue;
         }
         const answer = await sut.request(r);
         applyToBox(box, r);
+        const judged = judge(vm, r, accepted, answer);
+        const m = judged.step;
+        vm = m.state;
+        if (judged.resource) resourceSteps++;
         write(formatTraceLine(r, answer));
         requests++;
-        if (answerText(answer) !== answerText(m.answer)) {
+        if (!judged.allows(answer)) {
           mismatches++;
           const mm = { line, request: r, sut: answer, model: m.answer, rule: m.rule };
           if (first.length < 10) first.push(mm);
@@ -99,7 +110,7 @@ export async function record(opts: RecordOptions): Promise<RecordSummary> {
       }
     }
   }
-  return { requests, mismatches, skippedHuge, first };
+  return { requests, mismatches, skippedHuge, resourceSteps, first };
 }
 
 /** Keeps the generators' model in step with what was sent. */
@@ -151,7 +162,7 @@ export async function recordCli(args: string[]): Promise<number> {
     const summary = await record({ sut, profile, seed, sequences, steps, wide, write: (l) => out.write(`${l}\n`) });
     process.stdout.write(
       `record: ${sut.description}, profile ${profile.name}, seed ${seed}: ${sequences} sequences, ${summary.requests} requests, ${summary.mismatches} mismatches with the model` +
-        `${summary.skippedHuge > 0 ? `, ${summary.skippedHuge} oversized creates not sent` : ''}\nwrote ${values.out}\n`,
+        `${summary.skippedHuge > 0 ? `, ${summary.skippedHuge} oversized creates not sent` : ''}${resourceNote(summary.resourceSteps)}\nwrote ${values.out}\n`,
     );
     for (const m of summary.first) {
       process.stdout.write(`\nline ${m.line}: ${requestText(m.request)}\n  sut:   ${answerText(m.sut)}\n  model: ${answerText(m.model)}${m.rule === null ? '' : `   [${m.rule}]`}\n`);

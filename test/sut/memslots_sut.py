@@ -7,6 +7,10 @@ library only.
 
     python3 test/sut/memslots_sut.py [--profile-json '{...}'] [--no-introspection]
                                      [--bug NAME [N]] [--delay-reset MS] [--tag LABEL]
+                                     [--nomem-above PAGES]
+
+--nomem-above PAGES is no bug: it plays a machine short of memory, where a create or move of
+more than PAGES pages fails with ENOMEM after every check (spec chapter 27).
 
 --bug plants one deliberate defect (each marked "BUG(name)" below) so that the oracle can
 be shown to catch it.  Semantic bugs: overlap-adjacent, overlap-partial, delete-missing-ok,
@@ -174,9 +178,10 @@ class Slot:
 
 
 class VM:
-    def __init__(self, profile, bugs):
+    def __init__(self, profile, bugs, nomem_above=None):
         self.p = profile
         self.bugs = bugs
+        self.nomem_above = nomem_above
         n = profile.address_spaces
         self.slots = [dict() for _ in range(n)]  # per address space: id -> Slot
         self.generation = list(range(n))         # MS-GEN-01
@@ -314,6 +319,12 @@ class VM:
                     self._publish(as_id, 2)  # [MS-GEN-05] the INVALID copy was published
                 raise Errno("EINVAL")
 
+        if self.nomem_above is not None and id_ < p.user_mem_slots and change in ("CREATE", "MOVE") and npages > self.nomem_above:
+            # [MS-RES-01] the per-page metadata cannot be allocated
+            if change == "MOVE":
+                self._publish(as_id, 2)  # [MS-RES-02] the INVALID copy was published and restored
+            raise Errno("ENOMEM")
+
         bitmap = self._dirty_bitmap_for(flags, old)
         space[id_] = Slot(as_id, id_, base_gfn, npages, flags, uaddr, bitmap)
         if change == "CREATE":
@@ -402,11 +413,12 @@ class VM:
 
 
 class Server:
-    def __init__(self, profile, bugs, introspection):
+    def __init__(self, profile, bugs, introspection, nomem_above=None):
         self.profile = profile
         self.bugs = bugs
+        self.nomem_above = nomem_above
         self.ops = list(REQUIRED_OPS) + (OPTIONAL_OPS if introspection else [])
-        self.vm = VM(profile, bugs)
+        self.vm = VM(profile, bugs, nomem_above)
 
     def _as_id(self, req):
         as_id = parse_u32(get_field(req, "as_id"), "as_id")
@@ -429,7 +441,7 @@ class Server:
         vm = self.vm
         try:
             if op == "reset":
-                self.vm = VM(self.profile, self.bugs)
+                self.vm = VM(self.profile, self.bugs, self.nomem_above)
                 return {"ok": True}
             if op == "set_user_memory_region":
                 args = (parse_u32(get_field(req, "slot"), "slot"),
@@ -484,6 +496,8 @@ def main(argv):
                     help="a correct but slow SUT: answer the first reset after MS milliseconds")
     ap.add_argument("--tag", default=None,
                     help="ignored; a label that makes this process easy to find (tests)")
+    ap.add_argument("--nomem-above", type=int, default=None, metavar="PAGES",
+                    help="a machine short of memory: creates and moves of more pages fail with ENOMEM")
     ap.add_argument("--bug", nargs="+", action="append", default=[], metavar=("NAME", "N"),
                     help="plant a bug: " + ", ".join(SEMANTIC_BUGS) + ", or "
                     + ", ".join(f"{b} N" for b in COUNTED_BUGS))
@@ -509,7 +523,7 @@ def main(argv):
         else:
             ap.error(f"unknown bug {name!r}")
 
-    server = Server(profile, bugs, not args.no_introspection)
+    server = Server(profile, bugs, not args.no_introspection, args.nomem_above)
     handled = 0
     for raw in sys.stdin:
         line = raw.strip()
