@@ -17,10 +17,10 @@ export {
   type Request,
   type Answer,
   type TraceLine,
-} from './cli/trace.js';
-export { modelStep, implStep } from './cli/execute.js';
-export { replay, formatReplay, type ReplaySummary, type Mismatch } from './cli/replay.js';
+} from './trace/trace.js';
+export { modelStep, implStep } from './trace/execute.js';
+export { replay, formatReplay, type ReplaySummary, type Mismatch } from './trace/replay.js';
 export { checkImplementation, asyncImplTarget, type AsyncMemslotImpl, type CheckImplementationOptions } from './cli/check-impl.js';
 export { runCheck, type CheckResult, type CheckOptions } from './properties/run-check.js';
 export { runSutCheck, type SutCheckResult, type SutCounterexample, type RequestTarget } from './cli/sut/check-sut.js';
-export { SutClient } from './cli/sut/protocol.js';
+export { SutClient } from './sut/protocol.js';

@@ -1,12 +1,12 @@
 /**
  * The oracle's own throughput, in steps (requests) a second:
  *
- * - `oracle-replay`: `replay()` of cli/replay.ts over an in-memory trace of small-state
+ * - `oracle-replay`: `replay()` of trace/replay.ts over an in-memory trace of small-state
  *   requests, each with the model's answer as `expect` (model only, in process);
  * - `oracle-check`: the stateful conformance check against the scalable implementation,
  *   `runCheck()` of properties/run-check.ts (fast-check commands, model and implementation
  *   compared after every step); where that module is missing, the same requests as the replay
- *   stepped through the model (cli/execute.ts `modelStep`) and the implementation (`implStep`)
+ *   stepped through the model (trace/execute.ts `modelStep`) and the implementation (`implStep`)
  *   with every answer compared;
  * - `oracle-protocol`: `replay()` with a SUT, as `replay --sut` does it: every request goes to
  *   the model and, as a JSON line, to a child `node` process (bench/sut.ts) that answers from
@@ -17,10 +17,10 @@ import { fileURLToPath } from 'node:url';
 import type { Profile } from '../model/index.js';
 import { IMPLEMENTATIONS, type ImplFactory } from '../impl/index.js';
 import * as model from '../model/index.js';
-import { implStep, modelStep, requestDefect } from '../cli/execute.js';
-import { replay } from '../cli/replay.js';
-import { answerText, type Request } from '../cli/trace.js';
-import { SutClient } from '../cli/sut/protocol.js';
+import { implStep, modelStep, requestDefect } from '../trace/execute.js';
+import { replay } from '../trace/replay.js';
+import { answerText, type Request } from '../trace/trace.js';
+import { SutClient } from '../sut/protocol.js';
 import { measure, summarize, type Clock, type OpStats, type RawMeasurement } from './measure.js';
 import { smallStateRequests, streamOf, traceWithExpect } from './requests.js';
 

@@ -5,8 +5,8 @@
  */
 import * as model from '../model/index.js';
 import { KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY, PAGE_SHIFT, type Profile } from '../model/index.js';
-import { modelStep } from '../cli/execute.js';
-import type { Request, TraceLine } from '../cli/trace.js';
+import { modelStep } from '../trace/execute.js';
+import type { Request, TraceLine } from '../trace/trace.js';
 import { prng } from './layout.js';
 
 export const SMALL_STATE_SLOTS = 8;

@@ -7,8 +7,8 @@
 import { createInterface } from 'node:readline';
 import { IMPLEMENTATIONS } from '../impl/index.js';
 import { DEFAULT_PROFILE_NAME, PROFILES, profileToJson } from '../model/index.js';
-import { implStep } from '../cli/execute.js';
-import { OPS, RequestFields, answerToJson, parseRequest } from '../cli/trace.js';
+import { implStep } from '../trace/execute.js';
+import { OPS, RequestFields, answerToJson, parseRequest } from '../trace/trace.js';
 
 const profileName = process.argv[2] ?? DEFAULT_PROFILE_NAME;
 const profile = PROFILES[profileName];

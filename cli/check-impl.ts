@@ -6,9 +6,9 @@
 import type { MemslotImpl } from '../impl/interface.js';
 import { PROFILES, type Profile } from '../model/profiles.js';
 import { runCheck, type CheckResult } from '../properties/run-check.js';
-import { outcomeAnswer, slotInfo } from './execute.js';
+import { outcomeAnswer, slotInfo } from '../trace/execute.js';
 import { runSutCheck, type RequestTarget, type SutCheckResult } from './sut/check-sut.js';
-import type { Answer, Op, Request } from './trace.js';
+import type { Answer, Op, Request } from '../trace/trace.js';
 
 /** A MemslotImpl whose methods may return promises. */
 export type AsyncMemslotImpl = { readonly [K in keyof MemslotImpl]: MemslotImpl[K] extends (...a: infer A) => infer R ? (...a: A) => R | Promise<R> : MemslotImpl[K] };

@@ -14,9 +14,9 @@ import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { profileToJson, type Profile } from '../model/profiles.js';
 import { Coverage, formatCoverageTable } from '../properties/coverage.js';
-import { ALL_IMPLEMENTATIONS, IMPL_NAMES } from '../properties/implementations.js';
+import { ALL_IMPLEMENTATIONS, IMPL_NAMES } from './implementations.js';
 import { DEFAULT_MAX_STEPS, DEFAULT_RUNS, randomSeed, runCheck, type CheckResult, type Progress } from '../properties/run-check.js';
-import type { WorkerJob, WorkerMessage } from '../properties/check-worker.js';
+import type { WorkerJob, WorkerMessage } from './check-worker.js';
 import { resolveProfile } from './profile-arg.js';
 import { UsageError } from './usage.js';
 
@@ -70,9 +70,9 @@ function timestamp(): string {
 
 /** The worker script: built JS next to this file, or dist/ when running from the TypeScript sources. */
 function workerScript(): URL | null {
-  const here = new URL('../properties/check-worker.js', import.meta.url);
+  const here = new URL('./check-worker.js', import.meta.url);
   if (!fileURLToPath(import.meta.url).endsWith('.ts') && existsSync(fileURLToPath(here))) return here;
-  const dist = new URL('../dist/properties/check-worker.js', import.meta.url);
+  const dist = new URL('../dist/cli/check-worker.js', import.meta.url);
   return existsSync(fileURLToPath(dist)) ? dist : null;
 }
 
@@ -184,7 +184,7 @@ export async function checkCli(args: string[]): Promise<number> {
   const progress = new ProgressLine();
   let results: CheckResult[];
   const script = workers > 1 ? workerScript() : null;
-  if (workers > 1 && script === null) process.stderr.write('memslot-oracle: check: no built worker script (dist/properties/check-worker.js); running the slices one after another\n');
+  if (workers > 1 && script === null) process.stderr.write('memslot-oracle: check: no built worker script (dist/cli/check-worker.js); running the slices one after another\n');
   if (script !== null) {
     results = await Promise.all(
       slices.map((s, i) =>

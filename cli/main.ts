@@ -5,10 +5,10 @@
  */
 import { parseArgs } from 'node:util';
 import { PROFILES, profileToJson } from '../model/profiles.js';
-import { fileLines } from './lines.js';
+import { fileLines } from '../trace/lines.js';
 import { resolveProfile } from './profile-arg.js';
-import { formatReplay, replay } from './replay.js';
-import { InputError, readTrace } from './trace.js';
+import { formatReplay, replay } from '../trace/replay.js';
+import { InputError, readTrace } from '../trace/trace.js';
 import { parseTimeout } from './timeout.js';
 import { USAGE, UsageError } from './usage.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PROFILES } from '../model/profiles.js';
-import { replay } from './replay.js';
-import { readTrace } from './trace.js';
+import { replay } from '../trace/replay.js';
+import { readTrace } from '../trace/trace.js';
 import { makeVectors } from './vectors.js';
 
 describe('conformance vectors', () => {

@@ -13,9 +13,9 @@ import { RULES, RULE_IDS, type RuleId } from '../spec/rules.js';
 import { commandArbs, type MemslotCommand } from '../properties/commands/index.js';
 import { newBox } from '../properties/harness.js';
 import { traceRequests } from '../properties/ops.js';
-import { modelStep } from './execute.js';
+import { modelStep } from '../trace/execute.js';
 import { resolveProfile } from './profile-arg.js';
-import { formatProfileLine, formatTraceLine } from './trace.js';
+import { formatProfileLine, formatTraceLine } from '../trace/trace.js';
 import { UsageError } from './usage.js';
 
 /** Rules no request of a trace can decide, and why. */

@@ -26,7 +26,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
-import { cacheDir } from '../cli/sut/kvm-driver.js';
+import { cacheDir } from '../sut/kvm-driver.js';
 import type { KernelEntry } from './kernels.js';
 import { SetupError, decompressorFor, requireTools } from './tools.js';
 

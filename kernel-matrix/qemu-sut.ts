@@ -24,7 +24,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildKvmDriver } from '../cli/sut/kvm-driver.js';
+import { buildKvmDriver } from '../sut/kvm-driver.js';
 import { prepareKernel } from './fetch.js';
 import { READY_MARKER, buildInitramfs, qemuArgs } from './guest.js';
 import { KERNELS, findKernel } from './kernels.js';

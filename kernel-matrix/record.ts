@@ -5,14 +5,14 @@
  * - `recordWithOracle`: `memslot-oracle record --sut CMD --out FILE --seed S ...`, the oracle's
  *   own random sequences.
  * - `recordByReplay`: `memslot-oracle replay TRACE --sut CMD --record OUT` of the trace that
- *   gen-trace.ts writes (what the matrix did before `record` existed). It needs cli/lines.ts
+ *   gen-trace.ts writes (what the matrix did before `record` existed). It needs trace/lines.ts
  *   to open the trace only when iteration starts: with a readline interface made before the
  *   SUT's first reset is answered (~50 ms in the guest), the lines read meanwhile were lost.
  */
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { packageRoot } from '../cli/sut/kvm-driver.js';
+import { packageRoot } from '../sut/kvm-driver.js';
 import { generateTrace } from './gen-trace.js';
 import { SetupError } from './tools.js';
 

@@ -20,7 +20,7 @@ import {
   type Memslot,
   type Profile,
 } from '../model/index.js';
-import type { Request } from '../cli/trace.js';
+import type { Request } from '../trace/trace.js';
 
 export type Op =
   | { readonly kind: 'reset' }

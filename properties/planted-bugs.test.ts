@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { IMPLEMENTATIONS } from '../impl/index.js';
 import { PROFILES, type Profile } from '../model/index.js';
-import { replay } from '../cli/replay.js';
-import { readTrace } from '../cli/trace.js';
-import { fileLines } from '../cli/lines.js';
+import { replay } from '../trace/replay.js';
+import { readTrace } from '../trace/trace.js';
+import { fileLines } from '../trace/lines.js';
 import { PLANTED_BUGS } from './planted-bugs.js';
 import { runCheck } from './run-check.js';
 

@@ -7,8 +7,8 @@
 import type fc from 'fast-check';
 import { match } from 'ts-pattern';
 import { RULES, isRuleId } from '../spec/rules.js';
-import { formatProfileLine, formatTraceLine, type Answer, type Request } from '../cli/trace.js';
-import { modelStep, outcomeAnswer } from '../cli/execute.js';
+import { formatProfileLine, formatTraceLine, type Answer, type Request } from '../trace/trace.js';
+import { modelStep, outcomeAnswer } from '../trace/execute.js';
 import type { ImplFactory, MemslotImpl } from '../impl/interface.js';
 import type { Profile } from '../model/index.js';
 import { Disagreement, newBox, startRun, step, type ModelBox, type RecordedStep } from './harness.js';

@@ -1,9 +1,10 @@
 /** `memslot-oracle check --sut kvm|CMD`: options, output and exit status. */
+import { resourceNote } from '../../trace/replay.js';
 import { join } from 'node:path';
 import { resolveProfile } from '../profile-arg.js';
 import { parseTimeout } from '../timeout.js';
 import { UsageError } from '../usage.js';
-import { SutClient } from './protocol.js';
+import { SutClient } from '../../sut/protocol.js';
 import { runSutCheck, writeSutCounterexample } from './check-sut.js';
 import { RECORD_MAX_PAGES } from './record.js';
 
@@ -52,9 +53,4 @@ export async function checkSutCli(values: SutCheckArgs): Promise<number> {
   } finally {
     await sut.close();
   }
-}
-
-/** How many answers took the resource branch, when any did. */
-export function resourceNote(n: number): string {
-  return n === 0 ? '' : `; ${n} answered ENOMEM where the model accepts (the resource branch, MS-RES-01)`;
 }

@@ -15,11 +15,11 @@ import { RULES, type RuleId } from '../../spec/rules.js';
 import { commandArbs, type MemslotCommand } from '../../properties/commands/index.js';
 import { newBox } from '../../properties/harness.js';
 import { opCall, traceRequests, type Op } from '../../properties/ops.js';
-import { judge, modelStep } from '../execute.js';
-import { reproC, reproSteps } from '../repro.js';
-import { answerText, formatProfileLine, formatTraceLine, requestText, type Answer, type Request } from '../trace.js';
-import { SutError } from './child.js';
-import type { Op as RequestOp } from '../trace.js';
+import { judge, modelStep } from '../../trace/execute.js';
+import { reproC, reproSteps } from '../../trace/repro.js';
+import { answerText, formatProfileLine, formatTraceLine, requestText, type Answer, type Request } from '../../trace/trace.js';
+import { SutError } from '../../sut/child.js';
+import type { Op as RequestOp } from '../../trace/trace.js';
 
 /** Anything requests can be sent to: a SUT over the protocol, or an implementation in process. */
 export interface RequestTarget {

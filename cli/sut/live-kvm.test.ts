@@ -5,9 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { PROFILES, profileDiff } from '../../model/profiles.js';
-import { answerText, requestText } from '../trace.js';
-import { kvmUsable } from './kvm-driver.js';
-import { SutClient } from './protocol.js';
+import { answerText, requestText } from '../../trace/trace.js';
+import { kvmUsable } from '../../sut/kvm-driver.js';
+import { SutClient } from '../../sut/protocol.js';
 import { record } from './record.js';
 
 const usable = kvmUsable();

@@ -11,13 +11,13 @@ import { commandArbs, type MemslotCommand } from '../../properties/commands/inde
 import { newBox, type ModelBox } from '../../properties/harness.js';
 import { traceRequests } from '../../properties/ops.js';
 import * as model from '../../model/index.js';
-import { judge, modelStep } from '../execute.js';
-import { resourceNote } from './check-sut-cli.js';
+import { judge, modelStep } from '../../trace/execute.js';
+import { resourceNote } from '../../trace/replay.js';
 import { resolveProfile } from '../profile-arg.js';
-import { answerText, formatProfileLine, formatTraceLine, requestText, type Answer, type Request } from '../trace.js';
+import { answerText, formatProfileLine, formatTraceLine, requestText, type Answer, type Request } from '../../trace/trace.js';
 import { UsageError } from '../usage.js';
 import { parseTimeout } from '../timeout.js';
-import { SutClient } from './protocol.js';
+import { SutClient } from '../../sut/protocol.js';
 
 /**
  * The largest slot a recording lets the SUT create. The kernel allocates metadata per page: an

@@ -5,10 +5,10 @@
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Profile } from '../../model/profiles.js';
-import { fileLines } from '../lines.js';
-import { formatReplay, replay } from '../replay.js';
-import { formatProfileLine, formatTraceLine, readTrace, type Answer, type Request, type TraceLine } from '../trace.js';
-import { SutClient } from './protocol.js';
+import { fileLines } from '../../trace/lines.js';
+import { formatReplay, replay } from '../../trace/replay.js';
+import { formatProfileLine, formatTraceLine, readTrace, type Answer, type Request, type TraceLine } from '../../trace/trace.js';
+import { SutClient } from '../../sut/protocol.js';
 
 export async function replayWithSut(
   path: string,

@@ -6,9 +6,9 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PROFILES } from '../../model/profiles.js';
-import { fileLines } from '../../cli/lines.js';
-import { formatReplay, replay } from '../../cli/replay.js';
-import { readTrace } from '../../cli/trace.js';
+import { fileLines } from '../../trace/lines.js';
+import { formatReplay, replay } from '../../trace/replay.js';
+import { readTrace } from '../../trace/trace.js';
 import { UNDER_MUTATION } from '../mutation/mode.js';
 
 const DIR = 'test/ground-truth';

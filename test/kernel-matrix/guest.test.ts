@@ -14,7 +14,7 @@ import { generateTrace, randomRequests, withAddressSpace1Twins } from '../../ker
 import { READY_MARKER, initScript, qemuArgs } from '../../kernel-matrix/guest.js';
 import { KERNELS, findKernel } from '../../kernel-matrix/kernels.js';
 import { SetupError, decompressorFor, installCommand, isStaticElf } from '../../kernel-matrix/tools.js';
-import { readTrace } from '../../cli/trace.js';
+import { readTrace } from '../../trace/trace.js';
 
 describe('cpio newc writer', () => {
   const entries = [

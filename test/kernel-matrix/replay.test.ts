@@ -9,9 +9,9 @@
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { fileLines } from '../../cli/lines.js';
-import { formatReplay, replay, type ReplaySummary } from '../../cli/replay.js';
-import { readTrace, type TraceLine } from '../../cli/trace.js';
+import { fileLines } from '../../trace/lines.js';
+import { formatReplay, replay, type ReplaySummary } from '../../trace/replay.js';
+import { readTrace, type TraceLine } from '../../trace/trace.js';
 import { PROFILES, type Profile } from '../../model/profiles.js';
 
 const DIR = fileURLToPath(new URL('../ground-truth/kernel-matrix/', import.meta.url));

@@ -1,9 +1,9 @@
 /** spec/27-resource-failures.md: ENOMEM where the kernel could not allocate. */
 import { describe, expect, it } from 'vitest';
 import { setUserMemoryRegionNoMem, type MemoryRegion, type VmState } from '../../model/index.js';
-import { judge, modelStep } from '../../cli/execute.js';
-import { replay } from '../../cli/replay.js';
-import { parseTraceLine, type TraceLine } from '../../cli/trace.js';
+import { judge, modelStep } from '../../trace/execute.js';
+import { replay } from '../../trace/replay.js';
+import { parseTraceLine, type TraceLine } from '../../trace/trace.js';
 import { NOSMM, X86, L510, build, del, gen, pages, region, slotNr, slotsOf } from './helpers.js';
 
 const UA = 0x7f00_0000_0000n;

@@ -165,7 +165,7 @@ async function oracleNow(args: string[], tag: string | null, watchdogMs: number)
 /**
  * `replay TRACE --sut CMD`. A hung oracle is killed by the watchdog (exit code null, a note on
  * stderr), and the callers check the step count against the trace: the oracle once lost the
- * trace lines it read while awaiting the SUT's first `reset` (fixed in cli/lines.ts; see the
+ * trace lines it read while awaiting the SUT's first `reset` (fixed in trace/lines.ts; see the
  * regression test at the end), which showed up exactly as a hang or as fewer steps.
  */
 async function replay(trace: string, sutArgs: string, extra: string[] = [], watchdogMs = WATCHDOG_MS): Promise<Run> {
@@ -717,7 +717,7 @@ describe.skipIf(!HAS_PYTHON)(TITLE, () => {
   // replay hung (no request pending, so --timeout never fired) or printed "0 steps,
   // 0 mismatches" with exit 0, a false pass (or, for a trace over 64 KiB, fewer steps:
   // "2539 of 2960" was seen). A correct SUT that takes 500 ms over its first reset triggered
-  // it every time. Fixed in cli/lines.ts (the file is opened when iteration starts).
+  // it every time. Fixed in trace/lines.ts (the file is opened when iteration starts).
   it.concurrent('a correct SUT slow to answer its first reset (500 ms) still gets the whole trace (regression: lost trace lines)', async ({ expect }) => {
     const path = join(GROUND_TRUTH, groundTruth.find((n) => n.endsWith('.jsonl')) ?? groundTruth[0] ?? 'missing.jsonl');
     const run = await replay(path, '--delay-reset 500', [], 6000);

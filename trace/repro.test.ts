@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { PROFILES } from '../model/profiles.js';
-import { kvmUsable } from './sut/kvm-driver.js';
+import { kvmUsable } from '../sut/kvm-driver.js';
 import { reproC, reproSteps, reproText } from './repro.js';
 
 const TRACE = 'test/ground-truth/kernel-handpicked.jsonl';

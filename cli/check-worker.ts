@@ -4,7 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { profileFromJson } from '../model/profiles.js';
-import { runCheck, type CheckResult, type Progress } from './run-check.js';
+import { runCheck, type CheckResult, type Progress } from '../properties/run-check.js';
 import { implFactory } from './implementations.js';
 
 /** What the parent sends. */

@@ -1,7 +1,7 @@
 /**
- * The real-kernel SUT: `cli/kvm/kvm-sut.c`, compiled on first use.
+ * The real-kernel SUT: `sut/kvm/kvm-sut.c`, compiled on first use.
  *
- * The C source ships with the package (`<package root>/cli/kvm/kvm-sut.c`). It is compiled with
+ * The C source ships with the package (`<package root>/sut/kvm/kvm-sut.c`). It is compiled with
  * `$CC` (default `cc`) into a cache folder, under a name holding the first 12 hex digits of the
  * source's sha256, so a changed source is recompiled and an unchanged one is reused. The
  * compiler writes to a temporary name that is then renamed into place, so two processes that
@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { SutError, splitCommand } from './child.js';
 
 const PACKAGE_NAME = 'memslot-oracle';
-const SOURCE_IN_PACKAGE = path.join('cli', 'kvm', 'kvm-sut.c');
+const SOURCE_IN_PACKAGE = path.join('sut', 'kvm', 'kvm-sut.c');
 const CFLAGS = ['-O2', '-Wall', '-Wextra', '-std=gnu11'];
 const COMPILE_TIMEOUT_MS = 120_000;
 const STDERR_TAIL_CHARS = 1500;

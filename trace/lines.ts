@@ -3,7 +3,7 @@ import { createReadStream, existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
-import { UsageError } from './usage.js';
+import { UsageError } from '../cli/usage.js';
 
 /**
  * The lines of `path`. The file is opened only when iteration starts: a readline interface

@@ -8,8 +8,8 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChildSut, SutError } from '../sut/child.js';
-import { buildKvmDriver, cacheDir, kvmDriverPath, kvmDriverSource, kvmUsable, packageRoot } from '../sut/kvm-driver.js';
+import { ChildSut, SutError } from '../child.js';
+import { buildKvmDriver, cacheDir, kvmDriverPath, kvmDriverSource, kvmUsable, packageRoot } from '../kvm-driver.js';
 
 const usable = kvmUsable();
 
@@ -194,7 +194,7 @@ describe('kvm-driver build', () => {
 
   it('finds the C source from the package root and picks the cache folder', () => {
     expect(existsSync(path.join(packageRoot(), 'package.json'))).toBe(true);
-    expect(kvmDriverSource()).toBe(path.join(packageRoot(), 'cli', 'kvm', 'kvm-sut.c'));
+    expect(kvmDriverSource()).toBe(path.join(packageRoot(), 'sut', 'kvm', 'kvm-sut.c'));
     expect(cacheDir({ MEMSLOT_ORACLE_CACHE: '/a', XDG_CACHE_HOME: '/b' })).toBe('/a');
     expect(cacheDir({ XDG_CACHE_HOME: '/b' })).toBe(path.join('/b', 'memslot-oracle'));
     expect(cacheDir({})).toMatch(/\.cache[\\/]memslot-oracle$/);

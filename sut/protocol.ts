@@ -3,8 +3,8 @@
  * requests and check that every answer is a valid answer to that request. A SUT that breaks
  * the protocol raises SutError; it never becomes a conformance verdict.
  */
-import { profileDiff, profileFromJson, type Profile } from '../../model/profiles.js';
-import { InputError, OPS, REQUIRED_OPS, parseAnswer, quote, requestText, type Answer, type Op, type Request } from '../trace.js';
+import { profileDiff, profileFromJson, type Profile } from '../model/profiles.js';
+import { InputError, OPS, REQUIRED_OPS, parseAnswer, quote, requestText, type Answer, type Op, type Request } from '../trace/trace.js';
 import { ChildSut, SutError, splitCommand } from './child.js';
 import { kvmDriverPath } from './kvm-driver.js';
 

@@ -4,7 +4,7 @@
  */
 import type { ImplFactory } from '../impl/interface.js';
 import { IMPLEMENTATIONS } from '../impl/index.js';
-import { modelImplFactory } from './model-impl.js';
+import { modelImplFactory } from '../properties/model-impl.js';
 
 /** Every implementation the suite can check, by name. */
 export const ALL_IMPLEMENTATIONS: Readonly<Record<string, ImplFactory>> = { ...IMPLEMENTATIONS, model: modelImplFactory };

@@ -94,8 +94,7 @@ export async function replay(lines: AsyncIterable<TraceLine>, opts: ReplayOption
 
 /** The human-readable report: the summary line first, then the first mismatches. */
 export function formatReplay(s: ReplaySummary, withSut: boolean): string {
-  const resource = s.resourceSteps === 0 ? '' : `; ${s.resourceSteps} answered ENOMEM where the model accepts (the resource branch, MS-RES-01)`;
-  const out = [`${s.steps} steps, ${s.mismatches} mismatches${resource}`];
+  const out = [`${s.steps} steps, ${s.mismatches} mismatches${resourceNote(s.resourceSteps)}`];
   for (const m of s.first) {
     out.push('');
     out.push(`line ${m.line}: ${requestText(m.request)}`);
@@ -106,4 +105,9 @@ export function formatReplay(s: ReplaySummary, withSut: boolean): string {
   }
   if (s.mismatches > s.first.length) out.push('', `(${s.mismatches - s.first.length} more mismatches not shown)`);
   return out.join('\n');
+}
+
+/** How many answers took the resource branch (MS-RES-01), when any did: the tail of a summary line. */
+export function resourceNote(n: number): string {
+  return n === 0 ? '' : `; ${n} answered ENOMEM where the model accepts (the resource branch, MS-RES-01)`;
 }
