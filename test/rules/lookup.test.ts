@@ -139,9 +139,9 @@ describe('[MS-LKP-04] by gfn range', () => {
     expect(ids(0x100n, 0x100n)).toEqual([]);
     expect(ids(0x104n, 0x104n)).toEqual([]);
   });
-  it.each(Object.keys(IMPLEMENTATIONS))('[MS-LKP-04] an empty range [g, g) inside a slot: the slot for g > base_gfn, nothing for g == base_gfn, in the model and %s', (name) => {
+  it.each(Object.entries(IMPLEMENTATIONS))('[MS-LKP-04] an empty range [g, g) inside a slot: the slot for g > base_gfn, nothing for g == base_gfn, in the model and %s', (name, make) => {
     // kvm_memslot_iter_is_valid() needs base_gfn < end (6.12.117 include/linux/kvm_host.h:1189-1199).
-    const impl = IMPLEMENTATIONS[name]!(NOSMM);
+    const impl = make(NOSMM);
     const r = region(1, pages(0x100n), pages(4n), HA);
     expect(impl.setUserMemoryRegion(r).ok).toBe(true);
     const m = build(NOSMM, [r]);
