@@ -296,7 +296,7 @@ describe('[MS-VAL-11] size limit', () => {
     const vm = build(NOSMM, [region(0, 0x10_0000n, 0x20_0000n, 0n)]);
     expectErr(vm, region(0, 0x10_0000n, pages(MAX_NR_PAGES + 1n), 0n), 'EINVAL', 'MS-VAL-11');
   });
-  it('[MS-VAL-11][MS-CRT-02] the common path refuses an internal id with a size above u32 as bad input (no kernel caller passes one) and creates one of 0xfffff000', () => {
+  it('[MS-VAL-11][MS-CRT-02][MS-VAL-04] the common path refuses an internal id with a size above u32 as bad input (no kernel caller passes one) and creates one of 0xfffff000', () => {
     // __x86_set_memory_region() takes `u32 size` (7.3.4 arch/x86/kvm/x86.c:9963-9964; 5.10.262 x86.c:10746).
     for (const [p, id] of [[NOSMM, 32764], [X86, 32766], [L510, 509]] as const) {
       for (const size of [pages(MAX_NR_PAGES + 1n), 1n << 32n]) {
@@ -304,8 +304,10 @@ describe('[MS-VAL-11] size limit', () => {
           new RangeError(`internal slot size ${size} is not a u32 (__x86_set_memory_region() takes u32 size)`),
         );
       }
-      // The largest u32 multiple of a page (2^20 - 1 pages) is a valid internal request.
+      // The largest u32 multiple of a page (2^20 - 1 pages) is a valid internal request;
+      // 0xffffffff itself is a u32, so it reaches the checks and fails MS-VAL-04.
       expectOk(createVm(p), region(id, 0n, 0xffff_f000n, 0n), 'CREATE', 'MS-CRT-02', setMemoryRegion);
+      expectErr(createVm(p), region(id, 0n, 0xffff_ffffn, 0n), 'EINVAL', 'MS-VAL-04', setMemoryRegion);
     }
     // User ids keep the u64 size of the ioctl.
     expectErr(createVm(NOSMM), region(0, 0n, pages(MAX_NR_PAGES + 1n), 0n), 'EINVAL', 'MS-VAL-11', setMemoryRegion);
