@@ -2,10 +2,10 @@
  * x86 internal memslots (TSS, APIC access page, identity map), spec/26-internal-slots.md.
  */
 import type { SetResult } from './types.js';
-import { PAGE_SIZE, type Gpa, type Hva } from './types.js';
+import { PAGE_SIZE, U32_MAX, type Gpa, type Hva } from './types.js';
 import type { Step, VmState } from './state.js';
 import { findSlot } from './state.js';
-import { setMemoryRegion } from './set-memory-region.js';
+import { internalSizeError, setMemoryRegion } from './set-memory-region.js';
 import type { RuleId } from '../spec/rules.js';
 
 /** Internal slot ids on x86: KVM_USER_MEM_SLOTS + 0, 1, 2. */
@@ -27,6 +27,8 @@ export const INTERNAL_SLOT_LAYOUT = {
 
 /**
  * Creates (size > 0) or deletes (size 0) an internal slot in every address space.
+ * Throws RangeError for bad input no kernel caller can produce: a user id, or a size that is
+ * not a u32.
  * Mirrors: __x86_set_memory_region()
  * `hva` stands for the address vm_mmap() would return; nothing observable depends on it but
  * hva lookups.
@@ -34,6 +36,8 @@ export const INTERNAL_SLOT_LAYOUT = {
 export function setInternalMemslot(vm: VmState, id: number, gpa: Gpa, size: bigint, hva: Hva): Step<SetResult> {
   const p = vm.profile;
   if (id < p.userMemSlots) throw new RangeError(`internal slot id ${id} is a user id (WARN in kvm_set_internal_memslot)`);
+  // No kernel caller can pass more: __x86_set_memory_region() takes `u32 size`.
+  if (size < 0n || size > BigInt(U32_MAX)) throw new RangeError(internalSizeError(size));
   // [MS-VAL-09] __x86_set_memory_region() checks the id bound itself, with a WARN.
   if (id >= p.memSlotsNum) {
     return { state: vm, result: { ok: false, errno: 'EINVAL', rule: 'MS-VAL-09' }, fired: ['MS-VAL-09', 'MS-GEN-04'], published: [] };

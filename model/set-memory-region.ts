@@ -14,6 +14,7 @@ import {
   KVM_SET_USER_MEMORY_REGION_V1_FLAGS,
   PAGE_SHIFT,
   PAGE_SIZE,
+  U32_MAX,
   U64_MAX,
   type ChangeKind,
   type Errno,
@@ -43,12 +44,20 @@ export function setUserMemoryRegion(vm: VmState, mem: MemoryRegion): Step<SetRes
   return setMemoryRegion(vm, mem);
 }
 
+/** Why an internal request of `size` bytes is bad input: the kernel's internal callers pass a u32. */
+export function internalSizeError(size: bigint): string {
+  return `internal slot size ${size} is not a u32 (__x86_set_memory_region() takes u32 size)`;
+}
+
 /**
  * The common path shared by user and internal slots.
+ * Throws RangeError for an internal id with a size above u32: no kernel caller passes one.
  * Mirrors: kvm_set_memory_region()
  */
 export function setMemoryRegion(vm: VmState, mem: MemoryRegion): Step<SetResult> {
   const p = vm.profile;
+  // Bad input, not a rule: only __x86_set_memory_region() passes internal ids, with a u32 size.
+  if ((mem.slot & 0xffff) >= p.userMemSlots && mem.memorySize > BigInt(U32_MAX)) throw new RangeError(internalSizeError(mem.memorySize));
 
   // [MS-VAL-03] check_memory_region_flags(): READONLY only where the VM supports it.
   const valid = KVM_MEM_LOG_DIRTY_PAGES | (p.readonlyMem ? KVM_MEM_READONLY : 0);

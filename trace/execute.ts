@@ -39,6 +39,9 @@ export function requestDefect(profile: model.Profile, r: Request): { field: stri
   if (r.op === 'set_internal_memslot' && r.id < profile.userMemSlots) {
     return { field: 'id', message: `internal slot ids start at KVM_USER_MEM_SLOTS (${profile.userMemSlots})` };
   }
+  if (r.op === 'set_internal_memslot' && r.memorySize > 0xffff_ffffn) {
+    return { field: 'memory_size', message: '__x86_set_memory_region() takes a u32 size: at most 0xffffffff' };
+  }
   return null;
 }
 

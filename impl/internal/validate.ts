@@ -15,6 +15,7 @@ import {
   KVM_SET_USER_MEMORY_REGION_V1_FLAGS,
   PAGE_SHIFT,
   PAGE_SIZE,
+  U32_MAX,
   U64_MAX,
   type DirtyLogOutcome,
   type Errno,
@@ -182,6 +183,7 @@ export function chooseDirtyBitmap(flags: number, old: Memslot | null, allocate: 
  * Creates (size > 0) or deletes (size 0) an internal slot in every address space, calling
  * `setMemoryRegion` (the implementation's kvm_set_memory_region()) once per address space.
  * Mirrors: __x86_set_memory_region()
+ * Throws RangeError for a user id or a size that is not a u32 (no kernel caller passes either).
  * @returns the outcome of the last call made, EEXIST / EINVAL / NONE from the front checks.
  */
 export function setInternalMemslotLoop(
@@ -195,6 +197,10 @@ export function setInternalMemslotLoop(
 ): SetOutcome {
   if (id < profile.userMemSlots) {
     throw new RangeError(`internal slot id ${id} is a user id (WARN in kvm_set_internal_memslot)`);
+  }
+  // Bad input, as the model says: __x86_set_memory_region() takes `u32 size`.
+  if (size < 0n || size > BigInt(U32_MAX)) {
+    throw new RangeError(`internal slot size ${size} is not a u32 (__x86_set_memory_region() takes u32 size)`);
   }
   // [MS-VAL-09]
   if (id >= profile.memSlotsNum) return { ok: false, errno: 'EINVAL' };

@@ -48,7 +48,7 @@
  *    slots (3 on x86, KVM_INTERNAL_MEM_SLOTS).
  *  - readonly_mem: KVM_CAP_READONLY_MEM on the VM fd.
  *  - v1_flags_mask, max_nr_pages_user_only, nr_memslot_pages_check: from the
- *    kernel version in uname -r (>= 6.8, >= 6.12, >= 5.17).
+ *    kernel version in uname -r (>= 6.8, >= 6.14, >= 5.17).
  *
  * Build: cc -O2 -Wall -Wextra -std=gnu11 -o kvm-sut kvm-sut.c [-static]
  */
@@ -839,7 +839,14 @@ static bool run_probes(char *err, size_t errlen)
 	p.user_mem_slots = check_extension(vm, KVM_CAP_NR_MEMSLOTS);
 	p.readonly_mem = check_extension(vm, KVM_CAP_READONLY_MEM) > 0;
 	p.v1_flags_mask = version >= 6008;
-	p.max_nr_pages_user_only = version >= 6012;
+	/*
+	 * Not observable by any request (internal slots have a u32 size), so
+	 * this only labels the profile. 6.12.117 limits every id
+	 * (kvm_main.c:2025); 7.2.13 exempts internal ids (kvm_main.c:2041).
+	 * The patch was posted in January 2025, so 6.14 is the first release
+	 * that can have it (inferred, not read).
+	 */
+	p.max_nr_pages_user_only = version >= 6014;
 	p.nr_memslot_pages_check = version >= 5017;
 
 	if (!probe_one_page(vm, 0, 0)) {

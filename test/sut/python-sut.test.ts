@@ -276,7 +276,7 @@ function randomTrace(seed: number, nas: number, userSlots: number, steps: number
       out.push({ op: 'get_dirty_log', slot: ((as << 16) | pick(ids)) >>> 0 });
     } else if (k < 0.72) {
       const id = userSlots + int(rnd() < 0.95 ? 3 : 4);
-      out.push(internal(id, pick([0xfee00000n, 0xfffbc000n, 0n, 0x100000n, 0x10000000000n]), pick([0n, 0n, P, 3n * P, 1n << 52n]), pick(uas)));
+      out.push(internal(id, pick([0xfee00000n, 0xfffbc000n, 0n, 0x100000n, 0x10000000000n]), pick([0n, 0n, P, 3n * P, 0xfffff000n]), pick(uas)));
     } else {
       const a = int(nas);
       const q = rnd();
