@@ -7,14 +7,14 @@ import { describe, expect, it } from 'vitest';
 import { PROFILES } from '../model/profiles.js';
 import { PAGE_SHIFT, type SetOutcome } from '../model/types.js';
 import { IMPLEMENTATIONS } from './index.js';
+import { DEEP } from '../test/knobs.js';
 
 const MEM_REGION_SIZE = 0x20_0000n;
 const HOST_BASE = 0x1000_0000_0000n;
 const CREATE: SetOutcome = { ok: true, change: 'CREATE' };
 
 // The legacy array is O(n) per update by design, so filling 32764 slots takes it tens of
-// seconds: by default it fills its own kernel's 509; MEMSLOT_DEEP=1 runs it at 32764 too.
-const DEEP = process.env['MEMSLOT_DEEP'] === '1';
+// seconds: by default it fills its own kernel's 509; MEMSLOT_DEPTH=deep runs it at 32764 too.
 const CASES: [string, keyof typeof IMPLEMENTATIONS, string][] = [
   ['scalable', 'scalable', 'x86_64-nosmm'],
   ['legacy', 'legacy', 'linux-5.10-x86_64'],

@@ -5,7 +5,7 @@
  * be explained by one state of the model's history in its window (model/atomicity.ts).
  *
  * Planted bugs (properties/concurrency/planted.ts) show the check can fail, each with a shrunk,
- * readable interleaving. PRINT_COUNTEREXAMPLES=1 prints them; NUM_RUNS sets the depth.
+ * readable interleaving. MEMSLOT_VERBOSE=1 prints them; MEMSLOT_RUNS or MEMSLOT_DEPTH=deep set the depth (test/knobs.ts).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -28,11 +28,12 @@ import {
   type WriterOp,
 } from './concurrency/scenario.js';
 
+import { VERBOSE, runs } from '../test/knobs.js';
+
 const SCALABLE_PROFILE = PROFILES['x86_64']!;
 const LEGACY_PROFILE = PROFILES['linux-5.10-x86_64']!;
 const LIMITS = { maxOps: 5, maxReaders: 6 };
-const NUM_RUNS = Number(process.env['NUM_RUNS'] ?? (UNDER_MUTATION ? 30 : 150));
-const PRINT = process.env['PRINT_COUNTEREXAMPLES'] === '1';
+const NUM_RUNS = runs(UNDER_MUTATION ? 30 : 150);
 
 function property(
   profile: Profile,
@@ -98,7 +99,7 @@ describe('planted bugs are caught with a readable interleaving', () => {
       expect(schedule).toMatch(/promise::W1 .* resolved/);
       expect(schedule).toMatch(/promise::R\d+ enter as\d resolved/);
     }
-    if (PRINT) console.log(`--- ${bug.name}: ${bug.what} (${result.numShrinks} shrinks)\n${schedule}\n${message}\n`);
+    if (VERBOSE) console.log(`--- ${bug.name}: ${bug.what} (${result.numShrinks} shrinks)\n${schedule}\n${message}\n`);
   });
 
   it('[MS-ATM-01] planted bugs (a)-(c) answer exactly as the model when no reader runs during a request', () => {

@@ -3,7 +3,7 @@
  * model after every step of random command sequences (properties/commands/), at scale up to
  * the slot limits, and the sequences exercise every rule of spec/rules.ts.
  *
- * NUM_RUNS scales the number of sequences (deep runs: NUM_RUNS=2000); SEED fixes the seed.
+ * MEMSLOT_RUNS / MEMSLOT_DEPTH=deep scale the number of sequences; MEMSLOT_SEED fixes the seed (test/knobs.ts).
  */
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -17,10 +17,10 @@ import { COVERAGE_EXEMPT, COVERED_ELSEWHERE, Coverage, formatCoverageTable, unre
 import { directModelImplFactory, modelImplFactory } from './model-impl.js';
 import { randomSeed, runCheck, type CheckOptions } from './run-check.js';
 import { UNDER_MUTATION } from '../test/mutation/mode.js';
+import { DEEP, runs, seed } from '../test/knobs.js';
 
-const DEEP = process.env['NUM_RUNS'] !== undefined;
-const RUNS = Number(process.env['NUM_RUNS'] ?? (UNDER_MUTATION ? 10 : 30));
-const SEED = process.env['SEED'] !== undefined ? Number(process.env['SEED']) : randomSeed();
+const RUNS = runs(UNDER_MUTATION ? 10 : 30);
+const SEED = seed(randomSeed);
 const MAX_STEPS = 200;
 
 const coverage = new Coverage();
@@ -40,7 +40,7 @@ function conform(opts: CheckOptions): void {
   coverage.merge(r.coverage);
   if (!r.ok) {
     const files = r.counterexample.files === null ? '' : `\nreport: ${r.counterexample.files.report}\ntrace:  ${r.counterexample.files.trace}`;
-    expect.fail(`${r.counterexample.report}${files}\n(${r.runs} runs, ${r.steps} steps; rerun with SEED=${r.seed})`);
+    expect.fail(`${r.counterexample.report}${files}\n(${r.runs} runs, ${r.steps} steps; rerun with MEMSLOT_SEED=${r.seed})`);
   }
   expect(r.steps).toBeGreaterThan(0);
 }
@@ -103,7 +103,7 @@ describe('scale: thousands of live slots, up to the limits', () => {
     for (const implName of Object.keys(IMPLEMENTATIONS)) scale(implName, profile('linux-5.10-x86_64'), [new BulkFill(0), new BulkFill(1)], DEEP ? 50 : 8, 60);
   });
 
-  it('[MS-CRT-02][MS-DEL-02] legacy: thousands of live slots under x86_64-nosmm (all 32764 with NUM_RUNS set)', () => {
+  it('[MS-CRT-02][MS-DEL-02] legacy: thousands of live slots under x86_64-nosmm (all 32764 with MEMSLOT_DEPTH=deep)', () => {
     const prefix = DEEP ? [new BulkFill(0)] : [new BulkCreate(0, UNDER_MUTATION ? 1000 : 4000, 1n, 0n, 3, false)];
     scale('legacy', profile('x86_64-nosmm'), prefix, DEEP ? 3 : 2);
   });

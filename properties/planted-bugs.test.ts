@@ -15,8 +15,9 @@ import { fileLines } from '../trace/lines.js';
 import { PLANTED_BUGS } from './planted-bugs.js';
 import { runCheck } from './run-check.js';
 
-const SEED = process.env['SEED'] !== undefined ? Number(process.env['SEED']) : 20_260_826;
-const RUNS = Number(process.env['NUM_RUNS'] ?? 200);
+import { runs, seed } from '../test/knobs.js';
+const SEED = seed(20_260_826);
+const RUNS = runs(200);
 
 function profile(name: string): Profile {
   const p = PROFILES[name];

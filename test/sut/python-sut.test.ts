@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEEP } from '../knobs.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = join(ROOT, 'dist', 'cli', 'main.js');
@@ -310,9 +311,9 @@ const groundTruth = existsSync(GROUND_TRUTH)
  * A request costs the oracle and the Python SUT about 0.1-0.3 ms; a long recorded trace
  * (kernel-random.jsonl.gz: 123,721 steps, ~20-40 s) would dominate the suite. Traces longer
  * than this are replayed up to the last reset within the limit (a prefix of whole sequences).
- * PYTHON_SUT_MAX_STEPS=0 replays every trace whole.
+ * MEMSLOT_DEPTH=deep replays every trace whole.
  */
-const MAX_STEPS = Number(process.env.PYTHON_SUT_MAX_STEPS ?? 1500);
+const MAX_STEPS = DEEP ? 0 : 1500;
 
 interface GroundTruth {
   name: string;
@@ -377,7 +378,7 @@ describe.skipIf(!HAS_PYTHON)(TITLE, () => {
 
   for (const name of groundTruth) {
     const gt = loadGroundTruth(name);
-    const part = gt.steps === gt.total ? '' : ` (its first ${gt.steps} of ${gt.total} steps, whole sequences; PYTHON_SUT_MAX_STEPS=0 for all)`;
+    const part = gt.steps === gt.total ? '' : ` (its first ${gt.steps} of ${gt.total} steps, whole sequences; MEMSLOT_DEPTH=deep for all)`;
     const slow = gt.steps > 20_000;
     it.concurrent(`replays the kernel trace ${name} with 0 mismatches${part}`, { timeout: slow ? 60_000 + gt.steps * 2 : 60_000 }, async ({ expect }) => {
       const path = gt.steps === gt.total ? join(GROUND_TRUTH, name) : writeTrace(gt.lines);
