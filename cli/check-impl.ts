@@ -5,7 +5,7 @@
  */
 import type { MemslotImpl } from '../impl/interface.js';
 import { PROFILES, type Profile } from '../model/profiles.js';
-import { runCheck, type CheckResult } from '../properties/run-check.js';
+import { DEFAULT_MAX_STEPS, DEFAULT_RUNS, runCheck, type CheckResult } from '../properties/run-check.js';
 import { outcomeAnswer, slotInfo } from '../trace/execute.js';
 import { runSutCheck, type RequestTarget, type SutCheckResult } from './sut/check-sut.js';
 import type { Answer, Op, Request } from '../trace/trace.js';
@@ -75,5 +75,5 @@ export async function checkImplementation(
     });
   }
   const target = asyncImplTarget(create(profile) as AsyncMemslotImpl);
-  return runSutCheck({ sut: target, profile, seed, runs: opts.runs ?? 100, maxSteps: opts.maxSteps ?? 100, maxPages: null });
+  return runSutCheck({ sut: target, profile, seed, runs: opts.runs ?? DEFAULT_RUNS, maxSteps: opts.maxSteps ?? DEFAULT_MAX_STEPS, maxPages: null });
 }

@@ -18,19 +18,13 @@ import { ALL_IMPLEMENTATIONS, IMPL_NAMES } from './implementations.js';
 import { DEFAULT_MAX_STEPS, DEFAULT_RUNS, randomSeed, runCheck, type CheckResult, type Progress } from '../properties/run-check.js';
 import type { WorkerJob, WorkerMessage } from './check-worker.js';
 import { resolveProfile } from './profile-arg.js';
+import { intOption } from './options.js';
 import { UsageError } from './usage.js';
 
 /** One slice of the work: a seed and a number of runs. */
 interface Slice {
   readonly seed: number;
   readonly runs: number;
-}
-
-function positiveInt(name: string, v: string | undefined, dflt: number, min = 1): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} ${v}: must be an integer >= ${min}`);
-  return n;
 }
 
 /** `--shard i/n`, 1-based. */
@@ -167,11 +161,11 @@ export async function checkCli(args: string[]): Promise<number> {
   const factory = ALL_IMPLEMENTATIONS[implName];
   if (factory === undefined) throw new UsageError(`--impl ${implName}: unknown implementation (known: ${IMPL_NAMES.join(', ')})`);
   const profile: Profile = resolveProfile(values.profile);
-  const seed = values.seed === undefined ? randomSeed() : positiveInt('seed', values.seed, 0, 0);
+  const seed = values.seed === undefined ? randomSeed() : intOption('seed', values.seed, 0);
   if (seed > 0x7fff_ffff) throw new UsageError(`--seed ${values.seed}: must be at most ${0x7fff_ffff}`);
-  const runs = positiveInt('runs', values.runs, DEFAULT_RUNS);
-  const maxSteps = positiveInt('max-steps', values['max-steps'], DEFAULT_MAX_STEPS);
-  const workers = positiveInt('workers', values.workers, 1);
+  const runs = intOption('runs', values.runs, DEFAULT_RUNS, 1);
+  const maxSteps = intOption('max-steps', values['max-steps'], DEFAULT_MAX_STEPS, 1);
+  const workers = intOption('workers', values.workers, 1, 1);
   const shard = parseShard(values.shard);
   if ((values.path !== undefined || values['replay-path'] !== undefined) && (workers > 1 || shard.count > 1)) {
     throw new UsageError('--path and --replay-path replay one failure: use them without --workers and --shard');

@@ -9,7 +9,7 @@ import { fileLines } from '../trace/lines.js';
 import { resolveProfile } from './profile-arg.js';
 import { formatReplay, replay } from '../trace/replay.js';
 import { InputError, readTrace } from '../trace/trace.js';
-import { parseTimeout } from './timeout.js';
+import { parseTimeout } from './options.js';
 import { USAGE, UsageError } from './usage.js';
 
 type Command = (args: string[]) => Promise<number>;

@@ -16,6 +16,7 @@ import { traceRequests } from '../properties/ops.js';
 import { modelStep } from '../trace/execute.js';
 import { resolveProfile } from './profile-arg.js';
 import { formatProfileLine, formatTraceLine } from '../trace/trace.js';
+import { intOption } from './options.js';
 import { UsageError } from './usage.js';
 
 /** Rules no request of a trace can decide, and why. */
@@ -111,14 +112,9 @@ export function vectorsTable(r: VectorsResult): string {
 export async function vectorsCli(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: { out: { type: 'string' }, profile: { type: 'string' }, seed: { type: 'string' }, count: { type: 'string' } } });
   if (values.out === undefined) throw new UsageError('vectors needs --out FILE');
-  const int = (name: string, v: string | undefined, dflt: number): number => {
-    if (v === undefined) return dflt;
-    if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new UsageError(`--${name} ${v}: must be a non-negative integer`);
-    return Number(v);
-  };
   const profile = resolveProfile(values.profile);
-  const seed = int('seed', values.seed, 1);
-  const count = int('count', values.count, 300);
+  const seed = intOption('seed', values.seed, 1);
+  const count = intOption('count', values.count, 300);
   const out = createWriteStream(values.out);
   const r = makeVectors(profile, seed, count, (l) => out.write(`${l}\n`));
   await new Promise<void>((resolve) => out.end(resolve));

@@ -2,7 +2,8 @@
 import { resourceNote } from '../../trace/replay.js';
 import { join } from 'node:path';
 import { resolveProfile } from '../profile-arg.js';
-import { parseTimeout } from '../timeout.js';
+import { intOption, parseTimeout, seedOption } from '../options.js';
+import { DEFAULT_MAX_STEPS, DEFAULT_RUNS } from '../../properties/run-check.js';
 import { UsageError } from '../usage.js';
 import { SutClient } from '../../sut/protocol.js';
 import { runSutCheck, writeSutCounterexample } from './check-sut.js';
@@ -20,17 +21,11 @@ export interface SutCheckArgs {
   readonly shard?: string | undefined;
 }
 
-function int(name: string, v: string | undefined, dflt: number, min: number): number {
-  if (v === undefined) return dflt;
-  if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v)) || Number(v) < min) throw new UsageError(`--${name} ${v}: must be an integer >= ${min}`);
-  return Number(v);
-}
-
 export async function checkSutCli(values: SutCheckArgs): Promise<number> {
   if (values.workers !== undefined || values.shard !== undefined) throw new UsageError('--workers and --shard run implementations in process; with --sut run one check per SUT');
-  const seed = int('seed', values.seed, Math.floor(Math.random() * 0x7fff_ffff), 0);
-  const runs = int('runs', values.runs, 100, 1);
-  const maxSteps = int('max-steps', values['max-steps'], 100, 1);
+  const seed = seedOption(values.seed);
+  const runs = intOption('runs', values.runs, DEFAULT_RUNS, 1);
+  const maxSteps = intOption('max-steps', values['max-steps'], DEFAULT_MAX_STEPS, 1);
   const sut = await SutClient.start(values.sut!, { timeoutMs: parseTimeout(values.timeout) });
   try {
     const profile = sut.resolveProfile(values.profile === undefined ? null : resolveProfile(values.profile), resolveProfile(undefined));

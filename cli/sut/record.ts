@@ -16,7 +16,7 @@ import { resourceNote } from '../../trace/replay.js';
 import { resolveProfile } from '../profile-arg.js';
 import { answerText, formatProfileLine, formatTraceLine, requestText, type Answer, type Request } from '../../trace/trace.js';
 import { UsageError } from '../usage.js';
-import { parseTimeout } from '../timeout.js';
+import { intOption, parseTimeout, seedOption } from '../options.js';
 import { SutClient } from '../../sut/protocol.js';
 
 /**
@@ -146,15 +146,10 @@ export async function recordCli(args: string[]): Promise<number> {
   });
   if (values.sut === undefined) throw new UsageError('record needs --sut kvm|"CMD ARGS"');
   if (values.out === undefined) throw new UsageError('record needs --out FILE');
-  const int = (name: string, v: string | undefined, dflt: number): number => {
-    if (v === undefined) return dflt;
-    if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v))) throw new UsageError(`--${name} ${v}: must be a non-negative integer`);
-    return Number(v);
-  };
-  const seed = int('seed', values.seed, Math.floor(Math.random() * 0x7fff_ffff));
+  const seed = seedOption(values.seed);
   const wide = values.wide === true;
-  const sequences = int('sequences', values.sequences, wide ? 5 : 100);
-  const steps = int('steps', values.steps, wide ? 2000 : 100);
+  const sequences = intOption('sequences', values.sequences, wide ? 5 : 100);
+  const steps = intOption('steps', values.steps, wide ? 2000 : 100);
   const sut = await SutClient.start(values.sut, { timeoutMs: parseTimeout(values.timeout) });
   const out = createWriteStream(values.out);
   try {
