@@ -89,7 +89,7 @@ export function makeVectors(profile: model.Profile, seed: number, count: number,
       }
     }
     // Invariants hold on every state the vectors pass through: they are the spec too.
-    model.checkInvariants(profile, vm);
+    model.checkInvariants(profile, model.observableState(vm));
     for (const id of RULE_IDS) if (id.startsWith('MS-INV-')) hit(id);
   }
   const missing = RULE_IDS.filter((id) => !counts.has(id) && notInTraces(profile, id) === undefined && !id.startsWith('MS-ATM-'));
