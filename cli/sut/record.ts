@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import fc from 'fast-check';
 import { PAGE_SHIFT, type Profile } from '../../model/index.js';
 import { commandArbs, type MemslotCommand } from '../../properties/commands/index.js';
-import { newBox, type ModelBox } from '../../properties/harness.js';
+import { newBox } from '../../properties/harness.js';
 import { traceRequests } from '../../properties/ops.js';
 import { modelStep } from '../execute.js';
 import { resolveProfile } from '../profile-arg.js';
@@ -81,13 +81,13 @@ export async function record(opts: RecordOptions): Promise<RecordSummary> {
       const { requests: reqs } = traceRequests(profile, op);
       for (const r of reqs) {
         if (!sut.supports(r.op)) continue;
-        const m = modelStep(box.model.vm(), r);
+        const m = modelStep(box.vm, r);
         if (r.op === 'set_user_memory_region' && r.region.memorySize >> PAGE_SHIFT > RECORD_MAX_PAGES && m.answer.kind === 'ret') {
           skippedHuge++;
           continue;
         }
         const answer = await sut.request(r);
-        applyToBox(box, r);
+        box.vm = m.state;
         write(formatTraceLine(r, answer));
         requests++;
         if (answerText(answer) !== answerText(m.answer)) {
@@ -100,23 +100,6 @@ export async function record(opts: RecordOptions): Promise<RecordSummary> {
     }
   }
   return { requests, mismatches, skippedHuge, first };
-}
-
-/** Keeps the generators' model in step with what was sent. */
-function applyToBox(box: ModelBox, r: Request): void {
-  switch (r.op) {
-    case 'reset':
-      box.model.reset();
-      return;
-    case 'set_user_memory_region':
-      box.model.setUserMemoryRegion(r.region);
-      return;
-    case 'set_internal_memslot':
-      box.model.setInternalMemslot(r.id, r.guestPhysAddr, r.memorySize, r.userspaceAddr);
-      return;
-    default:
-      return;
-  }
 }
 
 export async function recordCli(args: string[]): Promise<number> {
