@@ -19,6 +19,7 @@ import { defineConfig } from 'vitest/config';
 const ORDER = [
   'test/mutation/',
   'test/rules/',
+  'model/',
   'impl/internal/',
   'impl/scalable/',
   'impl/',
@@ -43,6 +44,7 @@ export default defineConfig({
     include: [
       'test/mutation/**/*.test.ts',
       'test/rules/**/*.test.ts',
+      'model/**/*.test.ts',
       'test/ground-truth/**/*.test.ts',
       'impl/**/*.test.ts',
       'properties/conformance.test.ts',
@@ -51,6 +53,8 @@ export default defineConfig({
     exclude: ['node_modules/**', 'dist/**'],
     setupFiles: ['test/mutation/stryker.setup.ts'],
     sequence: { sequencer: CheapFirstSequencer },
+    // Load CommonJS packages (sorted-btree) as Node does: the default export is module.exports.
+    deps: { interopDefault: false },
     testTimeout: 120_000,
     hookTimeout: 60_000,
   },

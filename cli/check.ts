@@ -1,7 +1,7 @@
 /**
  * `memslot-oracle check`: the stateful conformance suite against one implementation.
  *
- *   memslot-oracle check [--impl scalable|legacy|model] [--seed S] [--runs N] [--max-steps N]
+ *   memslot-oracle check [--impl scalable|legacy] [--seed S] [--runs N] [--max-steps N]
  *                        [--profile P] [--out DIR] [--workers N] [--shard i/n]
  *                        [--path P] [--replay-path R]
  *

@@ -1,13 +1,12 @@
 /**
- * Implementations by name: `model` (the reference model as an implementation) and whatever
- * impl/index.ts exports as IMPLEMENTATIONS (`scalable`, `legacy`).
+ * Implementations by name: whatever impl/index.ts exports as IMPLEMENTATIONS (`scalable`,
+ * `legacy`). The model is not among them: it is what every check compares with.
  */
 import type { ImplFactory } from '../impl/interface.js';
 import { IMPLEMENTATIONS } from '../impl/index.js';
-import { modelImplFactory } from '../properties/model-impl.js';
 
 /** Every implementation the suite can check, by name. */
-export const ALL_IMPLEMENTATIONS: Readonly<Record<string, ImplFactory>> = { ...IMPLEMENTATIONS, model: modelImplFactory };
+export const ALL_IMPLEMENTATIONS: Readonly<Record<string, ImplFactory>> = { ...IMPLEMENTATIONS };
 
 /** The names `--impl` accepts. */
 export const IMPL_NAMES: readonly string[] = Object.keys(ALL_IMPLEMENTATIONS);

@@ -9,7 +9,7 @@ export class UsageError extends Error {
 export const USAGE = `memslot-oracle: an executable spec of Linux KVM memslots, and an oracle for implementations
 
 Usage:
-  memslot-oracle check [--impl scalable|legacy|model] [--seed S] [--runs N] [--max-steps N] [--profile P]
+  memslot-oracle check [--impl scalable|legacy] [--seed S] [--runs N] [--max-steps N] [--profile P]
                        [--out DIR] [--workers N] [--shard i/n] [--path P --replay-path R]
       Run the stateful conformance suite against an implementation (default: scalable).
   memslot-oracle check --sut kvm|"CMD ARGS" [--seed S] [--runs N] [--max-steps N] [--profile P] [--out DIR] [--timeout MS]

@@ -158,7 +158,7 @@ interface Checked {
 
 function compareState(p: Profile, vm: model.VmState, impl: MemslotImpl): void {
   for (let asId = 0; asId < p.addressSpaces; asId++) {
-    expect(impl.slots(asId)).toEqual(model.space(vm, asId).slots);
+    expect(impl.slots(asId)).toEqual(model.memslots(vm, asId));
     expect(impl.generation(asId)).toBe(model.space(vm, asId).generation);
   }
   expect(impl.nrMemslotPages()).toBe(vm.nrMemslotPages);
@@ -178,7 +178,7 @@ function runOps(p: Profile, impl: MemslotImpl, ops: readonly Op[]): void {
         break;
       }
       case 'modify': {
-        const all = vm.spaces.flatMap((s) => s.slots);
+        const all = vm.spaces.flatMap((s) => model.memslots(vm, s.asId));
         if (all.length === 0) break;
         const mem = modifyRequest(all[op.pick % all.length]!, op.how, op.gfn, op.flags);
         const step = model.setUserMemoryRegion(vm, mem);

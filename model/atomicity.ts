@@ -1,12 +1,12 @@
 /**
  * What a reader may see while requests publish (spec/45-atomicity.md): the history of the
  * states published for an address space, and the check that one state of a reader's window
- * explains everything the reader saw. Linear and literal, like the rest of the model: every
- * candidate state is tried against every observation.
+ * explains everything the reader saw. Literal: every candidate state is tried against every
+ * observation.
  */
 import type { RuleId } from '../spec/rules.js';
 import { gfnToHva, gfnToMemslot, idToMemslot, isVisibleGfn } from './lookup.js';
-import { space, type VmState } from './state.js';
+import { memslots, space, type VmState } from './state.js';
 import { KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS, KVM_MEMSLOT_INVALID, hex, type Gfn, type HvaResult, type Memslot } from './types.js';
 
 /** One answer a reader got, with the question it asked. */
@@ -127,7 +127,7 @@ export function checkReader(
   // [MS-ATM-05] A slot that no published state has whole: half changed.
   const stray = log.find((o) => {
     const slot = slotOf(o);
-    return slot !== null && !history.some((vm) => space(vm, asId).slots.some((s) => sameSlot(s, slot)));
+    return slot !== null && !history.some((vm) => memslots(vm, asId).some((s) => sameSlot(s, slot)));
   });
   if (stray !== undefined) {
     return fail('MS-ATM-05', `${observationText(stray)}: no published state has this slot\n${why}`, log);
@@ -261,6 +261,6 @@ export function generationText(g: bigint): string {
 
 function stateText(history: readonly VmState[], asId: number, i: number): string {
   const sp = space(history[i]!, asId);
-  const slots = sp.slots.map(slotText).join('; ');
+  const slots = memslots(history[i]!, asId).map(slotText).join('; ');
   return `gen ${sp.generation}: ${slots === '' ? 'no slots' : slots}`;
 }

@@ -1,9 +1,9 @@
 /**
- * Memslot lookups, as spec/30-lookup.md states them. Linear scans over the gfn-ordered
- * slot arrays; the implementations must give the same answers with their indexes.
+ * Memslot lookups, as spec/30-lookup.md states them, over the sorted maps of the state; the
+ * implementations must give the same answers with their own indexes.
  */
 import type { VmState } from './state.js';
-import { space } from './state.js';
+import { findSlot, space } from './state.js';
 import {
   KVM_MEM_READONLY,
   KVM_MEMSLOT_INVALID,
@@ -21,7 +21,7 @@ import {
  * Mirrors: id_to_memslot()
  */
 export function idToMemslot(vm: VmState, asId: number, id: number): Memslot | null {
-  return space(vm, asId).slots.find((s) => s.id === id) ?? null;
+  return findSlot(vm, asId, id) ?? null;
 }
 
 function contains(s: Memslot, gfn: Gfn): boolean {
@@ -33,7 +33,9 @@ function contains(s: Memslot, gfn: Gfn): boolean {
  * Mirrors: __gfn_to_memslot()
  */
 export function gfnToMemslot(vm: VmState, asId: number, gfn: Gfn): Memslot | null {
-  return space(vm, asId).slots.find((s) => contains(s, gfn)) ?? null;
+  // Slots are disjoint (MS-INV-02): only the one starting nearest at or below gfn can contain it.
+  const s = space(vm, asId).byGfn.getPairOrNextLower(gfn)?.[1];
+  return s !== undefined && contains(s, gfn) ? s : null;
 }
 
 /**
@@ -43,13 +45,11 @@ export function gfnToMemslot(vm: VmState, asId: number, gfn: Gfn): Memslot | nul
  * Mirrors: search_memslots(slots, gfn, approx = true)
  */
 export function gfnToMemslotApproxCandidates(vm: VmState, asId: number, gfn: Gfn): readonly Memslot[] {
-  const slots = space(vm, asId).slots;
-  const hit = slots.find((s) => contains(s, gfn));
-  if (hit !== undefined) return [hit];
-  // Stryker disable next-line EqualityOperator: on a miss no slot starts at gfn, so both pick the same slots
-  const below = slots.filter((s) => s.baseGfn < gfn).at(-1);
-  // Stryker disable next-line EqualityOperator: on a miss no slot starts at gfn, so both pick the same slots
-  const above = slots.find((s) => s.baseGfn > gfn);
+  const hit = gfnToMemslot(vm, asId, gfn);
+  if (hit !== null) return [hit];
+  const byGfn = space(vm, asId).byGfn;
+  const below = byGfn.nextLowerPair(gfn)?.[1];
+  const above = byGfn.nextHigherPair(gfn)?.[1];
   return [below, above].filter((s): s is Memslot => s !== undefined);
 }
 
@@ -58,7 +58,13 @@ export function gfnToMemslotApproxCandidates(vm: VmState, asId: number, gfn: Gfn
  * Mirrors: kvm_for_each_memslot_in_gfn_range()
  */
 export function gfnRangeMemslots(vm: VmState, asId: number, start: Gfn, end: Gfn): readonly Memslot[] {
-  return space(vm, asId).slots.filter((s) => s.baseGfn < end && start < s.baseGfn + s.npages);
+  const byGfn = space(vm, asId).byGfn;
+  const out: Memslot[] = [];
+  // Slots are disjoint (MS-INV-02): of those starting below start, only the nearest can reach past it.
+  const below = byGfn.nextLowerPair(start)?.[1];
+  if (below !== undefined && below.baseGfn < end && start < below.baseGfn + below.npages) out.push(below);
+  if (start < end) for (const [, s] of byGfn.getRange(start, end, false)) out.push(s);
+  return out;
 }
 
 /**
@@ -71,11 +77,12 @@ export function hvaRangeMemslots(vm: VmState, start: Hva, end: Hva): readonly Hv
   const hits: HvaRangeHit[] = [];
   if (end <= start) return hits;
   for (const sp of vm.spaces) {
-    const inSpace = sp.slots.filter((s) => s.userspaceAddr < end && start < s.userspaceAddr + (s.npages << PAGE_SHIFT));
-    for (const s of [...inSpace].sort((a, b) => a.id - b.id)) {
+    // hva ranges may overlap, so every slot is tested; the id map gives them in id order.
+    for (const s of sp.byId.values()) {
+      const slotEnd = s.userspaceAddr + (s.npages << PAGE_SHIFT);
+      if (!(s.userspaceAddr < end && start < slotEnd)) continue;
       // Stryker disable next-line EqualityOperator: at equality both arms are the same value
       const hvaStart = start > s.userspaceAddr ? start : s.userspaceAddr;
-      const slotEnd = s.userspaceAddr + (s.npages << PAGE_SHIFT);
       // Stryker disable next-line EqualityOperator: at equality both arms are the same value
       const hvaEnd = end < slotEnd ? end : slotEnd;
       hits.push({

@@ -1,19 +1,34 @@
 /**
  * The model's state: one VM (spec/10-state.md).
  *
- * Plain immutable data. Each address space holds its slots as an array in ascending
- * `baseGfn` order; every change builds a new array. Nothing here is clever on purpose.
+ * Plain immutable data. Each address space holds its slots in two persistent sorted maps, one
+ * keyed by `baseGfn` and one by `id`, holding the same slot objects; every change returns new
+ * maps and leaves the old ones as they were (model/internal/sorted-map.ts).
  */
+import type * as sortedBtree from 'sorted-btree';
 import type { RuleId } from '../spec/rules.js';
+import { emptyBigintMap, emptyNumberMap } from './internal/sorted-map.js';
+import type { ObservableState } from './invariants.js';
 import type { Profile } from './profiles.js';
-import type { Memslot } from './types.js';
+import type { Gfn, Memslot } from './types.js';
+
+/**
+ * A persistent sorted map (sorted-btree's copy-on-write B+ tree): its reads, O(log n) each, and
+ * `with`/`without`, which return a new map. No method that changes a map in place is in the type.
+ */
+export type SortedMap<K, V> = Pick<
+  sortedBtree.default<K, V>,
+  'size' | 'get' | 'getPairOrNextLower' | 'nextLowerPair' | 'nextHigherPair' | 'getRange' | 'values' | 'with' | 'without'
+>;
 
 export interface AddressSpace {
   readonly asId: number;
   /** The generation of the active memslot set of this address space. */
   readonly generation: bigint;
-  /** Live slots, ascending by baseGfn. */
-  readonly slots: readonly Memslot[];
+  /** Live slots by baseGfn (no two share one: MS-INV-02). */
+  readonly byGfn: SortedMap<Gfn, Memslot>;
+  /** The same slot objects by id (MS-INV-01). */
+  readonly byId: SortedMap<number, Memslot>;
 }
 
 export interface VmState {
@@ -45,7 +60,7 @@ export function createVm(profile: Profile): VmState {
   const spaces: AddressSpace[] = [];
   for (let asId = 0; asId < profile.addressSpaces; asId++) {
     // [MS-GEN-01] "Generations must be different for each address space."
-    spaces.push({ asId, generation: BigInt(asId), slots: [] });
+    spaces.push({ asId, generation: BigInt(asId), byGfn: emptyBigintMap(), byId: emptyNumberMap() });
   }
   return { profile, spaces, nrMemslotPages: 0n, bitmapsAllocated: 0 };
 }
@@ -57,9 +72,60 @@ export function space(vm: VmState, asId: number): AddressSpace {
   return s;
 }
 
-/** The slot of `id` in address space `asId`, if any. Linear: the model keeps no index. */
+/** The slot of `id` in address space `asId`, if any. */
 export function findSlot(vm: VmState, asId: number, id: number): Memslot | undefined {
-  return space(vm, asId).slots.find((s) => s.id === id);
+  // The map refuses NaN as a key; no slot has a non-integer id.
+  return Number.isInteger(id) ? space(vm, asId).byId.get(id) : undefined;
+}
+
+/** The live slots of address space `asId`, ascending by baseGfn (a fresh array). */
+export function memslots(vm: VmState, asId: number): Memslot[] {
+  return [...space(vm, asId).byGfn.values()];
+}
+
+/**
+ * An address space holding `slots` at `generation`, for states written as data. The slots must
+ * have distinct ids and distinct base gfns; checkInvariants() tells whether they are disjoint.
+ */
+export function addressSpace(asId: number, generation: bigint, slots: readonly Memslot[]): AddressSpace {
+  let sp: AddressSpace = { asId, generation, byGfn: emptyBigintMap(), byId: emptyNumberMap() };
+  for (const s of slots) {
+    if (sp.byGfn.get(s.baseGfn) !== undefined || sp.byId.get(s.id) !== undefined) {
+      throw new RangeError(`address space ${asId}: slot ${s.id} at gfn ${s.baseGfn} shares its id or base gfn with another`);
+    }
+    sp = replaceMemslot(sp, null, s, generation);
+  }
+  return sp;
+}
+
+/**
+ * The address space with `old` replaced by `neu` and the given generation: with null `old`
+ * this adds `neu`, with null `neu` it removes `old`. `sp` itself is left unchanged.
+ * Mirrors: kvm_replace_memslot()
+ */
+export function replaceMemslot(sp: AddressSpace, old: Memslot | null, neu: Memslot | null, generation: bigint): AddressSpace {
+  let byGfn = sp.byGfn;
+  let byId = sp.byId;
+  if (old !== null) {
+    byGfn = byGfn.without(old.baseGfn);
+    byId = byId.without(old.id);
+  }
+  if (neu !== null) {
+    byGfn = byGfn.with(neu.baseGfn, neu);
+    byId = byId.with(neu.id, neu);
+  }
+  return { asId: sp.asId, generation, byGfn, byId };
+}
+
+/**
+ * The state as the invariants and the comparisons with implementations read it: each address
+ * space's slots as an array, ascending by baseGfn.
+ */
+export function observableState(vm: VmState): ObservableState {
+  return {
+    spaces: vm.spaces.map((sp) => ({ asId: sp.asId, generation: sp.generation, slots: [...sp.byGfn.values()] })),
+    nrMemslotPages: vm.nrMemslotPages,
+  };
 }
 
 /** The last gfn a slot covers (inclusive). */

@@ -14,7 +14,6 @@ import { RULE_IDS, type RuleId } from '../spec/rules.js';
 import type { ImplFactory } from '../impl/interface.js';
 import { BulkCreate, BulkFill, type MemslotCommand } from './commands/index.js';
 import { COVERAGE_EXEMPT, COVERED_ELSEWHERE, Coverage, formatCoverageTable, unreachableUnder } from './coverage.js';
-import { directModelImplFactory, modelImplFactory } from './model-impl.js';
 import { randomSeed, runCheck, type CheckOptions } from './run-check.js';
 import { UNDER_MUTATION } from '../test/mutation/mode.js';
 import { DEEP, runs, seed } from '../test/knobs.js';
@@ -68,18 +67,6 @@ describe('stateful conformance: implementation vs model', () => {
       });
     }
   }
-
-  // The suite's own model evaluation shows the model only the slots a request can see
-  // (properties/model-state.ts); the unreduced model, as an implementation, must agree with it.
-  it('[MS-CRT-02][MS-DEL-02][MS-MOV-01][MS-OVL-01][MS-INT-03] the model run on the whole state agrees with the reduced evaluation the suite uses', () => {
-    for (const p of Object.values(PROFILES)) {
-      conform({ impl: directModelImplFactory, implName: 'model-direct', profile: p, seed: SEED, runs: Math.max(5, Math.floor(RUNS / 4)), maxSteps: MAX_STEPS });
-    }
-  });
-
-  it('[MS-CRT-02] the model adapter (properties/model-impl.ts) agrees with the model', () => {
-    conform({ impl: modelImplFactory, implName: 'model', profile: profile('x86_64'), seed: SEED, runs: 5, maxSteps: MAX_STEPS });
-  });
 });
 
 describe('scale: thousands of live slots, up to the limits', () => {

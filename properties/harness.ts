@@ -9,7 +9,6 @@ import { InvariantError, type Gfn, type Memslot, type ObservableState, type Prof
 import type { RuleId } from '../spec/rules.js';
 import type { MemslotImpl } from '../impl/interface.js';
 import { Coverage } from './coverage.js';
-import { ModelState } from './model-state.js';
 import { hitsText, hvaText, opCall, slotText, type Op } from './ops.js';
 
 const INV_RULES: readonly RuleId[] = ['MS-INV-01', 'MS-INV-02', 'MS-INV-03', 'MS-INV-04', 'MS-INV-05', 'MS-INV-06', 'MS-INV-07'];
@@ -21,10 +20,16 @@ export interface VcpuMemory {
   generation: bigint;
 }
 
-/** The fast-check model: the model's VM plus the run's bookkeeping. */
+/** What one request did: the model's answer and every rule that fired on the way. */
+export interface Applied<R> {
+  readonly result: R;
+  readonly fired: readonly RuleId[];
+}
+
+/** The fast-check model: the model's VM (the state after the last request) plus the run's bookkeeping. */
 export interface ModelBox {
   readonly profile: Profile;
-  readonly model: ModelState;
+  vm: model.VmState;
   /** Shared by every run of one check. */
   readonly coverage: Coverage;
   readonly bitmaps: BitmapMatch;
@@ -88,7 +93,16 @@ export class BitmapMatch {
 }
 
 export function newBox(profile: Profile, coverage = new Coverage(), counter = { steps: 0 }): ModelBox {
-  return { profile, model: new ModelState(profile), coverage, bitmaps: new BitmapMatch(), vcpus: new Map(), gfnHistory: new Map(), prev: null, recorder: null, counter };
+  return { profile, vm: model.createVm(profile), coverage, bitmaps: new BitmapMatch(), vcpus: new Map(), gfnHistory: new Map(), prev: null, recorder: null, counter };
+}
+
+/**
+ * Makes the step's state the box's state.
+ * @returns the model's answer and the rules that fired.
+ */
+export function advance<R>(box: ModelBox, step: model.Step<R>): Applied<R> {
+  box.vm = step.state;
+  return { result: step.result, fired: step.fired };
 }
 
 function sameSlot(box: ModelBox, m: Memslot | null, i: Memslot | null): boolean {
@@ -121,10 +135,9 @@ const setText = (r: { ok: true; change: string } | { ok: false; errno: string })
 /** Runs the op on both sides and compares the answers. */
 function execute(box: ModelBox, impl: MemslotImpl, op: Op): Outcome {
   const p = box.profile;
-  const m = box.model;
   return match(op)
     .with({ kind: 'reset' }, (): Outcome => {
-      m.reset();
+      box.vm = model.createVm(p);
       impl.reset();
       box.vcpus.clear();
       box.gfnHistory.clear();
@@ -132,7 +145,7 @@ function execute(box: ModelBox, impl: MemslotImpl, op: Op): Outcome {
       return { expected: 'fresh VM', actual: 'fresh VM', agree: true, fired: ['MS-GEN-01'] };
     })
     .with({ kind: 'set' }, ({ region }): Outcome => {
-      const want = m.setUserMemoryRegion(region);
+      const want = advance(box, model.setUserMemoryRegion(box.vm, region));
       const got = impl.setUserMemoryRegion(region);
       const expected = `${setText(want.result)} [${want.result.rule}]`;
       return { expected, actual: setText(got), agree: setText(want.result) === setText(got), fired: want.fired };
@@ -141,7 +154,7 @@ function execute(box: ModelBox, impl: MemslotImpl, op: Op): Outcome {
       const fired: RuleId[] = [];
       const counts = new Map<string, number>();
       for (const [i, region] of regions.entries()) {
-        const want = m.setUserMemoryRegion(region);
+        const want = advance(box, model.setUserMemoryRegion(box.vm, region));
         const got = impl.setUserMemoryRegion(region);
         fired.push(...want.fired);
         if (setText(want.result) !== setText(got)) {
@@ -160,24 +173,24 @@ function execute(box: ModelBox, impl: MemslotImpl, op: Op): Outcome {
       return { expected: summary, actual: 'the same', agree: true, fired };
     })
     .with({ kind: 'internal' }, (x): Outcome => {
-      const want = m.setInternalMemslot(x.id, x.gpa, x.size, x.hva);
+      const want = advance(box, model.setInternalMemslot(box.vm, x.id, x.gpa, x.size, x.hva));
       const got = impl.setInternalMemslot(x.id, x.gpa, x.size, x.hva);
       const expected = `${setText(want.result)} [${want.result.rule}]`;
       return { expected, actual: setText(got), agree: setText(want.result) === setText(got), fired: want.fired };
     })
     .with({ kind: 'dirtyLog' }, ({ slot }): Outcome => {
-      const want = m.getDirtyLog(slot);
+      const want = advance(box, model.getDirtyLog(box.vm, slot));
       const got = impl.getDirtyLog(slot);
       const t = (r: { ok: boolean; errno?: string }): string => (r.ok ? 'ok' : (r.errno ?? '?'));
       return { expected: `${t(want.result)} [${want.result.rule}]`, actual: t(got), agree: t(want.result) === t(got), fired: want.fired };
     })
     .with({ kind: 'idLookup' }, ({ asId, id }): Outcome => {
-      const want = m.slot(asId, id) ?? null;
+      const want = model.idToMemslot(box.vm, asId, id);
       const got = impl.idToMemslot(asId, id);
       return lookup(sameSlot(box, want, got), slotText(want), implSlotText(box, got), ['MS-LKP-01']);
     })
     .with({ kind: 'gfnLookup' }, ({ asId, gfns }): Outcome => {
-      const vm = m.vm();
+      const vm = box.vm;
       const want: string[] = [];
       const got: string[] = [];
       let ok = true;
@@ -192,27 +205,27 @@ function execute(box: ModelBox, impl: MemslotImpl, op: Op): Outcome {
       return lookup(ok, want.join(' then '), got.join(' then '), ['MS-LKP-02']);
     })
     .with({ kind: 'approxLookup' }, ({ asId, gfn }): Outcome => {
-      const candidates = model.gfnToMemslotApproxCandidates(m.vm(), asId, gfn);
+      const candidates = model.gfnToMemslotApproxCandidates(box.vm, asId, gfn);
       const got = impl.gfnToMemslotApprox(asId, gfn);
       const ok = candidates.length === 0 ? got === null : candidates.some((c) => sameSlot(box, c, got));
       const expected = candidates.length === 0 ? 'none' : `one of ${candidates.map((c) => slotText(c)).join(' | ')}`;
       return lookup(ok, expected, implSlotText(box, got), ['MS-LKP-03']);
     })
     .with({ kind: 'gfnRange' }, ({ asId, start, end }): Outcome => {
-      const want = model.gfnRangeMemslots(m.vm(), asId, start, end);
+      const want = model.gfnRangeMemslots(box.vm, asId, start, end);
       const got = impl.gfnRangeMemslots(asId, start, end);
       const ok = want.length === got.length && want.every((s, i) => sameSlot(box, s, got[i] ?? null));
       return lookup(ok, `[${want.map((s) => slotText(s)).join(', ')}]`, `[${got.map((s) => implSlotText(box, s)).join(', ')}]`, ['MS-LKP-04']);
     })
     .with({ kind: 'hvaRange' }, ({ start, end }): Outcome => {
-      const want = hitsText(model.hvaRangeMemslots(m.vm(), start, end));
+      const want = hitsText(model.hvaRangeMemslots(box.vm, start, end));
       const got = hitsText(impl.hvaRangeMemslots(start, end));
       return lookup(want === got, want, got, ['MS-LKP-05']);
     })
     .with({ kind: 'vcpu' }, ({ vcpu, inSmm, gfns }): Outcome => {
-      const vm = m.vm();
+      const vm = box.vm;
       const asId = model.vcpuAsId(vm, inSmm);
-      const generation = m.generation(asId);
+      const generation = model.space(vm, asId).generation;
       const memory = box.vcpus.get(vcpu);
       const fired: RuleId[] = ['MS-LKP-06'];
       // [MS-LKP-07] exercised: this vCPU looked up before, and the generation it saw is gone.
@@ -231,12 +244,12 @@ function execute(box: ModelBox, impl: MemslotImpl, op: Op): Outcome {
       return lookup(ok, want.join(' then '), got.join(' then '), fired);
     })
     .with({ kind: 'visible' }, ({ asId, gfn }): Outcome => {
-      const want = model.isVisibleGfn(m.vm(), asId, gfn);
+      const want = model.isVisibleGfn(box.vm, asId, gfn);
       const got = impl.isVisibleGfn(asId, gfn);
       return lookup(want === got, String(want), String(got), ['MS-LKP-08']);
     })
     .with({ kind: 'gfnToHva' }, ({ asId, gfn, write }): Outcome => {
-      const want = model.gfnToHva(m.vm(), asId, gfn, write);
+      const want = model.gfnToHva(box.vm, asId, gfn, write);
       const got = impl.gfnToHva(asId, gfn, write);
       const rule: RuleId = want.ok ? 'MS-LKP-11' : want.error === 'KVM_HVA_ERR_RO_BAD' ? 'MS-LKP-10' : 'MS-LKP-09';
       return lookup(hvaText(want) === hvaText(got), `${hvaText(want)} [${rule}]`, hvaText(got), [rule]);
@@ -262,11 +275,11 @@ export function observe(impl: MemslotImpl, profile: Profile): ObservableState {
  * request's target, so every other slot of the implementation must be unchanged too.
  */
 function stateDifference(box: ModelBox, now: ObservableState): string | null {
-  const m = box.model;
+  const vm = box.vm;
   for (const sp of now.spaces) {
-    const want = m.generation(sp.asId);
+    const want = model.space(vm, sp.asId).generation;
     if (sp.generation !== want) return `as ${sp.asId}: generation: model ${want}, impl ${sp.generation}`;
-    const ms = m.slots(sp.asId);
+    const ms = model.memslots(vm, sp.asId);
     const n = Math.max(ms.length, sp.slots.length);
     for (let i = 0; i < n; i++) {
       const a = ms[i] ?? null;
@@ -276,7 +289,7 @@ function stateDifference(box: ModelBox, now: ObservableState): string | null {
       }
     }
   }
-  if (now.nrMemslotPages !== m.nrMemslotPages()) return `nr_memslot_pages: model ${m.nrMemslotPages()}, impl ${now.nrMemslotPages}`;
+  if (now.nrMemslotPages !== vm.nrMemslotPages) return `nr_memslot_pages: model ${vm.nrMemslotPages}, impl ${now.nrMemslotPages}`;
   return null;
 }
 

@@ -5,14 +5,12 @@
  * answers, plus a trace that `memslot-oracle replay` reproduces through the model.
  */
 import type fc from 'fast-check';
-import { match } from 'ts-pattern';
 import { RULES, isRuleId } from '../spec/rules.js';
 import { formatProfileLine, formatTraceLine, type Answer, type Request } from '../trace/trace.js';
-import { modelStep, outcomeAnswer } from '../trace/execute.js';
+import { modelStep } from '../trace/execute.js';
 import type { ImplFactory, MemslotImpl } from '../impl/interface.js';
-import type { Profile } from '../model/index.js';
+import { createVm, type Profile } from '../model/index.js';
 import { Disagreement, newBox, startRun, step, type ModelBox, type RecordedStep } from './harness.js';
-import { ModelState } from './model-state.js';
 import { traceRequests, type Op } from './ops.js';
 
 /** A minimal failing sequence, as data. */
@@ -143,20 +141,15 @@ export function minimise(profile: Profile, factory: ImplFactory, ops: readonly O
 
 /** The trace: profile line, reset, each op's requests with the model's answers, then the final state. */
 export function traceOf(profile: Profile, ops: readonly Op[]): { lines: string[]; stepLines: number[]; exact: boolean[] } {
-  const m = new ModelState(profile);
+  let vm = createVm(profile);
   const lines = [formatProfileLine(profile), formatTraceLine({ op: 'reset' }, { kind: 'ok' })];
   const stepLines: number[] = [];
   const exact: boolean[] = [];
-  const answer = (r: Request): Answer =>
-    match(r)
-      .with({ op: 'reset' }, (): Answer => {
-        m.reset();
-        return { kind: 'ok' };
-      })
-      .with({ op: 'set_user_memory_region' }, ({ region }) => outcomeAnswer(m.setUserMemoryRegion(region).result))
-      .with({ op: 'set_internal_memslot' }, (x) => outcomeAnswer(m.setInternalMemslot(x.id, x.guestPhysAddr, x.memorySize, x.userspaceAddr).result))
-      .with({ op: 'get_dirty_log' }, ({ slot }) => outcomeAnswer(m.getDirtyLog(slot).result))
-      .otherwise((q) => modelStep(m.vm(), q).answer);
+  const answer = (r: Request): Answer => {
+    const m = modelStep(vm, r);
+    vm = m.state;
+    return m.answer;
+  };
   for (const op of ops) {
     stepLines.push(lines.length + 1);
     const t = traceRequests(profile, op);

@@ -90,7 +90,7 @@ export function modelStep(vm: model.VmState, r: Request): ModelAnswer {
     case 'set_internal_memslot':
       return stepAnswer(model.setInternalMemslot(vm, r.id, r.guestPhysAddr, r.memorySize, r.userspaceAddr));
     case 'get_slots':
-      return plain({ kind: 'slots', slots: model.space(vm, r.asId).slots.map(slotInfo) });
+      return plain({ kind: 'slots', slots: model.memslots(vm, r.asId).map(slotInfo) });
     case 'get_generation':
       return plain({ kind: 'generation', generation: model.space(vm, r.asId).generation });
     case 'gfn_to_memslot': {

@@ -40,7 +40,7 @@ describe.skipIf(!python)(`check --sut${python ? '' : ' (skipped: no python3 on P
   for (const [bug, rule, errno] of bugs) {
     it.concurrent(`[${rule}] a SUT with the bug ${bug} is caught and shrunk to a few steps`, async () => {
       const out = mkdtempSync(join(tmpdir(), `cx-${bug}-`));
-      const r = await check(['--sut', `${SUT} --bug ${bug}`, '--seed', '3', '--out', out]);
+      const r = await check(['--sut', `${SUT} --bug ${bug}`, '--seed', '3', '--max-steps', '100', '--out', out]);
       expect(r.status, r.stderr).toBe(1);
       expect(r.stdout).toContain('disagrees with the model');
       expect(r.stdout).toContain(`[${rule}]`);

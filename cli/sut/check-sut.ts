@@ -116,13 +116,9 @@ function resolveCommands(sut: RequestTarget, profile: Profile, cmds: Iterable<fc
     const cmd = ((c as { cmd?: MemslotCommand }).cmd ?? c) as MemslotCommand;
     if (!cmd.check(box)) continue;
     const op: Op = cmd.resolve(box);
-    const requests = traceRequests(profile, op).requests.filter((r) => sut.supports(r.op) && !tooBig(box.model.vm(), r, maxPages));
+    const requests = traceRequests(profile, op).requests.filter((r) => sut.supports(r.op) && !tooBig(box.vm, r, maxPages));
     if (requests.length === 0) continue;
-    for (const r of requests) {
-      if (r.op === 'reset') box.model.reset();
-      else if (r.op === 'set_user_memory_region') box.model.setUserMemoryRegion(r.region);
-      else if (r.op === 'set_internal_memslot') box.model.setInternalMemslot(r.id, r.guestPhysAddr, r.memorySize, r.userspaceAddr);
-    }
+    for (const r of requests) box.vm = modelStep(box.vm, r).state;
     steps.push({ call: opCall(profile, op), requests });
   }
   return steps;

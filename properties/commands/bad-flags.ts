@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import type { ModelBox } from '../harness.js';
 import type { Op } from '../ops.js';
 import { gfnArb, pickArb, type ArbConfig } from '../arbitraries.js';
-import { MemslotCommand, freeId, hex, region, regionOf, slotNr } from './common.js';
+import { MemslotCommand, freeId, hex, region, regionOf, slotNr, userSlots } from './common.js';
 import { UADDR_BASE } from '../arbitraries.js';
 
 export class BadFlags extends MemslotCommand {
@@ -20,7 +20,7 @@ export class BadFlags extends MemslotCommand {
 
   resolve(m: Readonly<ModelBox>): Op {
     const flag = (1 << this.bit) >>> 0;
-    const live = m.model.userSlots();
+    const live = userSlots(m);
     if (this.pick !== null && live.length > 0) {
       const r = regionOf(live[this.pick % live.length]!);
       return { kind: 'set', region: { ...r, flags: (r.flags | flag) >>> 0 } };

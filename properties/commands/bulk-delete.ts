@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import type { ModelBox } from '../harness.js';
 import type { Op } from '../ops.js';
 import { pickArb, type ArbConfig } from '../arbitraries.js';
-import { TargetCommand, regionOf } from './common.js';
+import { TargetCommand, regionOf, userSlots } from './common.js';
 
 export class BulkDelete extends TargetCommand {
   constructor(
@@ -14,7 +14,7 @@ export class BulkDelete extends TargetCommand {
   }
 
   resolve(m: Readonly<ModelBox>): Op {
-    const live = m.model.userSlots();
+    const live = userSlots(m);
     const from = this.pick % live.length;
     const regions = live.slice(from, from + this.k).map((s) => ({ ...regionOf(s), memorySize: 0n }));
     return { kind: 'bulk', regions, label: `delete ${this.k}` };

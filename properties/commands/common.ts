@@ -7,7 +7,7 @@
  * could describe another execution). The resolved call appears in the suite's own report.
  */
 import type fc from 'fast-check';
-import { PAGE_SHIFT, U64_MAX, hex, type Gfn, type MemoryRegion, type Memslot } from '../../model/index.js';
+import { PAGE_SHIFT, U64_MAX, findSlot, hex, memslots, type Gfn, type MemoryRegion, type Memslot } from '../../model/index.js';
 import type { MemslotImpl } from '../../impl/interface.js';
 import { step, type ModelBox } from '../harness.js';
 import type { Op } from '../ops.js';
@@ -30,16 +30,26 @@ export abstract class MemslotCommand implements fc.Command<ModelBox, MemslotImpl
   abstract toString(): string;
 }
 
+/** Every live slot (internal ones included), in (asId, baseGfn) order. */
+export function allSlots(m: Readonly<ModelBox>): Memslot[] {
+  return m.vm.spaces.flatMap((sp) => memslots(m.vm, sp.asId));
+}
+
+/** Live user slots (id below KVM_USER_MEM_SLOTS) of every address space, in (asId, baseGfn) order. */
+export function userSlots(m: Readonly<ModelBox>): Memslot[] {
+  return allSlots(m).filter((s) => s.id < m.profile.userMemSlots);
+}
+
 /** A command that targets a live user slot; it needs one. */
 export abstract class TargetCommand extends MemslotCommand {
   abstract readonly pick: number;
 
   override check(m: Readonly<ModelBox>): boolean {
-    return m.model.userSlots().length > 0;
+    return userSlots(m).length > 0;
   }
 
   protected target(m: Readonly<ModelBox>): Memslot {
-    const live = m.model.userSlots();
+    const live = userSlots(m);
     const t = live[this.pick % live.length];
     if (t === undefined) throw new Error(`${this.toString()}: no live slot (check() should have said so)`);
     return t;
@@ -80,7 +90,7 @@ export function freeId(m: Readonly<ModelBox>, asId: number, hint: number): numbe
   if (asId >= m.profile.addressSpaces) return start;
   for (let k = 0; k < n; k++) {
     const id = (start + k) % n;
-    if (m.model.slot(asId, id) === undefined) return id;
+    if (findSlot(m.vm, asId, id) === undefined) return id;
   }
   return start;
 }
@@ -88,7 +98,7 @@ export function freeId(m: Readonly<ModelBox>, asId: number, hint: number): numbe
 /** Every free user id of `asId`, ascending. */
 export function freeIds(m: Readonly<ModelBox>, asId: number): number[] {
   const out: number[] = [];
-  for (let id = 0; id < m.profile.userMemSlots; id++) if (m.model.slot(asId, id) === undefined) out.push(id);
+  for (let id = 0; id < m.profile.userMemSlots; id++) if (findSlot(m.vm, asId, id) === undefined) out.push(id);
   return out;
 }
 
@@ -98,7 +108,7 @@ export function freeIds(m: Readonly<ModelBox>, asId: number): number[] {
  */
 export function freeGfnRun(m: Readonly<ModelBox>, asId: number, pages: bigint): Gfn {
   let cursor = 0n;
-  for (const s of m.model.slots(asId)) {
+  for (const s of memslots(m.vm, asId)) {
     if (s.baseGfn - cursor >= pages) return cursor;
     const end = s.baseGfn + s.npages;
     if (end > cursor) cursor = end;
@@ -108,7 +118,7 @@ export function freeGfnRun(m: Readonly<ModelBox>, asId: number, pages: bigint): 
 
 /** The gfn a GfnSel means now, and the address space of the slot it was taken from (if any). */
 export function resolveGfn(m: Readonly<ModelBox>, sel: GfnSel): { gfn: Gfn; asId: number | null } {
-  const all = m.model.allSlots();
+  const all = allSlots(m);
   if (sel.pick === null || all.length === 0) return { gfn: sel.gfn, asId: null };
   const s = all[sel.pick % all.length]!;
   const at: Record<GfnSel['spot'], Gfn> = {

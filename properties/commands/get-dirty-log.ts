@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import type { ModelBox } from '../harness.js';
 import type { Op } from '../ops.js';
 import { pickArb, requestAsIdArb, slotIdArb, type ArbConfig } from '../arbitraries.js';
-import { MemslotCommand, slotNr } from './common.js';
+import { MemslotCommand, slotNr, userSlots } from './common.js';
 
 export class GetDirtyLog extends MemslotCommand {
   constructor(
@@ -15,7 +15,7 @@ export class GetDirtyLog extends MemslotCommand {
   }
 
   resolve(m: Readonly<ModelBox>): Op {
-    const live = m.model.userSlots();
+    const live = userSlots(m);
     if (this.pick !== null && live.length > 0) {
       const t = live[this.pick % live.length]!;
       return { kind: 'dirtyLog', slot: slotNr(t.asId, t.id) };

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import type { ModelBox } from '../harness.js';
 import type { Op } from '../ops.js';
 import { asIdArb, gfnSelArb, gfnSelText, type ArbConfig, type GfnSel } from '../arbitraries.js';
-import { MemslotCommand, resolveGfn } from './common.js';
+import { MemslotCommand, resolveGfn, allSlots } from './common.js';
 import { KVM_MEM_READONLY } from '../../model/index.js';
 
 export class GfnToHva extends MemslotCommand {
@@ -18,7 +18,7 @@ export class GfnToHva extends MemslotCommand {
   }
 
   resolve(m: Readonly<ModelBox>): Op {
-    const ro = this.readonly ? m.model.allSlots().filter((s) => (s.flags & KVM_MEM_READONLY) !== 0) : [];
+    const ro = this.readonly ? allSlots(m).filter((s) => (s.flags & KVM_MEM_READONLY) !== 0) : [];
     const target = ro[(this.at.pick ?? 0) % Math.max(ro.length, 1)];
     if (target !== undefined) return { kind: 'gfnToHva', asId: target.asId, gfn: target.baseGfn + target.npages / 2n, write: this.write };
     const { gfn, asId } = resolveGfn(m, this.at);

@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import type { ModelBox } from '../harness.js';
 import type { Op } from '../ops.js';
 import { INTERNAL_HVA_BASE, gfnArb, pickArb, type ArbConfig } from '../arbitraries.js';
-import { MemslotCommand, hex } from './common.js';
+import { MemslotCommand, hex, allSlots } from './common.js';
 import { INTERNAL_SLOT_LAYOUT, PAGE_SHIFT, PAGE_SIZE } from '../../model/index.js';
 
 export type Place = { readonly kind: 'usual' } | { readonly kind: 'gfn'; readonly gfn: bigint } | { readonly kind: 'on-slot'; readonly pick: number };
@@ -35,7 +35,7 @@ export class InternalSlot extends MemslotCommand {
     let gpa = usual;
     if (this.place.kind === 'gfn') gpa = this.place.gfn << PAGE_SHIFT;
     if (this.place.kind === 'on-slot') {
-      const all = m.model.allSlots();
+      const all = allSlots(m);
       if (all.length > 0) gpa = all[this.place.pick % all.length]!.baseGfn << PAGE_SHIFT;
     }
     const hva = INTERNAL_HVA_BASE + BigInt(this.which) * 0x10n * PAGE_SIZE;

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import type { ModelBox } from '../harness.js';
 import type { Op } from '../ops.js';
 import { pickArb, uaddrArb, type ArbConfig } from '../arbitraries.js';
-import { MemslotCommand, hex } from './common.js';
+import { MemslotCommand, hex, allSlots } from './common.js';
 import { PAGE_SIZE, PAGE_SHIFT, U64_MAX } from '../../model/index.js';
 
 export class LookupHvaRange extends MemslotCommand {
@@ -21,7 +21,7 @@ export class LookupHvaRange extends MemslotCommand {
   }
 
   resolve(m: Readonly<ModelBox>): Op {
-    const all = m.model.allSlots();
+    const all = allSlots(m);
     let start = this.start;
     if (this.pick !== null && all.length > 0) {
       const s = all[this.pick % all.length]!;

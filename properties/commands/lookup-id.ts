@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import type { ModelBox } from '../harness.js';
 import type { Op } from '../ops.js';
 import { asIdArb, pickArb, slotIdArb, type ArbConfig } from '../arbitraries.js';
-import { MemslotCommand } from './common.js';
+import { MemslotCommand, allSlots } from './common.js';
 
 export class LookupId extends MemslotCommand {
   constructor(
@@ -15,7 +15,7 @@ export class LookupId extends MemslotCommand {
   }
 
   resolve(m: Readonly<ModelBox>): Op {
-    const all = m.model.allSlots();
+    const all = allSlots(m);
     if (this.pick !== null && all.length > 0) {
       const s = all[this.pick % all.length]!;
       return { kind: 'idLookup', asId: s.asId, id: s.id };

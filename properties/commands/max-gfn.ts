@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import type { ModelBox } from '../harness.js';
 import type { Op } from '../ops.js';
 import { pickArb, type ArbConfig, UADDR_BASE } from '../arbitraries.js';
-import { MemslotCommand, freeId, region, regionOf, slotNr } from './common.js';
+import { MemslotCommand, freeId, region, regionOf, slotNr, userSlots } from './common.js';
 import { PAGE_SHIFT } from '../../model/index.js';
 
 export type MaxGfnKind = 'last-at-max' | 'last-past-max' | 'start-past-max';
@@ -23,7 +23,7 @@ export class MaxGfn extends MemslotCommand {
 
   resolve(m: Readonly<ModelBox>): Op {
     const maxGfn = m.profile.maxGfn ?? (1n << 40n) - 1n;
-    const live = m.model.userSlots();
+    const live = userSlots(m);
     const moved = this.movePick !== null && live.length > 0 ? live[this.movePick % live.length]! : null;
     const n = moved?.npages ?? this.npages;
     const base = { 'last-at-max': maxGfn - n + 1n, 'last-past-max': maxGfn - n + 2n, 'start-past-max': maxGfn + 1n }[this.kind];

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import type { ModelBox } from '../harness.js';
 import type { Op } from '../ops.js';
 import { gfnArb, pickArb, type ArbConfig, UADDR_BASE } from '../arbitraries.js';
-import { MemslotCommand, freeId, hex, region, regionOf, slotNr } from './common.js';
+import { MemslotCommand, freeId, hex, region, regionOf, slotNr, userSlots } from './common.js';
 import type { MemoryRegion } from '../../model/index.js';
 
 export type AlignField = 'memory_size' | 'guest_phys_addr' | 'userspace_addr';
@@ -20,7 +20,7 @@ export class Misaligned extends MemslotCommand {
   }
 
   resolve(m: Readonly<ModelBox>): Op {
-    const live = m.model.userSlots();
+    const live = userSlots(m);
     let r: MemoryRegion =
       this.pick !== null && live.length > 0 ? regionOf(live[this.pick % live.length]!) : region(slotNr(0, freeId(m, 0, 0)), 0, this.gfn, 2n, UADDR_BASE);
     if (this.asDelete) r = { ...r, memorySize: 0n };

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import type { ModelBox } from '../harness.js';
 import type { Op } from '../ops.js';
 import { gfnArb, pickArb, type ArbConfig } from '../arbitraries.js';
-import { TargetCommand, hex, regionOf } from './common.js';
+import { TargetCommand, hex, regionOf, userSlots } from './common.js';
 import { PAGE_SHIFT, U64_MAX, KVM_MEM_LOG_DIRTY_PAGES } from '../../model/index.js';
 
 export type MoveTo = { readonly kind: 'by'; readonly pages: bigint } | { readonly kind: 'gfn'; readonly gfn: bigint } | { readonly kind: 'onto'; readonly pick: number; readonly offset: bigint };
@@ -27,7 +27,7 @@ export class MoveSlot extends TargetCommand {
     if (this.to.kind === 'by') gfn = t.baseGfn + this.to.pages;
     else if (this.to.kind === 'gfn') gfn = this.to.gfn;
     else {
-      const live = m.model.userSlots();
+      const live = userSlots(m);
       const other = live[this.to.pick % live.length]!;
       gfn = other.baseGfn + this.to.offset;
     }

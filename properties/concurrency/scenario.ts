@@ -193,11 +193,12 @@ export function emptyCoverage(): ConcurrencyCoverage {
 
 /** How the implementation's address space differs from the model's, or null. */
 function differences(impl: ConcurrentMemslotImpl, vm: VmState, asId: number): string | null {
-  const want = model.space(vm, asId);
+  const generation = model.space(vm, asId).generation;
+  const want = model.memslots(vm, asId);
   const have = impl.slots(asId);
-  const same = have.length === want.slots.length && have.every((x, i) => model.sameSlot(x, want.slots[i]!));
-  if (same && impl.generation(asId) === want.generation) return null;
-  return `impl left as${asId} gen ${impl.generation(asId)} [${have.map(slotText).join('; ')}], model gen ${want.generation} [${want.slots.map(slotText).join('; ')}]`;
+  const same = have.length === want.length && have.every((x, i) => model.sameSlot(x, want[i]!));
+  if (same && impl.generation(asId) === generation) return null;
+  return `impl left as${asId} gen ${impl.generation(asId)} [${have.map(slotText).join('; ')}], model gen ${generation} [${want.map(slotText).join('; ')}]`;
 }
 
 /** The whole story of a failing run: what broke, the setup, and the interleaving. */
@@ -241,7 +242,7 @@ export async function runScenario(
     const wrong = sameOutcome(got, step.result) ? differences(impl, vm, op.asId) : `impl answered ${outcomeText(got)}, model ${outcomeText(step.result)}`;
     if (wrong !== null) throw new ScheduledRunFailure(`[writer] setup ${opText(op)}, run alone: ${wrong}`, []);
   }
-  note('W', `setup: ${vm.spaces.map((sp) => `as${sp.asId} gen ${sp.generation} [${sp.slots.map(slotText).join('; ')}]`).join(', ')}`);
+  note('W', `setup: ${vm.spaces.map((sp) => `as${sp.asId} gen ${sp.generation} [${model.memslots(vm, sp.asId).map(slotText).join('; ')}]`).join(', ')}`);
 
   /** Per address space: h0 (after the setup), then every published state. */
   const history: VmState[][] = vm.spaces.map(() => [vm]);

@@ -19,7 +19,7 @@ import {
   type VmState,
 } from '../../model/index.js';
 import type { RuleId } from '../../spec/rules.js';
-import { GPA_LIMIT, NOSMM, PAGE, X86, at, build, del, expectTitleCites, gen, memslot, region } from './helpers.js';
+import { GPA_LIMIT, NOSMM, PAGE, X86, at, build, del, expectTitleCites, gen, memslot, region, slotsOf } from './helpers.js';
 
 const U = 0x11_0000n;
 const R1 = region(1, 0x4000n, 2n * PAGE, U);
@@ -30,7 +30,7 @@ const S1_INVALID = { ...S1, flags: KVM_MEMSLOT_INVALID };
 function atGeneration6(): VmState {
   const vm = build(NOSMM, [region(2, 0x1_0000n, PAGE, 0x20_0000n), R1, del(2), { ...R1, flags: 1 }, R1]);
   expect(gen(vm)).toBe(6n);
-  expect(vm.spaces[0]?.slots).toEqual([S1]);
+  expect(slotsOf(vm)).toEqual([S1]);
   return vm;
 }
 
@@ -78,8 +78,8 @@ describe('the history a request publishes', () => {
   it('[MS-ATM-05][MS-GEN-03] a DELETE adds two states: the INVALID copy (generation 7), then no slot (generation 8)', () => {
     expect(DELETE).toHaveLength(3);
     expect(DELETE.map((s) => gen(s))).toEqual([6n, 7n, 8n]);
-    expect(at(DELETE, 1).spaces[0]?.slots).toEqual([S1_INVALID]);
-    expect(at(DELETE, 2).spaces[0]?.slots).toEqual([]);
+    expect(slotsOf(at(DELETE, 1))).toEqual([S1_INVALID]);
+    expect(slotsOf(at(DELETE, 2))).toEqual([]);
   });
   it('[MS-ATM-02][MS-GEN-04] a rejected or no-op request adds nothing to the history', () => {
     expect(history(h0, R1)).toEqual([h0]);
@@ -87,7 +87,7 @@ describe('the history a request publishes', () => {
   });
   it('[MS-ATM-05][MS-GEN-05] a reverted MOVE adds the INVALID copy and then the slot unchanged', () => {
     const h = history(h0, { ...R1, guestPhysAddr: GPA_LIMIT });
-    expect(h.map((s) => s.spaces[0]?.slots)).toEqual([[S1], [S1_INVALID], [S1]]);
+    expect(h.map((s) => slotsOf(s))).toEqual([[S1], [S1_INVALID], [S1]]);
   });
   it('[MS-ATM-02][MS-INT-03] x86_64: an internal slot create publishes once per address space; each history has only its own', () => {
     const vm = createVm(X86);

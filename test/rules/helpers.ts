@@ -12,11 +12,14 @@ import {
   PROFILES,
   checkInvariants,
   createVm,
+  memslots,
+  observableState,
   setUserMemoryRegion,
   type ChangeKind,
   type Errno,
   type MemoryRegion,
   type Memslot,
+  type ObservableState,
   type Profile,
   type SetResult,
   type Step,
@@ -78,11 +81,16 @@ function big(_k: string, v: unknown): unknown {
   return typeof v === 'bigint' ? `0x${v.toString(16)}` : v;
 }
 
-/** The slots of address space `asId`. */
+/** The slots of address space `asId`, ascending by baseGfn. */
 export function slotsOf(vm: VmState, asId = 0): readonly Memslot[] {
-  const s = vm.spaces[asId];
-  if (s === undefined) throw new Error(`no address space ${asId}`);
-  return s.slots;
+  if (vm.spaces[asId] === undefined) throw new Error(`no address space ${asId}`);
+  return memslots(vm, asId);
+}
+
+/** The state as plain data (slot arrays in gfn order), for comparing two states with toEqual. */
+export function asData(vm: VmState): ObservableState & { profile: Profile; bitmapsAllocated: number } {
+  const o = observableState(vm);
+  return { profile: vm.profile, spaces: o.spaces, nrMemslotPages: o.nrMemslotPages, bitmapsAllocated: vm.bitmapsAllocated };
 }
 
 /** The generation of address space `asId`. */
@@ -116,7 +124,7 @@ export function expectOk(vm: VmState, r: MemoryRegion, change: ChangeKind, rule:
   const step = apply(vm, r);
   expect(step.result).toEqual({ ok: true, change, rule });
   expectTitleCites(rule);
-  checkInvariants(vm.profile, step.state, vm);
+  checkInvariants(vm.profile, observableState(step.state), observableState(vm));
   if (change === 'NONE') {
     expect(step.state).toBe(vm);
     expect(step.published).toEqual([]);

@@ -1,6 +1,6 @@
 /** spec/27-resource-failures.md: ENOMEM where the kernel could not allocate. */
 import { describe, expect, it } from 'vitest';
-import { setUserMemoryRegionNoMem, type MemoryRegion, type VmState } from '../../model/index.js';
+import { memslots, setUserMemoryRegionNoMem, type MemoryRegion, type VmState } from '../../model/index.js';
 import { judge, modelStep } from '../../trace/execute.js';
 import { replay } from '../../trace/replay.js';
 import { parseTraceLine, type TraceLine } from '../../trace/trace.js';
@@ -53,7 +53,7 @@ describe('resource failures (spec/27)', () => {
     expect(gen(s.state, 1)).toBe(gen(vm, 1) + 4n); // N = 2
     expect(gen(s.state, 0)).toBe(gen(vm, 0));
     expect(s.published.length).toBe(2);
-    expect(s.published[0]!.spaces[1]!.slots[0]!.flags & (1 << 16)).not.toBe(0); // the INVALID copy
+    expect(memslots(s.published[0]!, 1)[0]!.flags & (1 << 16)).not.toBe(0); // the INVALID copy
   });
 
   it('[MS-RES-01] also under 5.10 (no max gfn) and without SMM', () => {

@@ -1,0 +1,30 @@
+/**
+ * The ordered structure under the model's state: sorted-btree's copy-on-write B+ tree.
+ *
+ * The model reads a tree and updates it only through `with()` and `without()`, which clone the
+ * tree in O(1) and copy the O(log n) nodes on the path they change: every tree the model has
+ * handed out stays valid and unchanged, as the immutable state requires.
+ */
+import btree from 'sorted-btree';
+import type { SortedMap } from '../state.js';
+
+// sorted-btree is CommonJS: Node gives its module.exports as the default export.
+const BTree = btree.default;
+
+function compareBigint(a: bigint, b: bigint): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function compareNumber(a: number, b: number): number {
+  return a - b;
+}
+
+/** An empty map keyed by a bigint (a gfn). */
+export function emptyBigintMap<V>(): SortedMap<bigint, V> {
+  return new BTree<bigint, V>(undefined, compareBigint);
+}
+
+/** An empty map keyed by a number (a slot id). */
+export function emptyNumberMap<V>(): SortedMap<number, V> {
+  return new BTree<number, V>(undefined, compareNumber);
+}
