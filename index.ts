@@ -4,7 +4,7 @@
  */
 export * from './model/index.js';
 export { RULES, RULE_IDS, isRuleId, type RuleId } from './spec/rules.js';
-export type { MemslotImpl, ImplFactory, ConcurrentMemslotImpl, MemslotsReader, SyncPoint, WriterSteps } from './impl/interface.js';
+export type { MemslotImpl, AsyncMemslotImpl, ImplFactory, ConcurrentMemslotImpl, MemslotsReader, SyncPoint, WriterSteps } from './impl/interface.js';
 export { IMPLEMENTATIONS, createScalableImpl, createLegacyImpl, ScalableMemslots, LegacyMemslots } from './impl/index.js';
 export {
   parseTraceLine,
@@ -20,7 +20,8 @@ export {
 } from './trace/trace.js';
 export { modelStep, implStep } from './trace/execute.js';
 export { replay, formatReplay, type ReplaySummary, type Mismatch } from './trace/replay.js';
-export { checkImplementation, asyncImplTarget, type AsyncMemslotImpl, type CheckImplementationOptions } from './cli/check-impl.js';
+export { checkImplementation, type CheckImplementationOptions } from './properties/check-implementation.js';
 export { runCheck, type CheckResult, type CheckOptions } from './properties/run-check.js';
-export { runSutCheck, type SutCheckResult, type SutCounterexample, type RequestTarget } from './cli/sut/check-sut.js';
+export { implTarget, sutTarget, type Target, type TargetState, type TargetSetOutcome } from './properties/target.js';
+export type { Counterexample, TargetFactory } from './properties/report.js';
 export { SutClient } from './sut/protocol.js';

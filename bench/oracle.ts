@@ -69,10 +69,10 @@ export async function replayThroughput(o: ThroughputOptions): Promise<Throughput
 }
 
 /** The shape of properties/run-check.ts that this benchmark uses. */
-type RunCheck = (opts: { impl: ImplFactory; profile: Profile; seed: number; runs: number; maxSteps: number; minimiseMs: number }) => {
+type RunCheck = (opts: { impl: ImplFactory; profile: Profile; seed: number; runs: number; maxSteps: number; minimiseMs: number }) => Promise<{
   ok: boolean;
   steps: number;
-};
+}>;
 
 async function loadRunCheck(): Promise<RunCheck | null> {
   // Resolved at run time so that the benchmark builds and runs whether or not the module exists.
@@ -89,8 +89,9 @@ export async function checkThroughput(o: ThroughputOptions): Promise<ThroughputR
     const stats = stats_(await measure({
       name: 'oracle-check',
       clock: o.clock,
-      fn: () => {
-        const r = runCheck({ impl: IMPLEMENTATIONS.scalable, profile: o.profile, seed: 42, runs: o.checkRuns, maxSteps: o.checkMaxSteps, minimiseMs: 0 });
+      async: true,
+      fn: async () => {
+        const r = await runCheck({ impl: IMPLEMENTATIONS.scalable, profile: o.profile, seed: 42, runs: o.checkRuns, maxSteps: o.checkMaxSteps, minimiseMs: 0 });
         if (!r.ok) throw new Error('runCheck found a disagreement between the scalable implementation and the model');
         lastSteps = r.steps;
       },

@@ -22,14 +22,14 @@ export interface WorkerJob {
 /** What the worker posts. */
 export type WorkerMessage = { readonly kind: 'progress'; readonly progress: Progress } | { readonly kind: 'done'; readonly result: CheckResult } | { readonly kind: 'error'; readonly message: string };
 
-function main(): void {
+async function main(): Promise<void> {
   const job = workerData as WorkerJob;
   const post = (m: WorkerMessage): void => parentPort?.postMessage(m);
   try {
     const p = profileFromJson(job.profile, job.profileName);
     if (!p.ok) throw new Error(p.error);
     const impl = implFactory(job.impl);
-    const result = runCheck({
+    const result = await runCheck({
       impl,
       implName: job.impl,
       profile: p.profile,
@@ -46,4 +46,4 @@ function main(): void {
   }
 }
 
-main();
+void main();

@@ -20,6 +20,7 @@ import type { WorkerJob, WorkerMessage } from './check-worker.js';
 import { resolveProfile } from './profile-arg.js';
 import { intOption } from './options.js';
 import { UsageError } from './usage.js';
+import { resourceNote } from '../trace/replay.js';
 
 /** One slice of the work: a seed and a number of runs. */
 interface Slice {
@@ -199,8 +200,10 @@ export async function checkCli(args: string[]): Promise<number> {
       ),
     );
   } else {
-    results = slices.map((s, i) =>
-      runCheck({
+    results = [];
+    for (const [i, s] of slices.entries()) {
+      results.push(
+        await runCheck({
         impl: factory,
         implName,
         profile,
@@ -212,23 +215,29 @@ export async function checkCli(args: string[]): Promise<number> {
         ...(values.path !== undefined ? { path: values.path } : {}),
         ...(values['replay-path'] !== undefined ? { replayPath: values['replay-path'] } : {}),
         onProgress: (p) => progress.update(i, p),
-      }),
-    );
+        }),
+      );
+    }
   }
   progress.clear();
+  const where = `${implName} under ${profile.name}${shard.count > 1 ? ` (shard ${shard.index}/${shard.count})` : ''}`;
+  const seeds = slices.length === 1 ? `seed ${slices[0]!.seed}` : `seed ${seed}, slice seeds ${slices.map((s) => s.seed).join(', ')}`;
+  return printCheck(results, profile, where, seeds);
+}
 
+/** The coverage table, then `0 disagreements` or the counterexample and its files; the exit status. */
+export function printCheck(results: readonly CheckResult[], profile: Profile, where: string, seeds: string): number {
   const coverage = new Coverage();
   for (const r of results) coverage.merge(r.coverage);
   const totalRuns = results.reduce((a, r) => a + r.runs, 0);
   const totalSteps = results.reduce((a, r) => a + r.steps, 0);
   const failed = results.filter((r): r is Extract<CheckResult, { ok: false }> => !r.ok);
-  const where = `${implName} under ${profile.name}${shard.count > 1 ? ` (shard ${shard.index}/${shard.count})` : ''}`;
-  const seeds = slices.length === 1 ? `seed ${slices[0]!.seed}` : `seed ${seed}, slice seeds ${slices.map((s) => s.seed).join(', ')}`;
+  const resource = resourceNote(results.reduce((a, r) => a + r.resourceSteps, 0));
 
   process.stdout.write(`${formatCoverageTable(coverage, profile)}\n\n`);
   const first = failed[0];
   if (first === undefined) {
-    process.stdout.write(`check: ${where}: ${totalRuns} runs, ${totalSteps} steps, 0 disagreements (${seeds})\n`);
+    process.stdout.write(`check: ${where}: ${totalRuns} runs, ${totalSteps} steps, 0 disagreements (${seeds})${resource}\n`);
     return 0;
   }
   const cx = first.counterexample;
@@ -236,7 +245,9 @@ export async function checkCli(args: string[]): Promise<number> {
   for (const s of cx.steps) process.stdout.write(`  ${s}\n`);
   process.stdout.write(`  ${cx.failure}\n\n`);
   if (cx.files !== null) {
-    process.stdout.write(`report: ${cx.files.report}\ntrace:  ${cx.files.trace}  (memslot-oracle replay ${cx.files.trace} replays it through the model)\n`);
+    process.stdout.write(
+      `report: ${cx.files.report}\ntrace:  ${cx.files.trace}  (memslot-oracle replay ${cx.files.trace} replays it through the model)\nC:      ${cx.files.c}  (the same ioctls against /dev/kvm)\n`,
+    );
   }
   process.stdout.write(`check: ${where}: ${totalRuns} runs, ${totalSteps} steps, ${failed.length} disagreement${failed.length === 1 ? '' : 's'} (${seeds}): counterexample of ${cx.steps.length} steps\n`);
   return 1;

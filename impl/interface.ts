@@ -45,6 +45,11 @@ export interface MemslotImpl {
 
 export type ImplFactory = (profile: Profile) => MemslotImpl;
 
+/** A MemslotImpl whose methods may return promises (an implementation behind an RPC, say). */
+export type AsyncMemslotImpl = {
+  readonly [K in keyof MemslotImpl]: MemslotImpl[K] extends (...a: infer A) => infer R ? (...a: A) => R | Promise<R> : MemslotImpl[K];
+};
+
 /**
  * Where a writer stops: right after it published a set of `asId` (the publish numbered
  * `epoch`), before synchronize_srcu(). It resumes once the grace period is over.

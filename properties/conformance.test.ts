@@ -33,9 +33,9 @@ function profile(name: string): Profile {
 }
 
 /** Runs the check and fails the test with the counterexample report (also written under reports/counterexamples/). */
-function conform(opts: CheckOptions): void {
+async function conform(opts: CheckOptions): Promise<void> {
   const outDir = join('reports', 'counterexamples', `${opts.implName ?? 'impl'}-${opts.profile.name}-seed-${opts.seed ?? 'random'}`);
-  const r = runCheck({ minimiseMs: 10_000, outDir, ...opts });
+  const r = await runCheck({ minimiseMs: 10_000, outDir, ...opts });
   coverage.merge(r.coverage);
   if (!r.ok) {
     const files = r.counterexample.files === null ? '' : `\nreport: ${r.counterexample.files.report}\ntrace:  ${r.counterexample.files.trace}`;
@@ -61,8 +61,8 @@ afterAll(() => {
 describe('stateful conformance: implementation vs model', () => {
   for (const [implName, factory] of Object.entries(IMPLEMENTATIONS) as [string, ImplFactory][]) {
     for (const p of Object.values(PROFILES)) {
-      it(`[MS-VAL-02][MS-VAL-04][MS-VAL-05][MS-VAL-06][MS-VAL-07][MS-VAL-08][MS-VAL-09][MS-VAL-10][MS-VAL-11][MS-DEL-01][MS-DEL-02][MS-MOD-01][MS-MOD-02][MS-MOD-03][MS-NOP-01][MS-OVL-01][MS-CRT-02][MS-MOV-01][MS-FLG-01][MS-DLG-01][MS-DLG-02][MS-DLG-03][MS-DLG-04][MS-DLG-05][MS-DLG-06][MS-DLG-07][MS-DLG-08][MS-INT-01][MS-INT-02][MS-INT-03][MS-LKP-01][MS-LKP-02][MS-LKP-03][MS-LKP-04][MS-LKP-05][MS-LKP-06][MS-LKP-07][MS-LKP-08][MS-LKP-09][MS-LKP-10][MS-LKP-11][MS-GEN-01][MS-GEN-02][MS-GEN-03][MS-GEN-04][MS-INV-01][MS-INV-02][MS-INV-03][MS-INV-04][MS-INV-05][MS-INV-06][MS-INV-07]${profileRules(p)} ${implName} agrees with the model under ${p.name}`, () => {
-        conform({ impl: factory, implName, profile: p, seed: SEED, runs: RUNS, maxSteps: MAX_STEPS });
+      it(`[MS-VAL-02][MS-VAL-04][MS-VAL-05][MS-VAL-06][MS-VAL-07][MS-VAL-08][MS-VAL-09][MS-VAL-10][MS-VAL-11][MS-DEL-01][MS-DEL-02][MS-MOD-01][MS-MOD-02][MS-MOD-03][MS-NOP-01][MS-OVL-01][MS-CRT-02][MS-MOV-01][MS-FLG-01][MS-DLG-01][MS-DLG-02][MS-DLG-03][MS-DLG-04][MS-DLG-05][MS-DLG-06][MS-DLG-07][MS-DLG-08][MS-INT-01][MS-INT-02][MS-INT-03][MS-LKP-01][MS-LKP-02][MS-LKP-03][MS-LKP-04][MS-LKP-05][MS-LKP-06][MS-LKP-07][MS-LKP-08][MS-LKP-09][MS-LKP-10][MS-LKP-11][MS-GEN-01][MS-GEN-02][MS-GEN-03][MS-GEN-04][MS-INV-01][MS-INV-02][MS-INV-03][MS-INV-04][MS-INV-05][MS-INV-06][MS-INV-07]${profileRules(p)} ${implName} agrees with the model under ${p.name}`, async () => {
+        await conform({ impl: factory, implName, profile: p, seed: SEED, runs: RUNS, maxSteps: MAX_STEPS });
         checksRun++;
       });
     }
@@ -71,28 +71,28 @@ describe('stateful conformance: implementation vs model', () => {
 
 describe('scale: thousands of live slots, up to the limits', () => {
   const small = { maxBulk: 64, fill: false, maxSteps: 15 } as const;
-  const scale = (implName: string, p: Profile, prefix: MemslotCommand[], runs: number, maxSteps: number = small.maxSteps): void => {
+  const scale = async (implName: string, p: Profile, prefix: MemslotCommand[], runs: number, maxSteps: number = small.maxSteps): Promise<void> => {
     const factory = (IMPLEMENTATIONS as Record<string, ImplFactory>)[implName]!;
-    conform({ impl: factory, implName, profile: p, seed: SEED, runs, ...small, maxSteps, prefix, minimiseMs: 30_000 });
+    await conform({ impl: factory, implName, profile: p, seed: SEED, runs, ...small, maxSteps, prefix, minimiseMs: 30_000 });
   };
 
   // Under mutation the two scalable fills are left to impl/fill-max-slots.test.ts (the same
   // 32764 creates, then id 32764), and legacy gets 1000 slots instead of 4000.
-  it.skipIf(UNDER_MUTATION)('[MS-CRT-02][MS-VAL-02] scalable: all 32764 user slots of x86_64-nosmm, then id 32764 fails, then random commands at the limit', () => {
-    scale('scalable', profile('x86_64-nosmm'), [new BulkFill(0)], DEEP ? 10 : 1, 25);
+  it.skipIf(UNDER_MUTATION)('[MS-CRT-02][MS-VAL-02] scalable: all 32764 user slots of x86_64-nosmm, then id 32764 fails, then random commands at the limit', async () => {
+    await scale('scalable', profile('x86_64-nosmm'), [new BulkFill(0)], DEEP ? 10 : 1, 25);
   });
 
-  it.skipIf(UNDER_MUTATION)('[MS-CRT-02][MS-VAL-02][MS-OVL-01] scalable: x86_64 with address space 1 full and 2000 slots in address space 0', () => {
-    scale('scalable', profile('x86_64'), [new BulkCreate(0, 2000, 1n, 1n, 3, false), new BulkFill(1)], DEEP ? 5 : 1);
+  it.skipIf(UNDER_MUTATION)('[MS-CRT-02][MS-VAL-02][MS-OVL-01] scalable: x86_64 with address space 1 full and 2000 slots in address space 0', async () => {
+    await scale('scalable', profile('x86_64'), [new BulkCreate(0, 2000, 1n, 1n, 3, false), new BulkFill(1)], DEEP ? 5 : 1);
   });
 
-  it('[MS-CRT-02][MS-VAL-02] linux-5.10-x86_64: both address spaces at the 509 limit and the first id past it, then random commands', () => {
-    for (const implName of Object.keys(IMPLEMENTATIONS)) scale(implName, profile('linux-5.10-x86_64'), [new BulkFill(0), new BulkFill(1)], DEEP ? 50 : 8, 60);
+  it('[MS-CRT-02][MS-VAL-02] linux-5.10-x86_64: both address spaces at the 509 limit and the first id past it, then random commands', async () => {
+    for (const implName of Object.keys(IMPLEMENTATIONS)) await scale(implName, profile('linux-5.10-x86_64'), [new BulkFill(0), new BulkFill(1)], DEEP ? 50 : 8, 60);
   });
 
-  it('[MS-CRT-02][MS-DEL-02] legacy: thousands of live slots under x86_64-nosmm (all 32764 with MEMSLOT_DEPTH=deep)', () => {
+  it('[MS-CRT-02][MS-DEL-02] legacy: thousands of live slots under x86_64-nosmm (all 32764 with MEMSLOT_DEPTH=deep)', async () => {
     const prefix = DEEP ? [new BulkFill(0)] : [new BulkCreate(0, UNDER_MUTATION ? 1000 : 4000, 1n, 0n, 3, false)];
-    scale('legacy', profile('x86_64-nosmm'), prefix, DEEP ? 3 : 2);
+    await scale('legacy', profile('x86_64-nosmm'), prefix, DEEP ? 3 : 2);
   });
 });
 

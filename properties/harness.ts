@@ -1,15 +1,17 @@
 /**
- * The step: apply one resolved op to the model and the implementation, compare the answers,
- * compare the whole observable state, check the invariants on the implementation's state, and
- * count the rules that fired. Every command's run() is `step(box, impl, this.resolve(box))`.
+ * The step: apply one resolved op to the model and the target, compare the answers, compare
+ * the state the target shows, check the invariants on it, and count the rules that fired. Every
+ * command's run() is `step(box, target, this.resolve(box))`. A target is an implementation in
+ * process or a SUT over the protocol (properties/target.ts); an op it does not offer is skipped.
  */
 import { match } from 'ts-pattern';
 import * as model from '../model/index.js';
 import { InvariantError, type Gfn, type Memslot, type ObservableState, type Profile } from '../model/index.js';
 import type { RuleId } from '../spec/rules.js';
-import type { MemslotImpl } from '../impl/interface.js';
 import { Coverage } from './coverage.js';
-import { hitsText, hvaText, opCall, slotText, type Op } from './ops.js';
+import { hitsText, hvaText, mutates, opCall, slotText, type Op } from './ops.js';
+import { SutError } from '../sut/child.js';
+import type { SlotRef, Target, TargetSetOutcome, TargetState } from './target.js';
 
 const INV_RULES: readonly RuleId[] = ['MS-INV-01', 'MS-INV-02', 'MS-INV-03', 'MS-INV-04', 'MS-INV-05', 'MS-INV-06', 'MS-INV-07'];
 
@@ -36,8 +38,12 @@ export interface ModelBox {
   readonly vcpus: Map<number, VcpuMemory>;
   /** The gfns last looked up VM-wide per address space: re-asked so a stale last_used_slot shows. */
   readonly gfnHistory: Map<number, Gfn[]>;
-  /** The implementation's observable state after the previous step (monotonic generations). */
+  /** The target's observable state after the previous step (monotonic generations), when it shows all of it. */
   prev: ObservableState | null;
+  /** Whether the target's slots carry dirty bitmap identities (false over the protocol). */
+  bitmapsShown: boolean;
+  /** Answers of ENOMEM the model followed (MS-RES-01), shared by every run of one check. */
+  readonly resource: { steps: number };
   /** When set, every step is appended here (for reports). */
   recorder: RecordedStep[] | null;
   /** Steps run so far, shared by every run of one check. */
@@ -92,8 +98,20 @@ export class BitmapMatch {
   }
 }
 
-export function newBox(profile: Profile, coverage = new Coverage(), counter = { steps: 0 }): ModelBox {
-  return { profile, vm: model.createVm(profile), coverage, bitmaps: new BitmapMatch(), vcpus: new Map(), gfnHistory: new Map(), prev: null, recorder: null, counter };
+export function newBox(profile: Profile, coverage = new Coverage(), counter = { steps: 0 }, resource = { steps: 0 }): ModelBox {
+  return {
+    profile,
+    vm: model.createVm(profile),
+    coverage,
+    bitmaps: new BitmapMatch(),
+    vcpus: new Map(),
+    gfnHistory: new Map(),
+    prev: null,
+    bitmapsShown: true,
+    resource,
+    recorder: null,
+    counter,
+  };
 }
 
 /**
@@ -105,8 +123,14 @@ export function advance<R>(box: ModelBox, step: model.Step<R>): Applied<R> {
   return { result: step.result, fired: step.fired };
 }
 
-function sameSlot(box: ModelBox, m: Memslot | null, i: Memslot | null): boolean {
+/** A protocol lookup names a slot only by id (a SlotRef): then the ids must agree. */
+function isMemslot(s: Memslot | SlotRef): s is Memslot {
+  return 'baseGfn' in s;
+}
+
+function sameSlot(box: ModelBox, m: Memslot | null, i: Memslot | SlotRef | null): boolean {
   if (m === null || i === null) return m === i;
+  if (!isMemslot(i)) return m.asId === i.asId && m.id === i.id;
   return (
     m.asId === i.asId &&
     m.id === i.id &&
@@ -114,12 +138,13 @@ function sameSlot(box: ModelBox, m: Memslot | null, i: Memslot | null): boolean 
     m.npages === i.npages &&
     m.flags === i.flags &&
     m.userspaceAddr === i.userspaceAddr &&
-    box.bitmaps.same(m.dirtyBitmap, i.dirtyBitmap)
+    (!box.bitmapsShown || box.bitmaps.same(m.dirtyBitmap, i.dirtyBitmap))
   );
 }
 
-function implSlotText(box: ModelBox, s: Memslot | null): string {
-  return slotText(s, s === null ? null : box.bitmaps.name(s.dirtyBitmap));
+function implSlotText(box: ModelBox, s: Memslot | SlotRef | null): string {
+  if (s !== null && !isMemslot(s)) return `slot ${s.asId}:${s.id}`;
+  return slotText(s, s === null || !box.bitmapsShown ? null : box.bitmaps.name(s.dirtyBitmap));
 }
 
 interface Outcome {
@@ -128,36 +153,65 @@ interface Outcome {
   readonly agree: boolean;
   readonly fired: readonly RuleId[];
   readonly failure?: string;
+  /** The target does not offer this op: nothing was compared. */
+  readonly skipped?: boolean;
 }
 
-const setText = (r: { ok: true; change: string } | { ok: false; errno: string }): string => (r.ok ? `ok ${r.change}` : r.errno);
+const setText = (r: TargetSetOutcome): string => (r.ok ? (r.change === undefined ? 'ok' : `ok ${r.change}`) : r.errno);
+
+/** Whether the target's answer is the model's (a target over the protocol shows no change kind). */
+function sameSet(want: TargetSetOutcome, got: TargetSetOutcome): boolean {
+  if (want.ok && got.ok) return got.change === undefined || got.change === want.change;
+  return !want.ok && !got.ok && want.errno === got.errno;
+}
+
+const SKIPPED: Outcome = { expected: '(not offered)', actual: '(not offered)', agree: true, fired: [], skipped: true };
+
+/**
+ * One set-memory-region request on both sides: the model's step, or the resource branch when
+ * the target answered ENOMEM where MS-RES-01 allows it. Null: not sent (over the target's page limit).
+ */
+async function setRegion(box: ModelBox, target: Target, region: model.MemoryRegion): Promise<{ want: Applied<model.SetResult>; got: TargetSetOutcome } | null> {
+  const accepted = model.setUserMemoryRegion(box.vm, region);
+  if (target.maxPages !== null && accepted.result.ok && region.memorySize >> model.PAGE_SHIFT > target.maxPages) return null;
+  const got = await target.setUserMemoryRegion(region);
+  if (target.mayFailAllocation && !got.ok && got.errno === 'ENOMEM') {
+    const noMem = model.setUserMemoryRegionNoMem(box.vm, region);
+    if (noMem !== null) {
+      box.resource.steps++;
+      return { want: advance(box, noMem), got };
+    }
+  }
+  return { want: advance(box, accepted), got };
+}
 
 /** Runs the op on both sides and compares the answers. */
-function execute(box: ModelBox, impl: MemslotImpl, op: Op): Outcome {
+async function execute(box: ModelBox, target: Target, op: Op): Promise<Outcome> {
   const p = box.profile;
   return match(op)
-    .with({ kind: 'reset' }, (): Outcome => {
+    .with({ kind: 'reset' }, async (): Promise<Outcome> => {
       box.vm = model.createVm(p);
-      impl.reset();
+      await target.reset();
       box.vcpus.clear();
       box.gfnHistory.clear();
       box.prev = null;
       return { expected: 'fresh VM', actual: 'fresh VM', agree: true, fired: ['MS-GEN-01'] };
     })
-    .with({ kind: 'set' }, ({ region }): Outcome => {
-      const want = advance(box, model.setUserMemoryRegion(box.vm, region));
-      const got = impl.setUserMemoryRegion(region);
-      const expected = `${setText(want.result)} [${want.result.rule}]`;
-      return { expected, actual: setText(got), agree: setText(want.result) === setText(got), fired: want.fired };
+    .with({ kind: 'set' }, async ({ region }): Promise<Outcome> => {
+      const r = await setRegion(box, target, region);
+      if (r === null) return SKIPPED;
+      const expected = `${setText(r.want.result)} [${r.want.result.rule}]`;
+      return { expected, actual: setText(r.got), agree: sameSet(r.want.result, r.got), fired: r.want.fired };
     })
-    .with({ kind: 'bulk' }, ({ regions }): Outcome => {
+    .with({ kind: 'bulk' }, async ({ regions }): Promise<Outcome> => {
       const fired: RuleId[] = [];
       const counts = new Map<string, number>();
       for (const [i, region] of regions.entries()) {
-        const want = advance(box, model.setUserMemoryRegion(box.vm, region));
-        const got = impl.setUserMemoryRegion(region);
+        const r = await setRegion(box, target, region);
+        if (r === null) continue;
+        const { want, got } = r;
         fired.push(...want.fired);
-        if (setText(want.result) !== setText(got)) {
+        if (!sameSet(want.result, got)) {
           return {
             expected: `request ${i + 1} of ${regions.length}: ${setText(want.result)} [${want.result.rule}]`,
             actual: `request ${i + 1} of ${regions.length}: ${setText(got)}`,
@@ -172,31 +226,35 @@ function execute(box: ModelBox, impl: MemslotImpl, op: Op): Outcome {
       const summary = [...counts].map(([k, n]) => `${n} x ${k}`).join(', ') || 'nothing';
       return { expected: summary, actual: 'the same', agree: true, fired };
     })
-    .with({ kind: 'internal' }, (x): Outcome => {
+    .with({ kind: 'internal' }, async (x): Promise<Outcome> => {
+      // A target without internal slots cannot follow the model past one: the run would compare nothing real.
+      if (target.setInternalMemslot === undefined) return SKIPPED;
       const want = advance(box, model.setInternalMemslot(box.vm, x.id, x.gpa, x.size, x.hva));
-      const got = impl.setInternalMemslot(x.id, x.gpa, x.size, x.hva);
+      const got = await target.setInternalMemslot(x.id, x.gpa, x.size, x.hva);
       const expected = `${setText(want.result)} [${want.result.rule}]`;
-      return { expected, actual: setText(got), agree: setText(want.result) === setText(got), fired: want.fired };
+      return { expected, actual: setText(got), agree: sameSet(want.result, got), fired: want.fired };
     })
-    .with({ kind: 'dirtyLog' }, ({ slot }): Outcome => {
+    .with({ kind: 'dirtyLog' }, async ({ slot }): Promise<Outcome> => {
       const want = advance(box, model.getDirtyLog(box.vm, slot));
-      const got = impl.getDirtyLog(slot);
+      const got = await target.getDirtyLog(slot);
       const t = (r: { ok: boolean; errno?: string }): string => (r.ok ? 'ok' : (r.errno ?? '?'));
       return { expected: `${t(want.result)} [${want.result.rule}]`, actual: t(got), agree: t(want.result) === t(got), fired: want.fired };
     })
-    .with({ kind: 'idLookup' }, ({ asId, id }): Outcome => {
+    .with({ kind: 'idLookup' }, async ({ asId, id }): Promise<Outcome> => {
+      if (target.idToMemslot === undefined) return SKIPPED;
       const want = model.idToMemslot(box.vm, asId, id);
-      const got = impl.idToMemslot(asId, id);
+      const got = await target.idToMemslot(asId, id);
       return lookup(sameSlot(box, want, got), slotText(want), implSlotText(box, got), ['MS-LKP-01']);
     })
-    .with({ kind: 'gfnLookup' }, ({ asId, gfns }): Outcome => {
+    .with({ kind: 'gfnLookup' }, async ({ asId, gfns }): Promise<Outcome> => {
+      if (target.gfnToMemslot === undefined) return SKIPPED;
       const vm = box.vm;
       const want: string[] = [];
       const got: string[] = [];
       let ok = true;
       for (const gfn of gfns) {
         const w = model.gfnToMemslot(vm, asId, gfn);
-        const g = impl.gfnToMemslot(asId, gfn);
+        const g = await target.gfnToMemslot(asId, gfn);
         ok &&= sameSlot(box, w, g);
         want.push(slotText(w));
         got.push(implSlotText(box, g));
@@ -204,25 +262,29 @@ function execute(box: ModelBox, impl: MemslotImpl, op: Op): Outcome {
       box.gfnHistory.set(asId, [...new Set(gfns)].slice(-4));
       return lookup(ok, want.join(' then '), got.join(' then '), ['MS-LKP-02']);
     })
-    .with({ kind: 'approxLookup' }, ({ asId, gfn }): Outcome => {
+    .with({ kind: 'approxLookup' }, async ({ asId, gfn }): Promise<Outcome> => {
+      if (target.gfnToMemslotApprox === undefined) return SKIPPED;
       const candidates = model.gfnToMemslotApproxCandidates(box.vm, asId, gfn);
-      const got = impl.gfnToMemslotApprox(asId, gfn);
+      const got = await target.gfnToMemslotApprox(asId, gfn);
       const ok = candidates.length === 0 ? got === null : candidates.some((c) => sameSlot(box, c, got));
       const expected = candidates.length === 0 ? 'none' : `one of ${candidates.map((c) => slotText(c)).join(' | ')}`;
       return lookup(ok, expected, implSlotText(box, got), ['MS-LKP-03']);
     })
-    .with({ kind: 'gfnRange' }, ({ asId, start, end }): Outcome => {
+    .with({ kind: 'gfnRange' }, async ({ asId, start, end }): Promise<Outcome> => {
+      if (target.gfnRangeMemslots === undefined) return SKIPPED;
       const want = model.gfnRangeMemslots(box.vm, asId, start, end);
-      const got = impl.gfnRangeMemslots(asId, start, end);
+      const got = await target.gfnRangeMemslots(asId, start, end);
       const ok = want.length === got.length && want.every((s, i) => sameSlot(box, s, got[i] ?? null));
       return lookup(ok, `[${want.map((s) => slotText(s)).join(', ')}]`, `[${got.map((s) => implSlotText(box, s)).join(', ')}]`, ['MS-LKP-04']);
     })
-    .with({ kind: 'hvaRange' }, ({ start, end }): Outcome => {
+    .with({ kind: 'hvaRange' }, async ({ start, end }): Promise<Outcome> => {
+      if (target.hvaRangeMemslots === undefined) return SKIPPED;
       const want = hitsText(model.hvaRangeMemslots(box.vm, start, end));
-      const got = hitsText(impl.hvaRangeMemslots(start, end));
+      const got = hitsText(await target.hvaRangeMemslots(start, end));
       return lookup(want === got, want, got, ['MS-LKP-05']);
     })
-    .with({ kind: 'vcpu' }, ({ vcpu, inSmm, gfns }): Outcome => {
+    .with({ kind: 'vcpu' }, async ({ vcpu, inSmm, gfns }): Promise<Outcome> => {
+      if (target.vcpuGfnToMemslot === undefined) return SKIPPED;
       const vm = box.vm;
       const asId = model.vcpuAsId(vm, inSmm);
       const generation = model.space(vm, asId).generation;
@@ -235,7 +297,7 @@ function execute(box: ModelBox, impl: MemslotImpl, op: Op): Outcome {
       let ok = true;
       for (const gfn of gfns) {
         const w = model.vcpuGfnToMemslot(vm, inSmm, gfn);
-        const g = impl.vcpuGfnToMemslot(vcpu, inSmm, gfn);
+        const g = await target.vcpuGfnToMemslot(vcpu, inSmm, gfn);
         ok &&= sameSlot(box, w, g);
         want.push(slotText(w));
         got.push(implSlotText(box, g));
@@ -243,14 +305,16 @@ function execute(box: ModelBox, impl: MemslotImpl, op: Op): Outcome {
       box.vcpus.set(vcpu, { gfns: [...new Set(gfns)].slice(-4), asId, generation });
       return lookup(ok, want.join(' then '), got.join(' then '), fired);
     })
-    .with({ kind: 'visible' }, ({ asId, gfn }): Outcome => {
+    .with({ kind: 'visible' }, async ({ asId, gfn }): Promise<Outcome> => {
+      if (target.isVisibleGfn === undefined) return SKIPPED;
       const want = model.isVisibleGfn(box.vm, asId, gfn);
-      const got = impl.isVisibleGfn(asId, gfn);
+      const got = await target.isVisibleGfn(asId, gfn);
       return lookup(want === got, String(want), String(got), ['MS-LKP-08']);
     })
-    .with({ kind: 'gfnToHva' }, ({ asId, gfn, write }): Outcome => {
+    .with({ kind: 'gfnToHva' }, async ({ asId, gfn, write }): Promise<Outcome> => {
+      if (target.gfnToHva === undefined) return SKIPPED;
       const want = model.gfnToHva(box.vm, asId, gfn, write);
-      const got = impl.gfnToHva(asId, gfn, write);
+      const got = await target.gfnToHva(asId, gfn, write);
       const rule: RuleId = want.ok ? 'MS-LKP-11' : want.error === 'KVM_HVA_ERR_RO_BAD' ? 'MS-LKP-10' : 'MS-LKP-09';
       return lookup(hvaText(want) === hvaText(got), `${hvaText(want)} [${rule}]`, hvaText(got), [rule]);
     })
@@ -262,11 +326,15 @@ function lookup(agree: boolean, expected: string, actual: string, rules: readonl
   return { expected, actual, agree, fired: agree ? rules : [] };
 }
 
-/** The implementation's observable state. */
-export function observe(impl: MemslotImpl, profile: Profile): ObservableState {
+/** The target's whole state, when it shows all of it (the invariants are checked on that). */
+function whole(now: TargetState): ObservableState | null {
+  if (now.nrMemslotPages === null || !now.bitmaps) return null;
   const spaces = [];
-  for (let asId = 0; asId < profile.addressSpaces; asId++) spaces.push({ asId, generation: impl.generation(asId), slots: impl.slots(asId) });
-  return { spaces, nrMemslotPages: impl.nrMemslotPages() };
+  for (const sp of now.spaces) {
+    if (sp.generation === null || sp.slots === null) return null;
+    spaces.push({ asId: sp.asId, generation: sp.generation, slots: sp.slots });
+  }
+  return { spaces, nrMemslotPages: now.nrMemslotPages };
 }
 
 /**
@@ -274,11 +342,12 @@ export function observe(impl: MemslotImpl, profile: Profile): ObservableState {
  * Full-state equality after every step is also the frame condition: the model changes only the
  * request's target, so every other slot of the implementation must be unchanged too.
  */
-function stateDifference(box: ModelBox, now: ObservableState): string | null {
+function stateDifference(box: ModelBox, now: TargetState): string | null {
   const vm = box.vm;
   for (const sp of now.spaces) {
     const want = model.space(vm, sp.asId).generation;
-    if (sp.generation !== want) return `as ${sp.asId}: generation: model ${want}, impl ${sp.generation}`;
+    if (sp.generation !== null && sp.generation !== want) return `as ${sp.asId}: generation: model ${want}, impl ${sp.generation}`;
+    if (sp.slots === null) continue;
     const ms = model.memslots(vm, sp.asId);
     const n = Math.max(ms.length, sp.slots.length);
     for (let i = 0; i < n; i++) {
@@ -289,7 +358,7 @@ function stateDifference(box: ModelBox, now: ObservableState): string | null {
       }
     }
   }
-  if (now.nrMemslotPages !== vm.nrMemslotPages) return `nr_memslot_pages: model ${vm.nrMemslotPages}, impl ${now.nrMemslotPages}`;
+  if (now.nrMemslotPages !== null && now.nrMemslotPages !== vm.nrMemslotPages) return `nr_memslot_pages: model ${vm.nrMemslotPages}, impl ${now.nrMemslotPages}`;
   return null;
 }
 
@@ -299,55 +368,73 @@ function describeError(e: unknown): string {
 
 /**
  * Runs one op on both sides and checks everything; throws Disagreement on the first problem.
- * @returns the recorded step.
+ * A SUT that breaks the protocol (SutError) is not a disagreement: that error goes through.
+ * @returns the recorded step, or null when the target does not offer the op.
  */
-export function step(box: ModelBox, impl: MemslotImpl, op: Op): RecordedStep {
+export async function step(box: ModelBox, target: Target, op: Op): Promise<RecordedStep | null> {
   const call = opCall(box.profile, op);
   const fail = (expected: string, actual: string, failure: string): never => {
     const rec: RecordedStep = { op, call, expected, actual, agree: false, failure };
     box.recorder?.push(rec);
     throw new Disagreement(rec);
   };
-  box.counter.steps++;
   let out: Outcome;
   try {
-    out = execute(box, impl, op);
+    out = await execute(box, target, op);
   } catch (e) {
-    if (e instanceof Disagreement) throw e;
+    if (e instanceof Disagreement || e instanceof SutError) throw e;
     return fail('(see failure)', `threw ${describeError(e)}`, `the call threw: ${describeError(e)}`);
   }
+  if (out.skipped === true) return null;
+  box.counter.steps++;
   if (!out.agree) return fail(out.expected, out.actual, out.failure ?? 'the answers differ');
-  let now: ObservableState;
-  try {
-    now = observe(impl, box.profile);
-  } catch (e) {
-    return fail(out.expected, out.actual, `reading the implementation's state threw: ${describeError(e)}`);
-  }
-  const diff = stateDifference(box, now);
-  if (diff !== null) return fail(out.expected, out.actual, `the state differs after the step: ${diff}`);
-  try {
-    model.checkInvariants(box.profile, now, box.prev ?? undefined);
-  } catch (e) {
-    if (!(e instanceof InvariantError)) throw e;
-    return fail(out.expected, out.actual, `invariant broken on the implementation's state: ${e.message}`);
+  const observe = target.observeAfter === 'every-step' || mutates(op);
+  const now = observe ? await observeTarget(box, target, (e) => fail(out.expected, out.actual, `reading the target's state threw: ${describeError(e)}`)) : null;
+  if (now !== null) {
+    const diff = stateDifference(box, now);
+    if (diff !== null) return fail(out.expected, out.actual, `the state differs after the step: ${diff}`);
+    const all = whole(now);
+    if (all !== null) {
+      try {
+        model.checkInvariants(box.profile, all, box.prev ?? undefined);
+      } catch (e) {
+        if (!(e instanceof InvariantError)) throw e;
+        return fail(out.expected, out.actual, `invariant broken on the implementation's state: ${e.message}`);
+      }
+      box.coverage.hitAll(INV_RULES);
+      box.prev = all;
+    }
   }
   box.coverage.hitAll(out.fired);
-  box.coverage.hitAll(INV_RULES);
-  box.prev = now;
   const rec: RecordedStep = { op, call, expected: out.expected, actual: out.actual, agree: true, failure: null };
   box.recorder?.push(rec);
   return rec;
 }
 
+async function observeTarget(box: ModelBox, target: Target, onError: (e: unknown) => never): Promise<TargetState | null> {
+  if (target.observe === undefined) return null;
+  try {
+    const now = await target.observe(box.profile);
+    box.bitmapsShown = now.bitmaps;
+    return now;
+  } catch (e) {
+    if (e instanceof SutError) throw e;
+    return onError(e);
+  }
+}
+
 /** A fresh VM on both sides, compared before any request ([MS-GEN-01]). */
-export function startRun(box: ModelBox, impl: MemslotImpl): void {
-  const now = observe(impl, box.profile);
-  const diff = stateDifference(box, now);
-  if (diff !== null) {
-    const rec: RecordedStep = { op: { kind: 'reset' }, call: 'kvm_create_vm()', expected: 'fresh VM', actual: 'differs', agree: false, failure: `the fresh VM differs: ${diff}` };
+export async function startRun(box: ModelBox, target: Target): Promise<void> {
+  const failed = (failure: string): never => {
+    const rec: RecordedStep = { op: { kind: 'reset' }, call: 'kvm_create_vm()', expected: 'fresh VM', actual: 'differs', agree: false, failure };
     box.recorder?.push(rec);
     throw new Disagreement(rec);
+  };
+  const now = await observeTarget(box, target, (e) => failed(`reading the fresh VM threw: ${describeError(e)}`));
+  if (now !== null) {
+    const diff = stateDifference(box, now);
+    if (diff !== null) failed(`the fresh VM differs: ${diff}`);
+    box.prev = whole(now);
   }
   box.coverage.hit('MS-GEN-01');
-  box.prev = now;
 }

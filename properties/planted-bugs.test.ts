@@ -30,7 +30,7 @@ describe('planted bugs are caught and shrunk', () => {
     for (const p of [profile('x86_64'), profile('linux-5.10-x86_64')]) {
       it(`[${bug.rule}] planted bug "${bug.name}" under ${p.name}: caught, at most 6 steps, seed and replayPath reported, trace replays through the model`, async () => {
         const outDir = mkdtempSync(join(tmpdir(), 'memslot-planted-'));
-        const r = runCheck({ impl: bug.wrap(IMPLEMENTATIONS.scalable), profile: p, seed: SEED, runs: RUNS, maxSteps: 100, minimiseMs: 10_000, outDir });
+        const r = await runCheck({ impl: bug.wrap(IMPLEMENTATIONS.scalable), profile: p, seed: SEED, runs: RUNS, maxSteps: 100, minimiseMs: 10_000, outDir });
         if (r.ok) expect.fail(`planted bug "${bug.name}" survived ${r.runs} runs (${r.steps} steps, seed ${r.seed})`);
         const cx = r.counterexample;
         expect(cx.steps.length, cx.report).toBeGreaterThan(0);

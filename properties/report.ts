@@ -8,10 +8,14 @@ import type fc from 'fast-check';
 import { RULES, isRuleId } from '../spec/rules.js';
 import { formatProfileLine, formatTraceLine, type Answer, type Request } from '../trace/trace.js';
 import { modelStep } from '../trace/execute.js';
-import type { ImplFactory, MemslotImpl } from '../impl/interface.js';
 import { createVm, type Profile } from '../model/index.js';
+import { reproC, reproSteps } from '../trace/repro.js';
 import { Disagreement, newBox, startRun, step, type ModelBox, type RecordedStep } from './harness.js';
 import { traceRequests, type Op } from './ops.js';
+import type { Target } from './target.js';
+
+/** A fresh VM on a target for each run: a new implementation, or a SUT after `reset`. */
+export type TargetFactory = (profile: Profile) => Promise<Target>;
 
 /** A minimal failing sequence, as data. */
 export interface Counterexample {
@@ -33,8 +37,10 @@ export interface Counterexample {
   readonly report: string;
   /** The trace (JSON Lines): profile, reset, every request with the model's answer as expect. */
   readonly trace: string;
-  /** Where report and trace were written, when an output folder was given. */
-  readonly files: { readonly report: string; readonly trace: string } | null;
+  /** The trace's kernel-facing requests as a selftest-style C program for /dev/kvm. */
+  readonly c: string;
+  /** Where report, trace and C reproducer were written, when an output folder was given. */
+  readonly files: { readonly report: string; readonly trace: string; readonly c: string } | null;
 }
 
 /** What running a list of ops gave: the recorded steps, and the index of the failing one (-1: none). */
@@ -48,15 +54,15 @@ interface CommandReplay extends Replay {
   readonly ran: string[];
 }
 
-/** Runs ops on a fresh model and a fresh implementation. */
-export function runOps(profile: Profile, factory: ImplFactory, ops: readonly Op[]): Replay {
+/** Runs ops on a fresh model and a fresh target. */
+export async function runOps(profile: Profile, factory: TargetFactory, ops: readonly Op[]): Promise<Replay> {
   const box = newBox(profile);
   box.recorder = [];
-  const impl = factory(profile);
+  const target = await factory(profile);
   try {
-    startRun(box, impl);
+    await startRun(box, target);
     box.recorder = [];
-    for (const op of ops) step(box, impl, op);
+    for (const op of ops) await step(box, target, op);
   } catch (e) {
     if (!(e instanceof Disagreement)) throw e;
     return { steps: box.recorder, failedAt: box.recorder.length - 1 };
@@ -65,22 +71,18 @@ export function runOps(profile: Profile, factory: ImplFactory, ops: readonly Op[
 }
 
 /** Re-runs fast-check's commands (prefix first), recording the ops they resolved to. */
-export function recordCommands(
-  profile: Profile,
-  factory: ImplFactory,
-  commands: Iterable<fc.Command<ModelBox, MemslotImpl>>,
-): CommandReplay {
+export async function recordCommands(profile: Profile, factory: TargetFactory, commands: Iterable<fc.AsyncCommand<ModelBox, Target>>): Promise<CommandReplay> {
   const box = newBox(profile);
   box.recorder = [];
-  const impl = factory(profile);
+  const target = await factory(profile);
   const ran: string[] = [];
   try {
-    startRun(box, impl);
+    await startRun(box, target);
     box.recorder = [];
     for (const c of commands) {
       if (!c.check(box)) continue;
       ran.push(c.toString());
-      c.run(box, impl);
+      await c.run(box, target);
     }
   } catch (e) {
     if (!(e instanceof Disagreement)) throw e;
@@ -94,17 +96,19 @@ export function recordCommands(
  * to its shortest failing prefix and, once small, split into single requests.
  * @returns the shorter op list (ending with the failing op).
  */
-export function minimise(profile: Profile, factory: ImplFactory, ops: readonly Op[], deadline: number): Op[] {
+export async function minimise(profile: Profile, factory: TargetFactory, ops: readonly Op[], deadline: number): Promise<Op[]> {
   let cur = [...ops];
-  const failsAt = (cand: readonly Op[]): number => {
+  const failsAt = async (cand: readonly Op[]): Promise<number> => {
     try {
-      return runOps(profile, factory, cand).failedAt;
-    } catch {
+      return (await runOps(profile, factory, cand)).failedAt;
+    } catch (e) {
+      // A SUT that breaks while being minimised is broken, not a smaller counterexample.
+      if (e instanceof Error && e.name === 'SutError') throw e;
       return -1;
     }
   };
-  const accept = (cand: Op[]): boolean => {
-    const at = failsAt(cand);
+  const accept = async (cand: Op[]): Promise<boolean> => {
+    const at = await failsAt(cand);
     if (at < 0) return false;
     cur = cand.slice(0, at + 1);
     return true;
@@ -120,20 +124,20 @@ export function minimise(profile: Profile, factory: ImplFactory, ops: readonly O
       while (n > 1 && Date.now() < deadline) {
         const half = Math.floor(n / 2);
         const cand = [...cur.slice(0, i), { ...op, regions: op.regions.slice(0, half) }, ...cur.slice(i + 1)];
-        if (!accept(cand)) break;
+        if (!(await accept(cand))) break;
         n = half;
         changed = true;
       }
       const now = cur[i];
       if (now !== undefined && now.kind === 'bulk' && now.regions.length <= 8) {
         const singles: Op[] = now.regions.map((region) => ({ kind: 'set', region }));
-        if (accept([...cur.slice(0, i), ...singles, ...cur.slice(i + 1)])) changed = true;
+        if (await accept([...cur.slice(0, i), ...singles, ...cur.slice(i + 1)])) changed = true;
       }
     }
     // Steps: delete one at a time, from the end backwards (later steps depend on earlier ones).
     for (let i = cur.length - 2; i >= 0 && Date.now() < deadline; i--) {
       if (i >= cur.length - 1) continue;
-      if (accept([...cur.slice(0, i), ...cur.slice(i + 1)])) changed = true;
+      if (await accept([...cur.slice(0, i), ...cur.slice(i + 1)])) changed = true;
     }
   }
   return cur;
@@ -175,7 +179,7 @@ function ruleNote(expected: string): string {
 export interface ReportInput {
   readonly implName: string;
   readonly profile: Profile;
-  readonly factory: ImplFactory;
+  readonly factory: TargetFactory;
   readonly seed: number;
   readonly path: string;
   readonly replayPath: string | null;
@@ -189,14 +193,14 @@ export interface ReportInput {
 }
 
 /** Minimises the recorded failing run and renders it. */
-export function buildCounterexample(input: ReportInput): Omit<Counterexample, 'files'> {
+export async function buildCounterexample(input: ReportInput): Promise<Omit<Counterexample, 'files'>> {
   const { profile, factory } = input;
   const recorded = input.recorded;
   let final: Replay = recorded;
   if (recorded.failedAt >= 0) {
     const ops = recorded.steps.slice(0, recorded.failedAt + 1).map((s) => s.op);
-    const shorter = minimise(profile, factory, ops, Date.now() + input.minimiseMs);
-    const again = runOps(profile, factory, shorter);
+    const shorter = await minimise(profile, factory, ops, Date.now() + input.minimiseMs);
+    const again = await runOps(profile, factory, shorter);
     if (again.failedAt >= 0) final = again;
   }
   const failing = final.failedAt >= 0 ? final.steps[final.failedAt] : undefined;
@@ -216,6 +220,7 @@ export function buildCounterexample(input: ReportInput): Omit<Counterexample, 'f
   );
   md.push(`- reproduce: \`${input.reproduce}\``);
   md.push(`- the trace replays through the model with \`memslot-oracle replay counterexample.jsonl\`: its \`expect\` fields are the model's answers, so it replays clean; the implementation's answers are below.`);
+  md.push(`- \`cc -O2 -o repro repro.c && ./repro\` sends the trace's ioctls to \`/dev/kvm\` and checks the kernel gives the model's answers.`);
   md.push('', `## Steps (model = expected, impl = actual)`, '');
   final.steps.slice(0, ops.length).forEach((s, i) => {
     const where = exact[i] === false ? `trace line ${stepLines[i] ?? '?'}, stood in for by the nearest protocol request` : `trace line ${stepLines[i] ?? '?'}`;
@@ -241,5 +246,6 @@ export function buildCounterexample(input: ReportInput): Omit<Counterexample, 'f
     failure,
     report: `${md.join('\n')}\n`,
     trace: `${lines.join('\n')}\n`,
+    c: reproC((await reproSteps(lines, profile, 'counterexample.jsonl')).steps, 'counterexample.jsonl'),
   };
 }

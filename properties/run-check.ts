@@ -1,18 +1,21 @@
 /**
- * The conformance check as a library call: fast-check's stateful runs of the command mix
- * against one implementation under one profile, compared with the model after every step.
- * Returns data; never exits the process.
+ * The runner: fast-check's stateful runs of the command mix against one target under one
+ * profile, compared with the model after every step. One runner for every kind of target: an
+ * implementation in process (sync or async) and a SUT over the protocol (properties/target.ts),
+ * with the same defaults, the same shrinking and post-pass, the same counterexample (steps,
+ * trace, C reproducer, report). Returns data; never exits the process.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { RULE_IDS, type RuleId } from '../spec/rules.js';
 import type { Profile } from '../model/index.js';
-import type { ImplFactory, MemslotImpl } from '../impl/interface.js';
+import type { ImplFactory } from '../impl/interface.js';
 import { commandArbs, type MemslotCommand } from './commands/index.js';
 import { Coverage } from './coverage.js';
 import { newBox, startRun, type ModelBox } from './harness.js';
-import { buildCounterexample, recordCommands, type Counterexample } from './report.js';
+import { buildCounterexample, recordCommands, type Counterexample, type TargetFactory } from './report.js';
+import { implTarget, type Target } from './target.js';
 
 /** Defaults tuned so that `memslot-oracle check` takes 10-20 s on two cores. */
 export const DEFAULT_RUNS = 200;
@@ -30,8 +33,11 @@ export interface Progress {
 }
 
 export interface CheckOptions {
-  readonly impl: ImplFactory;
-  /** Shown in reports; defaults to the implementation's `name`. */
+  /** An implementation in process, made fresh for each run; or `target`. */
+  readonly impl?: ImplFactory;
+  /** Any target (a SUT over the protocol, an async implementation): a fresh VM on it for each run. */
+  readonly target?: TargetFactory;
+  /** Shown in reports; defaults to the target's `name`. */
   readonly implName?: string;
   readonly profile: Profile;
   /** fast-check seed; random when absent. */
@@ -59,6 +65,14 @@ export interface CheckOptions {
   readonly reproduce?: string;
 }
 
+/** The target factory of the options: `target`, or the in-process `impl`. */
+function targetFactory(opts: CheckOptions): TargetFactory {
+  if (opts.target !== undefined) return opts.target;
+  const impl = opts.impl;
+  if (impl === undefined) throw new TypeError('runCheck needs impl or target');
+  return async (p) => implTarget(impl(p));
+}
+
 interface Common {
   readonly impl: string;
   readonly profile: string;
@@ -66,6 +80,8 @@ interface Common {
   readonly runs: number;
   readonly steps: number;
   readonly elapsedMs: number;
+  /** Answers of ENOMEM where the model accepts, followed (MS-RES-01; SUTs only). */
+  readonly resourceSteps: number;
   /** How often each rule fired, by rule ID. */
   readonly coverage: Readonly<Record<RuleId, number>>;
 }
@@ -82,14 +98,18 @@ export function randomSeed(): number {
  * @returns `{ok: true, runs, steps, coverage}`, or `{ok: false, counterexample}` with the
  * minimised sequence, its report and its trace.
  */
-export function runCheck(opts: CheckOptions): CheckResult {
+export async function runCheck(opts: CheckOptions): Promise<CheckResult> {
   const profile = opts.profile;
   const seed = opts.seed ?? randomSeed();
   const numRuns = opts.runs ?? DEFAULT_RUNS;
   const maxSteps = opts.maxSteps ?? DEFAULT_MAX_STEPS;
-  const implName = opts.implName ?? opts.impl(profile).name;
+  const factory = targetFactory(opts);
+  const implName = opts.implName ?? (await factory(profile)).name;
   const coverage = new Coverage();
   const counter = { steps: 0 };
+  const resource = { steps: 0 };
+  // A SUT that breaks the protocol ends the check with that error, never with a verdict.
+  let broken: unknown = null;
   const started = Date.now();
   const prefix = opts.prefix ?? [];
 
@@ -120,17 +140,22 @@ export function runCheck(opts: CheckOptions): CheckResult {
     });
   };
 
-  const setup = (): { model: ModelBox; real: MemslotImpl } => {
-    const model = newBox(profile, coverage, counter);
-    const real = opts.impl(profile);
-    startRun(model, real);
+  const setup = async (): Promise<{ model: ModelBox; real: Target }> => {
+    const model = newBox(profile, coverage, counter, resource);
+    const real = await factory(profile);
+    await startRun(model, real);
     return { model, real };
   };
 
-  const property = fc.property(cmdsArb, (cmds) => {
+  const property = fc.asyncProperty(cmdsArb, async (cmds) => {
+    if (broken !== null) return;
     try {
-      fc.modelRun(setup, [...prefix, ...cmds]);
+      await fc.asyncModelRun(setup, [...prefix, ...cmds]);
     } catch (e) {
+      if (e instanceof Error && e.name === 'SutError') {
+        broken = e;
+        return;
+      }
       failedOnce = true;
       throw e;
     } finally {
@@ -139,11 +164,12 @@ export function runCheck(opts: CheckOptions): CheckResult {
     }
   });
 
-  const details = fc.check(property, {
+  const details = await fc.check(property, {
     seed,
     numRuns,
     ...(opts.path !== undefined ? { path: opts.path } : {}),
   });
+  if (broken !== null) throw broken;
   progress(true);
   const common: Common = {
     impl: implName,
@@ -152,25 +178,26 @@ export function runCheck(opts: CheckOptions): CheckResult {
     runs: details.failed ? details.numRuns : runs,
     steps: counter.steps,
     elapsedMs: Date.now() - started,
+    resourceSteps: resource.steps,
     coverage: coverage.toJSON() as Record<RuleId, number>,
   };
   if (!details.failed) return { ...common, ok: true };
 
   const value = details.counterexample?.[0];
-  const commands: fc.Command<ModelBox, MemslotImpl>[] = value === undefined ? [] : [...value];
+  const commands: fc.AsyncCommand<ModelBox, Target>[] = value === undefined ? [] : [...value];
   const text = value === undefined ? '' : String(value);
   const replayPath = /replayPath="([^"]*)"/.exec(text)?.[1] ?? null;
   const path = details.counterexamplePath ?? '';
-  const executed = recordCommands(profile, opts.impl, [...prefix, ...commands]);
+  const executed = await recordCommands(profile, factory, [...prefix, ...commands]);
   const template = opts.reproduce ?? `runCheck({ profile: ${profile.name}, seed: {seed}, path: "{path}", replayPath: "{replayPath}", maxSteps: ${maxSteps} })`;
   const reproduce = template
     .replace('{seed}', String(details.seed))
     .replace('{path}', path)
     .replace('{replayPath}', replayPath ?? '');
-  const cx = buildCounterexample({
+  const cx = await buildCounterexample({
     implName,
     profile,
-    factory: opts.impl,
+    factory,
     seed: details.seed,
     path,
     replayPath,
@@ -183,9 +210,10 @@ export function runCheck(opts: CheckOptions): CheckResult {
   let files: Counterexample['files'] = null;
   if (opts.outDir !== undefined) {
     mkdirSync(opts.outDir, { recursive: true });
-    files = { report: join(opts.outDir, 'counterexample.md'), trace: join(opts.outDir, 'counterexample.jsonl') };
+    files = { report: join(opts.outDir, 'counterexample.md'), trace: join(opts.outDir, 'counterexample.jsonl'), c: join(opts.outDir, 'repro.c') };
     writeFileSync(files.report, cx.report);
     writeFileSync(files.trace, cx.trace);
+    writeFileSync(files.c, cx.c);
   }
   return { ...common, ok: false, counterexample: { ...cx, files } };
 }

@@ -1,12 +1,12 @@
-/** `memslot-oracle check --sut kvm|CMD`: options, output and exit status. */
-import { resourceNote } from '../../trace/replay.js';
+/** `memslot-oracle check --sut kvm|CMD`: the runner of `check` against a SUT over the protocol. */
 import { join } from 'node:path';
-import { resolveProfile } from '../profile-arg.js';
-import { intOption, parseTimeout, seedOption } from '../options.js';
-import { DEFAULT_MAX_STEPS, DEFAULT_RUNS } from '../../properties/run-check.js';
-import { UsageError } from '../usage.js';
+import { DEFAULT_MAX_STEPS, DEFAULT_RUNS, runCheck } from '../../properties/run-check.js';
+import { sutTarget } from '../../properties/target.js';
 import { SutClient } from '../../sut/protocol.js';
-import { runSutCheck, writeSutCounterexample } from './check-sut.js';
+import { printCheck } from '../check.js';
+import { intOption, parseTimeout, seedOption } from '../options.js';
+import { resolveProfile } from '../profile-arg.js';
+import { UsageError } from '../usage.js';
 import { RECORD_MAX_PAGES } from './record.js';
 
 export interface SutCheckArgs {
@@ -29,22 +29,23 @@ export async function checkSutCli(values: SutCheckArgs): Promise<number> {
   const sut = await SutClient.start(values.sut!, { timeoutMs: parseTimeout(values.timeout) });
   try {
     const profile = sut.resolveProfile(values.profile === undefined ? null : resolveProfile(values.profile), resolveProfile(undefined));
-    const result = await runSutCheck({ sut, profile, seed, runs, maxSteps, maxPages: values.sut === 'kvm' ? RECORD_MAX_PAGES : null });
+    const target = sutTarget(sut, { maxPages: values.sut === 'kvm' ? RECORD_MAX_PAGES : null });
     const under = sut.hello.profile !== null && values.profile === undefined ? 'its declared profile' : `profile ${profile.name}`;
-    const rerun = `memslot-oracle check --sut ${JSON.stringify(values.sut)} --seed ${seed} --runs ${runs} --max-steps ${maxSteps}${values.profile === undefined ? '' : ` --profile ${values.profile}`}`;
-    if (result.ok) {
-      process.stdout.write(`check: ${sut.description} under ${under}: ${result.runs} runs, ${result.requests} requests, 0 disagreements (seed ${seed})${resourceNote(result.resourceSteps)}\n`);
-      return 0;
-    }
-    const cx = result.counterexample;
-    const dir = values.out ?? join('memslot-oracle-out', new Date().toISOString().replace(/[:.]/g, '-'));
-    const files = await writeSutCounterexample(dir, cx, values.sut!, profile, rerun);
-    process.stdout.write(
-      `check: ${sut.description} under ${under} disagrees with the model (seed ${seed}, after ${result.runs} runs)\n\n${cx.text}\n\n` +
-        `shrunk to ${cx.steps.length} steps (fast-check left ${cx.shrunkSteps}); rerun: ${rerun}\n` +
-        `wrote ${files.report}, ${files.trace}, ${files.c}\n`,
-    );
-    return 1;
+    const profileArg = values.profile === undefined ? '' : ` --profile ${values.profile}`;
+    const result = await runCheck({
+      target: async () => {
+        await target.reset();
+        return target;
+      },
+      implName: sut.description,
+      profile,
+      seed,
+      runs,
+      maxSteps,
+      outDir: values.out ?? join('memslot-oracle-out', new Date().toISOString().replace(/[:.]/g, '-')),
+      reproduce: `memslot-oracle check --sut ${JSON.stringify(values.sut)}${profileArg} --seed {seed} --path "{path}" --max-steps ${maxSteps}`,
+    });
+    return printCheck([result], profile, `${sut.description} under ${under}`, `seed ${seed}`);
   } finally {
     await sut.close();
   }

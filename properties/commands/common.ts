@@ -8,20 +8,20 @@
  */
 import type fc from 'fast-check';
 import { PAGE_SHIFT, U64_MAX, findSlot, hex, memslots, type Gfn, type MemoryRegion, type Memslot } from '../../model/index.js';
-import type { MemslotImpl } from '../../impl/interface.js';
 import { step, type ModelBox } from '../harness.js';
+import type { Target } from '../target.js';
 import type { Op } from '../ops.js';
 import type { GfnSel } from '../arbitraries.js';
 
 /** A command of the suite: resolve against the model, then step both sides. */
-export abstract class MemslotCommand implements fc.Command<ModelBox, MemslotImpl> {
+export abstract class MemslotCommand implements fc.AsyncCommand<ModelBox, Target> {
   /** Filters only nonsense; the default is that the command applies in every state. */
   check(_m: Readonly<ModelBox>): boolean {
     return true;
   }
 
-  run(m: ModelBox, r: MemslotImpl): void {
-    step(m, r, this.resolve(m));
+  async run(m: ModelBox, r: Target): Promise<void> {
+    await step(m, r, this.resolve(m));
   }
 
   /** The concrete operation this command means in the model's current state. */
