@@ -7,11 +7,9 @@
  */
 import { createWriteStream } from 'node:fs';
 import { parseArgs } from 'node:util';
-import fc from 'fast-check';
 import * as model from '../model/index.js';
 import { RULES, RULE_IDS, type RuleId } from '../spec/rules.js';
-import { commandArbs, type MemslotCommand } from '../properties/commands/index.js';
-import { newBox } from '../properties/harness.js';
+import { walks } from '../properties/sequences.js';
 import { traceRequests } from '../properties/ops.js';
 import { modelStep } from '../trace/execute.js';
 import { resolveProfile } from './profile-arg.js';
@@ -64,15 +62,11 @@ export function makeVectors(profile: model.Profile, seed: number, count: number,
     write(l);
   };
   emit(formatProfileLine(profile));
-  const arb = fc.commands(commandArbs({ profile, maxBulk: 16, fill: false }), { maxCommands: 60, size: 'large' });
-  for (const seq of fc.sample(arb, { seed, numRuns: count })) {
-    const box = newBox(profile);
+  for (const { box, ops } of walks(profile, { seed, count, maxCommands: 60, maxBulk: 16, size: 'large' })) {
     emit(formatTraceLine({ op: 'reset' }, { kind: 'ok' }));
     hit('MS-GEN-01');
-    for (const c of seq) {
-      const cmd = ((c as { cmd?: MemslotCommand }).cmd ?? c) as MemslotCommand;
-      if (!cmd.check(box)) continue;
-      const { requests, exact } = traceRequests(profile, cmd.resolve(box));
+    for (const op of ops) {
+      const { requests, exact } = traceRequests(profile, op);
       if (!exact) continue;
       for (const r of requests) {
         const m = modelStep(box.vm, r);

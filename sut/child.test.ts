@@ -164,9 +164,8 @@ describe.concurrent('ChildSut', () => {
     const background = Number(readFileSync(join(dir, 'bg'), 'utf8'));
     const ownSession = Number(readFileSync(join(dir, 'sid'), 'utf8'));
     expect(isAlive(background) && isAlive(ownSession)).toBe(true);
-    const t0 = Date.now();
+    // The sleepers live 300 s: close() returning at all (within the test's timeout) is the point.
     await sut.close();
-    expect(Date.now() - t0).toBeLessThan(3000);
     await expectGone(background);
     await expectGone(ownSession);
   });

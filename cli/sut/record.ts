@@ -5,10 +5,8 @@
  */
 import { createWriteStream } from 'node:fs';
 import { parseArgs } from 'node:util';
-import fc from 'fast-check';
 import { PAGE_SHIFT, type Profile } from '../../model/index.js';
-import { commandArbs, type MemslotCommand } from '../../properties/commands/index.js';
-import { newBox } from '../../properties/harness.js';
+import { walks } from '../../properties/sequences.js';
 import { traceRequests } from '../../properties/ops.js';
 import { judge, modelStep } from '../../trace/execute.js';
 import { resourceNote } from '../../trace/replay.js';
@@ -58,8 +56,6 @@ export interface RecordSummary {
 /** Records `sequences` random sequences of up to `steps` commands each. */
 export async function record(opts: RecordOptions): Promise<RecordSummary> {
   const { sut, profile } = opts;
-  const config = { profile, maxBulk: opts.wide ? 400 : 24, fill: false };
-  const cmds = fc.commands(commandArbs(config), { maxCommands: opts.steps, size: opts.wide ? 'max' : 'large' });
   let line = 0;
   let requests = 0;
   let mismatches = 0;
@@ -71,18 +67,13 @@ export async function record(opts: RecordOptions): Promise<RecordSummary> {
     opts.write(text);
   };
   write(formatProfileLine(profile));
-  const samples = fc.sample(cmds, { seed: opts.seed, numRuns: opts.sequences });
-  for (const sequence of samples) {
-    // The box's model follows what the SUT answered (MS-RES-01 lets it differ from the model's).
-    const box = newBox(profile);
+  const sequences = walks(profile, { seed: opts.seed, count: opts.sequences, maxCommands: opts.steps, maxBulk: opts.wide ? 400 : 24, size: opts.wide ? 'max' : 'large' });
+  // Each box's model follows what the SUT answered (MS-RES-01 lets it differ from the model's).
+  for (const { box, ops } of sequences) {
     const reset = await sut.request({ op: 'reset' });
     write(formatTraceLine({ op: 'reset' }, reset));
     requests++;
-    for (const c of sequence) {
-      // fc.commands() yields wrappers around the suite's commands (fast-check's CommandWrapper).
-      const cmd = ((c as { cmd?: MemslotCommand }).cmd ?? c) as MemslotCommand;
-      if (!cmd.check(box)) continue;
-      const op = cmd.resolve(box);
+    for (const op of ops) {
       const { requests: reqs } = traceRequests(profile, op);
       for (const r of reqs) {
         if (!sut.supports(r.op)) continue;

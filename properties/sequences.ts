@@ -1,0 +1,42 @@
+/**
+ * Random request sequences without a runner: the suite's generators sampled (fc.sample), each
+ * sequence walked command by command against its own box. `record` sends them to a SUT and
+ * `vectors` writes them with the model's answers; the caller keeps `box.vm` in step with what
+ * each request did, and each command is resolved against that state when it is reached.
+ */
+import fc from 'fast-check';
+import type { Profile } from '../model/index.js';
+import { commandArbs, type MemslotCommand } from './commands/index.js';
+import { newBox, type ModelBox } from './harness.js';
+import type { Op } from './ops.js';
+
+export interface WalkOptions {
+  readonly seed: number;
+  /** Sequences to draw. */
+  readonly count: number;
+  readonly maxCommands: number;
+  readonly maxBulk: number;
+  readonly size: fc.SizeForArbitrary;
+}
+
+/** One sequence: its box, and its ops, each resolved when the walk reaches it. */
+export interface Walk {
+  readonly box: ModelBox;
+  readonly ops: Iterable<Op>;
+}
+
+export function* walks(profile: Profile, o: WalkOptions): Generator<Walk> {
+  const arb = fc.commands(commandArbs({ profile, maxBulk: o.maxBulk, fill: false }), { maxCommands: o.maxCommands, size: o.size });
+  for (const sequence of fc.sample(arb, { seed: o.seed, numRuns: o.count })) {
+    const box = newBox(profile);
+    yield { box, ops: resolve(box, sequence) };
+  }
+}
+
+function* resolve(box: ModelBox, sequence: Iterable<unknown>): Generator<Op> {
+  for (const c of sequence) {
+    // fc.commands() yields wrappers around the suite's commands (fast-check's CommandWrapper).
+    const cmd = ((c as { cmd?: MemslotCommand }).cmd ?? c) as MemslotCommand;
+    if (cmd.check(box)) yield cmd.resolve(box);
+  }
+}
