@@ -13,14 +13,13 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { profileToJson, type Profile } from '../model/profiles.js';
-import { Coverage, formatCoverageTable } from '../properties/coverage.js';
 import { ALL_IMPLEMENTATIONS, IMPL_NAMES } from './implementations.js';
 import { DEFAULT_MAX_STEPS, DEFAULT_RUNS, randomSeed, runCheck, type CheckResult, type Progress } from '../properties/run-check.js';
 import type { WorkerJob, WorkerMessage } from './check-worker.js';
 import { resolveProfile } from './profile-arg.js';
 import { intOption } from './options.js';
 import { UsageError } from './usage.js';
-import { resourceNote } from '../trace/replay.js';
+import { printCheck } from './check-report.js';
 
 /** One slice of the work: a seed and a number of runs. */
 interface Slice {
@@ -223,32 +222,4 @@ export async function checkCli(args: string[]): Promise<number> {
   const where = `${implName} under ${profile.name}${shard.count > 1 ? ` (shard ${shard.index}/${shard.count})` : ''}`;
   const seeds = slices.length === 1 ? `seed ${slices[0]!.seed}` : `seed ${seed}, slice seeds ${slices.map((s) => s.seed).join(', ')}`;
   return printCheck(results, profile, where, seeds);
-}
-
-/** The coverage table, then `0 disagreements` or the counterexample and its files; the exit status. */
-export function printCheck(results: readonly CheckResult[], profile: Profile, where: string, seeds: string): number {
-  const coverage = new Coverage();
-  for (const r of results) coverage.merge(r.coverage);
-  const totalRuns = results.reduce((a, r) => a + r.runs, 0);
-  const totalSteps = results.reduce((a, r) => a + r.steps, 0);
-  const failed = results.filter((r): r is Extract<CheckResult, { ok: false }> => !r.ok);
-  const resource = resourceNote(results.reduce((a, r) => a + r.resourceSteps, 0));
-
-  process.stdout.write(`${formatCoverageTable(coverage, profile)}\n\n`);
-  const first = failed[0];
-  if (first === undefined) {
-    process.stdout.write(`check: ${where}: ${totalRuns} runs, ${totalSteps} steps, 0 disagreements (${seeds})${resource}\n`);
-    return 0;
-  }
-  const cx = first.counterexample;
-  process.stdout.write(`Counterexample (seed ${cx.seed}, path "${cx.path}"${cx.replayPath === null ? '' : `, replayPath "${cx.replayPath}"`}):\n`);
-  for (const s of cx.steps) process.stdout.write(`  ${s}\n`);
-  process.stdout.write(`  ${cx.failure}\n\n`);
-  if (cx.files !== null) {
-    process.stdout.write(
-      `report: ${cx.files.report}\ntrace:  ${cx.files.trace}  (memslot-oracle replay ${cx.files.trace} replays it through the model)\nC:      ${cx.files.c}  (the same ioctls against /dev/kvm)\n`,
-    );
-  }
-  process.stdout.write(`check: ${where}: ${totalRuns} runs, ${totalSteps} steps, ${failed.length} disagreement${failed.length === 1 ? '' : 's'} (${seeds}): counterexample of ${cx.steps.length} steps\n`);
-  return 1;
 }

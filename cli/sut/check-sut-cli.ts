@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { DEFAULT_MAX_STEPS, DEFAULT_RUNS, runCheck } from '../../properties/run-check.js';
 import { sutTarget } from '../../properties/target.js';
 import { SutClient } from '../../sut/protocol.js';
-import { printCheck } from '../check.js';
+import { printCheck } from '../check-report.js';
 import { intOption, parseTimeout, seedOption } from '../options.js';
 import { resolveProfile } from '../profile-arg.js';
 import { UsageError } from '../usage.js';
