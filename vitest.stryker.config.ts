@@ -22,8 +22,10 @@ const ORDER = [
   'model/',
   'impl/internal/',
   'impl/scalable/',
+  'impl/legacy/',
   'impl/',
   'test/ground-truth/',
+  'properties/impl-vs-model.test.ts',
   'properties/concurrency.test.ts',
   'properties/conformance.test.ts',
 ];
@@ -47,6 +49,7 @@ export default defineConfig({
       'model/**/*.test.ts',
       'test/ground-truth/**/*.test.ts',
       'impl/**/*.test.ts',
+      'properties/impl-vs-model.test.ts',
       'properties/conformance.test.ts',
       'properties/concurrency.test.ts',
     ],

@@ -20,8 +20,8 @@ import {
   memslots,
   space,
   type ObservableState,
-} from '../../model/index.js';
-import { GPA_LIMIT, NOSMM, PAGE, X86, build, del, memslot, region } from '../rules/helpers.js';
+} from './index.js';
+import { GPA_LIMIT, NOSMM, PAGE, X86, build, del, memslot, region } from '../test/rules/helpers.js';
 
 const UADDR = 0x7f00_0000_0000n;
 const SLOT0 = region(0, 0x10_0000n, 2n * PAGE, UADDR);

@@ -5,14 +5,14 @@
  * (mutation testing found exactly that, docs/mutation.md).
  */
 import { describe, expect, it } from 'vitest';
-import type { Memslot } from '../model/index.js';
-import { NOSMM, PAGE, region } from '../test/rules/helpers.js';
-import { avlHeightBound, checkAvl } from './scalable/avl.js';
-import { GfnTree, type GfnNode } from './scalable/gfn-tree.js';
-import { createLegacyImpl, createScalableImpl, type MemslotImpl } from './index.js';
-import { LegacyKvmMemslots } from './legacy/legacy-impl.js';
-import { MemslotArray } from './legacy/memslot-array.js';
-import type { KvmMemslots } from './scalable/scalable-impl.js';
+import type { Memslot } from '../../model/index.js';
+import { NOSMM, PAGE, region } from '../../test/rules/helpers.js';
+import { avlHeightBound, checkAvl } from './avl.js';
+import { GfnTree, type GfnNode } from './gfn-tree.js';
+import { createLegacyImpl, createScalableImpl, type MemslotImpl } from '../index.js';
+import { LegacyKvmMemslots } from '../legacy/legacy-impl.js';
+import { MemslotArray } from '../legacy/memslot-array.js';
+import type { KvmMemslots } from './scalable-impl.js';
 
 interface Range {
   readonly baseGfn: bigint;

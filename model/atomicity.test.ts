@@ -25,8 +25,8 @@ import {
   type ReadObservation,
   type ReaderVerdict,
   type VmState,
-} from '../../model/index.js';
-import { NOSMM, PAGE, build, del, memslot, region } from '../rules/helpers.js';
+} from './index.js';
+import { NOSMM, PAGE, build, del, memslot, region } from '../test/rules/helpers.js';
 
 const U = 0x11_0000n;
 const R1 = region(1, 0x4000n, 2n * PAGE, U);

@@ -18,8 +18,8 @@ import {
   type SetResult,
   type SetOutcome,
 } from '../model/types.js';
-import { IMPLEMENTATIONS } from './index.js';
-import type { MemslotImpl } from './interface.js';
+import { IMPLEMENTATIONS } from '../impl/index.js';
+import type { MemslotImpl } from '../impl/interface.js';
 
 type Op =
   | { readonly kind: 'set'; readonly mem: MemoryRegion }

@@ -7,13 +7,13 @@
  * by hand; where cheap, the same call on healthy input is shown not to throw.
  */
 import { describe, expect, it } from 'vitest';
-import { InvariantError, KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS, type Memslot } from '../model/types.js';
-import { NOSMM, PAGE, X86, del, region } from '../test/rules/helpers.js';
-import { createLegacyImpl, createScalableImpl, type MemslotImpl } from './index.js';
-import { checkAsId, generationInProgress, makeMemslot } from './internal/memslot.js';
-import type { WriterSteps } from './interface.js';
-import type { LegacyKvmMemslots } from './legacy/legacy-impl.js';
-import type { KvmMemslots } from './scalable/scalable-impl.js';
+import { InvariantError, KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS, type Memslot } from '../../model/types.js';
+import { NOSMM, PAGE, X86, del, region } from '../../test/rules/helpers.js';
+import { createLegacyImpl, createScalableImpl, type MemslotImpl } from '../index.js';
+import { checkAsId, generationInProgress, makeMemslot } from '../internal/memslot.js';
+import type { WriterSteps } from '../interface.js';
+import type { LegacyKvmMemslots } from './legacy-impl.js';
+import type { KvmMemslots } from '../scalable/scalable-impl.js';
 
 type ChangeKind = 'CREATE' | 'DELETE' | 'MOVE' | 'FLAGS_ONLY';
 
