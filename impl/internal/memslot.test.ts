@@ -4,9 +4,19 @@
  * tree search that finds the same slot, so try_get_memslot()'s bounds are pinned here.
  */
 import { describe, expect, it } from 'vitest';
-import { KVM_MEMSLOT_INVALID, KVM_MEM_READONLY } from '../../model/index.js';
+import { InvariantError, KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS, KVM_MEMSLOT_INVALID, KVM_MEM_READONLY } from '../../model/index.js';
 import { NOSMM, X86, memslot } from '../../test/rules/helpers.js';
-import { gfnToHvaMemslot, hvaLast, hvaRangeHit, isVisibleMemslot, makeInvalidCopy, tryGetMemslot, vcpuMemslotsId } from './memslot.js';
+import {
+  checkAsId,
+  generationInProgress,
+  gfnToHvaMemslot,
+  hvaLast,
+  hvaRangeHit,
+  isVisibleMemslot,
+  makeInvalidCopy,
+  tryGetMemslot,
+  vcpuMemslotsId,
+} from './memslot.js';
 
 /** Slot 3 at gfn 0x10, 4 pages, at host 0x40_0000. */
 const S = memslot(0, 3, 0x10n, 4n, 0x40_0000n);
@@ -55,5 +65,39 @@ describe('slot helpers', () => {
     expect(vcpuMemslotsId(X86, true)).toBe(1);
     expect(vcpuMemslotsId(X86, false)).toBe(0);
     expect(vcpuMemslotsId(NOSMM, true)).toBe(0);
+  });
+});
+
+describe('address-space and generation checks', () => {
+  it('checkAsId() rejects an address space the profile lacks', () => {
+    for (const [asId, profile] of [
+      [1, NOSMM],
+      [2, NOSMM],
+      [-1, NOSMM],
+      [0.5, NOSMM],
+      [2, X86],
+      [1.5, X86],
+      [Number.NaN, X86],
+    ] as const) {
+      const msg = `address space ${asId} does not exist in profile ${profile.name}`;
+      expect(() => checkAsId(profile, asId), msg).toThrow(RangeError);
+      expect(() => checkAsId(profile, asId), msg).toThrow(msg);
+    }
+    expect(() => checkAsId(NOSMM, 0)).not.toThrow();
+    expect(() => checkAsId(X86, 0)).not.toThrow();
+    expect(() => checkAsId(X86, 1)).not.toThrow();
+  });
+
+  it('[MS-INV-04] a swap that starts while another is in flight', () => {
+    const gen = KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS | 5n;
+    const err = new InvariantError('MS-INV-04', `generation ${gen} already has UPDATE_IN_PROGRESS`);
+    expect(() => generationInProgress(gen)).toThrow(err);
+    expect(() => generationInProgress(KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS)).toThrow(InvariantError);
+    expect(() => generationInProgress(KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS)).toThrow(
+      '[MS-INV-04] invariant broken: generation 9223372036854775808 already has UPDATE_IN_PROGRESS',
+    );
+    // Healthy: the flag is set on a generation without it.
+    expect(generationInProgress(5n)).toBe(gen);
+    expect(generationInProgress(0n)).toBe(KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS);
   });
 });

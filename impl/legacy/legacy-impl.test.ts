@@ -1,39 +1,24 @@
 /**
- * The implementations' defensive checks (the kernel's WARN_ONs: InvariantError, or RangeError
- * for a caller's bad argument) fire when their precondition is broken, with their exact
- * message. No suite reaches them on healthy input, so mutation testing reported every one as
- * NoCoverage: deleting a check or emptying its message survived. Each one is reached here by
- * calling the (often private) method directly with a bad argument, or on a structure broken
- * by hand; where cheap, the same call on healthy input is shown not to throw.
+ * The legacy implementation (legacy-impl.ts, the 5.10 design) from the inside, where no suite
+ * reaches on healthy input (mutation testing reported these NoCoverage, docs/mutation.md):
+ *
+ * - its defensive checks (the kernel's WARN_ONs: InvariantError citing the rule a broken
+ *   structure would violate, or RangeError for a caller's bad argument) fire when their
+ *   precondition is broken, with their exact message;
+ * - checkStructures(), which the suites lean on, catches each corruption it exists to catch;
+ * - id_to_index and kvm_dup_memslots() keep the kernel's shapes.
+ *
+ * Each is reached by calling the (often private) method directly with a bad argument, or on a
+ * structure broken by hand; where cheap, the same call on healthy input is shown not to throw.
  */
 import { describe, expect, it } from 'vitest';
-import { InvariantError, KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS, type Memslot } from '../../model/types.js';
-import { NOSMM, PAGE, X86, del, region } from '../../test/rules/helpers.js';
-import { createLegacyImpl, createScalableImpl, type MemslotImpl } from '../index.js';
-import { checkAsId, generationInProgress, makeMemslot } from '../internal/memslot.js';
+import { InvariantError, type Memslot } from '../../model/types.js';
+import { createLegacyImpl, type MemslotImpl } from '../index.js';
 import type { WriterSteps } from '../interface.js';
-import type { LegacyKvmMemslots } from './legacy-impl.js';
-import type { KvmMemslots } from '../scalable/scalable-impl.js';
+import { slot, threeSlots } from '../three-slots.fixture.js';
+import { LegacyKvmMemslots } from './legacy-impl.js';
 
 type ChangeKind = 'CREATE' | 'DELETE' | 'MOVE' | 'FLAGS_ONLY';
-
-/** Three slots at gfn 0x10, 0x20, 0x30 (ids 1..3), one page each. */
-function threeSlots(make: (p: typeof NOSMM) => MemslotImpl, profile = NOSMM): MemslotImpl {
-  const impl = make(profile);
-  for (const id of [1, 2, 3]) {
-    const r = impl.setUserMemoryRegion(region(id, BigInt(id) * 0x10n * PAGE, PAGE, 0x100_0000n + BigInt(id) * PAGE));
-    expect(r.ok).toBe(true);
-  }
-  return impl;
-}
-
-/** A slot of address space 0 that no set holds. */
-function slot(id: number, baseGfn: bigint, npages = 1n): Memslot {
-  return makeMemslot({ asId: 0, id, baseGfn, npages, flags: 0, userspaceAddr: 0x200_0000n + BigInt(id) * PAGE }, null);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Legacy
 
 interface LegacyInternals {
   memslots: LegacyKvmMemslots[];
@@ -148,7 +133,7 @@ describe('legacy defensive checks', () => {
     expect(inner.setMemslot(0, old, slot(1, 0x40n), 'MOVE').next().done).toBe(false);
   });
 
-  it('[MS-INV-01] __kvm_memslots() of an address space the profile lacks', () => {
+  it('__kvm_memslots() of an address space the profile lacks is a caller error (RangeError)', () => {
     const { inner } = setup();
     for (const asId of [1, -1, 0.5]) {
       const msg = `address space ${asId} does not exist in profile x86_64-nosmm`;
@@ -159,205 +144,73 @@ describe('legacy defensive checks', () => {
   });
 });
 
-// ---------------------------------------------------------------------------------------------
-// Scalable
-
-interface ScalableInternals {
-  __memslots: (readonly [KvmMemslots, KvmMemslots])[];
-  nrPages: bigint;
-  replaceMemslot(old: Memslot | null, neu: Memslot | null): void;
-  replaceMemslotIn(slots: KvmMemslots, old: Memslot | null, neu: Memslot | null): void;
-  activateMemslot(old: Memslot | null, neu: Memslot | null): WriterSteps<void>;
-  activeSet(asId: number): KvmMemslots;
-  inactiveSet(asId: number): KvmMemslots;
+interface WithCheck {
+  checkStructures(): void;
 }
 
-describe('scalable defensive checks', () => {
-  function setup(): { impl: MemslotImpl; inner: ScalableInternals } {
-    const impl = threeSlots(createScalableImpl);
-    return { impl, inner: impl as unknown as ScalableInternals };
+describe('legacy checkStructures catches a broken set', () => {
+  function setup(): { impl: WithCheck; set: LegacyKvmMemslots } {
+    const impl = threeSlots(createLegacyImpl) as unknown as WithCheck & { memslots: LegacyKvmMemslots[] };
+    impl.checkStructures();
+    return { impl, set: impl.memslots[0]! };
   }
 
-  it('[MS-INV-01] kvm_replace_memslot() of an old slot the set does not hold', () => {
-    for (const nodeIdx of [0, 1] as const) {
-      const { inner } = setup();
-      const set = inner.__memslots[0]![nodeIdx];
-      // An id the set lacks.
-      const absent = new InvariantError('MS-INV-01', `as 0: slot 4 is not in set ${nodeIdx}`);
-      expect(() => inner.replaceMemslotIn(set, slot(4, 0x40n), null)).toThrow(absent);
-      // The right id, but an equal copy rather than the slot object the set holds.
-      const copy = { ...set.idToMemslot(1)! };
-      expect(() => inner.replaceMemslotIn(set, copy, null)).toThrow(InvariantError);
-      expect(() => inner.replaceMemslotIn(set, copy, slot(1, 0x40n))).toThrow(
-        `[MS-INV-01] invariant broken: as 0: slot 1 is not in set ${nodeIdx}`,
-      );
-      expect(set.idHash.size).toBe(3);
-    }
-    // Healthy: the slot object itself is removed.
-    const { inner } = setup();
-    const set = inner.inactiveSet(0);
-    expect(() => inner.replaceMemslotIn(set, set.idToMemslot(1), null)).not.toThrow();
-    expect(set.idToMemslot(1)).toBeNull();
-  });
-
-  it('[MS-INV-01] kvm_replace_memslot() adding a second slot of an id', () => {
-    const { inner } = setup();
-    const set = inner.inactiveSet(0);
-    const err = new InvariantError('MS-INV-01', 'as 0: id 1 twice in a set');
-    // CREATE of an id the set already holds.
-    expect(() => inner.replaceMemslotIn(set, null, slot(1, 0x40n))).toThrow(err);
-    // Replacing slot 2 by a slot of id 3, which the set also holds.
-    const other = setup();
-    const s = other.inner.inactiveSet(0);
-    expect(() => other.inner.replaceMemslotIn(s, s.idToMemslot(2), slot(3, 0x40n))).toThrow(InvariantError);
-    expect(() => setup().inner.replaceMemslot(null, slot(3, 0x40n))).toThrow('[MS-INV-01] invariant broken: as 0: id 3 twice in a set');
-    // Healthy: a new id, and a slot replaced by one of its own id.
-    const ok = setup();
-    const t = ok.inner.inactiveSet(0);
-    expect(() => ok.inner.replaceMemslotIn(t, null, slot(4, 0x40n))).not.toThrow();
-    expect(() => ok.inner.replaceMemslotIn(t, t.idToMemslot(2), slot(2, 0x50n))).not.toThrow();
-    expect(t.idToMemslot(2)?.baseGfn).toBe(0x50n);
-  });
-
-  it('[MS-INV-01] kvm_memslots_get_as_id() with neither old nor new', () => {
-    const { inner } = setup();
-    const set = inner.inactiveSet(0);
-    const err = new InvariantError('MS-INV-01', 'a memslot operation with neither old nor new');
-    expect(() => inner.replaceMemslotIn(set, null, null)).toThrow(err);
-    expect(() => inner.replaceMemslot(null, null)).toThrow(err);
-    expect(() => inner.activateMemslot(null, null).next()).toThrow(InvariantError);
-    expect(() => inner.activateMemslot(null, null).next()).toThrow(
-      '[MS-INV-01] invariant broken: a memslot operation with neither old nor new',
-    );
-    // Healthy: the address space comes from whichever slot is given.
-    expect(() => inner.replaceMemslot(null, slot(4, 0x40n))).not.toThrow();
-    expect(set.idToMemslot(4)?.baseGfn).toBe(0x40n);
-  });
-
-  it('[MS-INV-01] __kvm_memslots() of an address space the profile lacks', () => {
-    const { inner } = setup();
-    for (const asId of [1, -1, 0.5]) {
-      const msg = `address space ${asId} does not exist in profile x86_64-nosmm`;
-      expect(() => inner.activeSet(asId), String(asId)).toThrow(RangeError);
-      expect(() => inner.activeSet(asId), String(asId)).toThrow(msg);
-      expect(() => inner.inactiveSet(asId), String(asId)).toThrow(msg);
-    }
-    expect(inner.activeSet(0).idHash.size).toBe(3);
-  });
-});
-
-// ---------------------------------------------------------------------------------------------
-// Shared helpers (impl/internal)
-
-describe('shared defensive checks', () => {
-  const impls = { legacy: createLegacyImpl, scalable: createScalableImpl };
-
-  it('[MS-INV-01] checkAsId() rejects an address space the profile lacks', () => {
-    for (const [asId, profile] of [
-      [1, NOSMM],
-      [2, NOSMM],
-      [-1, NOSMM],
-      [0.5, NOSMM],
-      [2, X86],
-      [1.5, X86],
-      [Number.NaN, X86],
-    ] as const) {
-      const msg = `address space ${asId} does not exist in profile ${profile.name}`;
-      expect(() => checkAsId(profile, asId), msg).toThrow(RangeError);
-      expect(() => checkAsId(profile, asId), msg).toThrow(msg);
-    }
-    expect(() => checkAsId(NOSMM, 0)).not.toThrow();
-    expect(() => checkAsId(X86, 0)).not.toThrow();
-    expect(() => checkAsId(X86, 1)).not.toThrow();
-  });
-
-  it('[MS-INV-01] every lookup by address space rejects one the profile lacks, in both implementations', () => {
-    for (const [name, make] of Object.entries(impls)) {
-      const impl = threeSlots(make);
-      for (const asId of [1, 2, -1, 0.5]) {
-        const msg = `address space ${asId} does not exist in profile x86_64-nosmm`;
-        const calls: [string, () => unknown][] = [
-          ['idToMemslot', () => impl.idToMemslot(asId, 0)],
-          ['gfnToMemslot', () => impl.gfnToMemslot(asId, 0x10n)],
-          ['gfnToMemslotApprox', () => impl.gfnToMemslotApprox(asId, 0x10n)],
-          ['gfnRangeMemslots', () => impl.gfnRangeMemslots(asId, 0n, 0x100n)],
-          ['isVisibleGfn', () => impl.isVisibleGfn(asId, 0x10n)],
-          ['gfnToHva', () => impl.gfnToHva(asId, 0x10n, false)],
-          ['slots', () => impl.slots(asId)],
-          ['generation', () => impl.generation(asId)],
-        ];
-        for (const [what, call] of calls) {
-          expect(call, `${name} ${what}(${asId})`).toThrow(RangeError);
-          expect(call, `${name} ${what}(${asId})`).toThrow(msg);
-        }
-      }
-      expect(impl.idToMemslot(0, 1)?.id, name).toBe(1);
-      expect(impl.slots(0), name).toHaveLength(3);
-      // Under the two-address-space profile, 1 is fine and 2 is not.
-      const smm = make(X86);
-      expect(smm.idToMemslot(1, 0), name).toBeNull();
-      expect(() => smm.generation(2), name).toThrow(new RangeError('address space 2 does not exist in profile x86_64'));
-      expect(() => smm.generation(2), name).toThrow(RangeError);
-    }
-  });
-
-  it('[MS-INV-04] a swap that starts while another is in flight', () => {
-    const gen = KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS | 5n;
-    const err = new InvariantError('MS-INV-04', `generation ${gen} already has UPDATE_IN_PROGRESS`);
-    expect(() => generationInProgress(gen)).toThrow(err);
-    expect(() => generationInProgress(KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS)).toThrow(InvariantError);
-    expect(() => generationInProgress(KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS)).toThrow(
-      '[MS-INV-04] invariant broken: generation 9223372036854775808 already has UPDATE_IN_PROGRESS',
-    );
-    // Healthy: the flag is set on a generation without it.
-    expect(generationInProgress(5n)).toBe(gen);
-    expect(generationInProgress(0n)).toBe(KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS);
-  });
-
-  it('[MS-INT-01] an internal slot request with a user id, in both implementations', () => {
-    for (const [name, make] of Object.entries(impls)) {
-      for (const profile of [X86, NOSMM]) {
-        for (const id of [3, 0, profile.userMemSlots - 1]) {
-          const impl = make(profile);
-          const msg = `internal slot id ${id} is a user id (WARN in kvm_set_internal_memslot)`;
-          const call = (): unknown => impl.setInternalMemslot(id, 0xfee0_0000n, PAGE, 0x300_0000n);
-          expect(call, `${name} ${profile.name} ${id}`).toThrow(RangeError);
-          expect(call, `${name} ${profile.name} ${id}`).toThrow(msg);
-          expect(impl.slots(0), name).toEqual([]);
-        }
-        // Healthy: the first internal id.
-        const impl = make(profile);
-        const id = profile.userMemSlots;
-        expect(impl.setInternalMemslot(id, 0xfee0_0000n, PAGE, 0x300_0000n), `${name} ${profile.name}`).toEqual({
-          ok: true,
-          change: 'CREATE',
-        });
-      }
-    }
-  });
-});
-
-describe.each([
-  ['legacy', createLegacyImpl],
-  ['scalable', createScalableImpl],
-] as const)('%s page accounting', (_name, make) => {
-  function setup(): { impl: MemslotImpl; inner: { nrPages: bigint } } {
-    const impl = threeSlots(make);
-    return { impl, inner: impl as unknown as { nrPages: bigint } };
-  }
-
-  it('[MS-INV-05] a DELETE of more pages than nr_memslot_pages counts', () => {
-    const { impl, inner } = setup();
-    expect(impl.nrMemslotPages()).toBe(3n);
-    inner.nrPages = 0n;
-    expect(() => impl.setUserMemoryRegion(del(1))).toThrow(new InvariantError('MS-INV-05', 'nr_memslot_pages 0 < 1'));
+  it('id_to_index pointing at another id\'s record, or past used_slots', () => {
+    const a = setup();
+    a.set.idToIndex[1] = a.set.idToIndex[2]!;
+    expect(() => a.impl.checkStructures()).toThrow(`as 0: id_to_index[1] = ${a.set.idToIndex[2]} is stale`);
     const b = setup();
-    b.inner.nrPages = 0n;
-    expect(() => b.impl.setUserMemoryRegion(del(2))).toThrow(InvariantError);
-    // Healthy: exactly enough pages.
-    const ok = setup();
-    ok.inner.nrPages = 1n;
-    expect(ok.impl.setUserMemoryRegion(del(3))).toEqual({ ok: true, change: 'DELETE' });
-    expect(ok.impl.nrMemslotPages()).toBe(0n);
+    b.set.idToIndex[3] = 3;
+    expect(() => b.impl.checkStructures()).toThrow('as 0: id_to_index[3] = 3 is stale');
+  });
+
+  it('a live id too few or too many for used_slots', () => {
+    const a = setup();
+    a.set.idToIndex[2] = -1;
+    expect(() => a.impl.checkStructures()).toThrow('as 0: 2 ids for 3 used slots');
+    const b = setup();
+    b.set.usedSlots = 2;
+    // Index 2 is now past used_slots: whichever id maps there is stale.
+    expect(() => b.impl.checkStructures()).toThrow(/is stale/);
+  });
+
+  it('records not in strictly descending gfn order', () => {
+    const { impl, set } = setup();
+    // Highest first: index 0 holds slot 3. Giving it slot 2's range breaks the order.
+    const s0 = set.memslots.get(0);
+    set.memslots.set(0, { ...s0, baseGfn: 0x20n });
+    expect(() => impl.checkStructures()).toThrow('as 0: memslots[1] is not strictly below memslots[0]');
+  });
+
+  it('an lru_slot past used_slots', () => {
+    const { impl, set } = setup();
+    set.lruSlot = 3;
+    expect(() => impl.checkStructures()).toThrow('as 0: lru_slot 3 past used_slots');
+    set.lruSlot = 2;
+    expect(() => impl.checkStructures()).not.toThrow();
+  });
+});
+
+describe('legacy id_to_index and kvm_dup_memslots()', () => {
+  it('id_to_index is the kernel\'s short while every index fits, and 32-bit past SHRT_MAX + 1 ids', () => {
+    expect(LegacyKvmMemslots.alloc(0x8000, 0n).idToIndex).toBeInstanceOf(Int16Array);
+    const wide = LegacyKvmMemslots.alloc(0x8001, 0n).idToIndex;
+    expect(wide).toBeInstanceOf(Int32Array);
+    // Index 0x8000 survives the round trip (a short would read back -32768).
+    wide[0x8000] = 0x8000;
+    expect(wide[0x8000]).toBe(0x8000);
+    expect([...wide.slice(0, 3)]).toEqual([-1, -1, -1]);
+  });
+
+  it('kvm_dup_memslots() copies the used slots, with room for one more only on CREATE', () => {
+    const impl = threeSlots(createLegacyImpl) as unknown as { memslots: LegacyKvmMemslots[] };
+    const set = impl.memslots[0]!;
+    expect(set.dup('CREATE').memslots.capacity).toBe(4);
+    for (const change of ['DELETE', 'MOVE', 'FLAGS_ONLY'] as const) expect(set.dup(change).memslots.capacity).toBe(3);
+    const copy = set.dup('MOVE');
+    expect(copy.ascending()).toEqual(set.ascending());
+    expect([copy.usedSlots, copy.lruSlot, copy.generation]).toEqual([set.usedSlots, set.lruSlot, set.generation]);
+    expect(copy.idToIndex).not.toBe(set.idToIndex);
+    expect([...copy.idToIndex]).toEqual([...set.idToIndex]);
   });
 });

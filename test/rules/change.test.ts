@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   KVM_MEMSLOT_INVALID,
+  U64_MAX,
   addressSpace,
   checkInvariants,
   createVm,
@@ -15,8 +16,10 @@ import {
   observableState,
   setInternalMemslot,
   setUserMemoryRegion,
+  type Profile,
   type VmState,
 } from '../../model/index.js';
+import { IMPLEMENTATIONS } from '../../impl/index.js';
 import {
   GPA_LIMIT,
   L510,
@@ -430,5 +433,35 @@ describe('selftest shapes (set_memory_region_test.c, memslot_modification_stress
       expect(slotsOf(vm)).toEqual([live]);
     }
     expect(gen(vm)).toBe(1n + 10n * 3n);
+  });
+});
+
+// No request sequence gets nr_memslot_pages near 2^64, so both implementations are checked on
+// a crafted page counter, against the model on the same crafted state.
+describe.each(Object.entries(IMPLEMENTATIONS))('[MS-CRT-01] the VM-wide page count, %s implementation', (_name, make) => {
+  const UADDR = 0x7f00_0000_0000n;
+  /** A fresh implementation whose page counter already holds `pages` (as no request can make it). */
+  function withPages(p: Profile, pages: bigint) {
+    const impl = make(p);
+    (impl as unknown as { nrPages: bigint }).nrPages = pages;
+    return impl;
+  }
+
+  it('[MS-CRT-01] a create that would overflow the u64 nr_memslot_pages fails with EINVAL; one that reaches 2^64 - 1 exactly fits', () => {
+    const over = withPages(NOSMM, U64_MAX - 1n);
+    expect(over.setUserMemoryRegion(region(0, 0n, 2n * PAGE, UADDR))).toEqual({ ok: false, errno: 'EINVAL' });
+    expect(over.slots(0)).toEqual([]);
+    const fits = withPages(NOSMM, U64_MAX - 1n);
+    expect(fits.setUserMemoryRegion(region(0, 0n, PAGE, UADDR))).toEqual({ ok: true, change: 'CREATE' });
+    expect(fits.nrMemslotPages()).toBe(U64_MAX);
+    // The model agrees on both.
+    const vm = { ...createVm(NOSMM), nrMemslotPages: U64_MAX - 1n };
+    expect(setUserMemoryRegion(vm, region(0, 0n, 2n * PAGE, UADDR)).result.ok).toBe(false);
+    expect(setUserMemoryRegion(vm, region(0, 0n, PAGE, UADDR)).result.ok).toBe(true);
+  });
+
+  it('[MS-CRT-01] 5.10 has no such check: the same create succeeds', () => {
+    const impl = withPages(L510, U64_MAX - 1n);
+    expect(impl.setUserMemoryRegion(region(0, 0n, 2n * PAGE, UADDR))).toEqual({ ok: true, change: 'CREATE' });
   });
 });

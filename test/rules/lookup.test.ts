@@ -19,8 +19,8 @@ import {
   vcpuGfnToMemslot,
   type VmState,
 } from '../../model/index.js';
-import { IMPLEMENTATIONS } from '../../impl/index.js';
-import { NOSMM, PAGE, X86, at, applyOk, build, del, memslot, pages, region, slotNr } from './helpers.js';
+import { IMPLEMENTATIONS, type ConcurrentMemslotImpl } from '../../impl/index.js';
+import { L510, NOSMM, PAGE, X86, at, applyOk, build, del, memslot, pages, region, slotNr } from './helpers.js';
 
 const HA = 0x7f00_0000_0000n;
 const HB = 0x7f00_1000_0000n;
@@ -310,5 +310,23 @@ describe('[MS-LKP-09][MS-LKP-10][MS-LKP-11] gfn to hva', () => {
     const moved = applyOk(vm, region(1, pages(0x900n), pages(4n), HA));
     expect(gfnToHva(moved, 0, 0x902n, false)).toEqual({ ok: true, hva: HA + 0x2000n });
     expect(gfnToHva(moved, 0, 0x102n, false)).toEqual({ ok: false, error: 'KVM_HVA_ERR_BAD' });
+  });
+});
+
+// The random sequences send ids up to 0xffff but rarely, and never a negative or fractional
+// one (a caller of the library can): both implementations against the model.
+describe.each(Object.entries(IMPLEMENTATIONS))('[MS-LKP-01] ids outside every table, %s implementation', (_name, make) => {
+  it.each([NOSMM, X86, L510])('[MS-LKP-01] id_to_memslot() of an id no table holds is none, as the model says ($name)', (p) => {
+    const impl = make(p) as ConcurrentMemslotImpl;
+    const vm = setUserMemoryRegion(createVm(p), region(0, 0n, PAGE, 0x7f00_0000_0000n)).state;
+    expect(impl.setUserMemoryRegion(region(0, 0n, PAGE, 0x7f00_0000_0000n)).ok).toBe(true);
+    for (const id of [-1, 0.5, p.memSlotsNum, 0xffff, 0x10000, Number.NaN]) {
+      expect(idToMemslot(vm, 0, id), `model, id ${id}`).toBeNull();
+      expect(impl.idToMemslot(0, id), `id ${id}`).toBeNull();
+      const reader = impl.srcuReadLock(0);
+      expect(reader.idToMemslot(id), `reader, id ${id}`).toBeNull();
+      impl.srcuReadUnlock(reader);
+    }
+    expect(impl.idToMemslot(0, 0)?.id).toBe(0);
   });
 });

@@ -6,7 +6,8 @@
  * (kernel-memslots.md, "Measured behaviour of KVM_SET_USER_MEMORY_REGION(2)").
  */
 import { describe, expect, it } from 'vitest';
-import { createVm, setMemoryRegion, setUserMemoryRegion, type Profile } from '../../model/index.js';
+import { createVm, setInternalMemslot, setMemoryRegion, setUserMemoryRegion, type Profile } from '../../model/index.js';
+import { IMPLEMENTATIONS } from '../../impl/index.js';
 import {
   L510,
   MAX_NR_PAGES,
@@ -332,5 +333,23 @@ describe('the user ioctl and the common path agree past the ioctl layer', () => 
     const r = ok1({ gpa: 0x1001n });
     expect(setUserMemoryRegion(vm, r).result).toEqual(setMemoryRegion(vm, r).result);
     expectErr(vm, r, 'EINVAL', 'MS-VAL-05', setMemoryRegion);
+  });
+});
+
+// The built-in max_nr_pages (2^31 - 1) is far above any internal slot, so the exemption of
+// internal slots shows only under a crafted profile.
+describe.each(Object.entries(IMPLEMENTATIONS))('[MS-VAL-11] size limit, %s implementation', (_name, make) => {
+  it('[MS-VAL-11] with max_nr_pages_user_only, an internal slot above max_nr_pages is allowed; without it, EINVAL', () => {
+    for (const userOnly of [true, false]) {
+      const p: Profile = { ...X86, name: `x86_64 max_nr_pages 2 user_only ${userOnly}`, maxNrPages: 2n, maxNrPagesUserOnly: userOnly };
+      const tss = p.userMemSlots;
+      const impl = make(p);
+      const want = setInternalMemslot(createVm(p), tss, 0xfeffd000n, 3n * PAGE, 0x7e00_0000_0000n).result;
+      const got = impl.setInternalMemslot(tss, 0xfeffd000n, 3n * PAGE, 0x7e00_0000_0000n);
+      expect(got).toEqual(userOnly ? { ok: true, change: 'CREATE' } : { ok: false, errno: 'EINVAL' });
+      expect(got.ok).toBe(want.ok);
+      // A user slot above the limit fails either way.
+      expect(impl.setUserMemoryRegion(region(1, 0n, 3n * PAGE, 0x7f00_0000_0000n))).toEqual({ ok: false, errno: 'EINVAL' });
+    }
   });
 });

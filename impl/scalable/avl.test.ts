@@ -1,0 +1,69 @@
+/**
+ * checkAvl() (avl.ts), which the tree tests and checkStructures() lean on, can fail: each
+ * corruption below is one it exists to catch, planted by hand into a healthy tree. Without
+ * this, a check that never throws would pass every suite (mutation testing found exactly that,
+ * docs/mutation.md). The height bound it enforces is shown tight on the sparsest AVL trees.
+ */
+import { describe, expect, it } from 'vitest';
+import { avlHeightBound, checkAvl } from './avl.js';
+import { GfnTree, type GfnNode } from './gfn-tree.js';
+
+interface Range {
+  readonly baseGfn: bigint;
+  readonly npages: bigint;
+}
+
+/** A perfect tree of 7 nodes: gfns 0, 10, .., 60; the root holds 30. */
+function sevenNodes(): { tree: GfnTree<Range>; nodes: GfnNode<Range>[] } {
+  const tree = new GfnTree<Range>();
+  const nodes = [30n, 10n, 50n, 0n, 20n, 40n, 60n].map((g) => tree.insert({ baseGfn: g, npages: 1n }));
+  expect(checkAvl(tree).map((n) => n.slot.baseGfn)).toEqual([0n, 10n, 20n, 30n, 40n, 50n, 60n]);
+  return { tree, nodes };
+}
+
+describe('checkAvl catches a broken tree', () => {
+  it('a child whose parent link points elsewhere', () => {
+    const { tree, nodes } = sevenNodes();
+    nodes[3]!.parent = nodes[2]!;
+    expect(() => checkAvl(tree)).toThrow('broken parent link');
+  });
+
+  it('a height that was not recomputed, at a leaf or at the root', () => {
+    const a = sevenNodes();
+    a.nodes[6]!.height = 2;
+    expect(() => checkAvl(a.tree)).toThrow('stale height 2, expected 1');
+    const b = sevenNodes();
+    b.nodes[0]!.height = 4;
+    expect(() => checkAvl(b.tree)).toThrow('stale height 4, expected 3');
+  });
+
+  it('a node whose subtrees differ in height by two, on either side', () => {
+    for (const side of ['left', 'right'] as const) {
+      const { tree, nodes } = sevenNodes();
+      // Without one of its two subtrees the root has 0 against 2.
+      const child = side === 'left' ? nodes[1]! : nodes[2]!;
+      nodes[0]![side] = null;
+      child.parent = null;
+      nodes[0]!.height = 3;
+      const [hl, hr] = side === 'left' ? [0, 2] : [2, 0];
+      expect(() => checkAvl(tree)).toThrow(`unbalanced node: ${hl} vs ${hr}`);
+    }
+  });
+
+  it('the AVL height bound holds for the sparsest AVL trees (Fibonacci trees), and tightly', () => {
+    // N(h): the fewest nodes an AVL tree of height h can have.
+    const fewest = [0, 1];
+    for (let h = 2; h <= 30; h++) fewest.push(fewest[h - 1]! + fewest[h - 2]! + 1);
+    for (let h = 2; h <= 30; h++) {
+      const bound = avlHeightBound(fewest[h]!);
+      expect(bound, `height ${h}, ${fewest[h]} nodes`).toBeGreaterThanOrEqual(h);
+      expect(bound, `height ${h}, ${fewest[h]} nodes`).toBeLessThan(h + 0.6);
+    }
+  });
+
+  it('a size that does not count the nodes', () => {
+    const { tree } = sevenNodes();
+    tree.size = 8;
+    expect(() => checkAvl(tree)).toThrow('size 8, counted 7');
+  });
+});
