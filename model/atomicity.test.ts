@@ -69,7 +69,7 @@ const S1_TEXT = 'slot 1 gfn 0x4+2 flags 0x0 uaddr 0x110000';
 const S1_INVALID_TEXT = 'slot 1 gfn 0x4+2 flags 0x0 INVALID uaddr 0x110000';
 
 describe('checkReader: which branch decides, and what it reports', () => {
-  it('[MS-ATM-01] a window outside the history, below 0 too, is a caller error naming the window', () => {
+  it('a window outside the history, below 0 too, is a caller error naming the window', () => {
     expect(() => verdict(DELETE, -1, 0, [])).toThrow(new RangeError('window [-1, 0] outside a history of 3 states'));
     expect(() => verdict(DELETE, 0, 3, [])).toThrow(new RangeError('window [0, 3] outside a history of 3 states'));
     expect(() => verdict(DELETE, 2, 1, [])).toThrow(new RangeError('window [2, 1] outside a history of 3 states'));
@@ -260,7 +260,7 @@ describe('checkReader: which branch decides, and what it reports', () => {
     expect(verdict(DELETE, 0, 0, [hva(5n, U + PAGE), hva(4n, U, true)])).toEqual({ ok: true, state: 0 });
   });
 
-  it('[MS-ATM-02] a state with several slots is listed slot by slot', () => {
+  it('a state with several slots is listed slot by slot', () => {
     const v = verdict(CREATE, 1, 1, [byId(2, null)]);
     expect(v.ok ? null : v.detail.split('\n').slice(0, 2)).toEqual([
       `state 0 (${T0}), outside the window [1, 1], explains every answer`,
@@ -270,20 +270,20 @@ describe('checkReader: which branch decides, and what it reports', () => {
 });
 
 describe('the text helpers of reports', () => {
-  it('[MS-ATM-05] slotText: none, flags without the INVALID bit and INVALID spelled out, the bitmap when there is one', () => {
+  it('slotText: none, flags without the INVALID bit and INVALID spelled out, the bitmap when there is one', () => {
     expect(slotText(null)).toBe('none');
     expect(slotText(S1)).toBe(S1_TEXT);
     expect(slotText({ ...S1, flags: KVM_MEMSLOT_INVALID | 3 })).toBe('slot 1 gfn 0x4+2 flags 0x3 INVALID uaddr 0x110000');
     expect(slotText({ ...S1, flags: 1, dirtyBitmap: 4 })).toBe('slot 1 gfn 0x4+2 flags 0x1 uaddr 0x110000 bitmap 4');
   });
 
-  it('[MS-ATM-03][MS-ATM-04] generationText spells out bit 63', () => {
+  it('generationText spells out bit 63', () => {
     expect(generationText(6n)).toBe('6');
     expect(generationText(0n)).toBe('0');
     expect(generationText(6n | IN_PROGRESS)).toBe('6|IN_PROGRESS');
   });
 
-  it('[MS-ATM-01] observationText: one line per kind of question', () => {
+  it('observationText: one line per kind of question', () => {
     expect(observationText(g(7n))).toBe('generation -> 7');
     expect(observationText(byId(3, null))).toBe('id_to_memslot(3) -> none');
     expect(observationText(gfn(0x1fn, S1))).toBe(`gfn_to_memslot(0x1f) -> ${S1_TEXT}`);

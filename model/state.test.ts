@@ -16,12 +16,14 @@ import {
   gfnToMemslotApproxCandidates,
   hvaRangeMemslots,
   idToMemslot,
+  lastGfn,
   memslots,
   setUserMemoryRegion,
   space,
   type Memslot,
   type VmState,
 } from './index.js';
+import { NOSMM, X86 } from '../test/rules/helpers.js';
 
 const P = PROFILES['x86_64-nosmm']!;
 const H = 0x7f00_0000_0000n;
@@ -125,5 +127,17 @@ describe('the sorted maps give the answers of the literal definitions', () => {
         }
       }),
     );
+  });
+});
+
+describe('space() and lastGfn()', () => {
+  it('an address space the profile lacks is a caller error naming it and the profile', () => {
+    expect(() => space(createVm(NOSMM), 1)).toThrow(new RangeError('address space 1 does not exist in profile x86_64-nosmm'));
+    expect(space(createVm(X86), 1).asId).toBe(1);
+  });
+
+  it('lastGfn is the last gfn a slot covers, inclusive', () => {
+    expect(lastGfn({ baseGfn: 4n, npages: 2n })).toBe(5n);
+    expect(lastGfn({ baseGfn: 0n, npages: 1n })).toBe(0n);
   });
 });
