@@ -21,7 +21,7 @@ function captureStdout(): () => string {
 }
 
 describe('memslot-oracle check', () => {
-  it('[MS-CRT-02][MS-GEN-01] a short passing check exits 0 with the coverage table and a one-line verdict', async () => {
+  it('a short passing check exits 0 with the coverage table and a one-line verdict', async () => {
     const out = captureStdout();
     const code = await checkCli(['--impl', 'scalable', '--runs', '3', '--max-steps', '30', '--seed', '42', '--profile', 'x86_64']);
     const text = out();

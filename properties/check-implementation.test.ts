@@ -16,12 +16,12 @@ function asyncOf(impl: MemslotImpl): AsyncMemslotImpl {
 }
 
 describe('checkImplementation (library API)', () => {
-  it('[MS-CRT-02][MS-OVL-01] a sync implementation passes the stateful suite', async () => {
+  it('a sync implementation passes the stateful suite', async () => {
     const r = await checkImplementation(IMPLEMENTATIONS.scalable, { seed: 4, runs: 10 });
     expect(r.ok).toBe(true);
   });
 
-  it('[MS-CRT-02][MS-DEL-01] an async implementation passes, and one that accepts deleting a missing slot is caught', async () => {
+  it('[MS-DEL-01] an async implementation passes, and one that accepts deleting a missing slot is caught', async () => {
     const good = await checkImplementation((p) => asyncOf(IMPLEMENTATIONS.scalable(p)), { seed: 4, runs: 10 });
     expect(good.ok).toBe(true);
     const buggy = (p: Parameters<typeof IMPLEMENTATIONS.scalable>[0]): AsyncMemslotImpl => {

@@ -102,7 +102,7 @@ describe('planted bugs are caught with a readable interleaving', () => {
     if (VERBOSE) console.log(`--- ${bug.name}: ${bug.what} (${result.numShrinks} shrinks)\n${schedule}\n${message}\n`);
   });
 
-  it('[MS-ATM-01] planted bugs (a)-(c) answer exactly as the model when no reader runs during a request', () => {
+  it('planted bugs (a)-(c) answer exactly as the model when no reader runs during a request', () => {
     const sequential = PLANTED.filter((b) => b.sequentiallyCorrect);
     for (const bug of sequential) {
       fc.assert(

@@ -8,7 +8,7 @@ const internal = (id: number, size: string): string =>
   `{"op":"set_internal_memslot","id":${id},"guest_phys_addr":"0x0","memory_size":"${size}","userspace_addr":"0x7e0000000000"}`;
 
 describe('replay: internal requests no kernel caller can make are input defects', () => {
-  it('[MS-INT-03] a set_internal_memslot with memory_size above u32 is refused, naming the line and the field', async () => {
+  it('a set_internal_memslot with memory_size above u32 is refused, naming the line and the field', async () => {
     // __x86_set_memory_region() takes `u32 size` (7.3.4 arch/x86/kvm/x86.c:9963-9964).
     for (const size of ['0x100000000', '0x80000000000']) {
       const run = replay(readTrace(['{"op":"reset"}', internal(32764, size)]), { profile: X86 });
@@ -17,7 +17,7 @@ describe('replay: internal requests no kernel caller can make are input defects'
       await expect(run).rejects.toThrow('__x86_set_memory_region() takes a u32 size: at most 0xffffffff');
     }
   });
-  it('[MS-INT-03][MS-CRT-02] memory_size 0xfffff000, the largest page-aligned u32, replays', async () => {
+  it('memory_size 0xfffff000, the largest page-aligned u32, replays', async () => {
     const summary = await replay(readTrace(['{"op":"reset"}', internal(32764, '0xfffff000')]), { profile: X86 });
     expect(summary.steps).toBe(2);
     expect(summary.mismatches).toBe(0);

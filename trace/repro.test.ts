@@ -12,7 +12,7 @@ const profile = PROFILES['x86_64-nosmm']!;
 const lines = (text: string): string[] => text.split('\n');
 
 describe('repro', () => {
-  it('[MS-OVL-01][MS-CRT-02] text format lists kernel-style calls with the deciding rule', async () => {
+  it('text format lists kernel-style calls with the deciding rule', async () => {
     const { steps } = await reproSteps(
       lines(
         [
@@ -43,14 +43,14 @@ describe('repro', () => {
       return bin;
     };
 
-    it('[MS-VAL-02][MS-OVL-01][MS-DEL-01] the reproducer of a kernel-recorded trace passes', async () => {
+    it('the reproducer of a kernel-recorded trace passes', async () => {
       const bin = await build(readFileSync(TRACE, 'utf8'), 'clean');
       const r = spawnSync(bin, { encoding: 'utf8' });
       expect(r.stdout).toMatch(/^\d+ steps, all as expected$/m);
       expect(r.status).toBe(0);
     });
 
-    it('[MS-OVL-01] the reproducer of a tampered trace fails at the tampered step', async () => {
+    it('the reproducer of a tampered trace fails at the tampered step', async () => {
       const text = readFileSync(TRACE, 'utf8').split('\n');
       const at = text.findIndex((l) => l.includes('"expect":{"errno":"EEXIST"}'));
       expect(at).toBeGreaterThan(0);
