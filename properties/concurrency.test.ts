@@ -4,7 +4,7 @@
  * points between, leave), in random interleavings, on both implementations. Every reader must
  * be explained by one state of the model's history in its window (model/atomicity.ts).
  *
- * Planted bugs (properties/concurrency/planted.ts) show the check can fail, each with a shrunk,
+ * Planted bugs (properties/concurrency/planted.fixture.ts) show the check can fail, each with a shrunk,
  * readable interleaving. MEMSLOT_VERBOSE=1 prints them; MEMSLOT_RUNS or MEMSLOT_DEPTH=deep set the depth (test/knobs.ts).
  */
 import fc from 'fast-check';
@@ -14,7 +14,7 @@ import { LegacyMemslots } from '../impl/legacy/legacy-impl.js';
 import { ScalableMemslots } from '../impl/scalable/scalable-impl.js';
 import * as model from '../model/index.js';
 import { KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS, KVM_MEMSLOT_INVALID, PROFILES, checkReader, type Profile, type ReadObservation, type VmState } from '../model/index.js';
-import { LEGACY_BUGS, SCALABLE_BUGS, type PlantedBug } from './concurrency/planted.js';
+import { LEGACY_BUGS, SCALABLE_BUGS, type PlantedBug } from './concurrency/planted.fixture.js';
 import { UNDER_MUTATION } from '../test/mutation/mode.js';
 import {
   emptyCoverage,
@@ -26,7 +26,7 @@ import {
   type ConcurrencyCoverage,
   type Scenario,
   type WriterOp,
-} from './concurrency/scenario.js';
+} from './concurrency/scenario.fixture.js';
 
 import { VERBOSE, runs } from '../test/knobs.js';
 

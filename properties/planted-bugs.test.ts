@@ -1,5 +1,5 @@
 /**
- * The suite has teeth: each planted bug (properties/planted-bugs.ts, wrappers around the
+ * The suite has teeth: each planted bug (properties/planted-bugs.fixture.ts, wrappers around the
  * scalable implementation) is caught, shrunk to a short sequence, reported with its seed, path
  * and replayPath, and written as a trace that replays clean through the model.
  */
@@ -12,7 +12,7 @@ import { PROFILES, type Profile } from '../model/index.js';
 import { replay } from '../trace/replay.js';
 import { readTrace } from '../trace/trace.js';
 import { fileLines } from '../trace/lines.js';
-import { PLANTED_BUGS } from './planted-bugs.js';
+import { PLANTED_BUGS } from './planted-bugs.fixture.js';
 import { runCheck } from './run-check.js';
 
 import { runs, seed } from '../test/knobs.js';

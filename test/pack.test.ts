@@ -48,6 +48,17 @@ function appLockfile(tarball: string): { manifest: object; lock: object } {
 }
 
 describe('npm pack', () => {
+  it('ships no test code: no test, fixture (planted bugs, concurrency scenarios, builders) or test/ file, and nothing shipped imports one', () => {
+    // dist/ is built by `pretest` from tsconfig.build.json, which leaves out *.test.ts,
+    // *.fixture.ts and test/; a shipped module importing a fixture would pull it back in.
+    const out = execFileSync(npm, ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: resolve('.'), encoding: 'utf8' });
+    const files = (JSON.parse(out) as { files: { path: string }[] }[])[0]!.files.map((f) => f.path);
+    expect(files).toContain('dist/cli/main.js');
+    expect(files.filter((f) => /\.(test|fixture)\.|^dist\/test\//.test(f))).toEqual([]);
+    const js = files.filter((f) => f.endsWith('.js'));
+    expect(js.filter((f) => /from ['"][^'"]*\.(test|fixture)\.js['"]/.test(readFileSync(f, 'utf8')))).toEqual([]);
+  });
+
   it('the tarball installs offline into an empty folder and runs memslot-oracle check and the library API there', () => {
     const dir = mkdtempSync(join(tmpdir(), 'memslot-pack-'));
     // dist/ is built by `pretest`; --ignore-scripts keeps pack from building it again.

@@ -13,7 +13,7 @@
  * after each install_new_memslots() publish, where 5.10 calls synchronize_srcu_expedited();
  * the synchronous API drains them at once, a concurrent writer resumes after the grace period.
  * That wait is what makes it safe for a DELETE or MOVE to edit the array the install handed
- * back. The kernel-mirroring steps are protected so that properties/concurrency/planted.ts can
+ * back. The kernel-mirroring steps are protected so that properties/concurrency/planted.fixture.ts can
  * derive broken writers from them.
  */
 import { match } from 'ts-pattern';

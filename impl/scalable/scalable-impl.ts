@@ -12,7 +12,7 @@
  * drains them at once; a concurrent writer (`setUserMemoryRegionSteps()`) resumes only when
  * the grace period is over, so a reader (`srcuReadLock()`) keeps the set it dereferenced
  * intact until it leaves. The kernel-mirroring steps are protected, not private, so that
- * properties/concurrency/planted.ts can derive broken writers from them.
+ * properties/concurrency/planted.fixture.ts can derive broken writers from them.
  */
 import { match } from 'ts-pattern';
 import type { ConcurrentMemslotImpl, ImplFactory, MemslotImpl, MemslotsReader, SyncPoint, WriterSteps } from '../interface.js';

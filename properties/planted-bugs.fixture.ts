@@ -1,7 +1,8 @@
 /**
  * Planted bugs: wrappers around a correct implementation, each breaking one rule the way real
  * memslot code has been broken. properties/planted-bugs.test.ts proves the suite catches each
- * and shrinks it to a short sequence. Nothing in impl/ is touched.
+ * and shrinks it to a short sequence. Nothing in impl/ is touched. Test-only: as a `*.fixture.ts`
+ * file it is not compiled into the package (tsconfig.build.json).
  */
 import * as model from '../model/index.js';
 import {

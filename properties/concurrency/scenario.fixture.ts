@@ -1,5 +1,7 @@
 /**
- * Scheduled runs of one writer and many readers (spec/45-atomicity.md).
+ * Scheduled runs of one writer and many readers (spec/45-atomicity.md). Test-only
+ * (properties/concurrency.test.ts): as a `*.fixture.ts` file it is not compiled into the
+ * package (tsconfig.build.json).
  *
  * The writer applies its requests one after the other through `setUserMemoryRegionSteps()`:
  * after each publish it waits for the grace period (the implementation's SRCU bookkeeping)

@@ -1,5 +1,7 @@
 /**
  * Broken writers, to show that the scheduled property catches what it claims to catch.
+ * Test-only (properties/concurrency.test.ts): as a `*.fixture.ts` file it is not compiled into
+ * the package (tsconfig.build.json).
  *
  * Each variant subclasses an implementation and overrides one of the kernel-mirroring steps
  * that impl/ exposes as protected for this purpose. Variants (a), (b) and (c) answer every
