@@ -22,6 +22,8 @@ const config = {
   mutate: [
     ...folders.map((f) => `${f}/**/*.ts`),
     '!**/*.test.ts',
+    // Test-only builders and planted bugs (tsconfig.build.json leaves them out of the package too).
+    '!**/*.fixture.ts',
     // Re-exports and type declarations only: nothing to mutate.
     '!model/index.ts',
     '!impl/index.ts',

@@ -2,8 +2,9 @@
  * The vitest configuration used only under StrykerJS (stryker.config.mjs, `npm run mutate`).
  * `npm test` uses vitest.config.ts and never reads this file.
  *
- * - include: the tests that check model/ and impl/ (rule examples, unit tests, ground truth,
- *   the stateful and concurrency suites, test/mutation/). Left out: planted-bugs.test.ts (it
+ * - include: the tests that check model/ and impl/ (rule examples, the unit tests beside their
+ *   subject, ground truth, the differential, stateful and concurrency suites, and
+ *   test/mutation/equivalents.test.ts). Left out: planted-bugs.test.ts (it
  *   checks that failures shrink to at most 6 steps, which endOnFailure turns off, and it tests
  *   the suite rather than the code), the CLI, SUT, bench, pack and kernel tests (processes,
  *   I/O, nothing the files above do not already check).
