@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MAIN = join(ROOT, 'dist', 'bench', 'main.js');
 const SCENARIOS = ['setup', 'map', 'unmap', 'unmap-2m', 'move-active', 'move-inactive', 'rw'];
-const ORACLE = ['oracle-replay', 'oracle-check', 'oracle-protocol'];
+const ORACLE = ['oracle-replay', 'oracle-check', 'oracle-protocol', 'oracle-selftest', 'oracle-cli-replay', 'oracle-read-parse', 'oracle-check-model', 'oracle-check-impl'];
 const IMPLS = ['model', 'legacy', 'scalable'];
 
 /** A minimal XML well-formedness check: one root, balanced tags, no stray markup characters. */

@@ -11,7 +11,7 @@ export interface Config {
   readonly name: ConfigName;
   /** Slot counts, ascending. */
   readonly ns: readonly number[];
-  /** The largest n measured per target (the model's setup is O(n²): 4096 by default). */
+  /** The largest n measured per target (legacy's setup is O(n²): the quick run stops it at 4096). */
   readonly maxN: Readonly<Record<TargetName, number>>;
   /** Each scenario starts from a freshly filled VM when a fill takes less than this (ms). */
   readonly refillMaxMs: number;
@@ -36,13 +36,19 @@ export interface Config {
   readonly protocolSteps: number;
   readonly oracleBudgetMs: number;
   readonly oracleMinSamples: number;
+  /** The set_memory_region_test.c trace (bench/selftest-trace.ts): slots filled, loops after. */
+  readonly selftestSlots: number;
+  readonly selftestLoops: number;
+  /** Lines of the small-state trace file replayed from the CLI, and runs of each side. */
+  readonly cliLines: number;
+  readonly cliRuns: number;
 }
 
 export const CONFIGS: Readonly<Record<ConfigName, Config>> = {
   full: {
     name: 'full',
     ns: [10, 509, 4096, 32764],
-    maxN: { model: 4096, legacy: 32764, scalable: 32764 },
+    maxN: { model: 32764, legacy: 32764, scalable: 32764 },
     clock: 'cpu',
     rounds: 3,
     refillMaxMs: 3000,
@@ -59,11 +65,15 @@ export const CONFIGS: Readonly<Record<ConfigName, Config>> = {
     protocolSteps: 20_000,
     oracleBudgetMs: 3000,
     oracleMinSamples: 3,
+    selftestSlots: 32764,
+    selftestLoops: 100,
+    cliLines: 130_000,
+    cliRuns: 5,
   },
   quick: {
     name: 'quick',
     ns: [10, 509, 4096, 32764],
-    maxN: { model: 4096, legacy: 4096, scalable: 32764 },
+    maxN: { model: 32764, legacy: 4096, scalable: 32764 },
     clock: 'cpu',
     rounds: 1,
     refillMaxMs: 3000,
@@ -80,6 +90,10 @@ export const CONFIGS: Readonly<Record<ConfigName, Config>> = {
     protocolSteps: 1_000,
     oracleBudgetMs: 200,
     oracleMinSamples: 2,
+    selftestSlots: 32764,
+    selftestLoops: 100,
+    cliLines: 130_000,
+    cliRuns: 2,
   },
   smoke: {
     name: 'smoke',
@@ -101,5 +115,9 @@ export const CONFIGS: Readonly<Record<ConfigName, Config>> = {
     protocolSteps: 100,
     oracleBudgetMs: 5,
     oracleMinSamples: 1,
+    selftestSlots: 64,
+    selftestLoops: 2,
+    cliLines: 500,
+    cliRuns: 1,
   },
 };

@@ -22,7 +22,8 @@ import { DEFAULT_PROFILE_NAME, PROFILES } from '../model/index.js';
 import { CONFIGS, type Config, type ConfigName } from './config.js';
 import { layout } from './layout.js';
 import { measure, summarize } from './measure.js';
-import { checkThroughput, protocolThroughput, replayThroughput, type ThroughputOptions, type ThroughputResult } from './oracle.js';
+import { checkSplit, cliReplay, selftestReplay, type FigureOptions, type FigureResult } from './figures.js';
+import { checkThroughput, protocolThroughput, replayThroughput, type ThroughputOptions } from './oracle.js';
 import { ORACLE_SCENARIOS, fmtNs, gates, table, throughputTable, type BenchRecord, type Gate, type OracleScenarioId, type Skipped } from './report.js';
 import { SCENARIOS, SCENARIO_IDS, fill, prepare, sinkValue, type ScenarioId } from './scenarios.js';
 import { plotSvg } from './svg.js';
@@ -156,7 +157,7 @@ async function run(cfg: Config, scenarios: readonly (ScenarioId | OracleScenario
       if (n <= cfg.maxN[t]) continue;
       const reason =
         t === 'model'
-          ? `the model's slot setup is O(n^2) (10+ s at 32764); this run measures the model up to n = ${cfg.maxN.model} (--model-max)`
+          ? `this run measures the model up to n = ${cfg.maxN.model} (--model-max)`
           : `${cfg.name} run: legacy up to n = ${cfg.maxN[t]} (its O(n^2) setup takes 20+ s at 32764)`;
       for (const s of ds) skipped.push({ scenario: s, implementation: t, n, reason });
       log(`  ${t} n=${n}: skipped (${reason})`);
@@ -258,37 +259,56 @@ async function run(cfg: Config, scenarios: readonly (ScenarioId | OracleScenario
       warmupMs: cfg.warmupMs,
       minSamples: cfg.oracleMinSamples,
     };
-    const jobs: [OracleScenarioId, TargetName, (o: ThroughputOptions) => Promise<ThroughputResult>][] = [
-      ['oracle-replay', 'model', replayThroughput],
-      ['oracle-check', 'scalable', checkThroughput],
-      ['oracle-protocol', 'scalable', protocolThroughput],
+    const f: FigureOptions = {
+      profile,
+      clock: cfg.clock,
+      selftestSlots: cfg.selftestSlots,
+      selftestLoops: cfg.selftestLoops,
+      cliLines: cfg.cliLines,
+      cliRuns: cfg.cliRuns,
+      checkRuns: cfg.checkRuns,
+      checkMaxSteps: cfg.checkMaxSteps,
+      budgetMs: cfg.oracleBudgetMs,
+      warmupMs: cfg.warmupMs,
+      minSamples: cfg.oracleMinSamples,
+    };
+    // Each job measures one or two scenarios: [scenario, implementation] per result, in order.
+    type Job = [readonly (readonly [OracleScenarioId, TargetName])[], () => Promise<readonly FigureResult[]>];
+    const jobs: Job[] = [
+      [[['oracle-replay', 'model']], async () => [await replayThroughput(o)]],
+      [[['oracle-check', 'scalable']], async () => [await checkThroughput(o)]],
+      [[['oracle-protocol', 'scalable']], async () => [await protocolThroughput(o)]],
+      [[['oracle-selftest', 'model']], async () => [await selftestReplay(f)]],
+      [
+        [['oracle-cli-replay', 'model'], ['oracle-read-parse', 'model']],
+        async () => {
+          const r = cliReplay(f);
+          return [r.cli, r.readParse];
+        },
+      ],
+      [
+        [['oracle-check-model', 'model'], ['oracle-check-impl', 'scalable']],
+        async () => {
+          const r = await checkSplit(f);
+          return [r.model, r.impl];
+        },
+      ],
     ];
-    for (const [s, t, job] of jobs) {
-      if (!scenarios.includes(s)) continue;
+    for (const [what, job] of jobs) {
+      if (!what.some(([s]) => scenarios.includes(s))) continue;
+      const name = what.map(([s]) => s).join('+');
       try {
-        const r = await job(o);
-        how.set(s, r.how);
-        records.push({
-          scenario: s,
-          implementation: t,
-          n: r.stepsPerRun,
-          unit: 'ns/step',
-          clock: r.clock,
-          op: r.how,
-          median: r.stats.medianNs,
-          p25: r.stats.p25Ns,
-          p75: r.stats.p75Ns,
-          mad: r.stats.madNs,
-          min: r.stats.minNs,
-          samples: r.stats.samples,
-          opsPerSample: r.stats.opsPerSample,
-          opsPerSecond: r.stats.medianNs > 0 ? 1e9 / r.stats.medianNs : 0,
-        });
-        log(`  ${elapsed()} ${s}: ${Math.round(1e9 / r.stats.medianNs).toLocaleString('en-US')} steps/s`);
+        const results = await job();
+        for (const [k, r] of results.entries()) {
+          const [s, t] = what[k]!;
+          how.set(s, r.how);
+          records.push(throughputRecord(s, t, r));
+          log(`  ${elapsed()} ${s}: ${Math.round(1e9 / r.stats.medianNs).toLocaleString('en-US')} steps/s`);
+        }
       } catch (e) {
         const message = e instanceof Error ? e.message : String(e);
-        errors.push({ scenario: s, implementation: t, n: 0, message });
-        log(`  ${s}: ERROR ${message}`);
+        errors.push({ scenario: name, implementation: what[0]![1], n: 0, message });
+        log(`  ${name}: ERROR ${message}`);
       }
     }
   }
@@ -319,6 +339,26 @@ async function run(cfg: Config, scenarios: readonly (ScenarioId | OracleScenario
     sink: sinkValue() % 1000,
   };
   return { meta, records, skipped, gates: gates(records), errors };
+}
+
+function throughputRecord(s: OracleScenarioId, t: TargetName, r: FigureResult): BenchRecord {
+  return {
+    scenario: s,
+    implementation: t,
+    n: r.stepsPerRun,
+    unit: 'ns/step',
+    clock: r.clock,
+    op: r.how,
+    median: r.stats.medianNs,
+    p25: r.stats.p25Ns,
+    p75: r.stats.p75Ns,
+    mad: r.stats.madNs,
+    min: r.stats.minNs,
+    samples: r.stats.samples,
+    opsPerSample: r.stats.opsPerSample,
+    opsPerSecond: r.stats.medianNs > 0 ? 1e9 / r.stats.medianNs : 0,
+    ...(r.extra !== undefined ? { extra: r.extra } : {}),
+  };
 }
 
 /** The commit measured, and the files under impl/ and model/ that differ from it (read-only git). */

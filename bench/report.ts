@@ -4,8 +4,25 @@
 import { SCENARIOS, SCENARIO_IDS, type ScenarioId } from './scenarios.js';
 import { TARGET_NAMES, type TargetName } from './targets.js';
 
-export type OracleScenarioId = 'oracle-replay' | 'oracle-check' | 'oracle-protocol';
-export const ORACLE_SCENARIOS: readonly OracleScenarioId[] = ['oracle-replay', 'oracle-check', 'oracle-protocol'];
+export type OracleScenarioId =
+  | 'oracle-replay'
+  | 'oracle-check'
+  | 'oracle-protocol'
+  | 'oracle-selftest'
+  | 'oracle-cli-replay'
+  | 'oracle-read-parse'
+  | 'oracle-check-model'
+  | 'oracle-check-impl';
+export const ORACLE_SCENARIOS: readonly OracleScenarioId[] = [
+  'oracle-replay',
+  'oracle-check',
+  'oracle-protocol',
+  'oracle-selftest',
+  'oracle-cli-replay',
+  'oracle-read-parse',
+  'oracle-check-model',
+  'oracle-check-impl',
+];
 
 /**
  * One measurement. Times are nanoseconds per operation (`unit`); for the data-structure
@@ -113,6 +130,49 @@ export function gates(records: readonly BenchRecord[], big = 32764, mid = 509): 
     else {
       const ratio = m.median / sc.median;
       out.push({ id, status: ratio <= 100 ? 'PASS' : 'MISS', ratio, threshold: 100, text: `${text}: ${fmtRatio(ratio)}x slower (need <= 100x)` });
+    }
+  }
+  out.push(...modelGates(records));
+  return out;
+}
+
+/** The figures of issue 14: the one model judges at full scale, from the CLI, and in `check`. */
+function modelGates(records: readonly BenchRecord[]): Gate[] {
+  const out: Gate[] = [];
+  const rec = (s: OracleScenarioId): BenchRecord | undefined => records.find((r) => r.scenario === s);
+  {
+    const r = rec('oracle-selftest');
+    const slots = r?.extra?.['slots'];
+    const text = 'model replay of the set_memory_region_test.c trace at 32764 slots';
+    if (r === undefined || slots !== 32764) {
+      out.push({ id: 'model-selftest', status: 'SKIP', ratio: null, threshold: 2, text: `${text}: at most 2 s of CPU (not measured at 32764 slots)` });
+    } else {
+      const s = (r.median * r.n) / 1e9;
+      const cold = r.extra?.['coldMs'];
+      const coldText = cold === undefined ? '' : `; the first, cold replay ${(cold / 1000).toFixed(2)} s`;
+      out.push({ id: 'model-selftest', status: s <= 2 ? 'PASS' : 'MISS', ratio: s, threshold: 2, text: `${text}: ${s.toFixed(2)} s of CPU for ${r.n} steps (need <= 2 s)${coldText}` });
+    }
+  }
+  {
+    const c = rec('oracle-cli-replay');
+    const b = rec('oracle-read-parse');
+    const text = 'CLI replay of a small-state trace vs reading and JSON.parse of the same file';
+    if (c === undefined || b === undefined) out.push({ id: 'cli-replay', status: 'SKIP', ratio: null, threshold: 1.5, text: `${text}: within 1.5x (not measured)` });
+    else {
+      const ratio = c.median / b.median;
+      const ms = (x: BenchRecord): string => `${((x.median * x.n) / 1e6).toFixed(0)} ms`;
+      out.push({ id: 'cli-replay', status: ratio <= 1.5 ? 'PASS' : 'MISS', ratio, threshold: 1.5, text: `${text} (${c.n} lines): ${fmtRatio(ratio)}x (${ms(c)} vs ${ms(b)} of CPU; need <= 1.5x)` });
+    }
+  }
+  {
+    const m = rec('oracle-check-model');
+    const i = rec('oracle-check-impl');
+    const text = 'check vs scalable: CPU time in the model vs in the implementation';
+    if (m === undefined || i === undefined) out.push({ id: 'check-model-share', status: 'SKIP', ratio: null, threshold: 1, text: `${text}: at most 1x (not measured)` });
+    else {
+      const ratio = m.median / i.median;
+      const ms = (x: BenchRecord): string => `${((x.median * x.n) / 1e6).toFixed(0)} ms`;
+      out.push({ id: 'check-model-share', status: ratio <= 1 ? 'PASS' : 'MISS', ratio, threshold: 1, text: `${text}: ${fmtRatio(ratio)}x (${ms(m)} vs ${ms(i)} over ${m.n} steps; need <= 1x)` });
     }
   }
   return out;

@@ -106,13 +106,12 @@ export function addressSpace(asId: number, generation: bigint, slots: readonly M
 export function replaceMemslot(sp: AddressSpace, old: Memslot | null, neu: Memslot | null, generation: bigint): AddressSpace {
   let byGfn = sp.byGfn;
   let byId = sp.byId;
-  if (old !== null) {
-    byGfn = byGfn.without(old.baseGfn);
-    byId = byId.without(old.id);
-  }
+  // A key that `neu` takes over is overwritten (`with(…, true)`) rather than removed first.
+  if (old !== null && old.baseGfn !== neu?.baseGfn) byGfn = byGfn.without(old.baseGfn);
+  if (old !== null && old.id !== neu?.id) byId = byId.without(old.id);
   if (neu !== null) {
-    byGfn = byGfn.with(neu.baseGfn, neu);
-    byId = byId.with(neu.id, neu);
+    byGfn = byGfn.with(neu.baseGfn, neu, true);
+    byId = byId.with(neu.id, neu, true);
   }
   return { asId: sp.asId, generation, byGfn, byId };
 }

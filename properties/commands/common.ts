@@ -7,7 +7,7 @@
  * could describe another execution). The resolved call appears in the suite's own report.
  */
 import type fc from 'fast-check';
-import { PAGE_SHIFT, U64_MAX, findSlot, hex, memslots, type Gfn, type MemoryRegion, type Memslot } from '../../model/index.js';
+import { PAGE_SHIFT, U64_MAX, findSlot, hex, memslots, space, type Gfn, type MemoryRegion, type Memslot } from '../../model/index.js';
 import { step, type ModelBox } from '../harness.js';
 import type { Target } from '../target.js';
 import type { Op } from '../ops.js';
@@ -98,7 +98,13 @@ export function freeId(m: Readonly<ModelBox>, asId: number, hint: number): numbe
 /** Every free user id of `asId`, ascending. */
 export function freeIds(m: Readonly<ModelBox>, asId: number): number[] {
   const out: number[] = [];
-  for (let id = 0; id < m.profile.userMemSlots; id++) if (findSlot(m.vm, asId, id) === undefined) out.push(id);
+  // The live ids in ascending order (the model's id map), and the gaps between them.
+  let next = 0;
+  for (const s of space(m.vm, asId).byId.values()) {
+    for (; next < s.id && next < m.profile.userMemSlots; next++) out.push(next);
+    next = s.id + 1;
+  }
+  for (; next < m.profile.userMemSlots; next++) out.push(next);
   return out;
 }
 

@@ -1,0 +1,183 @@
+/**
+ * The measurements behind issue 14's figures for the one model:
+ *
+ * - `oracle-selftest`: `replay()` (cli/replay.ts) of a trace in the shapes of the kernel's
+ *   set_memory_region_test.c (bench/selftest-trace.ts: 32764 slots filled, then move and delete
+ *   loops at full occupancy), model only, with the model's answers as `expect`; CPU time;
+ * - `oracle-cli-replay` and `oracle-read-parse`: a 130,000-line small-state trace written to a
+ *   file, then `node dist/cli/main.js replay FILE` against a `node` that reads the same file
+ *   line by line (readline, as the CLI does) and `JSON.parse`s every line: each a child
+ *   process, timed in its own CPU time (user + system, read at exit), Node's start included in
+ *   both;
+ * - `oracle-check-model` and `oracle-check-impl`: where `runCheck()` (properties/run-check.ts)
+ *   spends its CPU time against the scalable implementation: V8's sampling profiler
+ *   (node:inspector, 100 µs), each sample counted for the model when a frame of its stack is in
+ *   model/ (sorted-btree included), for the implementation when one is in impl/ (the two never
+ *   call each other); the rest is fast-check, the harness and garbage collection.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Profile } from '../model/index.js';
+import { IMPLEMENTATIONS } from '../impl/index.js';
+import { replay } from '../cli/replay.js';
+import { formatProfileLine, formatTraceLine } from '../cli/trace.js';
+import { runCheck } from '../properties/run-check.js';
+import { clockMs, measure, summarize, type Clock } from './measure.js';
+import { smallStateRequests, streamOf, traceWithExpect } from './requests.js';
+import { selftestTrace } from './selftest-trace.js';
+import type { ThroughputResult } from './oracle.js';
+
+export interface FigureOptions {
+  readonly profile: Profile;
+  readonly clock: Clock;
+  readonly selftestSlots: number;
+  readonly selftestLoops: number;
+  readonly cliLines: number;
+  readonly cliRuns: number;
+  readonly checkRuns: number;
+  readonly checkMaxSteps: number;
+  readonly budgetMs: number;
+  readonly warmupMs: number;
+  readonly minSamples: number;
+}
+
+/** A measurement, plus what the figures need besides its statistics. */
+export type FigureResult = ThroughputResult & { readonly extra?: Readonly<Record<string, number>> };
+
+/** `oracle-selftest`: the set_memory_region_test.c trace through the model. */
+export async function selftestReplay(o: FigureOptions): Promise<FigureResult> {
+  const lines = traceWithExpect(o.profile, selftestTrace(o.selftestSlots, o.selftestLoops));
+  let lastSteps = 0;
+  // The first replay in this process, before any warm-up: what a one-off `replay` pays.
+  const t0 = clockMs(o.clock);
+  const first = await replay(streamOf(lines), { profile: o.profile });
+  const coldMs = clockMs(o.clock) - t0;
+  if (first.mismatches !== 0) throw new Error(`selftest trace: ${first.mismatches} mismatches on the model's own answers`);
+  const raw = await measure({
+    name: 'oracle-selftest',
+    clock: o.clock,
+    async: true,
+    fn: async () => {
+      const s = await replay(streamOf(lines), { profile: o.profile });
+      if (s.mismatches !== 0) throw new Error(`selftest trace: ${s.mismatches} mismatches on the model's own answers`);
+      lastSteps = s.steps;
+    },
+    opsPerSample: () => lastSteps,
+    budgetMs: o.budgetMs,
+    warmupMs: o.warmupMs,
+    minSamples: o.minSamples,
+  });
+  return {
+    stats: summarize(raw.nsPerOp, raw.opsPerSample),
+    stepsPerRun: lastSteps,
+    how: `replay() of the set_memory_region_test.c trace: ${o.selftestSlots} slots filled, ${o.selftestLoops} move and delete loops at full occupancy, ${lines.length} requests, model only`,
+    clock: o.clock,
+    extra: { slots: o.selftestSlots, coldMs },
+  };
+}
+
+/** Prints the process's CPU time (µs) on stderr at exit: loaded into a child with --import. */
+const CPU_AT_EXIT = `data:text/javascript,process.on('exit',()=>{const u=process.cpuUsage();process.stderr.write('memslot-bench-cpu-us '+(u.user+u.system)+'\\n')})`;
+
+/** Runs `node args`, returns its CPU time in ms; throws unless it exits 0. */
+function childCpuMs(args: readonly string[]): number {
+  const r = spawnSync(process.execPath, ['--import', CPU_AT_EXIT, ...args], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  const m = /memslot-bench-cpu-us (\d+)/.exec(r.stderr);
+  if (r.status !== 0 || m === null) throw new Error(`node ${args.join(' ')}: exit ${r.status}\n${r.stderr.slice(0, 2000)}`);
+  return Number(m[1]) / 1000;
+}
+
+/** `oracle-cli-replay` and `oracle-read-parse`, measured in alternation. */
+export function cliReplay(o: FigureOptions): { cli: FigureResult; readParse: FigureResult } {
+  const dir = mkdtempSync(join(tmpdir(), 'memslot-bench-cli-'));
+  try {
+    const file = join(dir, 'small-state.jsonl');
+    const trace = traceWithExpect(o.profile, smallStateRequests(o.cliLines - 1, 17));
+    const text = [formatProfileLine(o.profile), ...trace.map((t) => (t.kind === 'request' ? formatTraceLine(t.request, t.expect) : ''))];
+    writeFileSync(file, `${text.join('\n')}\n`);
+    const main = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+    const readParse = [
+      '--input-type=module',
+      '-e',
+      `import { createReadStream } from 'node:fs'; import { createInterface } from 'node:readline';
+       let n = 0; for await (const l of createInterface({ input: createReadStream(${JSON.stringify(file)}), crlfDelay: Infinity })) if (l !== '') { JSON.parse(l); n++; }
+       if (n !== ${text.length}) throw new Error('read ' + n + ' lines');`,
+    ];
+    const cliMs: number[] = [];
+    const baseMs: number[] = [];
+    for (let i = 0; i < o.cliRuns; i++) {
+      baseMs.push(childCpuMs(readParse));
+      cliMs.push(childCpuMs([main, 'replay', file]));
+    }
+    const lines = text.length;
+    const per = (ms: number[]): ReturnType<typeof summarize> => summarize(ms.map((x) => (x * 1e6) / lines), lines);
+    return {
+      cli: { stats: per(cliMs), stepsPerRun: lines, how: `\`memslot-oracle replay\` of a ${lines}-line small-state trace file, CPU of the whole process`, clock: 'cpu' },
+      readParse: { stats: per(baseMs), stepsPerRun: lines, how: `node reading the same file with readline and JSON.parse per line, CPU of the whole process`, clock: 'cpu' },
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+interface CpuProfile {
+  readonly nodes: readonly { readonly id: number; readonly callFrame: { readonly url: string }; readonly children?: readonly number[] }[];
+  readonly samples: readonly number[];
+  readonly timeDeltas: readonly number[];
+}
+
+/** `oracle-check-model` and `oracle-check-impl`: runCheck() against scalable under V8's sampling profiler. */
+export async function checkSplit(o: FigureOptions): Promise<{ model: FigureResult; impl: FigureResult }> {
+  const run = (): number => {
+    const r = runCheck({ impl: IMPLEMENTATIONS.scalable, profile: o.profile, seed: 42, runs: o.checkRuns, maxSteps: o.checkMaxSteps, minimiseMs: 0 });
+    if (!r.ok) throw new Error('runCheck found a disagreement between the scalable implementation and the model');
+    return r.steps;
+  };
+  run(); // warm-up, unprofiled
+  const session = new Session();
+  session.connect();
+  let profile: CpuProfile;
+  let steps: number;
+  try {
+    await session.post('Profiler.enable');
+    await session.post('Profiler.setSamplingInterval', { interval: 100 });
+    await session.post('Profiler.start');
+    steps = run();
+    profile = (await session.post('Profiler.stop')).profile as CpuProfile;
+  } finally {
+    session.disconnect();
+  }
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const sideOf = new Map<number, 'model' | 'impl' | null>();
+  const side = (id: number): 'model' | 'impl' | null => {
+    const known = sideOf.get(id);
+    if (known !== undefined) return known;
+    const url = byId.get(id)?.callFrame.url ?? '';
+    const here = url.includes('/dist/model/') || url.includes('/sorted-btree/') ? 'model' : url.includes('/dist/impl/') ? 'impl' : null;
+    const up = parent.get(id);
+    const s = here ?? (up === undefined ? null : side(up));
+    sideOf.set(id, s);
+    return s;
+  };
+  let modelUs = 0;
+  let implUs = 0;
+  for (const [i, id] of profile.samples.entries()) {
+    const s = side(id);
+    const dt = profile.timeDeltas[i] ?? 0;
+    if (s === 'model') modelUs += dt;
+    else if (s === 'impl') implUs += dt;
+  }
+  const result = (us: number, what: string): FigureResult => ({
+    stats: summarize([(us * 1000) / steps], steps),
+    stepsPerRun: steps,
+    how: `runCheck() vs scalable, seed 42, ${o.checkRuns} runs of up to ${o.checkMaxSteps} commands: CPU profile samples ${what}`,
+    clock: 'cpu',
+  });
+  return { model: result(modelUs, 'in model/ (sorted-btree included)'), impl: result(implUs, 'in impl/') };
+}
