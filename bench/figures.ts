@@ -13,7 +13,9 @@
  *   spends its CPU time against the scalable implementation: V8's sampling profiler
  *   (node:inspector, 100 µs), each sample counted for the model when a frame of its stack is in
  *   model/ (sorted-btree included), for the implementation when one is in impl/ (the two never
- *   call each other); the rest is fast-check, the harness and garbage collection.
+ *   call each other), the run's CPU time shared out by those counts; the rest is fast-check,
+ *   the harness and garbage collection. Invariant checks of the implementation's state
+ *   (model/invariants.ts) count for the model.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -142,11 +144,14 @@ export async function checkSplit(o: FigureOptions): Promise<{ model: FigureResul
   session.connect();
   let profile: CpuProfile;
   let steps: number;
+  let cpuMs: number;
   try {
     await session.post('Profiler.enable');
     await session.post('Profiler.setSamplingInterval', { interval: 100 });
     await session.post('Profiler.start');
+    const t0 = clockMs('cpu');
     steps = run();
+    cpuMs = clockMs('cpu') - t0;
     profile = (await session.post('Profiler.stop')).profile as CpuProfile;
   } finally {
     session.disconnect();
@@ -165,14 +170,19 @@ export async function checkSplit(o: FigureOptions): Promise<{ model: FigureResul
     sideOf.set(id, s);
     return s;
   };
-  let modelUs = 0;
-  let implUs = 0;
-  for (const [i, id] of profile.samples.entries()) {
+  // Samples are counted, not their time deltas: a delta also holds the time the process was
+  // not running (the sampler keeps wall time), which on a shared machine is noise.
+  const all = profile.samples.length;
+  let model = 0;
+  let impl = 0;
+  for (const id of profile.samples) {
     const s = side(id);
-    const dt = profile.timeDeltas[i] ?? 0;
-    if (s === 'model') modelUs += dt;
-    else if (s === 'impl') implUs += dt;
+    if (s === 'model') model++;
+    else if (s === 'impl') impl++;
   }
+  const cpuUs = cpuMs * 1000;
+  const modelUs = all > 0 ? (cpuUs * model) / all : 0;
+  const implUs = all > 0 ? (cpuUs * impl) / all : 0;
   const result = (us: number, what: string): FigureResult => ({
     stats: summarize([(us * 1000) / steps], steps),
     stepsPerRun: steps,

@@ -78,7 +78,7 @@ export function hvaRangeMemslots(vm: VmState, start: Hva, end: Hva): readonly Hv
   if (end <= start) return hits;
   for (const sp of vm.spaces) {
     // hva ranges may overlap, so every slot is tested; the id map gives them in id order.
-    for (const s of sp.byId.values()) {
+    for (const s of sp.byId.valuesArray()) {
       const slotEnd = s.userspaceAddr + (s.npages << PAGE_SHIFT);
       if (!(s.userspaceAddr < end && start < slotEnd)) continue;
       // Stryker disable next-line EqualityOperator: at equality both arms are the same value

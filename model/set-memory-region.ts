@@ -232,5 +232,5 @@ function memslot(s: Omit<Memslot, 'dirtyBitmap' | 'flags'>, flags: number, dirty
 }
 
 function withSpace(vm: VmState, s: AddressSpace, nrMemslotPages: bigint, bitmapsAllocated: number): VmState {
-  return { ...vm, spaces: vm.spaces.map((x) => (x.asId === s.asId ? s : x)), nrMemslotPages, bitmapsAllocated };
+  return { profile: vm.profile, spaces: vm.spaces.map((x) => (x.asId === s.asId ? s : x)), nrMemslotPages, bitmapsAllocated };
 }

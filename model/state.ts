@@ -18,7 +18,7 @@ import type { Gfn, Memslot } from './types.js';
  */
 export type SortedMap<K, V> = Pick<
   sortedBtree.default<K, V>,
-  'size' | 'get' | 'getPairOrNextLower' | 'nextLowerPair' | 'nextHigherPair' | 'getRange' | 'values' | 'with' | 'without'
+  'size' | 'get' | 'getPairOrNextLower' | 'nextLowerPair' | 'nextHigherPair' | 'getRange' | 'valuesArray' | 'with' | 'without'
 >;
 
 export interface AddressSpace {
@@ -80,7 +80,7 @@ export function findSlot(vm: VmState, asId: number, id: number): Memslot | undef
 
 /** The live slots of address space `asId`, ascending by baseGfn (a fresh array). */
 export function memslots(vm: VmState, asId: number): Memslot[] {
-  return [...space(vm, asId).byGfn.values()];
+  return space(vm, asId).byGfn.valuesArray();
 }
 
 /**
@@ -122,7 +122,7 @@ export function replaceMemslot(sp: AddressSpace, old: Memslot | null, neu: Memsl
  */
 export function observableState(vm: VmState): ObservableState {
   return {
-    spaces: vm.spaces.map((sp) => ({ asId: sp.asId, generation: sp.generation, slots: [...sp.byGfn.values()] })),
+    spaces: vm.spaces.map((sp) => ({ asId: sp.asId, generation: sp.generation, slots: sp.byGfn.valuesArray() })),
     nrMemslotPages: vm.nrMemslotPages,
   };
 }

@@ -338,6 +338,20 @@ function whole(now: TargetState): ObservableState | null {
 }
 
 /**
+ * The model's slots of `sp` as an array, built once per address space value: the model's
+ * states are immutable, and a lookup step leaves the same one in place.
+ */
+const slotArrays = new WeakMap<model.AddressSpace, readonly Memslot[]>();
+function slotsInGfnOrder(sp: model.AddressSpace): readonly Memslot[] {
+  let a = slotArrays.get(sp);
+  if (a === undefined) {
+    a = sp.byGfn.valuesArray();
+    slotArrays.set(sp, a);
+  }
+  return a;
+}
+
+/**
  * The first difference between the model's state and the implementation's, or null.
  * Full-state equality after every step is also the frame condition: the model changes only the
  * request's target, so every other slot of the implementation must be unchanged too.
@@ -348,7 +362,7 @@ function stateDifference(box: ModelBox, now: TargetState): string | null {
     const want = model.space(vm, sp.asId).generation;
     if (sp.generation !== null && sp.generation !== want) return `as ${sp.asId}: generation: model ${want}, impl ${sp.generation}`;
     if (sp.slots === null) continue;
-    const ms = model.memslots(vm, sp.asId);
+    const ms = slotsInGfnOrder(model.space(vm, sp.asId));
     const n = Math.max(ms.length, sp.slots.length);
     for (let i = 0; i < n; i++) {
       const a = ms[i] ?? null;

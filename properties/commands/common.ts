@@ -100,7 +100,7 @@ export function freeIds(m: Readonly<ModelBox>, asId: number): number[] {
   const out: number[] = [];
   // The live ids in ascending order (the model's id map), and the gaps between them.
   let next = 0;
-  for (const s of space(m.vm, asId).byId.values()) {
+  for (const s of space(m.vm, asId).byId.valuesArray()) {
     for (; next < s.id && next < m.profile.userMemSlots; next++) out.push(next);
     next = s.id + 1;
   }
