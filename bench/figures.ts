@@ -1,7 +1,7 @@
 /**
  * The measurements behind issue 14's figures for the one model:
  *
- * - `oracle-selftest`: `replay()` (cli/replay.ts) of a trace in the shapes of the kernel's
+ * - `oracle-selftest`: `replay()` (trace/replay.ts) of a trace in the shapes of the kernel's
  *   set_memory_region_test.c (bench/selftest-trace.ts: 32764 slots filled, then move and delete
  *   loops at full occupancy), model only, with the model's answers as `expect`; CPU time;
  * - `oracle-cli-replay` and `oracle-read-parse`: a 130,000-line small-state trace written to a
@@ -25,8 +25,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Profile } from '../model/index.js';
 import { IMPLEMENTATIONS } from '../impl/index.js';
-import { replay } from '../cli/replay.js';
-import { formatProfileLine, formatTraceLine } from '../cli/trace.js';
+import { replay } from '../trace/replay.js';
+import { formatProfileLine, formatTraceLine } from '../trace/trace.js';
 import { runCheck } from '../properties/run-check.js';
 import { clockMs, measure, summarize, type Clock } from './measure.js';
 import { smallStateRequests, streamOf, traceWithExpect } from './requests.js';

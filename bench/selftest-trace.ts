@@ -14,7 +14,7 @@
  * With 32764 slots and 100 loops: 32765 + 500 + 300 = 33565 requests; slot 10 must exist (max > 10).
  */
 import { PAGE_SHIFT, PAGE_SIZE } from '../model/index.js';
-import type { Request } from '../cli/trace.js';
+import type { Request } from '../trace/trace.js';
 
 /** MEM_REGION_SIZE of set_memory_region_test.c. */
 export const MEM_REGION_SIZE = 0x20_0000n;
