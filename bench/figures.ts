@@ -172,22 +172,38 @@ export async function checkSplit(o: FigureOptions): Promise<{ model: FigureResul
   };
   // Samples are counted, not their time deltas: a delta also holds the time the process was
   // not running (the sampler keeps wall time), which on a shared machine is noise.
+  const invariantsOf = new Map<number, boolean>();
+  const inInvariants = (id: number): boolean => {
+    const known = invariantsOf.get(id);
+    if (known !== undefined) return known;
+    const up = parent.get(id);
+    const v = (byId.get(id)?.callFrame.url ?? '').endsWith('/dist/model/invariants.js') || (up !== undefined && inInvariants(up));
+    invariantsOf.set(id, v);
+    return v;
+  };
   const all = profile.samples.length;
   let model = 0;
   let impl = 0;
+  let invariants = 0;
   for (const id of profile.samples) {
     const s = side(id);
     if (s === 'model') model++;
     else if (s === 'impl') impl++;
+    if (inInvariants(id)) invariants++;
   }
   const cpuUs = cpuMs * 1000;
   const modelUs = all > 0 ? (cpuUs * model) / all : 0;
   const implUs = all > 0 ? (cpuUs * impl) / all : 0;
-  const result = (us: number, what: string): FigureResult => ({
+  const invariantsMs = all > 0 ? (cpuMs * invariants) / all : 0;
+  const result = (us: number, what: string, extra?: Record<string, number>): FigureResult => ({
     stats: summarize([(us * 1000) / steps], steps),
     stepsPerRun: steps,
     how: `runCheck() vs scalable, seed 42, ${o.checkRuns} runs of up to ${o.checkMaxSteps} commands: CPU profile samples ${what}`,
     clock: 'cpu',
+    ...(extra !== undefined ? { extra } : {}),
   });
-  return { model: result(modelUs, 'in model/ (sorted-btree included)'), impl: result(implUs, 'in impl/') };
+  return {
+    model: result(modelUs, 'in model/ (sorted-btree included)', { invariantsMs }),
+    impl: result(implUs, 'in impl/'),
+  };
 }

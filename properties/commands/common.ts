@@ -7,7 +7,7 @@
  * could describe another execution). The resolved call appears in the suite's own report.
  */
 import type fc from 'fast-check';
-import { PAGE_SHIFT, U64_MAX, findSlot, hex, memslots, space, type Gfn, type MemoryRegion, type Memslot } from '../../model/index.js';
+import { PAGE_SHIFT, U64_MAX, findSlot, hex, memslots, space, type Gfn, type MemoryRegion, type Memslot, type VmState } from '../../model/index.js';
 import { step, type ModelBox } from '../harness.js';
 import type { Target } from '../target.js';
 import type { Op } from '../ops.js';
@@ -30,14 +30,29 @@ export abstract class MemslotCommand implements fc.AsyncCommand<ModelBox, Target
   abstract toString(): string;
 }
 
+// Built once per model state: fast-check asks every command's check() and resolve() in turn,
+// and the model's states are immutable.
+const all = new WeakMap<VmState, readonly Memslot[]>();
+const user = new WeakMap<VmState, readonly Memslot[]>();
+
 /** Every live slot (internal ones included), in (asId, baseGfn) order. */
-export function allSlots(m: Readonly<ModelBox>): Memslot[] {
-  return m.vm.spaces.flatMap((sp) => memslots(m.vm, sp.asId));
+export function allSlots(m: Readonly<ModelBox>): readonly Memslot[] {
+  let a = all.get(m.vm);
+  if (a === undefined) {
+    a = m.vm.spaces.flatMap((sp) => memslots(m.vm, sp.asId));
+    all.set(m.vm, a);
+  }
+  return a;
 }
 
 /** Live user slots (id below KVM_USER_MEM_SLOTS) of every address space, in (asId, baseGfn) order. */
-export function userSlots(m: Readonly<ModelBox>): Memslot[] {
-  return allSlots(m).filter((s) => s.id < m.profile.userMemSlots);
+export function userSlots(m: Readonly<ModelBox>): readonly Memslot[] {
+  let u = user.get(m.vm);
+  if (u === undefined) {
+    u = allSlots(m).filter((s) => s.id < m.profile.userMemSlots);
+    user.set(m.vm, u);
+  }
+  return u;
 }
 
 /** A command that targets a live user slot; it needs one. */
