@@ -42,6 +42,9 @@ export interface Config {
   /** Lines of the small-state trace file replayed from the CLI, and runs of each side. */
   readonly cliLines: number;
   readonly cliRuns: number;
+  /** The profiled check of the model-vs-implementation split (the quick run keeps the full size: a short one says nothing). */
+  readonly splitRuns: number;
+  readonly splitMaxSteps: number;
 }
 
 export const CONFIGS: Readonly<Record<ConfigName, Config>> = {
@@ -69,6 +72,8 @@ export const CONFIGS: Readonly<Record<ConfigName, Config>> = {
     selftestLoops: 100,
     cliLines: 130_000,
     cliRuns: 5,
+    splitRuns: 30,
+    splitMaxSteps: 100,
   },
   quick: {
     name: 'quick',
@@ -94,6 +99,8 @@ export const CONFIGS: Readonly<Record<ConfigName, Config>> = {
     selftestLoops: 100,
     cliLines: 130_000,
     cliRuns: 2,
+    splitRuns: 30,
+    splitMaxSteps: 100,
   },
   smoke: {
     name: 'smoke',
@@ -119,5 +126,7 @@ export const CONFIGS: Readonly<Record<ConfigName, Config>> = {
     selftestLoops: 2,
     cliLines: 500,
     cliRuns: 1,
+    splitRuns: 2,
+    splitMaxSteps: 10,
   },
 };
