@@ -134,12 +134,12 @@ interface CpuProfile {
 
 /** `oracle-check-model` and `oracle-check-impl`: runCheck() against scalable under V8's sampling profiler. */
 export async function checkSplit(o: FigureOptions): Promise<{ model: FigureResult; impl: FigureResult }> {
-  const run = (): number => {
-    const r = runCheck({ impl: IMPLEMENTATIONS.scalable, profile: o.profile, seed: 42, runs: o.checkRuns, maxSteps: o.checkMaxSteps, minimiseMs: 0 });
+  const run = async (): Promise<number> => {
+    const r = await runCheck({ impl: IMPLEMENTATIONS.scalable, profile: o.profile, seed: 42, runs: o.checkRuns, maxSteps: o.checkMaxSteps, minimiseMs: 0 });
     if (!r.ok) throw new Error('runCheck found a disagreement between the scalable implementation and the model');
     return r.steps;
   };
-  run(); // warm-up, unprofiled
+  await run(); // warm-up, unprofiled
   const session = new Session();
   session.connect();
   let profile: CpuProfile;
@@ -150,7 +150,7 @@ export async function checkSplit(o: FigureOptions): Promise<{ model: FigureResul
     await session.post('Profiler.setSamplingInterval', { interval: 100 });
     await session.post('Profiler.start');
     const t0 = clockMs('cpu');
-    steps = run();
+    steps = await run();
     cpuMs = clockMs('cpu') - t0;
     profile = (await session.post('Profiler.stop')).profile as CpuProfile;
   } finally {
