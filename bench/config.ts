@@ -1,5 +1,5 @@
 /**
- * The three run sizes: `full` (default), `--quick` (under a minute on two cores) and `--smoke`
+ * The three run sizes: `full` (default), `--quick` (about a minute on two cores) and `--smoke`
  * (seconds; what bench/bench.test.ts runs).
  */
 import type { Clock } from './measure.js';
