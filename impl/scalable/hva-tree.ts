@@ -3,22 +3,10 @@
  * (include/linux/interval_tree_generic.h instantiated as lib/interval_tree.c).
  */
 import type { Hva } from '../../model/types.js';
-import { AvlNode, AvlTree } from './avl.js';
+import { AvlTree, NIL, type AvlNode } from './avl.js';
 
 /** One set's node for one slot: the kernel's `slot->hva_node[slots->node_idx]`. */
-export class HvaNode<T> extends AvlNode<HvaNode<T>> {
-  /** The largest `last` in the subtree rooted here (`__subtree_last`). */
-  subtreeLast: Hva;
-  constructor(
-    readonly start: Hva,
-    /** Inclusive end: `userspace_addr + (npages << PAGE_SHIFT) - 1`. */
-    readonly last: Hva,
-    readonly slot: T,
-  ) {
-    super();
-    this.subtreeLast = last;
-  }
-}
+export type HvaNode = AvlNode;
 
 /*
  * Invariant of the hva tree (serves [MS-LKP-05]; hva ranges are not required to be disjoint,
@@ -31,13 +19,46 @@ export class HvaNode<T> extends AvlNode<HvaNode<T>> {
  *   subtreeLast is below the query start: a query costs O(log n + hits). The AVL invariant
  *   of ./avl.ts holds, and every rotation and erase refreshes `subtreeLast` through `pull()`.
  */
-export class HvaTree<T> extends AvlTree<HvaNode<T>> {
-  protected override pull(n: HvaNode<T>): void {
+export class HvaTree<T> extends AvlTree {
+  // Per node, by handle. Host addresses stay bigint: a profile's user_addr_max may be any u64.
+  private readonly slots: (T | undefined)[] = [undefined];
+  private readonly starts: Hva[] = [0n];
+  /** Inclusive end: `userspace_addr + (npages << PAGE_SHIFT) - 1`. */
+  private readonly lasts: Hva[] = [0n];
+  /** The largest `last` in the subtree rooted here (`__subtree_last`). */
+  private readonly subtreeLasts: Hva[] = [0n];
+
+  constructor() {
+    super(0);
+  }
+
+  /** The slot of `n`, or undefined for a record that holds none (a removed node). */
+  slotAt(n: HvaNode): T | undefined {
+    return this.slots[n];
+  }
+  slotOf(n: HvaNode): T {
+    const s = this.slots[n];
+    if (s === undefined) throw new Error(`hva tree: node ${n} holds no slot`);
+    return s;
+  }
+  startOf(n: HvaNode): Hva {
+    return this.starts[n]!;
+  }
+  lastOf(n: HvaNode): Hva {
+    return this.lasts[n]!;
+  }
+  subtreeLastOf(n: HvaNode): Hva {
+    return this.subtreeLasts[n]!;
+  }
+
+  protected override pull(n: HvaNode): void {
     super.pull(n);
-    let m = n.last;
-    if (n.left !== null && n.left.subtreeLast > m) m = n.left.subtreeLast;
-    if (n.right !== null && n.right.subtreeLast > m) m = n.right.subtreeLast;
-    n.subtreeLast = m;
+    const l = this.left(n);
+    const r = this.right(n);
+    let m = this.lasts[n]!;
+    if (l !== NIL && this.subtreeLasts[l]! > m) m = this.subtreeLasts[l]!;
+    if (r !== NIL && this.subtreeLasts[r]! > m) m = this.subtreeLasts[r]!;
+    this.subtreeLasts[n] = m;
   }
 
   /**
@@ -45,47 +66,54 @@ export class HvaTree<T> extends AvlTree<HvaNode<T>> {
    * Mirrors: interval_tree_insert()
    * @returns the new node (the caller keeps it to remove it later).
    */
-  insert(start: Hva, last: Hva, slot: T): HvaNode<T> {
-    let parent: HvaNode<T> | null = null;
+  insert(start: Hva, last: Hva, slot: T): HvaNode {
+    let parent: HvaNode = NIL;
     let left = false;
     let n = this.root;
-    while (n !== null) {
+    while (n !== NIL) {
       parent = n;
-      left = start < n.start;
-      n = left ? n.left : n.right;
+      left = start < this.starts[n]!;
+      n = left ? this.left(n) : this.right(n);
     }
-    const node = new HvaNode(start, last, slot);
+    const node = this.allocNode();
+    this.slots[node] = slot;
+    this.starts[node] = start;
+    this.lasts[node] = last;
+    this.subtreeLasts[node] = last;
     this.linkLeaf(node, parent, left);
     return node;
   }
 
   /** Mirrors: interval_tree_remove() */
-  remove(node: HvaNode<T>): void {
+  remove(node: HvaNode): void {
     this.eraseNode(node);
+    this.slots[node] = undefined;
   }
 
   /**
    * The leftmost node of the subtree at `node` that intersects `[start, last]`, given that
-   * `start <= node.subtreeLast`. Mirrors: interval_tree_subtree_search()
+   * `start <= subtreeLast(node)`. Mirrors: interval_tree_subtree_search()
    */
-  private subtreeSearch(node: HvaNode<T>, start: Hva, last: Hva): HvaNode<T> | null {
+  private subtreeSearch(node: HvaNode, start: Hva, last: Hva): HvaNode {
     let n = node;
     for (;;) {
-      // Loop invariant: start <= n.subtreeLast.
-      if (n.left !== null && start <= n.left.subtreeLast) {
-        n = n.left;
+      // Loop invariant: start <= subtreeLast(n).
+      const l = this.left(n);
+      if (l !== NIL && start <= this.subtreeLasts[l]!) {
+        n = l;
         continue;
       }
-      if (n.start <= last) {
-        if (start <= n.last) return n;
+      if (this.starts[n]! <= last) {
+        if (start <= this.lasts[n]!) return n;
+        const r = this.right(n);
         // By the loop invariant the max `last` >= start lies to the right here: always true.
         // Stryker disable next-line ConditionalExpression,LogicalOperator: always true by the loop invariant
-        if (n.right !== null && start <= n.right.subtreeLast) {
-          n = n.right;
+        if (r !== NIL && start <= this.subtreeLasts[r]!) {
+          n = r;
           continue;
         }
       }
-      return null;
+      return NIL;
     }
   }
 
@@ -93,9 +121,9 @@ export class HvaTree<T> extends AvlTree<HvaNode<T>> {
    * The first node (by start) whose interval intersects the inclusive `[start, last]`.
    * Mirrors: interval_tree_iter_first()
    */
-  iterFirst(start: Hva, last: Hva): HvaNode<T> | null {
+  iterFirst(start: Hva, last: Hva): HvaNode {
     const root = this.root;
-    if (root === null || root.subtreeLast < start) return null;
+    if (root === NIL || this.subtreeLasts[root]! < start) return NIL;
     return this.subtreeSearch(root, start, last);
   }
 
@@ -103,23 +131,23 @@ export class HvaTree<T> extends AvlTree<HvaNode<T>> {
    * The next node after `node` (by start) that intersects `[start, last]`.
    * Mirrors: interval_tree_iter_next()
    */
-  iterNext(node: HvaNode<T>, start: Hva, last: Hva): HvaNode<T> | null {
+  iterNext(node: HvaNode, start: Hva, last: Hva): HvaNode {
     let n = node;
-    let rb = n.right;
+    let rb = this.right(n);
     for (;;) {
-      // Loop invariant: n.start <= last and rb === n.right. First search the right subtree.
-      if (rb !== null && start <= rb.subtreeLast) return this.subtreeSearch(rb, start, last);
+      // Loop invariant: start(n) <= last and rb === right(n). First search the right subtree.
+      if (rb !== NIL && start <= this.subtreeLasts[rb]!) return this.subtreeSearch(rb, start, last);
       // Move up until we come from a node's left child.
-      let prev: HvaNode<T>;
+      let prev: HvaNode;
       do {
-        const p = n.parent;
-        if (p === null) return null;
+        const p = this.parent(n);
+        if (p === NIL) return NIL;
         prev = n;
         n = p;
-        rb = n.right;
+        rb = this.right(n);
       } while (prev === rb);
-      if (last < n.start) return null;
-      if (start <= n.last) return n;
+      if (last < this.starts[n]!) return NIL;
+      if (start <= this.lasts[n]!) return n;
     }
   }
 
@@ -129,7 +157,7 @@ export class HvaTree<T> extends AvlTree<HvaNode<T>> {
    */
   query(start: Hva, last: Hva): T[] {
     const out: T[] = [];
-    for (let n = this.iterFirst(start, last); n !== null; n = this.iterNext(n, start, last)) out.push(n.slot);
+    for (let n = this.iterFirst(start, last); n !== NIL; n = this.iterNext(n, start, last)) out.push(this.slotOf(n));
     return out;
   }
 }
