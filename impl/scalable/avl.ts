@@ -7,22 +7,21 @@
  *
  * Storage. The nodes are records in one typed array, not objects: a node is a handle (the
  * record's index), `NIL` (0) is no node, and record 0 is never handed out, so `height(NIL)` is
- * 0 without a test. A record is four 32-bit link words (left, right, parent, height),
- * followed by float64 fields if a subclass asks for them. A CREATE then allocates no node
+ * 0 without a test. A record is four 32-bit link words (left, right, parent, height); a
+ * subclass keeps its payload in arrays indexed by the handle. A CREATE then allocates no node
  * objects for the garbage collector to trace at every major GC. Freed records go on a free
  * list; the array doubles when it is full.
  *
  * Nodes are erased by identity, never by copying a payload from one record to another:
  * callers keep their handles (a memslot set's id hash points at them, like the kernel's
- * `container_of(&slot->gfn_node[idx])`), so a handle must stay the node of its payload.
+ * `container_of(&slot->hva_node[idx])`), so a handle must stay the node of its payload.
  *
  * Invariant (checked by `checkAvl` in the unit tests):
  *   - every child's `parent` is the node that links it, the root's `parent` is NIL;
  *   - `height` = 1 + max(height(left), height(right)), height(NIL) = 0;
  *   - |height(left) - height(right)| <= 1 at every node, so a tree of n nodes has height
  *     below 1.4405 * log2(n + 2) - 0.3277 and every descent is O(log n);
- *   - the ordering rule of the subclass (strict for the gfn tree, duplicates to the right for
- *     the hva tree) holds for an in-order walk;
+ *   - the ordering rule of the subclass (duplicates to the right for the hva tree) holds for an in-order walk;
  *   - `pull()` data (the interval tree's subtree max) is up to date at every node.
  */
 
@@ -36,62 +35,46 @@ const LEFT = 0;
 const RIGHT = 1;
 const PARENT = 2;
 const HEIGHT = 3;
-/** Link words per record; the float64 fields follow them. */
-const LINK_WORDS = 4;
+/** Words per record. */
+const STRIDE = 4;
 const INITIAL_RECORDS = 8;
 
 export abstract class AvlTree {
   root: AvlNode = NIL;
   size = 0;
-  /** Record size in 32-bit words: the links, then two words per float64 field. */
-  protected readonly stride: number;
-  /** The records as 32-bit words (links). */
-  protected i32: Int32Array;
-  /** The same records as float64 words: field j of node n is `f64[n * stride / 2 + 2 + j]`. */
-  protected f64: Float64Array;
+  /** The records: node n's links at n * STRIDE. */
+  private i32 = new Int32Array(INITIAL_RECORDS * STRIDE);
   /** Records handed out so far, record 0 (NIL) included: the next fresh one. */
   private used = 1;
   /** Erased records, linked through their `parent` word. */
   private free: AvlNode = NIL;
 
-  constructor(f64Fields: number) {
-    this.stride = LINK_WORDS + 2 * f64Fields;
-    const buf = new ArrayBuffer(INITIAL_RECORDS * this.stride * 4);
-    this.i32 = new Int32Array(buf);
-    this.f64 = new Float64Array(buf);
-  }
-
   left(n: AvlNode): AvlNode {
-    return this.i32[n * this.stride + LEFT]!;
+    return this.i32[n * STRIDE + LEFT]!;
   }
   right(n: AvlNode): AvlNode {
-    return this.i32[n * this.stride + RIGHT]!;
+    return this.i32[n * STRIDE + RIGHT]!;
   }
   parent(n: AvlNode): AvlNode {
-    return this.i32[n * this.stride + PARENT]!;
+    return this.i32[n * STRIDE + PARENT]!;
   }
   /** The height of the subtree at `n` (0 for NIL). */
   heightOf(n: AvlNode): number {
-    return this.i32[n * this.stride + HEIGHT]!;
+    return this.i32[n * STRIDE + HEIGHT]!;
   }
 
   // The raw link writes: the tree's own, and the structure-check tests' way to break a tree.
   setLeft(n: AvlNode, v: AvlNode): void {
-    this.i32[n * this.stride + LEFT] = v;
+    this.i32[n * STRIDE + LEFT] = v;
   }
   setRight(n: AvlNode, v: AvlNode): void {
-    this.i32[n * this.stride + RIGHT] = v;
+    this.i32[n * STRIDE + RIGHT] = v;
   }
   setParent(n: AvlNode, v: AvlNode): void {
-    this.i32[n * this.stride + PARENT] = v;
+    this.i32[n * STRIDE + PARENT] = v;
   }
   setHeight(n: AvlNode, v: number): void {
-    this.i32[n * this.stride + HEIGHT] = v;
-  }
-
-  /** Index of float64 field 0 of node `n` in `f64`. */
-  protected fieldBase(n: AvlNode): number {
-    return n * (this.stride >> 1) + LINK_WORDS / 2;
+    this.i32[n * STRIDE + HEIGHT] = v;
   }
 
   /** A record for a new node, links cleared. The subclass fills in its fields. */
@@ -100,7 +83,7 @@ export abstract class AvlTree {
     if (n !== NIL) {
       this.free = this.parent(n);
     } else {
-      if ((this.used + 1) * this.stride > this.i32.length) this.grow();
+      if ((this.used + 1) * STRIDE > this.i32.length) this.grow();
       n = this.used++;
     }
     this.setLeft(n, NIL);
@@ -120,11 +103,9 @@ export abstract class AvlTree {
   }
 
   private grow(): void {
-    const buf = new ArrayBuffer(this.i32.byteLength * 2);
-    const i32 = new Int32Array(buf);
+    const i32 = new Int32Array(this.i32.length * 2);
     i32.set(this.i32);
     this.i32 = i32;
-    this.f64 = new Float64Array(buf);
   }
 
   /**

@@ -28,10 +28,6 @@ export class HvaTree<T> extends AvlTree {
   /** The largest `last` in the subtree rooted here (`__subtree_last`). */
   private readonly subtreeLasts: Hva[] = [0n];
 
-  constructor() {
-    super(0);
-  }
-
   /** The slot of `n`, or undefined for a record that holds none (a removed node). */
   slotAt(n: HvaNode): T | undefined {
     return this.slots[n];
