@@ -129,8 +129,12 @@ export class GfnTree<T extends GfnRange> {
    * Mirrors: search_memslots()
    */
   search(gfn: Gfn, approx: boolean): GfnEntry {
+    return this.searchKey(gfnSearchKey(gfn), approx);
+  }
+
+  /** search() for a gfn already made a search key (gfnSearchKey()). */
+  searchKey(g: number, approx: boolean): GfnEntry {
     if (this.root === NIL) return NO_ENTRY;
-    const g = gfnSearchKey(gfn);
     const f64 = this.f64;
     const count = this.count;
     const child = this.child;

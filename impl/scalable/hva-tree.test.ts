@@ -109,6 +109,25 @@ describe('hva interval tree', () => {
     expect(hits).toStrictEqual(expected.map((s) => s.tag));
   });
 
+  it('[MS-LKP-05] addresses past 2^53 that round to the same number are still told apart', () => {
+    const big = 1n << 60n;
+    const tree = new HvaTree<number>();
+    // Number() gives 2^60 for each of these starts and lasts.
+    const items: [bigint, bigint, number][] = [[big + 2n, big + 3n, 2], [big, big, 0], [big + 1n, big + 1n, 1], [big + 4n, big + 40n, 4]];
+    for (const [start, last, tag] of items) tree.insert(start, last, tag);
+    checkAvl(tree);
+    for (const [start, last, tag] of items) {
+      expect(tree.query(start, start)).toContain(tag);
+      expect(tree.query(last, last)).toContain(tag);
+    }
+    expect(tree.query(big + 1n, big + 1n)).toStrictEqual([1]);
+    expect(tree.query(big + 3n, big + 4n)).toStrictEqual([2, 4]);
+    expect(tree.query(big - 1n, big - 1n)).toStrictEqual([]);
+    expect(tree.query(big + 41n, big + 41n)).toStrictEqual([]);
+    expect(checkAvl(tree).map((n) => tree.slotOf(n))).toStrictEqual([0, 1, 2, 4]);
+    expect(tree.subtreeLastOf(tree.root)).toBe(big + 40n);
+  });
+
   it('[MS-LKP-05] an interval is found from its last byte, not from the byte after; an empty tree finds nothing', () => {
     expect(new HvaTree<number>().query(0n, 0xffffn)).toEqual([]);
     expect(new HvaTree<number>().iterFirst(0n, 0n)).toBe(NIL);

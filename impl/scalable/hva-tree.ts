@@ -20,13 +20,17 @@ export type HvaNode = AvlNode;
  *   of ./avl.ts holds, and every rotation and erase refreshes `subtreeLast` through `pull()`.
  */
 export class HvaTree<T> extends AvlTree {
-  // Per node, by handle. Host addresses stay bigint: a profile's user_addr_max may be any u64.
+  // Per node, by handle. Host addresses stay bigint (a profile's user_addr_max may be any
+  // u64), each with its Number() next to it: comparisons look at the numbers first (see less()).
   private readonly slots: (T | undefined)[] = [undefined];
   private readonly starts: Hva[] = [0n];
+  private readonly startNums: number[] = [0];
   /** Inclusive end: `userspace_addr + (npages << PAGE_SHIFT) - 1`. */
   private readonly lasts: Hva[] = [0n];
+  private readonly lastNums: number[] = [0];
   /** The largest `last` in the subtree rooted here (`__subtree_last`). */
   private readonly subtreeLasts: Hva[] = [0n];
+  private readonly subtreeLastNums: number[] = [0];
 
   /** The slot of `n`, or undefined for a record that holds none (a removed node). */
   slotAt(n: HvaNode): T | undefined {
@@ -51,10 +55,25 @@ export class HvaTree<T> extends AvlTree {
     super.pull(n);
     const l = this.left(n);
     const r = this.right(n);
+    const sub = this.subtreeLasts;
+    const subNums = this.subtreeLastNums;
     let m = this.lasts[n]!;
-    if (l !== NIL && this.subtreeLasts[l]! > m) m = this.subtreeLasts[l]!;
-    if (r !== NIL && this.subtreeLasts[r]! > m) m = this.subtreeLasts[r]!;
-    this.subtreeLasts[n] = m;
+    let mNum = this.lastNums[n]!;
+    if (l !== NIL && less(mNum, m, subNums[l]!, sub[l]!)) {
+      m = sub[l]!;
+      mNum = subNums[l]!;
+    }
+    if (r !== NIL && less(mNum, m, subNums[r]!, sub[r]!)) {
+      m = sub[r]!;
+      mNum = subNums[r]!;
+    }
+    sub[n] = m;
+    subNums[n] = mNum;
+  }
+
+  /** start <= subtreeLast(n), for a query start and its Number(). */
+  private reaches(n: HvaNode, start: Hva, startNum: number): boolean {
+    return !less(this.subtreeLastNums[n]!, this.subtreeLasts[n]!, startNum, start);
   }
 
   /**
@@ -65,17 +84,21 @@ export class HvaTree<T> extends AvlTree {
   insert(start: Hva, last: Hva, slot: T): HvaNode {
     let parent: HvaNode = NIL;
     let left = false;
+    const startNum = Number(start);
     let n = this.root;
     while (n !== NIL) {
       parent = n;
-      left = start < this.starts[n]!;
+      left = less(startNum, start, this.startNums[n]!, this.starts[n]!);
       n = left ? this.left(n) : this.right(n);
     }
     const node = this.allocNode();
     this.slots[node] = slot;
     this.starts[node] = start;
+    this.startNums[node] = startNum;
     this.lasts[node] = last;
+    this.lastNums[node] = Number(last);
     this.subtreeLasts[node] = last;
+    this.subtreeLastNums[node] = Number(last);
     this.linkLeaf(node, parent, left);
     return node;
   }
@@ -91,20 +114,22 @@ export class HvaTree<T> extends AvlTree {
    * `start <= subtreeLast(node)`. Mirrors: interval_tree_subtree_search()
    */
   private subtreeSearch(node: HvaNode, start: Hva, last: Hva): HvaNode {
+    const startNum = Number(start);
+    const lastNum = Number(last);
     let n = node;
     for (;;) {
       // Loop invariant: start <= subtreeLast(n).
       const l = this.left(n);
-      if (l !== NIL && start <= this.subtreeLasts[l]!) {
+      if (l !== NIL && this.reaches(l, start, startNum)) {
         n = l;
         continue;
       }
-      if (this.starts[n]! <= last) {
-        if (start <= this.lasts[n]!) return n;
+      if (!less(lastNum, last, this.startNums[n]!, this.starts[n]!)) {
+        if (!less(this.lastNums[n]!, this.lasts[n]!, startNum, start)) return n;
         const r = this.right(n);
         // By the loop invariant the max `last` >= start lies to the right here: always true.
         // Stryker disable next-line ConditionalExpression,LogicalOperator: always true by the loop invariant
-        if (r !== NIL && start <= this.subtreeLasts[r]!) {
+        if (r !== NIL && this.reaches(r, start, startNum)) {
           n = r;
           continue;
         }
@@ -119,7 +144,7 @@ export class HvaTree<T> extends AvlTree {
    */
   iterFirst(start: Hva, last: Hva): HvaNode {
     const root = this.root;
-    if (root === NIL || this.subtreeLasts[root]! < start) return NIL;
+    if (root === NIL || !this.reaches(root, start, Number(start))) return NIL;
     return this.subtreeSearch(root, start, last);
   }
 
@@ -128,11 +153,13 @@ export class HvaTree<T> extends AvlTree {
    * Mirrors: interval_tree_iter_next()
    */
   iterNext(node: HvaNode, start: Hva, last: Hva): HvaNode {
+    const startNum = Number(start);
+    const lastNum = Number(last);
     let n = node;
     let rb = this.right(n);
     for (;;) {
       // Loop invariant: start(n) <= last and rb === right(n). First search the right subtree.
-      if (rb !== NIL && start <= this.subtreeLasts[rb]!) return this.subtreeSearch(rb, start, last);
+      if (rb !== NIL && this.reaches(rb, start, startNum)) return this.subtreeSearch(rb, start, last);
       // Move up until we come from a node's left child.
       let prev: HvaNode;
       do {
@@ -142,8 +169,8 @@ export class HvaTree<T> extends AvlTree {
         n = p;
         rb = this.right(n);
       } while (prev === rb);
-      if (last < this.starts[n]!) return NIL;
-      if (start <= this.lasts[n]!) return n;
+      if (less(lastNum, last, this.startNums[n]!, this.starts[n]!)) return NIL;
+      if (!less(this.lastNums[n]!, this.lasts[n]!, startNum, start)) return n;
     }
   }
 
@@ -156,4 +183,13 @@ export class HvaTree<T> extends AvlTree {
     for (let n = this.iterFirst(start, last); n !== NIL; n = this.iterNext(n, start, last)) out.push(this.slotOf(n));
     return out;
   }
+}
+
+/**
+ * `a < b` for two u64 bigints given their Number()s too: Number() rounds but never reorders
+ * (it is monotone), so unequal numbers decide, and only equal ones (the same value, or two
+ * values past 2^53 that round alike) need the bigint comparison.
+ */
+function less(aNum: number, a: Hva, bNum: number, b: Hva): boolean {
+  return aNum < bNum || (aNum === bNum && a < b);
 }

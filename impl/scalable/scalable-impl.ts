@@ -84,6 +84,58 @@ export interface SetNodes {
   readonly hvaNode: HvaNode;
 }
 
+/**
+ * `id_hash`: a set's nodes for each slot, by id. The kernel hashes ids into 128 buckets; ids
+ * are below KVM_MEM_SLOTS_NUM (at most 2^16), so here the id indexes a table directly, which
+ * costs no hashing and, unlike a V8 Map of 32764 entries, no rehash of a large table while a
+ * set fills up. The table grows by doubling to the largest id it holds.
+ */
+export class IdHash {
+  /** The slot of each id (undefined: none), and its node in this set's hva tree. */
+  private slots: (Memslot | undefined)[] = [];
+  private hvaNodes = new Int32Array(0);
+  /** Ids present. */
+  size = 0;
+
+  /** The slot of `id`, or undefined. */
+  slotOf(id: number): Memslot | undefined {
+    return this.slots[id];
+  }
+
+  /** The nodes of `id` (a fresh object: the table keeps no objects but the slots), or undefined. */
+  get(id: number): SetNodes | undefined {
+    const slot = this.slots[id];
+    return slot === undefined ? undefined : { slot, hvaNode: this.hvaNodes[id]! };
+  }
+
+  has(id: number): boolean {
+    return this.slots[id] !== undefined;
+  }
+
+  set(id: number, nodes: SetNodes): void {
+    if (id >= this.slots.length) this.grow(id);
+    if (this.slots[id] === undefined) this.size++;
+    this.slots[id] = nodes.slot;
+    this.hvaNodes[id] = nodes.hvaNode;
+  }
+
+  delete(id: number): void {
+    if (this.slots[id] === undefined) return;
+    this.slots[id] = undefined;
+    this.size--;
+  }
+
+  private grow(id: number): void {
+    const n = Math.max(16, 2 * this.slots.length, id + 1);
+    const slots = new Array<Memslot | undefined>(n).fill(undefined);
+    for (let i = 0; i < this.slots.length; i++) slots[i] = this.slots[i];
+    this.slots = slots;
+    const hvaNodes = new Int32Array(n);
+    hvaNodes.set(this.hvaNodes);
+    this.hvaNodes = hvaNodes;
+  }
+}
+
 /*
  * Invariant of a memslot set (`struct kvm_memslots`), [MS-INV-01], [MS-INV-02]:
  *
@@ -103,7 +155,7 @@ export class KvmMemslots {
   private lastUsedEnd = 0 as GfnNum;
   readonly gfnTree = new GfnTree<Memslot>();
   readonly hvaTree = new HvaTree<Memslot>();
-  readonly idHash = new Map<number, SetNodes>();
+  readonly idHash = new IdHash();
 
   constructor(
     readonly nodeIdx: 0 | 1,
@@ -114,7 +166,7 @@ export class KvmMemslots {
 
   /** Mirrors: id_to_memslot() */
   idToMemslot(id: number): Memslot | null {
-    return this.idHash.get(id)?.slot ?? null;
+    return this.idHash.slotOf(id) ?? null;
   }
 
   /**
@@ -127,7 +179,7 @@ export class KvmMemslots {
     // Stryker disable next-line ConditionalExpression: last_used_slot only saves a search that finds the same slot
     if (this.lastUsedBase <= g && g < this.lastUsedEnd) return this.lastUsed;
     const tree = this.gfnTree;
-    const e = tree.search(gfn, approx);
+    const e = tree.searchKey(g, approx);
     if (e === NO_ENTRY) return null;
     const slot = tree.slotOf(e);
     this.lastUsed = slot;
@@ -425,9 +477,7 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
         throw new InvariantError('MS-INV-01', `as ${asId}: slot ${old.id} is not in set ${slots.nodeIdx}`);
       }
       // The entry is deleted only when no slot of the same id replaces it: a MOVE or FLAGS_ONLY
-      // overwrites it below. Deleting and re-adding one key of a large V8 Map leaves a stale
-      // entry on that key's chain until the next rehash, which made every MOVE at 32764 slots
-      // O(number of earlier MOVEs) (measured by `npm run bench`).
+      // overwrites it below.
       // Stryker disable next-line ConditionalExpression,EqualityOperator: the entry is overwritten below; deleting it first costs only time (npm run bench)
       if (neu === null || neu.id !== old.id) slots.idHash.delete(old.id);
       slots.hvaTree.remove(oldNodes.hvaNode);
