@@ -28,9 +28,11 @@ export class HvaTree<T> extends AvlTree {
   /** Inclusive end: `userspace_addr + (npages << PAGE_SHIFT) - 1`. */
   private readonly lasts: Hva[] = [0n];
   private readonly lastNums: number[] = [0];
-  /** The largest `last` in the subtree rooted here (`__subtree_last`). */
-  private readonly subtreeLasts: Hva[] = [0n];
-  private readonly subtreeLastNums: number[] = [0];
+  /**
+   * The node whose `last` is the largest in the subtree rooted here: `__subtree_last` is
+   * its last. A handle, not the bigint, so that pull() stores a small integer.
+   */
+  private readonly subtreeLastNodes: AvlNode[] = [NIL];
 
   /** The slot of `n`, or undefined for a record that holds none (a removed node). */
   slotAt(n: HvaNode): T | undefined {
@@ -48,32 +50,29 @@ export class HvaTree<T> extends AvlTree {
     return this.lasts[n]!;
   }
   subtreeLastOf(n: HvaNode): Hva {
-    return this.subtreeLasts[n]!;
+    return this.lasts[this.subtreeLastNodes[n]!]!;
   }
 
   protected override pull(n: HvaNode): void {
     super.pull(n);
     const l = this.left(n);
     const r = this.right(n);
-    const sub = this.subtreeLasts;
-    const subNums = this.subtreeLastNums;
-    let m = this.lasts[n]!;
-    let mNum = this.lastNums[n]!;
-    if (l !== NIL && less(mNum, m, subNums[l]!, sub[l]!)) {
-      m = sub[l]!;
-      mNum = subNums[l]!;
-    }
-    if (r !== NIL && less(mNum, m, subNums[r]!, sub[r]!)) {
-      m = sub[r]!;
-      mNum = subNums[r]!;
-    }
+    const sub = this.subtreeLastNodes;
+    let m = n;
+    if (l !== NIL && this.lastBelow(m, sub[l]!)) m = sub[l]!;
+    if (r !== NIL && this.lastBelow(m, sub[r]!)) m = sub[r]!;
     sub[n] = m;
-    subNums[n] = mNum;
+  }
+
+  /** last(a) < last(b). */
+  private lastBelow(a: HvaNode, b: HvaNode): boolean {
+    return less(this.lastNums[a]!, this.lasts[a]!, this.lastNums[b]!, this.lasts[b]!);
   }
 
   /** start <= subtreeLast(n), for a query start and its Number(). */
   private reaches(n: HvaNode, start: Hva, startNum: number): boolean {
-    return !less(this.subtreeLastNums[n]!, this.subtreeLasts[n]!, startNum, start);
+    const m = this.subtreeLastNodes[n]!;
+    return !less(this.lastNums[m]!, this.lasts[m]!, startNum, start);
   }
 
   /**
@@ -97,8 +96,7 @@ export class HvaTree<T> extends AvlTree {
     this.startNums[node] = startNum;
     this.lasts[node] = last;
     this.lastNums[node] = Number(last);
-    this.subtreeLasts[node] = last;
-    this.subtreeLastNums[node] = Number(last);
+    this.subtreeLastNodes[node] = node;
     this.linkLeaf(node, parent, left);
     return node;
   }
