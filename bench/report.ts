@@ -110,6 +110,28 @@ export function gates(records: readonly BenchRecord[], big = 32764, mid = 509): 
       out.push({ id: 'setup-speedup', status: ratio >= 20 ? 'PASS' : 'MISS', ratio, threshold: 20, text: `${text}: ${fmtRatio(ratio)}x faster (need >= 20x; kernel 27x)` });
     }
   }
+  // The scalable design's other claim: never worse than the 5.10 array, at any size.
+  for (const s of ['setup', 'map'] as const) {
+    const id = `${s}-vs-legacy`;
+    const pairs = [...new Set(records.filter((r) => r.scenario === s).map((r) => r.n))]
+      .sort((x, y) => x - y)
+      .flatMap((n) => {
+        const l = find(records, s, 'legacy', n);
+        const sc = find(records, s, 'scalable', n);
+        return l !== undefined && sc !== undefined ? [{ n, ratio: l.median / sc.median }] : [];
+      });
+    const text = `scalable ${SCENARIOS[s].title} vs legacy`;
+    if (pairs.length === 0) {
+      out.push({ id, status: 'SKIP', ratio: null, threshold: 1, text: `${text}: at least as fast at every n (not measured)` });
+      continue;
+    }
+    const worst = pairs.reduce((a, b) => (b.ratio < a.ratio ? b : a));
+    const each = pairs.map((p) => `${p.n}: ${fmtRatio(p.ratio)}x`).join(', ');
+    const unpaired = records.filter((r) => r.scenario === s && r.implementation === 'scalable' && !pairs.some((p) => p.n === r.n)).map((r) => r.n);
+    const missing = unpaired.length > 0 ? `; legacy not measured at ${unpaired.join(', ')}` : '';
+    const status = worst.ratio >= 1 ? 'PASS' : 'MISS';
+    out.push({ id, status, ratio: worst.ratio, threshold: 1, text: `${text}: legacy/scalable ${each} (need >= 1x at every n${missing})` });
+  }
   for (const s of ['move-active', 'move-inactive'] as const) {
     const l = find(records, s, 'legacy', big);
     const sc = find(records, s, 'scalable', big);

@@ -5,35 +5,30 @@
  * docs/mutation.md). The height bound it enforces is shown tight on the sparsest AVL trees.
  */
 import { describe, expect, it } from 'vitest';
-import { avlHeightBound, checkAvl } from './avl.js';
-import { GfnTree, type GfnNode } from './gfn-tree.js';
+import { NIL, avlHeightBound, checkAvl } from './avl.js';
+import { HvaTree, type HvaNode } from './hva-tree.js';
 
-interface Range {
-  readonly baseGfn: bigint;
-  readonly npages: bigint;
-}
-
-/** A perfect tree of 7 nodes: gfns 0, 10, .., 60; the root holds 30. */
-function sevenNodes(): { tree: GfnTree<Range>; nodes: GfnNode<Range>[] } {
-  const tree = new GfnTree<Range>();
-  const nodes = [30n, 10n, 50n, 0n, 20n, 40n, 60n].map((g) => tree.insert({ baseGfn: g, npages: 1n }));
-  expect(checkAvl(tree).map((n) => n.slot.baseGfn)).toEqual([0n, 10n, 20n, 30n, 40n, 50n, 60n]);
+/** A perfect tree of 7 nodes: starts 0, 10, .., 60; the root holds 30. */
+function sevenNodes(): { tree: HvaTree<number>; nodes: HvaNode[] } {
+  const tree = new HvaTree<number>();
+  const nodes = [30n, 10n, 50n, 0n, 20n, 40n, 60n].map((g) => tree.insert(g, g, Number(g)));
+  expect(checkAvl(tree).map((n) => tree.slotOf(n))).toEqual([0, 10, 20, 30, 40, 50, 60]);
   return { tree, nodes };
 }
 
 describe('checkAvl catches a broken tree', () => {
   it('a child whose parent link points elsewhere', () => {
     const { tree, nodes } = sevenNodes();
-    nodes[3]!.parent = nodes[2]!;
+    tree.setParent(nodes[3]!, nodes[2]!);
     expect(() => checkAvl(tree)).toThrow('broken parent link');
   });
 
   it('a height that was not recomputed, at a leaf or at the root', () => {
     const a = sevenNodes();
-    a.nodes[6]!.height = 2;
+    a.tree.setHeight(a.nodes[6]!, 2);
     expect(() => checkAvl(a.tree)).toThrow('stale height 2, expected 1');
     const b = sevenNodes();
-    b.nodes[0]!.height = 4;
+    b.tree.setHeight(b.nodes[0]!, 4);
     expect(() => checkAvl(b.tree)).toThrow('stale height 4, expected 3');
   });
 
@@ -42,9 +37,10 @@ describe('checkAvl catches a broken tree', () => {
       const { tree, nodes } = sevenNodes();
       // Without one of its two subtrees the root has 0 against 2.
       const child = side === 'left' ? nodes[1]! : nodes[2]!;
-      nodes[0]![side] = null;
-      child.parent = null;
-      nodes[0]!.height = 3;
+      if (side === 'left') tree.setLeft(nodes[0]!, NIL);
+      else tree.setRight(nodes[0]!, NIL);
+      tree.setParent(child, NIL);
+      tree.setHeight(nodes[0]!, 3);
       const [hl, hr] = side === 'left' ? [0, 2] : [2, 0];
       expect(() => checkAvl(tree)).toThrow(`unbalanced node: ${hl} vs ${hr}`);
     }

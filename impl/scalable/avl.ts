@@ -1,182 +1,254 @@
 /**
- * A deterministic AVL tree with parent links: the balanced-tree core under the gfn tree and
- * the hva interval tree. It stands in for the kernel's rb-tree (lib/rbtree.c): the same
- * operations (link a leaf and rebalance, erase a node, rb_first/rb_last/rb_next/rb_prev) and
- * the same augmentation hook (rb_augment_callbacks), with an AVL balance rule instead of
- * colours.
+ * A deterministic AVL tree with parent links: the balanced-tree core under the hva interval
+ * tree. It stands in for the kernel's rb-tree (lib/rbtree.c): the same operations (link a
+ * leaf and rebalance, erase a node, rb_first/rb_last/rb_next/rb_prev) and the same
+ * augmentation hook (rb_augment_callbacks), with an AVL balance rule instead of colours.
+ * (The gfn tree, whose lookups are the hot path, is a B+ tree: ./gfn-tree.ts.)
  *
- * Nodes are erased by identity, never by copying a payload from one node to another: callers
- * keep references to their nodes (a memslot set's id hash points at them, like the kernel's
- * `container_of(&slot->gfn_node[idx])`), so a node must stay the node of its payload.
+ * Storage. The nodes are records in one typed array, not objects: a node is a handle (the
+ * record's index), `NIL` (0) is no node, and record 0 is never handed out, so `height(NIL)` is
+ * 0 without a test. A record is four 32-bit link words (left, right, parent, height); a
+ * subclass keeps its payload in arrays indexed by the handle. A CREATE then allocates no node
+ * objects for the garbage collector to trace at every major GC. Freed records go on a free
+ * list; the array doubles when it is full.
+ *
+ * Nodes are erased by identity, never by copying a payload from one record to another:
+ * callers keep their handles (a memslot set's id hash points at them, like the kernel's
+ * `container_of(&slot->hva_node[idx])`), so a handle must stay the node of its payload.
  *
  * Invariant (checked by `checkAvl` in the unit tests):
- *   - every child's `parent` is the node that links it, the root's `parent` is null;
- *   - `height` = 1 + max(height(left), height(right)), height(null) = 0;
+ *   - every child's `parent` is the node that links it, the root's `parent` is NIL;
+ *   - `height` = 1 + max(height(left), height(right)), height(NIL) = 0;
  *   - |height(left) - height(right)| <= 1 at every node, so a tree of n nodes has height
  *     below 1.4405 * log2(n + 2) - 0.3277 and every descent is O(log n);
- *   - the ordering rule of the subclass (strict for the gfn tree, duplicates to the right for
- *     the hva tree) holds for an in-order walk;
+ *   - the ordering rule of the subclass (duplicates to the right for the hva tree) holds for an in-order walk;
  *   - `pull()` data (the interval tree's subtree max) is up to date at every node.
  */
 
-export abstract class AvlNode<N extends AvlNode<N>> {
-  left: N | null = null;
-  right: N | null = null;
-  parent: N | null = null;
-  height = 1;
-}
+/** A node: the index of its record. */
+export type AvlNode = number;
+/** No node (the kernel's NULL `struct rb_node *`). */
+export const NIL: AvlNode = 0;
 
-function h<N extends AvlNode<N>>(n: N | null): number {
-  return n === null ? 0 : n.height;
-}
+/** Offsets of the link words in a record. */
+const LEFT = 0;
+const RIGHT = 1;
+const PARENT = 2;
+const HEIGHT = 3;
+/** Words per record. */
+const STRIDE = 4;
+const INITIAL_RECORDS = 8;
 
-export abstract class AvlTree<N extends AvlNode<N>> {
-  root: N | null = null;
+export abstract class AvlTree {
+  root: AvlNode = NIL;
   size = 0;
+  /** The records: node n's links at n * STRIDE. */
+  private i32 = new Int32Array(INITIAL_RECORDS * STRIDE);
+  /** Records handed out so far, record 0 (NIL) included: the next fresh one. */
+  private used = 1;
+  /** Erased records, linked through their `parent` word. */
+  private free: AvlNode = NIL;
+
+  left(n: AvlNode): AvlNode {
+    return this.i32[n * STRIDE + LEFT]!;
+  }
+  right(n: AvlNode): AvlNode {
+    return this.i32[n * STRIDE + RIGHT]!;
+  }
+  parent(n: AvlNode): AvlNode {
+    return this.i32[n * STRIDE + PARENT]!;
+  }
+  /** The height of the subtree at `n` (0 for NIL). */
+  heightOf(n: AvlNode): number {
+    return this.i32[n * STRIDE + HEIGHT]!;
+  }
+
+  // The raw link writes: the tree's own, and the structure-check tests' way to break a tree.
+  setLeft(n: AvlNode, v: AvlNode): void {
+    this.i32[n * STRIDE + LEFT] = v;
+  }
+  setRight(n: AvlNode, v: AvlNode): void {
+    this.i32[n * STRIDE + RIGHT] = v;
+  }
+  setParent(n: AvlNode, v: AvlNode): void {
+    this.i32[n * STRIDE + PARENT] = v;
+  }
+  setHeight(n: AvlNode, v: number): void {
+    this.i32[n * STRIDE + HEIGHT] = v;
+  }
+
+  /** A record for a new node, links cleared. The subclass fills in its fields. */
+  protected allocNode(): AvlNode {
+    let n = this.free;
+    if (n !== NIL) {
+      this.free = this.parent(n);
+    } else {
+      if ((this.used + 1) * STRIDE > this.i32.length) this.grow();
+      n = this.used++;
+    }
+    this.setLeft(n, NIL);
+    this.setRight(n, NIL);
+    this.setParent(n, NIL);
+    this.setHeight(n, 1);
+    return n;
+  }
+
+  /** Returns an erased node's record to the free list. */
+  private freeNode(n: AvlNode): void {
+    this.setLeft(n, NIL);
+    this.setRight(n, NIL);
+    this.setHeight(n, 0);
+    this.setParent(n, this.free);
+    this.free = n;
+  }
+
+  private grow(): void {
+    const i32 = new Int32Array(this.i32.length * 2);
+    i32.set(this.i32);
+    this.i32 = i32;
+  }
 
   /**
    * Recomputes the node-local data that depends on the children: the height, plus whatever a
    * subclass augments (the kernel's `rb_augment_callbacks.propagate` for one node).
    */
-  protected pull(n: N): void {
-    n.height = 1 + Math.max(h(n.left), h(n.right));
+  protected pull(n: AvlNode): void {
+    this.setHeight(n, 1 + Math.max(this.heightOf(this.left(n)), this.heightOf(this.right(n))));
   }
 
   /**
-   * Links `n` as a new leaf under `parent` (null: the tree is empty) on the given side, then
+   * Links `n` as a new leaf under `parent` (NIL: the tree is empty) on the given side, then
    * rebalances up to the root. Mirrors: rb_link_node() + rb_insert_color()
    */
-  protected linkLeaf(n: N, parent: N | null, asLeftChild: boolean): void {
-    n.left = null;
-    n.right = null;
-    n.height = 1;
-    n.parent = parent;
-    if (parent === null) this.root = n;
-    else if (asLeftChild) parent.left = n;
-    else parent.right = n;
+  protected linkLeaf(n: AvlNode, parent: AvlNode, asLeftChild: boolean): void {
+    this.setParent(n, parent);
+    if (parent === NIL) this.root = n;
+    else if (asLeftChild) this.setLeft(parent, n);
+    else this.setRight(parent, n);
     this.size++;
     this.rebalanceFrom(n);
   }
 
   /**
-   * Unlinks `z` and rebalances. The in-order successor takes z's place by relinking, so every
-   * other node keeps its payload. Mirrors: rb_erase()
+   * Unlinks `z`, rebalances and frees its record. The in-order successor takes z's place by
+   * relinking, so every other node keeps its payload. Mirrors: rb_erase()
    */
-  eraseNode(z: N): void {
-    let from: N | null;
-    if (z.left === null || z.right === null) {
-      const child = z.left ?? z.right;
-      this.transplant(z, child);
-      from = z.parent;
+  eraseNode(z: AvlNode): void {
+    let from: AvlNode;
+    const zl = this.left(z);
+    const zr = this.right(z);
+    if (zl === NIL || zr === NIL) {
+      this.transplant(z, zl !== NIL ? zl : zr);
+      from = this.parent(z);
     } else {
-      let y = z.right;
-      while (y.left !== null) y = y.left;
-      if (y.parent !== z) {
-        from = y.parent;
-        this.transplant(y, y.right);
-        y.right = z.right;
-        y.right.parent = y;
+      let y = zr;
+      while (this.left(y) !== NIL) y = this.left(y);
+      if (this.parent(y) !== z) {
+        from = this.parent(y);
+        this.transplant(y, this.right(y));
+        this.setRight(y, zr);
+        this.setParent(zr, y);
       } else {
         from = y;
       }
       this.transplant(z, y);
-      y.left = z.left;
-      y.left.parent = y;
-      y.height = z.height;
+      this.setLeft(y, zl);
+      this.setParent(zl, y);
+      this.setHeight(y, this.heightOf(z));
     }
-    z.left = null;
-    z.right = null;
-    z.parent = null;
     this.size--;
+    this.freeNode(z);
     this.rebalanceFrom(from);
   }
 
   /** Mirrors: rb_first() */
-  first(): N | null {
+  first(): AvlNode {
     let n = this.root;
-    if (n === null) return null;
-    while (n.left !== null) n = n.left;
+    if (n === NIL) return NIL;
+    while (this.left(n) !== NIL) n = this.left(n);
     return n;
   }
 
   /** Mirrors: rb_last() */
-  last(): N | null {
+  last(): AvlNode {
     let n = this.root;
-    if (n === null) return null;
-    while (n.right !== null) n = n.right;
+    if (n === NIL) return NIL;
+    while (this.right(n) !== NIL) n = this.right(n);
     return n;
   }
 
   /** In-order successor. Mirrors: rb_next() */
-  next(n: N): N | null {
-    if (n.right !== null) {
-      let m = n.right;
-      while (m.left !== null) m = m.left;
+  next(n: AvlNode): AvlNode {
+    if (this.right(n) !== NIL) {
+      let m = this.right(n);
+      while (this.left(m) !== NIL) m = this.left(m);
       return m;
     }
     let child = n;
-    let p = n.parent;
-    while (p !== null && p.right === child) {
+    let p = this.parent(n);
+    while (p !== NIL && this.right(p) === child) {
       child = p;
-      p = p.parent;
+      p = this.parent(p);
     }
     return p;
   }
 
   /** In-order predecessor. Mirrors: rb_prev() */
-  prev(n: N): N | null {
-    if (n.left !== null) {
-      let m = n.left;
-      while (m.right !== null) m = m.right;
+  prev(n: AvlNode): AvlNode {
+    if (this.left(n) !== NIL) {
+      let m = this.left(n);
+      while (this.right(m) !== NIL) m = this.right(m);
       return m;
     }
     let child = n;
-    let p = n.parent;
-    while (p !== null && p.left === child) {
+    let p = this.parent(n);
+    while (p !== NIL && this.left(p) === child) {
       child = p;
-      p = p.parent;
+      p = this.parent(p);
     }
     return p;
   }
 
   /** The height of the tree (0 when empty). */
   height(): number {
-    return h(this.root);
+    return this.heightOf(this.root);
   }
 
-  private replaceChild(p: N | null, old: N, neu: N | null): void {
-    if (p === null) this.root = neu;
-    else if (p.left === old) p.left = neu;
-    else p.right = neu;
+  private replaceChild(p: AvlNode, old: AvlNode, neu: AvlNode): void {
+    if (p === NIL) this.root = neu;
+    else if (this.left(p) === old) this.setLeft(p, neu);
+    else this.setRight(p, neu);
   }
 
   /** Puts `v` where `u` was in u's parent (u's own children are the caller's business). */
-  private transplant(u: N, v: N | null): void {
-    this.replaceChild(u.parent, u, v);
-    if (v !== null) v.parent = u.parent;
+  private transplant(u: AvlNode, v: AvlNode): void {
+    this.replaceChild(this.parent(u), u, v);
+    if (v !== NIL) this.setParent(v, this.parent(u));
   }
 
-  private rotateLeft(x: N): N {
-    const y = x.right!;
-    x.right = y.left;
-    if (y.left !== null) y.left.parent = x;
-    y.parent = x.parent;
-    this.replaceChild(x.parent, x, y);
-    y.left = x;
-    x.parent = y;
+  private rotateLeft(x: AvlNode): AvlNode {
+    const y = this.right(x);
+    const b = this.left(y);
+    this.setRight(x, b);
+    if (b !== NIL) this.setParent(b, x);
+    this.setParent(y, this.parent(x));
+    this.replaceChild(this.parent(x), x, y);
+    this.setLeft(y, x);
+    this.setParent(x, y);
     this.pull(x);
     this.pull(y);
     return y;
   }
 
-  private rotateRight(x: N): N {
-    const y = x.left!;
-    x.left = y.right;
-    if (y.right !== null) y.right.parent = x;
-    y.parent = x.parent;
-    this.replaceChild(x.parent, x, y);
-    y.right = x;
-    x.parent = y;
+  private rotateRight(x: AvlNode): AvlNode {
+    const y = this.left(x);
+    const b = this.right(y);
+    this.setLeft(x, b);
+    if (b !== NIL) this.setParent(b, x);
+    this.setParent(y, this.parent(x));
+    this.replaceChild(this.parent(x), x, y);
+    this.setRight(y, x);
+    this.setParent(x, y);
     this.pull(x);
     this.pull(y);
     return y;
@@ -186,25 +258,25 @@ export abstract class AvlTree<N extends AvlNode<N>> {
    * Walks from `n` to the root, refreshing `pull()` data and restoring the AVL balance. It
    * always reaches the root (O(log n)) because augmented data must propagate all the way.
    */
-  private rebalanceFrom(n: N | null): void {
+  private rebalanceFrom(n: AvlNode): void {
     let cur = n;
-    while (cur !== null) {
+    while (cur !== NIL) {
       this.pull(cur);
-      const bf = h(cur.left) - h(cur.right);
+      const l = this.left(cur);
+      const r = this.right(cur);
+      const bf = this.heightOf(l) - this.heightOf(r);
       // Stryker disable next-line EqualityOperator: an extra rotation at a difference of 1 keeps the balance (stress-tested, not proved)
       if (bf > 1) {
-        const l = cur.left!;
         // Stryker disable next-line EqualityOperator: an extra rotation at a difference of 1 keeps the balance (stress-tested, not proved)
-        if (h(l.left) < h(l.right)) this.rotateLeft(l);
+        if (this.heightOf(this.left(l)) < this.heightOf(this.right(l))) this.rotateLeft(l);
         cur = this.rotateRight(cur);
         // Stryker disable next-line EqualityOperator: an extra rotation at a difference of 1 keeps the balance (stress-tested, not proved)
       } else if (bf < -1) {
-        const r = cur.right!;
         // Stryker disable next-line EqualityOperator: an extra rotation at a difference of 1 keeps the balance (stress-tested, not proved)
-        if (h(r.right) < h(r.left)) this.rotateRight(r);
+        if (this.heightOf(this.right(r)) < this.heightOf(this.left(r))) this.rotateRight(r);
         cur = this.rotateLeft(cur);
       }
-      cur = cur.parent;
+      cur = this.parent(cur);
     }
   }
 }
@@ -219,20 +291,20 @@ export function avlHeightBound(n: number): number {
  * size) and returns the in-order node list. Throws Error on a violation. For tests; O(n).
  * The height bound is not checked here: it follows from the balance rule (tests assert it).
  */
-export function checkAvl<N extends AvlNode<N>>(tree: AvlTree<N>): N[] {
-  const out: N[] = [];
-  const walk = (n: N | null, parent: N | null): number => {
-    if (n === null) return 0;
-    if (n.parent !== parent) throw new Error('broken parent link');
-    const hl = walk(n.left, n);
+export function checkAvl(tree: AvlTree): AvlNode[] {
+  const out: AvlNode[] = [];
+  const walk = (n: AvlNode, parent: AvlNode): number => {
+    if (n === NIL) return 0;
+    if (tree.parent(n) !== parent) throw new Error('broken parent link');
+    const hl = walk(tree.left(n), n);
     out.push(n);
-    const hr = walk(n.right, n);
+    const hr = walk(tree.right(n), n);
     if (Math.abs(hl - hr) > 1) throw new Error(`unbalanced node: ${hl} vs ${hr}`);
     const hn = 1 + Math.max(hl, hr);
-    if (n.height !== hn) throw new Error(`stale height ${n.height}, expected ${hn}`);
+    if (tree.heightOf(n) !== hn) throw new Error(`stale height ${tree.heightOf(n)}, expected ${hn}`);
     return hn;
   };
-  walk(tree.root, null);
+  walk(tree.root, NIL);
   if (out.length !== tree.size) throw new Error(`size ${tree.size}, counted ${out.length}`);
   return out;
 }

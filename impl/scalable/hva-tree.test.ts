@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { avlHeightBound, checkAvl } from './avl.js';
+import { NIL, avlHeightBound, checkAvl } from './avl.js';
 import { HvaTree, type HvaNode } from './hva-tree.js';
 
 /** A stand-in slot: an inclusive interval plus a tag. */
@@ -26,17 +26,17 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 const rangeArb = fc.tuple(startArb, fc.bigInt(0n, 15n)).map(([start, w]) => ({ start, last: start + w }));
 
 /** Checks the AVL invariant, the start order and every node's subtree max. */
-function checkHva(tree: HvaTree<Item>): HvaNode<Item>[] {
+function checkHva(tree: HvaTree<Item>): HvaNode[] {
   const nodes = checkAvl(tree);
-  for (let i = 1; i < nodes.length; i++) expect(nodes[i - 1]!.start <= nodes[i]!.start).toBe(true);
-  const subtreeMax = (n: HvaNode<Item> | null): bigint => {
-    if (n === null) return -1n;
-    const l = subtreeMax(n.left);
-    const r = subtreeMax(n.right);
-    let m = n.last;
+  for (let i = 1; i < nodes.length; i++) expect(tree.startOf(nodes[i - 1]!) <= tree.startOf(nodes[i]!)).toBe(true);
+  const subtreeMax = (n: HvaNode): bigint => {
+    if (n === NIL) return -1n;
+    const l = subtreeMax(tree.left(n));
+    const r = subtreeMax(tree.right(n));
+    let m = tree.lastOf(n);
     if (l > m) m = l;
     if (r > m) m = r;
-    expect(n.subtreeLast).toBe(m);
+    expect(tree.subtreeLastOf(n)).toBe(m);
     return m;
   };
   subtreeMax(tree.root);
@@ -46,7 +46,7 @@ function checkHva(tree: HvaTree<Item>): HvaNode<Item>[] {
 
 function run(ops: readonly Op[], queries: readonly { start: bigint; last: bigint }[]): void {
   const tree = new HvaTree<Item>();
-  const nodes = new Map<Item, HvaNode<Item>>();
+  const nodes = new Map<Item, HvaNode>();
   // The oracle, in insertion order; a stable sort by start gives the tree's in-order walk
   // (equal starts go to the right of the ones already there, and rotations keep the order).
   let o: Item[] = [];
@@ -63,11 +63,12 @@ function run(ops: readonly Op[], queries: readonly { start: bigint; last: bigint
       o = o.filter((s) => s !== victim);
     }
     const sorted = [...o].sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
-    expect(checkHva(tree).map((n) => n.slot)).toStrictEqual(sorted);
+    expect(checkHva(tree).map((n) => tree.slotOf(n))).toStrictEqual(sorted);
     for (const q of queries) {
       const expected = sorted.filter((s) => s.start <= q.last && q.start <= s.last);
       expect(tree.query(q.start, q.last)).toStrictEqual(expected);
-      expect(tree.iterFirst(q.start, q.last)?.slot ?? null).toBe(expected[0] ?? null);
+      const first = tree.iterFirst(q.start, q.last);
+      expect(first === NIL ? null : tree.slotOf(first)).toBe(expected[0] ?? null);
     }
   }
 }
@@ -93,22 +94,43 @@ describe('hva interval tree', () => {
 
   it('[MS-LKP-05] the subtree max and the AVL height bound survive long ascending runs and erasures', () => {
     const tree = new HvaTree<Item>();
-    const nodes: HvaNode<Item>[] = [];
+    const nodes: HvaNode[] = [];
+    const items: Item[] = [];
     for (let i = 0; i < 1500; i++) {
       const it = { start: BigInt(i) * 0x1000n, last: BigInt(i) * 0x1000n + (i % 7 === 0 ? 0x100000n : 0xfffn), tag: i };
       nodes.push(tree.insert(it.start, it.last, it));
+      items.push(it);
     }
     checkHva(tree);
     for (let i = 0; i < 1500; i += 3) tree.remove(nodes[i]!);
     checkHva(tree);
     const hits = tree.query(0x50000n, 0x50000n).map((s) => s.tag);
-    const expected = nodes.map((n) => n.slot).filter((s) => s.tag % 3 !== 0 && s.start <= 0x50000n && 0x50000n <= s.last);
+    const expected = items.filter((s) => s.tag % 3 !== 0 && s.start <= 0x50000n && 0x50000n <= s.last);
     expect(hits).toStrictEqual(expected.map((s) => s.tag));
+  });
+
+  it('[MS-LKP-05] addresses past 2^53 that round to the same number are still told apart', () => {
+    const big = 1n << 60n;
+    const tree = new HvaTree<number>();
+    // Number() gives 2^60 for each of these starts and lasts.
+    const items: [bigint, bigint, number][] = [[big + 2n, big + 3n, 2], [big, big, 0], [big + 1n, big + 1n, 1], [big + 4n, big + 40n, 4]];
+    for (const [start, last, tag] of items) tree.insert(start, last, tag);
+    checkAvl(tree);
+    for (const [start, last, tag] of items) {
+      expect(tree.query(start, start)).toContain(tag);
+      expect(tree.query(last, last)).toContain(tag);
+    }
+    expect(tree.query(big + 1n, big + 1n)).toStrictEqual([1]);
+    expect(tree.query(big + 3n, big + 4n)).toStrictEqual([2, 4]);
+    expect(tree.query(big - 1n, big - 1n)).toStrictEqual([]);
+    expect(tree.query(big + 41n, big + 41n)).toStrictEqual([]);
+    expect(checkAvl(tree).map((n) => tree.slotOf(n))).toStrictEqual([0, 1, 2, 4]);
+    expect(tree.subtreeLastOf(tree.root)).toBe(big + 40n);
   });
 
   it('[MS-LKP-05] an interval is found from its last byte, not from the byte after; an empty tree finds nothing', () => {
     expect(new HvaTree<number>().query(0n, 0xffffn)).toEqual([]);
-    expect(new HvaTree<number>().iterFirst(0n, 0n)).toBeNull();
+    expect(new HvaTree<number>().iterFirst(0n, 0n)).toBe(NIL);
     // Seven one-page intervals, so that some sit in right subtrees and iter_next climbs.
     const tree = new HvaTree<number>();
     for (const i of [3, 1, 5, 0, 2, 4, 6]) tree.insert(BigInt(i) * 0x1000n, BigInt(i) * 0x1000n + 0xfffn, i);

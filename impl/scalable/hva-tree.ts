@@ -3,22 +3,10 @@
  * (include/linux/interval_tree_generic.h instantiated as lib/interval_tree.c).
  */
 import type { Hva } from '../../model/types.js';
-import { AvlNode, AvlTree } from './avl.js';
+import { AvlTree, NIL, type AvlNode } from './avl.js';
 
 /** One set's node for one slot: the kernel's `slot->hva_node[slots->node_idx]`. */
-export class HvaNode<T> extends AvlNode<HvaNode<T>> {
-  /** The largest `last` in the subtree rooted here (`__subtree_last`). */
-  subtreeLast: Hva;
-  constructor(
-    readonly start: Hva,
-    /** Inclusive end: `userspace_addr + (npages << PAGE_SHIFT) - 1`. */
-    readonly last: Hva,
-    readonly slot: T,
-  ) {
-    super();
-    this.subtreeLast = last;
-  }
-}
+export type HvaNode = AvlNode;
 
 /*
  * Invariant of the hva tree (serves [MS-LKP-05]; hva ranges are not required to be disjoint,
@@ -31,13 +19,60 @@ export class HvaNode<T> extends AvlNode<HvaNode<T>> {
  *   subtreeLast is below the query start: a query costs O(log n + hits). The AVL invariant
  *   of ./avl.ts holds, and every rotation and erase refreshes `subtreeLast` through `pull()`.
  */
-export class HvaTree<T> extends AvlTree<HvaNode<T>> {
-  protected override pull(n: HvaNode<T>): void {
+export class HvaTree<T> extends AvlTree {
+  // Per node, by handle. Host addresses stay bigint (a profile's user_addr_max may be any
+  // u64), each with its Number() next to it: comparisons look at the numbers first (see less()).
+  private readonly slots: (T | undefined)[] = [undefined];
+  private readonly starts: Hva[] = [0n];
+  private readonly startNums: number[] = [0];
+  /** Inclusive end: `userspace_addr + (npages << PAGE_SHIFT) - 1`. */
+  private readonly lasts: Hva[] = [0n];
+  private readonly lastNums: number[] = [0];
+  /**
+   * The node whose `last` is the largest in the subtree rooted here: `__subtree_last` is
+   * its last. A handle, not the bigint, so that pull() stores a small integer.
+   */
+  private readonly subtreeLastNodes: AvlNode[] = [NIL];
+
+  /** The slot of `n`, or undefined for a record that holds none (a removed node). */
+  slotAt(n: HvaNode): T | undefined {
+    return this.slots[n];
+  }
+  slotOf(n: HvaNode): T {
+    const s = this.slots[n];
+    if (s === undefined) throw new Error(`hva tree: node ${n} holds no slot`);
+    return s;
+  }
+  startOf(n: HvaNode): Hva {
+    return this.starts[n]!;
+  }
+  lastOf(n: HvaNode): Hva {
+    return this.lasts[n]!;
+  }
+  subtreeLastOf(n: HvaNode): Hva {
+    return this.lasts[this.subtreeLastNodes[n]!]!;
+  }
+
+  protected override pull(n: HvaNode): void {
     super.pull(n);
-    let m = n.last;
-    if (n.left !== null && n.left.subtreeLast > m) m = n.left.subtreeLast;
-    if (n.right !== null && n.right.subtreeLast > m) m = n.right.subtreeLast;
-    n.subtreeLast = m;
+    const l = this.left(n);
+    const r = this.right(n);
+    const sub = this.subtreeLastNodes;
+    let m = n;
+    if (l !== NIL && this.lastBelow(m, sub[l]!)) m = sub[l]!;
+    if (r !== NIL && this.lastBelow(m, sub[r]!)) m = sub[r]!;
+    sub[n] = m;
+  }
+
+  /** last(a) < last(b). */
+  private lastBelow(a: HvaNode, b: HvaNode): boolean {
+    return less(this.lastNums[a]!, this.lasts[a]!, this.lastNums[b]!, this.lasts[b]!);
+  }
+
+  /** start <= subtreeLast(n), for a query start and its Number(). */
+  private reaches(n: HvaNode, start: Hva, startNum: number): boolean {
+    const m = this.subtreeLastNodes[n]!;
+    return !less(this.lastNums[m]!, this.lasts[m]!, startNum, start);
   }
 
   /**
@@ -45,47 +80,59 @@ export class HvaTree<T> extends AvlTree<HvaNode<T>> {
    * Mirrors: interval_tree_insert()
    * @returns the new node (the caller keeps it to remove it later).
    */
-  insert(start: Hva, last: Hva, slot: T): HvaNode<T> {
-    let parent: HvaNode<T> | null = null;
+  insert(start: Hva, last: Hva, slot: T): HvaNode {
+    let parent: HvaNode = NIL;
     let left = false;
+    const startNum = Number(start);
     let n = this.root;
-    while (n !== null) {
+    while (n !== NIL) {
       parent = n;
-      left = start < n.start;
-      n = left ? n.left : n.right;
+      left = less(startNum, start, this.startNums[n]!, this.starts[n]!);
+      n = left ? this.left(n) : this.right(n);
     }
-    const node = new HvaNode(start, last, slot);
+    const node = this.allocNode();
+    this.slots[node] = slot;
+    this.starts[node] = start;
+    this.startNums[node] = startNum;
+    this.lasts[node] = last;
+    this.lastNums[node] = Number(last);
+    this.subtreeLastNodes[node] = node;
     this.linkLeaf(node, parent, left);
     return node;
   }
 
   /** Mirrors: interval_tree_remove() */
-  remove(node: HvaNode<T>): void {
+  remove(node: HvaNode): void {
     this.eraseNode(node);
+    this.slots[node] = undefined;
   }
 
   /**
    * The leftmost node of the subtree at `node` that intersects `[start, last]`, given that
-   * `start <= node.subtreeLast`. Mirrors: interval_tree_subtree_search()
+   * `start <= subtreeLast(node)`. Mirrors: interval_tree_subtree_search()
    */
-  private subtreeSearch(node: HvaNode<T>, start: Hva, last: Hva): HvaNode<T> | null {
+  private subtreeSearch(node: HvaNode, start: Hva, last: Hva): HvaNode {
+    const startNum = Number(start);
+    const lastNum = Number(last);
     let n = node;
     for (;;) {
-      // Loop invariant: start <= n.subtreeLast.
-      if (n.left !== null && start <= n.left.subtreeLast) {
-        n = n.left;
+      // Loop invariant: start <= subtreeLast(n).
+      const l = this.left(n);
+      if (l !== NIL && this.reaches(l, start, startNum)) {
+        n = l;
         continue;
       }
-      if (n.start <= last) {
-        if (start <= n.last) return n;
+      if (!less(lastNum, last, this.startNums[n]!, this.starts[n]!)) {
+        if (!less(this.lastNums[n]!, this.lasts[n]!, startNum, start)) return n;
+        const r = this.right(n);
         // By the loop invariant the max `last` >= start lies to the right here: always true.
         // Stryker disable next-line ConditionalExpression,LogicalOperator: always true by the loop invariant
-        if (n.right !== null && start <= n.right.subtreeLast) {
-          n = n.right;
+        if (r !== NIL && this.reaches(r, start, startNum)) {
+          n = r;
           continue;
         }
       }
-      return null;
+      return NIL;
     }
   }
 
@@ -93,9 +140,9 @@ export class HvaTree<T> extends AvlTree<HvaNode<T>> {
    * The first node (by start) whose interval intersects the inclusive `[start, last]`.
    * Mirrors: interval_tree_iter_first()
    */
-  iterFirst(start: Hva, last: Hva): HvaNode<T> | null {
+  iterFirst(start: Hva, last: Hva): HvaNode {
     const root = this.root;
-    if (root === null || root.subtreeLast < start) return null;
+    if (root === NIL || !this.reaches(root, start, Number(start))) return NIL;
     return this.subtreeSearch(root, start, last);
   }
 
@@ -103,23 +150,25 @@ export class HvaTree<T> extends AvlTree<HvaNode<T>> {
    * The next node after `node` (by start) that intersects `[start, last]`.
    * Mirrors: interval_tree_iter_next()
    */
-  iterNext(node: HvaNode<T>, start: Hva, last: Hva): HvaNode<T> | null {
+  iterNext(node: HvaNode, start: Hva, last: Hva): HvaNode {
+    const startNum = Number(start);
+    const lastNum = Number(last);
     let n = node;
-    let rb = n.right;
+    let rb = this.right(n);
     for (;;) {
-      // Loop invariant: n.start <= last and rb === n.right. First search the right subtree.
-      if (rb !== null && start <= rb.subtreeLast) return this.subtreeSearch(rb, start, last);
+      // Loop invariant: start(n) <= last and rb === right(n). First search the right subtree.
+      if (rb !== NIL && this.reaches(rb, start, startNum)) return this.subtreeSearch(rb, start, last);
       // Move up until we come from a node's left child.
-      let prev: HvaNode<T>;
+      let prev: HvaNode;
       do {
-        const p = n.parent;
-        if (p === null) return null;
+        const p = this.parent(n);
+        if (p === NIL) return NIL;
         prev = n;
         n = p;
-        rb = n.right;
+        rb = this.right(n);
       } while (prev === rb);
-      if (last < n.start) return null;
-      if (start <= n.last) return n;
+      if (less(lastNum, last, this.startNums[n]!, this.starts[n]!)) return NIL;
+      if (!less(this.lastNums[n]!, this.lasts[n]!, startNum, start)) return n;
     }
   }
 
@@ -129,7 +178,16 @@ export class HvaTree<T> extends AvlTree<HvaNode<T>> {
    */
   query(start: Hva, last: Hva): T[] {
     const out: T[] = [];
-    for (let n = this.iterFirst(start, last); n !== null; n = this.iterNext(n, start, last)) out.push(n.slot);
+    for (let n = this.iterFirst(start, last); n !== NIL; n = this.iterNext(n, start, last)) out.push(this.slotOf(n));
     return out;
   }
+}
+
+/**
+ * `a < b` for two u64 bigints given their Number()s too: Number() rounds but never reorders
+ * (it is monotone), so unequal numbers decide, and only equal ones (the same value, or two
+ * values past 2^53 that round alike) need the bigint comparison.
+ */
+function less(aNum: number, a: Hva, bNum: number, b: Hva): boolean {
+  return aNum < bNum || (aNum === bNum && a < b);
 }

@@ -4,8 +4,8 @@
  * inactive; every change is made to the inactive set, published by swapping the two, then
  * replayed on the other set.
  *
- * Costs: every request and every lookup is O(log n) (id lookups and a FLAGS_ONLY change's
- * gfn-tree update are O(1)); no set is ever copied. `slots()` is the only full walk.
+ * Costs: every request and every lookup is O(log n) (id lookups are O(1)); no set is ever
+ * copied. `slots()` is the only full walk.
  *
  * Writer and readers (spec/45-atomicity.md): kvm_set_memslot() is written as steps that stop
  * after each publish, where the kernel calls synchronize_srcu_expedited(). The synchronous API
@@ -56,7 +56,8 @@ import {
   archPrepareMemoryRegionFails,
 } from '../internal/validate.js';
 import { drainSteps, Readers, Srcu } from '../internal/srcu.js';
-import { GfnTree, type GfnNode } from './gfn-tree.js';
+import { gfnSearchKey, toGfnNum, type GfnNum } from '../internal/gfn-num.js';
+import { GfnTree, NO_ENTRY } from './gfn-tree.js';
 import { HvaTree, type HvaNode } from './hva-tree.js';
 
 /*
@@ -67,16 +68,72 @@ import { HvaTree, type HvaNode } from './hva-tree.js';
  * both sets at once. Here a slot is a frozen `Memslot` shared by both sets (and handed out to
  * callers as is), and each set owns its own tree nodes, which point at the shared slot. The
  * set's id hash maps an id to that set's nodes for the slot (`SetNodes`): the same thing the
- * kernel reaches with `container_of(&slot->gfn_node[idx])`. We do not hang the node links
+ * kernel reaches with `container_of(&slot->hva_node[idx])`. The gfn tree is a B+ tree
+ * (./gfn-tree.ts), whose entries move when its nodes split or merge, so a slot's entry is
+ * found by its baseGfn, in O(log n), where the kernel has `gfn_node[idx]` at hand. We do not hang the node links
  * off the slot object itself because the slot is the value readers get back: it must stay
  * plain, immutable data, comparable to the model's slots, with no tree links leaking out.
  */
 
-/** One set's nodes for one slot: the kernel's `id_node[idx]`, `gfn_node[idx]`, `hva_node[idx]`. */
+/**
+ * One set's nodes for one slot: the kernel's `id_node[idx]` and `hva_node[idx]`. The slot's
+ * entry in the gfn tree moves when nodes split or merge, so it is found by baseGfn instead.
+ */
 export interface SetNodes {
   readonly slot: Memslot;
-  readonly gfnNode: GfnNode<Memslot>;
-  readonly hvaNode: HvaNode<Memslot>;
+  readonly hvaNode: HvaNode;
+}
+
+/**
+ * `id_hash`: a set's nodes for each slot, by id. The kernel hashes ids into 128 buckets; ids
+ * are below KVM_MEM_SLOTS_NUM (at most 2^16), so here the id indexes a table directly, which
+ * costs no hashing and, unlike a V8 Map of 32764 entries, no rehash of a large table while a
+ * set fills up. The table grows by doubling to the largest id it holds.
+ */
+export class IdHash {
+  /** The slot of each id (undefined: none), and its node in this set's hva tree. */
+  private slots: (Memslot | undefined)[] = [];
+  private hvaNodes = new Int32Array(0);
+  /** Ids present. */
+  size = 0;
+
+  /** The slot of `id`, or undefined. */
+  slotOf(id: number): Memslot | undefined {
+    return this.slots[id];
+  }
+
+  /** The nodes of `id` (a fresh object: the table keeps no objects but the slots), or undefined. */
+  get(id: number): SetNodes | undefined {
+    const slot = this.slots[id];
+    return slot === undefined ? undefined : { slot, hvaNode: this.hvaNodes[id]! };
+  }
+
+  has(id: number): boolean {
+    return this.slots[id] !== undefined;
+  }
+
+  set(id: number, nodes: SetNodes): void {
+    if (id >= this.slots.length) this.grow(id);
+    if (this.slots[id] === undefined) this.size++;
+    this.slots[id] = nodes.slot;
+    this.hvaNodes[id] = nodes.hvaNode;
+  }
+
+  delete(id: number): void {
+    if (this.slots[id] === undefined) return;
+    this.slots[id] = undefined;
+    this.size--;
+  }
+
+  private grow(id: number): void {
+    const n = Math.max(16, 2 * this.slots.length, id + 1);
+    const slots = new Array<Memslot | undefined>(n).fill(undefined);
+    for (let i = 0; i < this.slots.length; i++) slots[i] = this.slots[i];
+    this.slots = slots;
+    const hvaNodes = new Int32Array(n);
+    hvaNodes.set(this.hvaNodes);
+    this.hvaNodes = hvaNodes;
+  }
 }
 
 /*
@@ -86,17 +143,19 @@ export interface SetNodes {
  *   this set's nodes of that slot (one per id, [MS-INV-01]); the gfn tree holds it by
  *   baseGfn (unique and disjoint, [MS-INV-02]); the hva tree by [userspaceAddr, last].
  *   `lastUsedSlot` is null or a slot of this set (kvm_replace_memslot() retargets it when
- *   its slot is replaced). While no request runs, both sets of an address space hold the
+ *   its slot is replaced); `lastUsedBase` and `lastUsedEnd` are its baseGfn and end as
+ *   GfnNum (0 and 0 for null), so that the cache check adds no bigints. While no request runs, both sets of an address space hold the
  *   same slot objects (kernel-memslots.md §6.10 I1) and only the active one's generation is
  *   current.
  */
 export class KvmMemslots {
   generation: bigint;
-  /** `last_used_slot` */
-  lastUsedSlot: Memslot | null = null;
+  private lastUsed: Memslot | null = null;
+  private lastUsedBase = 0 as GfnNum;
+  private lastUsedEnd = 0 as GfnNum;
   readonly gfnTree = new GfnTree<Memslot>();
   readonly hvaTree = new HvaTree<Memslot>();
-  readonly idHash = new Map<number, SetNodes>();
+  readonly idHash = new IdHash();
 
   constructor(
     readonly nodeIdx: 0 | 1,
@@ -107,7 +166,7 @@ export class KvmMemslots {
 
   /** Mirrors: id_to_memslot() */
   idToMemslot(id: number): Memslot | null {
-    return this.idHash.get(id)?.slot ?? null;
+    return this.idHash.slotOf(id) ?? null;
   }
 
   /**
@@ -115,13 +174,29 @@ export class KvmMemslots {
    * neighbour) becomes last_used_slot. Mirrors: ____gfn_to_memslot()
    */
   gfnToMemslot(gfn: Gfn, approx: boolean): Memslot | null {
-    const cached = tryGetMemslot(this.lastUsedSlot, gfn);
+    // try_get_memslot(last_used_slot, gfn), on the GfnNum keys.
+    const g = gfnSearchKey(gfn);
     // Stryker disable next-line ConditionalExpression: last_used_slot only saves a search that finds the same slot
-    if (cached !== null) return cached;
-    const slot = this.gfnTree.search(gfn, approx);
-    // Stryker disable next-line ConditionalExpression,EqualityOperator: last_used_slot is a hint; any slot of the set, or none, is correct
-    if (slot !== null) this.lastUsedSlot = slot;
+    if (this.lastUsedBase <= g && g < this.lastUsedEnd) return this.lastUsed;
+    const tree = this.gfnTree;
+    const e = tree.searchKey(g, approx);
+    if (e === NO_ENTRY) return null;
+    const slot = tree.slotOf(e);
+    this.lastUsed = slot;
+    this.lastUsedBase = tree.baseOf(e);
+    this.lastUsedEnd = tree.endOf(e);
     return slot;
+  }
+
+  /** `last_used_slot`. */
+  get lastUsedSlot(): Memslot | null {
+    return this.lastUsed;
+  }
+
+  set lastUsedSlot(slot: Memslot | null) {
+    this.lastUsed = slot;
+    this.lastUsedBase = slot === null ? (0 as GfnNum) : toGfnNum(slot.baseGfn);
+    this.lastUsedEnd = slot === null ? (0 as GfnNum) : toGfnNum(slot.baseGfn + slot.npages);
   }
 }
 
@@ -379,8 +454,8 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
 
   /**
    * Replaces `old` by `neu` in the inactive set of their address space. With null `old` this
-   * adds `neu`; with null `neu` it removes `old`. Same baseGfn: the gfn node is switched in
-   * O(1) (rb_replace_node()); the hva node is always removed and re-added (there is no O(1)
+   * adds `neu`; with null `neu` it removes `old`. Same baseGfn: the gfn entry is switched in
+   * place (rb_replace_node()); the hva node is always removed and re-added (there is no O(1)
    * interval-tree replace). Mirrors: kvm_replace_memslot()
    */
   protected replaceMemslot(old: Memslot | null, neu: Memslot | null): void {
@@ -402,16 +477,14 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
         throw new InvariantError('MS-INV-01', `as ${asId}: slot ${old.id} is not in set ${slots.nodeIdx}`);
       }
       // The entry is deleted only when no slot of the same id replaces it: a MOVE or FLAGS_ONLY
-      // overwrites it below. Deleting and re-adding one key of a large V8 Map leaves a stale
-      // entry on that key's chain until the next rehash, which made every MOVE at 32764 slots
-      // O(number of earlier MOVEs) (measured by `npm run bench`).
+      // overwrites it below.
       // Stryker disable next-line ConditionalExpression,EqualityOperator: the entry is overwritten below; deleting it first costs only time (npm run bench)
       if (neu === null || neu.id !== old.id) slots.idHash.delete(old.id);
       slots.hvaTree.remove(oldNodes.hvaNode);
       // Stryker disable next-line ConditionalExpression: last_used_slot is a hint; any slot of the set, or none, is correct
       if (slots.lastUsedSlot === old) slots.lastUsedSlot = neu;
       if (neu === null) {
-        slots.gfnTree.erase(oldNodes.gfnNode);
+        slots.gfnTree.erase(old);
         return;
       }
     }
@@ -424,17 +497,15 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
     }
 
     const hvaNode = slots.hvaTree.insert(neu.userspaceAddr, hvaLast(neu), neu);
-    let gfnNode: GfnNode<Memslot>;
-    // Stryker disable next-line ConditionalExpression: erasing and re-inserting gives the same tree order, in O(log n) instead of O(1)
-    if (oldNodes !== null && oldNodes.slot.baseGfn === neu.baseGfn) {
-      gfnNode = oldNodes.gfnNode;
-      slots.gfnTree.replace(gfnNode, neu);
+    // Stryker disable next-line ConditionalExpression: erasing and re-inserting gives the same tree order, only slower
+    if (old !== null && old.baseGfn === neu.baseGfn) {
+      slots.gfnTree.replace(old, neu);
     } else {
-      if (oldNodes !== null) slots.gfnTree.erase(oldNodes.gfnNode);
+      if (old !== null) slots.gfnTree.erase(old);
       // [MS-INV-02] Throws on a second node with the same baseGfn (the kernel's BUG()).
-      gfnNode = slots.gfnTree.insert(neu);
+      slots.gfnTree.insert(neu);
     }
-    slots.idHash.set(neu.id, { slot: neu, gfnNode, hvaNode });
+    slots.idHash.set(neu.id, { slot: neu, hvaNode });
   }
 
   /**
@@ -443,8 +514,9 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
    */
   private checkMemslotOverlap(asId: number, id: number, start: Gfn, end: Gfn): boolean {
     const tree = this.activeSet(asId).gfnTree;
-    for (let n = tree.iterStart(start); n !== null && n.slot.baseGfn < end; n = tree.next(n)) {
-      if (n.slot.id !== id) return true;
+    const e = gfnSearchKey(end);
+    for (let it = tree.iterStart(start); it !== NO_ENTRY && tree.baseOf(it) < e; it = tree.nextEntry(it)) {
+      if (tree.slotOf(it).id !== id) return true;
     }
     return false;
   }
@@ -527,7 +599,7 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
     // Stryker disable next-line ConditionalExpression: the vCPU cache only saves a search that finds the same slot
     if (cached !== null) return cached;
     // search_memslots() directly, "to avoid thrashing the VM-wide last_used_slot".
-    const slot = slots.gfnTree.search(gfn, false);
+    const slot = slots.gfnTree.searchSlot(gfn, false);
     // Stryker disable next-line ConditionalExpression,EqualityOperator: the vCPU cache is a hint; any slot of the set, or none, is correct
     if (slot !== null) cache.lastUsedSlot = slot;
     return slot;
@@ -585,23 +657,20 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
     for (let asId = 0; asId < this.profile.addressSpaces; asId++) {
       const pair = this.__memslots[asId]!;
       const lists = pair.map((set) => {
-        const byGfn = set.gfnTree.inOrder();
+        const byGfn = set.gfnTree.check();
         if (byGfn.length !== set.idHash.size || set.hvaTree.size !== set.idHash.size) {
           const counts = `${byGfn.length} gfn nodes, ${set.hvaTree.size} hva nodes, ${set.idHash.size} ids`;
           throw new Error(`as ${asId} set ${set.nodeIdx}: ${counts}`);
         }
         for (const s of byGfn) {
           const nodes = set.idHash.get(s.id);
-          if (nodes === undefined || nodes.slot !== s || nodes.gfnNode.slot !== s || nodes.hvaNode.slot !== s) {
+          if (nodes === undefined || nodes.slot !== s || set.hvaTree.slotAt(nodes.hvaNode) !== s) {
             throw new Error(`as ${asId} set ${set.nodeIdx}: id hash out of step for slot ${s.id}`);
           }
         }
-        for (let n = set.hvaTree.first(); n !== null; n = set.hvaTree.next(n)) {
-          if (set.idHash.get(n.slot.id)?.hvaNode !== n) {
-            throw new Error(`as ${asId} set ${set.nodeIdx}: stray hva node for slot ${n.slot.id}`);
-          }
-        }
-        if (set.lastUsedSlot !== null && set.idHash.get(set.lastUsedSlot.id)?.slot !== set.lastUsedSlot) {
+        // As many hva nodes as ids, each id's node holding its slot: no hva node is stray.
+        const lu = set.lastUsedSlot;
+        if (lu !== null && set.idHash.get(lu.id)?.slot !== lu) {
           throw new Error(`as ${asId} set ${set.nodeIdx}: last_used_slot is not in the set`);
         }
         return byGfn;
