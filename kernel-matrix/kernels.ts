@@ -7,7 +7,8 @@
  * (test/ground-truth/kernel-matrix/<name>[-npt0].jsonl.gz). `pkg` is the kernel image package
  * (the table shows it); `debs` the packages that hold the kernel and its modules when that is
  * not `pkg` alone (from 7.x, `linux-image-VER` is a small package that depends on
- * `linux-binary-VER`, the kernel at /usr/lib/modules/VER/vmlinuz, and `linux-modules-VER`).
+ * `linux-binary-VER`, the kernel at /usr/lib/modules/VER/vmlinuz, `linux-modules-VER`, the
+ * modules, and `linux-base-VER`, which holds modules.builtin and the config).
  * `suites` are the Debian suites searched (`archive`: the Debian archive, `security`: the
  * security archive; the host's apt sources say where each is). `design` is the memslot design
  * of the line: `legacy` (the sorted array with id_to_index, up to 5.16) or `scalable` (5.17+).
@@ -54,7 +55,7 @@ export const KERNELS: readonly KernelEntry[] = [
   {
     name: '7.3',
     pkg: 'linux-image-7.3.4+deb13-amd64',
-    debs: ['linux-binary-7.3.4+deb13-amd64', 'linux-modules-7.3.4+deb13-amd64'],
+    debs: ['linux-binary-7.3.4+deb13-amd64', 'linux-modules-7.3.4+deb13-amd64', 'linux-base-7.3.4+deb13-amd64'],
     suites: trixieBackports,
     design: 'scalable',
     profile: 'linux-7.3-x86_64',

@@ -230,7 +230,7 @@ async function main(argv: string[]): Promise<number> {
         poll = setInterval(tick, 500);
       };
       const raw = path.join(work, 'trace.jsonl');
-      const rawFill = path.join(work, 'fill.jsonl');
+      const rawFill = path.join(work, 'fill-recorded.jsonl');
       log(`${k.name}: recording (${prepared.pkg} ${prepared.version}, ${prepared.release}, ${nptLabel})`);
       const t0 = Date.now();
       const { how } = await RECORDER({

@@ -12,7 +12,9 @@
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { profileFromJson } from '../model/profiles.js';
-import { fillTrace } from './fill.js';
+import { fillRequests } from './fill.js';
+import { formatProfileLine, formatTraceLine, type Request } from '../cli/trace.js';
+import { SutClient } from '../cli/sut/protocol.js';
 import path from 'node:path';
 import { packageRoot } from '../sut/kvm-driver.js';
 import { generateTrace } from './gen-trace.js';
@@ -135,13 +137,37 @@ export const recordRandomThenFill: Recorder = async (o) => {
   const first = text.slice(0, text.indexOf('\n'));
   const parsed = profileFromJson((JSON.parse(first) as { profile?: unknown }).profile, `${o.out} line 1`);
   if (!parsed.ok) throw new SetupError(`the recorded trace does not start with a profile line: ${parsed.error}`);
-  const fill = path.join(o.work, 'fill.jsonl');
-  const fillText = fillTrace(parsed.profile);
-  writeFileSync(fill, fillText);
-  const n = fillText.split('\n').length - 1;
+  const requests = fillRequests(parsed.profile);
+  const n = requests.length;
   o.onPhase?.('fill', n);
-  const args = [oracleMain(), 'replay', fill, '--sut', o.sutFor('fill'), '--timeout', String(o.timeoutMs), '--record', o.fillOut];
-  o.log(`running: ${shellText(args)} (the fill-to-the-limit sequence, ${n} requests)`);
-  await runOracle(args, 'replay', o.log);
-  return { how: `${r.how}; then ${shellText(args)} (FILL: kernel-matrix/fill.ts for the kernel's profile)` };
+  o.log(`sending the fill-to-the-limit sequence (${n} requests) to ${o.sutFor('fill')}`);
+  await sendAndRecord(o.sutFor('fill'), requests, o.fillOut, o.timeoutMs);
+  return { how: `${r.how}; then the fill-to-the-limit sequence of kernel-matrix/fill.ts for the kernel's profile, sent as is` };
 };
+
+/**
+ * Sends `requests` to the SUT as they are and writes its answers as a trace: the profile line
+ * of its hello, then each request with the SUT's answer as `expect`. No model runs alongside
+ * (the matrix replays the trace afterwards): replay --sut --record would run the model in
+ * lockstep, and a fill of 32,764 slots in both address spaces costs it minutes.
+ */
+export async function sendAndRecord(
+  sutCmd: string,
+  requests: readonly Request[],
+  out: string,
+  timeoutMs: number,
+): Promise<void> {
+  const sut = await SutClient.start(sutCmd, { timeoutMs });
+  const lines: string[] = [];
+  try {
+    if (sut.hello.profile === null) throw new SetupError(`${sut.description} declares no profile in its hello`);
+    lines.push(formatProfileLine(sut.hello.profile));
+    for (const r of requests) {
+      if (!sut.supports(r.op)) continue;
+      lines.push(formatTraceLine(r, await sut.request(r)));
+    }
+  } finally {
+    await sut.close();
+  }
+  writeFileSync(out, `${lines.join('\n')}\n`);
+}
