@@ -287,7 +287,9 @@ async function keepKernel(o: {
   );
   const order = await loadOrder(
     ROOT_MODULES,
-    (n) => builtin.has(n) && !files.has(n),
+    // Without a modules.builtin (a bare module folder), a module that is not there is taken as
+    // built in: /init checks /dev/kvm after loading what there is.
+    (n) => !files.has(n) && (builtin.has(n) || !existsSync(builtinFile)),
     async (n) => {
       const f = files.get(n);
       if (f === undefined)

@@ -24,7 +24,7 @@ import { fileLines } from '../trace/lines.js';
 import { formatReplay, replay, type ReplaySummary } from '../trace/replay.js';
 import { buildKvmDriver, packageRoot } from '../sut/kvm-driver.js';
 import { readTrace } from '../trace/trace.js';
-import { PROFILES, profileFromJson, type Profile } from '../model/profiles.js';
+import { PROFILES, profileDiff, profileFromJson, withParams, type Profile } from '../model/profiles.js';
 import { prepareKernel, prepareOwnKernel, type PreparedKernel } from './fetch.js';
 import { Progress, readSutProgress } from './progress.js';
 import { buildInitramfs } from './guest.js';
@@ -41,7 +41,7 @@ const RECORDER: Recorder = recordRandomThenFill;
 void recordByReplay;
 void recordWithOracle;
 
-const USAGE = `usage: npm run kernel-matrix -- [--kernels ${KERNELS.map((k) => k.name).join(',')} | --vmlinuz BZIMAGE --modules DIR] [--npt 0|1] [--check-runs N] [--no-fill] [--steps N] [--seed S] [--out DIR] [--timeout MS] [--refresh] [--verbose]`;
+const USAGE = `usage: npm run kernel-matrix -- [--kernels ${KERNELS.map((k) => k.name).join(',')} | --vmlinuz BZIMAGE --modules DIR] [--npt 0|1] [--check-runs N] [--no-fill] [--fill-memory 3G] [--steps N] [--seed S] [--out DIR] [--timeout MS] [--refresh] [--verbose]`;
 
 export interface Row {
   readonly kernel: string;
@@ -50,6 +50,8 @@ export interface Row {
   readonly release: string;
   readonly npt: string;
   readonly profile: Profile;
+  /** The kernel line's built-in profile name (kernels.ts), '' for an own build. */
+  readonly entryProfile: string;
   readonly steps: number;
   readonly mismatches: number;
   readonly bootS: number | null;
@@ -80,6 +82,16 @@ export function traceName(k: KernelEntry, npt: string | undefined, part?: 'fill'
   return `${k.name}${npt === '0' ? '-npt0' : ''}${part === undefined ? '' : `.${part}`}.jsonl.gz`;
 }
 
+/** The kernel line's built-in profile with the trace's max gfn, or how the trace's profile differs from it. */
+export function lineProfile(r: Pick<Row, 'profile'> & { entryProfile: string }): string {
+  if (r.entryProfile === '') return '(own build)';
+  const name = `${r.entryProfile},max_gfn=${r.profile.maxGfn === null ? 'null' : `0x${r.profile.maxGfn.toString(16)}`}`;
+  const p = withParams(name);
+  if (p === null || typeof p === 'string') return `? (${r.entryProfile})`;
+  const d = profileDiff(r.profile, p);
+  return d === null ? name : `${r.entryProfile} except ${d.field} = ${JSON.stringify(d.a)}`;
+}
+
 function table(rows: readonly Row[]): string {
   const head = [
     'kernel',
@@ -87,6 +99,7 @@ function table(rows: readonly Row[]): string {
     'npt',
     'address spaces',
     'max gfn',
+    'profile',
     'steps recorded',
     'mismatches',
     'boot s',
@@ -98,6 +111,7 @@ function table(rows: readonly Row[]): string {
     r.npt,
     String(r.profile.addressSpaces),
     r.profile.maxGfn === null ? 'none' : `0x${r.profile.maxGfn.toString(16)}`,
+    lineProfile(r),
     String(r.steps),
     String(r.mismatches),
     r.bootS === null ? '?' : r.bootS.toFixed(1),
@@ -121,6 +135,7 @@ async function main(argv: string[]): Promise<number> {
       out: { type: 'string' },
       timeout: { type: 'string', default: '300000' },
       'check-runs': { type: 'string' },
+      'fill-memory': { type: 'string', default: '3G' },
       'no-fill': { type: 'boolean', default: false },
       refresh: { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
@@ -210,6 +225,9 @@ async function main(argv: string[]): Promise<number> {
           qemuSut,
           ...kernelArgs,
           ...(values.npt === undefined ? [] : ['--npt', values.npt]),
+          // The fill needs more than 1 GiB with npt=0: the shadow MMU's rmap and lpage_info
+          // arrays are vmalloc'd per slot (a page each at least); 1 GiB ran out at 34,051 slots.
+          ...(phase === 'fill' ? ['--memory', values['fill-memory']] : []),
           '--stats',
           path.join(work, `stats-${phase}.json`),
           '--progress',
@@ -280,6 +298,7 @@ async function main(argv: string[]): Promise<number> {
         release: prepared.release,
         npt: values.npt ?? 'default (1)',
         profile: traceProfile(gz),
+        entryProfile: k.profile,
         steps: summary.steps + (fillSummary?.steps ?? 0),
         mismatches: summary.mismatches + (fillSummary?.mismatches ?? 0),
         bootS: s1?.bootMs == null ? null : s1.bootMs / 1000,

@@ -10,7 +10,7 @@
  *   SUT's first reset is answered (~50 ms in the guest), the lines read meanwhile were lost.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { profileFromJson } from '../model/profiles.js';
 import { fillRequests } from './fill.js';
 import { formatProfileLine, formatTraceLine, type Request } from '../cli/trace.js';
@@ -157,17 +157,24 @@ export async function sendAndRecord(
   out: string,
   timeoutMs: number,
 ): Promise<void> {
+  // Written as it goes: a guest that dies midway leaves every answer it gave.
+  writeFileSync(out, '');
   const sut = await SutClient.start(sutCmd, { timeoutMs });
-  const lines: string[] = [];
+  let pending: string[] = [];
+  const flush = (): void => {
+    if (pending.length > 0) appendFileSync(out, `${pending.join('\n')}\n`);
+    pending = [];
+  };
   try {
     if (sut.hello.profile === null) throw new SetupError(`${sut.description} declares no profile in its hello`);
-    lines.push(formatProfileLine(sut.hello.profile));
+    pending.push(formatProfileLine(sut.hello.profile));
     for (const r of requests) {
       if (!sut.supports(r.op)) continue;
-      lines.push(formatTraceLine(r, await sut.request(r)));
+      pending.push(formatTraceLine(r, await sut.request(r)));
+      if (pending.length >= 1000) flush();
     }
   } finally {
+    flush();
     await sut.close();
   }
-  writeFileSync(out, `${lines.join('\n')}\n`);
 }
