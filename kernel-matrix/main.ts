@@ -54,6 +54,8 @@ export interface Row {
   readonly entryProfile: string;
   readonly steps: number;
   readonly mismatches: number;
+  /** Steps where the kernel answered ENOMEM and the model would have accepted (MS-RES-01). */
+  readonly resourceSteps: number;
   readonly bootS: number | null;
   readonly ioctlsPerS: number | null;
   readonly trace: string;
@@ -102,6 +104,7 @@ function table(rows: readonly Row[]): string {
     'profile',
     'steps recorded',
     'mismatches',
+    'ENOMEM accepted',
     'boot s',
     'ioctls/s',
   ];
@@ -114,6 +117,7 @@ function table(rows: readonly Row[]): string {
     lineProfile(r),
     String(r.steps),
     String(r.mismatches),
+    String(r.resourceSteps),
     r.bootS === null ? '?' : r.bootS.toFixed(1),
     r.ioctlsPerS === null ? '?' : String(Math.round(r.ioctlsPerS)),
   ]);
@@ -301,6 +305,7 @@ async function main(argv: string[]): Promise<number> {
         entryProfile: k.profile,
         steps: summary.steps + (fillSummary?.steps ?? 0),
         mismatches: summary.mismatches + (fillSummary?.mismatches ?? 0),
+        resourceSteps: summary.resourceSteps + (fillSummary?.resourceSteps ?? 0),
         bootS: s1?.bootMs == null ? null : s1.bootMs / 1000,
         ioctlsPerS: requestMs === 0 ? null : requests / (requestMs / 1000),
         trace: gz,
