@@ -13,8 +13,8 @@ import { spawn } from 'node:child_process';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { profileFromJson } from '../model/profiles.js';
 import { fillRequests } from './fill.js';
-import { formatProfileLine, formatTraceLine, type Request } from '../cli/trace.js';
-import { SutClient } from '../cli/sut/protocol.js';
+import { formatProfileLine, formatTraceLine, type Request } from '../trace/trace.js';
+import { SutClient } from '../sut/protocol.js';
 import path from 'node:path';
 import { packageRoot } from '../sut/kvm-driver.js';
 import { generateTrace } from './gen-trace.js';
@@ -59,6 +59,17 @@ function shellText(args: readonly string[]): string {
 async function runOracle(args: readonly string[], what: string, log: (s: string) => void): Promise<void> {
   const code = await new Promise<number>((resolve, reject) => {
     const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // An interrupted matrix takes the oracle (and so qemu-sut and QEMU) with it.
+    const stop = (sig: NodeJS.Signals): void => {
+      p.kill('SIGTERM');
+      process.exit(sig === 'SIGINT' ? 130 : 143);
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+    p.on('close', () => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+    });
     for (const s of [p.stdout, p.stderr]) {
       let buf = '';
       s.setEncoding('utf8');
@@ -82,10 +93,11 @@ async function runOracle(args: readonly string[], what: string, log: (s: string)
 
 /**
  * Sequences of up to 1000 commands each (`--steps` of record); such a sequence sends about 500
- * requests (measured: 20 sequences, 10,267 requests on 6.1), so `steps / 500` of them.
+ * requests (measured: 100 sequences, 49,767 to 50,555 requests depending on kernel and npt), so
+ * `steps / 475` of them: at least `steps` requests (52,000 to 53,000 for 50,000).
  */
 const RECORD_COMMANDS_PER_SEQUENCE = 1000;
-const RECORD_REQUESTS_PER_SEQUENCE = 500;
+const RECORD_REQUESTS_PER_SEQUENCE = 475;
 
 /** `memslot-oracle record`, with about `steps` requests. */
 export const recordWithOracle: Recorder = async (o) => {
