@@ -78,8 +78,8 @@ export const DEFAULT_PROFILE_NAME = 'x86_64-nosmm';
 export const LINE_PROFILES: Readonly<Record<string, Profile>> = {
   /** Linux 6.1 (Debian 6.1.192): scalable memslots, no v1 flag mask, the size limit on every id. */
   'linux-6.1-x86_64': { name: 'linux-6.1-x86_64', addressSpaces: 2, ...MAINLINE, v1FlagsMask: false, maxNrPagesUserOnly: false },
-  /** Linux 6.12 (Debian 6.12.117). */
-  'linux-6.12-x86_64': { name: 'linux-6.12-x86_64', addressSpaces: 2, ...MAINLINE },
+  /** Linux 6.12 (Debian 6.12.117): the size limit still on every id (kvm_main.c:2025). */
+  'linux-6.12-x86_64': { name: 'linux-6.12-x86_64', addressSpaces: 2, ...MAINLINE, maxNrPagesUserOnly: false },
   /** Linux 6.18 (Debian 6.18.15, trixie-backports). */
   'linux-6.18-x86_64': { name: 'linux-6.18-x86_64', addressSpaces: 2, ...MAINLINE },
   /** Linux 7.3 (Debian 7.3.4, trixie-backports). */
