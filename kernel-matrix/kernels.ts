@@ -13,8 +13,10 @@
  * security archive; the host's apt sources say where each is). `design` is the memslot design
  * of the line: `legacy` (the sorted array with id_to_index, up to 5.16) or `scalable` (5.17+).
  *
- * Find current names after `npm run kernel-matrix -- --list` (it updates the private lists):
- * `apt-cache search` with the options it prints.
+ * Find current names with the private lists a run leaves in the cache (apt.ts), e.g.
+ *   A=~/.cache/memslot-oracle/kernel-matrix/apt/trixie-backports
+ *   apt-cache -o Dir::Etc::sourcelist=$A/sources.list -o Dir::Etc::sourceparts=- \
+ *     -o Dir::State::Lists=$A/lists -o Dir::Cache=$A/cache search --names-only '^linux-image-7'
  */
 export interface AptSuite {
   readonly archive: 'archive' | 'security';
