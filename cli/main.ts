@@ -4,7 +4,7 @@
  * broken SUT. Only this file calls process.exit.
  */
 import { parseArgs } from 'node:util';
-import { PROFILES, profileToJson } from '../model/profiles.js';
+import { LINE_PROFILES, PROFILES, profileToJson } from '../model/profiles.js';
 import { fileLines } from '../trace/lines.js';
 import { resolveProfile } from './profile-arg.js';
 import { formatReplay, replay } from '../trace/replay.js';
@@ -34,7 +34,7 @@ async function replayCommand(args: string[]): Promise<number> {
 }
 
 async function profilesCommand(): Promise<number> {
-  for (const [name, p] of Object.entries(PROFILES)) process.stdout.write(`${name} ${JSON.stringify(profileToJson(p))}\n`);
+  for (const [name, p] of Object.entries({ ...PROFILES, ...LINE_PROFILES })) process.stdout.write(`${name} ${JSON.stringify(profileToJson(p))}\n`);
   return 0;
 }
 

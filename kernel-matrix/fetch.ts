@@ -27,7 +27,8 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { cacheDir } from '../sut/kvm-driver.js';
-import type { KernelEntry } from './kernels.js';
+import { aptDownload, privateApt } from './apt.js';
+import { debsOf, type KernelEntry } from './kernels.js';
 import { SetupError, decompressorFor, requireTools } from './tools.js';
 
 /** The modules the guest loads, by module name; their dependencies are found with modinfo. */
@@ -128,30 +129,23 @@ export function cachedKernel(entry: KernelEntry): PreparedKernel | null {
   return null;
 }
 
-/** The .deb of the package in debs/, downloading it with apt-get if there is none. */
-async function fetchDeb(pkg: string, refresh: boolean, log: (s: string) => void): Promise<string> {
+/** The .deb of a package in debs/, downloading it with the private apt if there is none. */
+async function fetchDeb(
+  entry: KernelEntry,
+  pkg: string,
+  refresh: boolean,
+  log: (s: string) => void,
+): Promise<string> {
   const debs = path.join(matrixCacheDir(), 'debs');
   mkdirSync(debs, { recursive: true });
   const have = readdirSync(debs).filter((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
   if (refresh) for (const f of have) rmSync(path.join(debs, f), { force: true });
   else if (have.length > 0) return path.join(debs, have.sort().at(-1)!);
-  log(`downloading ${pkg} (apt-get download)`);
+  const apt = await privateApt(path.join(matrixCacheDir(), 'apt'), entry.suites, { refresh, log });
+  log(`downloading ${pkg} from ${entry.suites.map((s) => s.suite).join(', ')} (apt-get download)`);
   const tmp = mkdtempSync(path.join(debs, '.tmp-'));
   try {
-    try {
-      await run('apt-get', ['download', pkg], { cwd: tmp });
-    } catch (e) {
-      const err = String((e as { stderr?: string }).stderr ?? e);
-      if (/Unable to locate package|has no installation candidate|Couldn't find any package/i.test(err)) {
-        throw new SetupError(
-          `apt does not know the package ${pkg}. Run: apt-get update\n` +
-            `If it is still not found, Debian no longer ships it: find the current name with ` +
-            `"apt-cache depends linux-image-amd64" (6.1) or "apt-cache depends linux-image-6.12-amd64" (6.12) ` +
-            `and change its line in kernel-matrix/kernels.ts.`,
-        );
-      }
-      throw new SetupError(`apt-get download ${pkg} failed: ${err.trim().split('\n').slice(-5).join(' | ')}`);
-    }
+    await aptDownload(apt, entry.suites, pkg, tmp, log);
     const got = readdirSync(tmp).filter((f) => f.endsWith('.deb'));
     if (got.length !== 1) throw new SetupError(`apt-get download ${pkg} left ${got.length} .deb files in ${tmp}`);
     const dest = path.join(debs, got[0]!);
@@ -203,80 +197,135 @@ export async function loadOrder(
   return order;
 }
 
-/** Unpacks the package and keeps the kernel and the modules the guest needs. */
-async function extract(entry: KernelEntry, deb: string, log: (s: string) => void): Promise<PreparedKernel> {
-  const version = (await run('dpkg-deb', ['-f', deb, 'Version'])).stdout.trim();
+/** Where an unpacked kernel package keeps its kernel: /boot/vmlinuz-REL, or (7.x) /usr/lib/modules/REL/vmlinuz. */
+function findVmlinuz(unpacked: string): { vmlinuz: string; release: string } | null {
+  const boot = path.join(unpacked, 'boot');
+  const inBoot = existsSync(boot) ? readdirSync(boot).find((f) => f.startsWith('vmlinuz-')) : undefined;
+  if (inBoot !== undefined) return { vmlinuz: path.join(boot, inBoot), release: inBoot.slice('vmlinuz-'.length) };
+  for (const mods of [path.join(unpacked, 'usr', 'lib', 'modules'), path.join(unpacked, 'lib', 'modules')]) {
+    if (!existsSync(mods)) continue;
+    for (const rel of readdirSync(mods)) {
+      const v = path.join(mods, rel, 'vmlinuz');
+      if (existsSync(v)) return { vmlinuz: v, release: rel };
+    }
+  }
+  return null;
+}
+
+/** Unpacks the packages and keeps the kernel and the modules the guest needs. */
+async function extract(entry: KernelEntry, debs: readonly string[], log: (s: string) => void): Promise<PreparedKernel> {
+  const version = (await run('dpkg-deb', ['-f', debs[0]!, 'Version'])).stdout.trim();
   const kernels = path.join(matrixCacheDir(), 'kernels');
   mkdirSync(kernels, { recursive: true });
   const work = mkdtempSync(path.join(kernels, `${entry.pkg}_${version}.tmp-`));
   const unpacked = path.join(work, 'unpacked');
-  const out = path.join(work, 'kernel');
   try {
-    log(`unpacking ${path.basename(deb)} (dpkg-deb -x)`);
-    await run('dpkg-deb', ['-x', deb, unpacked]);
-    const boot = path.join(unpacked, 'boot');
-    const vmlinuz = existsSync(boot) ? readdirSync(boot).find((f) => f.startsWith('vmlinuz-')) : undefined;
-    if (vmlinuz === undefined)
-      throw new SetupError(`${deb} has no /boot/vmlinuz-*: is ${entry.pkg} a kernel image package?`);
-    const release = vmlinuz.slice('vmlinuz-'.length);
+    for (const deb of debs) {
+      log(`unpacking ${path.basename(deb)} (dpkg-deb -x)`);
+      await run('dpkg-deb', ['-x', deb, unpacked]);
+    }
+    const found = findVmlinuz(unpacked);
+    if (found === null)
+      throw new SetupError(
+        `${debs.map((d) => path.basename(d)).join(' + ')} hold no /boot/vmlinuz-* nor /usr/lib/modules/*/vmlinuz: ` +
+          `is ${entry.pkg} a kernel image package (from 7.x the kernel is in linux-binary-VER: list it in debs)?`,
+      );
+    const { vmlinuz, release } = found;
     const modRoot = [
       path.join(unpacked, 'lib', 'modules', release),
       path.join(unpacked, 'usr', 'lib', 'modules', release),
-    ].find((d) => existsSync(d));
-    if (modRoot === undefined) throw new SetupError(`${deb} has no lib/modules/${release}`);
-    const files = indexModules(modRoot);
-    const builtinFile = path.join(modRoot, 'modules.builtin');
-    const builtin = new Set(
-      existsSync(builtinFile)
-        ? readFileSync(builtinFile, 'utf8')
-            .split('\n')
-            .filter((l) => l.trim() !== '')
-            .map((l) => normalizeModuleName(path.basename(l).replace(/\.ko.*$/, '')))
-        : [],
+    ].find((d) => existsSync(d) && readdirSync(d).includes('kernel'));
+    if (modRoot === undefined)
+      throw new SetupError(`${debs.join(' + ')} have no lib/modules/${release}/kernel (the modules: list their package in debs)`);
+    const config = [path.join(unpacked, 'boot', `config-${release}`), path.join(modRoot, 'config')].find((f) =>
+      existsSync(f),
     );
-    const order = await loadOrder(
-      ROOT_MODULES,
-      (n) => builtin.has(n) && !files.has(n),
-      async (n) => {
-        const f = files.get(n);
-        if (f === undefined)
-          throw new SetupError(`module ${n} is neither built into ${release} nor shipped in ${entry.pkg}`);
-        const dep = (await run('modinfo', ['-F', 'depends', f])).stdout.trim();
-        return dep === ''
-          ? []
-          : dep
-              .split(',')
-              .map((s) => s.trim())
-              .filter((s) => s !== '');
-      },
-    );
-    requireTools(order.map((n) => decompressorFor(files.get(n)!)?.cmd).filter((c) => c !== undefined));
-    mkdirSync(path.join(out, 'modules'), { recursive: true });
-    const modules: ModuleFile[] = [];
-    for (const n of order) {
-      const src = files.get(n)!;
-      const file = path.basename(src).replace(/\.ko\.(xz|zst|gz)$/, '.ko');
-      const dest = path.join(out, 'modules', file);
-      const dec = decompressorFor(src);
-      if (dec === null) copyFileSync(src, dest);
-      else writeFileSync(dest, await runBuffer(dec.cmd, ['-dc', src]));
-      modules.push({ name: n, file });
-    }
-    copyFileSync(path.join(boot, vmlinuz), path.join(out, 'vmlinuz'));
-    const config = path.join(boot, `config-${release}`);
-    if (existsSync(config)) copyFileSync(config, path.join(out, 'config'));
-    const meta: Meta = { pkg: entry.pkg, version, release, modules };
-    writeFileSync(path.join(out, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
-    const final = path.join(kernels, `${entry.pkg}_${version}`);
-    rmSync(final, { recursive: true, force: true });
-    renameSync(out, final);
-    log(
-      `kernel ${release} (${entry.pkg} ${version}) ready; modules in load order: ${modules.map((m) => m.name).join(' ')}`,
-    );
-    return prepared(entry, final, meta);
+    return await keepKernel({
+      entry,
+      pkg: entry.pkg,
+      version,
+      release,
+      vmlinuz,
+      modRoot,
+      config,
+      work,
+      final: path.join(kernels, `${entry.pkg}_${version}`),
+      log,
+    });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * Keeps a kernel and the modules the guest needs (in dependency order, uncompressed) in
+ * `final`: from an unpacked package or from a developer's own build.
+ */
+async function keepKernel(o: {
+  entry: KernelEntry;
+  pkg: string;
+  version: string;
+  release: string;
+  vmlinuz: string;
+  modRoot: string;
+  config: string | undefined;
+  work: string;
+  final: string;
+  log: (s: string) => void;
+}): Promise<PreparedKernel> {
+  const { entry, release, modRoot } = o;
+  const out = path.join(o.work, 'kernel');
+  const files = indexModules(modRoot);
+  const builtinFile = path.join(modRoot, 'modules.builtin');
+  const builtin = new Set(
+    existsSync(builtinFile)
+      ? readFileSync(builtinFile, 'utf8')
+          .split('\n')
+          .filter((l) => l.trim() !== '')
+          .map((l) => normalizeModuleName(path.basename(l).replace(/\.ko.*$/, '')))
+      : [],
+  );
+  const order = await loadOrder(
+    ROOT_MODULES,
+    // Without a modules.builtin (a bare module folder), a module that is not there is taken as
+    // built in: /init checks /dev/kvm after loading what there is.
+    (n) => !files.has(n) && (builtin.has(n) || !existsSync(builtinFile)),
+    async (n) => {
+      const f = files.get(n);
+      if (f === undefined)
+        throw new SetupError(`module ${n} is neither built into ${release} (modules.builtin) nor found under ${modRoot}`);
+      const dep = (await run('modinfo', ['-F', 'depends', f])).stdout.trim();
+      return dep === ''
+        ? []
+        : dep
+            .split(',')
+            .map((s) => s.trim())
+            .filter((s) => s !== '');
+    },
+  );
+  requireTools(order.map((n) => decompressorFor(files.get(n)!)?.cmd).filter((c) => c !== undefined));
+  mkdirSync(path.join(out, 'modules'), { recursive: true });
+  const modules: ModuleFile[] = [];
+  for (const n of order) {
+    const src = files.get(n)!;
+    const file = path.basename(src).replace(/\.ko\.(xz|zst|gz)$/, '.ko');
+    const dest = path.join(out, 'modules', file);
+    const dec = decompressorFor(src);
+    if (dec === null) copyFileSync(src, dest);
+    else writeFileSync(dest, await runBuffer(dec.cmd, ['-dc', src]));
+    modules.push({ name: n, file });
+  }
+  copyFileSync(o.vmlinuz, path.join(out, 'vmlinuz'));
+  if (o.config !== undefined) copyFileSync(o.config, path.join(out, 'config'));
+  const meta: Meta = { pkg: o.pkg, version: o.version, release, modules };
+  writeFileSync(path.join(out, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
+  rmSync(o.final, { recursive: true, force: true });
+  mkdirSync(path.dirname(o.final), { recursive: true });
+  renameSync(out, o.final);
+  o.log(
+    `kernel ${release} (${o.pkg} ${o.version}) ready; modules in load order: ${modules.length === 0 ? '(none: all built in)' : modules.map((m) => m.name).join(' ')}`,
+  );
+  return prepared(entry, o.final, meta);
 }
 
 function runBuffer(file: string, args: readonly string[]): Promise<Buffer> {
@@ -302,6 +351,78 @@ export async function prepareKernel(
     const c = cachedKernel(entry);
     if (c !== null) return c;
   }
-  const deb = await fetchDeb(entry.pkg, opts.refresh === true, log);
-  return extract(entry, deb, log);
+  const debs: string[] = [];
+  for (const pkg of debsOf(entry)) debs.push(await fetchDeb(entry, pkg, opts.refresh === true, log));
+  return extract(entry, debs, log);
+}
+
+/** The version string of an x86 bzImage (its setup header's kernel_version), e.g. "6.18.0-rc1+ (user@host) #1 ...". */
+export function bzImageVersion(file: string): string | null {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(file);
+  } catch {
+    return null;
+  }
+  if (buf.length < 0x210 || buf.toString('latin1', 0x202, 0x206) !== 'HdrS') return null;
+  const off = buf.readUInt16LE(0x20e) + 0x200;
+  if (off >= buf.length) return null;
+  const end = buf.indexOf(0, off);
+  return buf.toString('latin1', off, end < 0 ? Math.min(buf.length, off + 256) : end);
+}
+
+/** The table entry a developer's own kernel gets (its name is `own-<release>`). */
+export function ownKernelEntry(release: string): KernelEntry {
+  return { name: `own-${release}`, pkg: '(own build)', suites: [], design: 'scalable', profile: '' };
+}
+
+/**
+ * A developer's own kernel: `vmlinuz` (arch/x86/boot/bzImage, or an installed vmlinuz) and
+ * `modules` (a build tree after `make modules`, a `make modules_install INSTALL_MOD_PATH=DIR`
+ * folder, or /lib/modules/REL). The modules the guest needs are found the same way as in a
+ * package (modinfo; modules.builtin, when present, says what is built in). Prepared anew on
+ * every call, into `kernels/own-<release>-<hash>` (the hash of the kernel image and the path).
+ */
+export async function prepareOwnKernel(
+  vmlinuz: string,
+  modules: string,
+  opts: { log?: (s: string) => void } = {},
+): Promise<PreparedKernel> {
+  const log = opts.log ?? ((): void => {});
+  requireTools();
+  if (!existsSync(vmlinuz)) throw new SetupError(`--vmlinuz ${vmlinuz}: no such file`);
+  if (!existsSync(modules) || !statSync(modules).isDirectory()) throw new SetupError(`--modules ${modules}: no such folder`);
+  const version = bzImageVersion(vmlinuz);
+  if (version === null) throw new SetupError(`--vmlinuz ${vmlinuz} is not an x86 bzImage (arch/x86/boot/bzImage)`);
+  const release = version.split(' ')[0]!;
+  let modRoot = path.resolve(modules);
+  for (const sub of [path.join('lib', 'modules', release), path.join('usr', 'lib', 'modules', release)])
+    if (existsSync(path.join(modRoot, sub))) modRoot = path.join(modRoot, sub);
+  const hash = (await import('node:crypto'))
+    .createHash('sha256')
+    .update(readFileSync(vmlinuz))
+    .update(modRoot)
+    .digest('hex')
+    .slice(0, 12);
+  const kernels = path.join(matrixCacheDir(), 'kernels');
+  mkdirSync(kernels, { recursive: true });
+  const final = path.join(kernels, `own-${release}-${hash}`);
+  const work = mkdtempSync(path.join(kernels, `own-${release}-${hash}.tmp-`));
+  const config = [path.join(modRoot, '.config'), path.join(modRoot, 'config')].find((f) => existsSync(f));
+  try {
+    return await keepKernel({
+      entry: ownKernelEntry(release),
+      pkg: '(own build)',
+      version,
+      release,
+      vmlinuz,
+      modRoot,
+      config,
+      work,
+      final,
+      log,
+    });
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
 }

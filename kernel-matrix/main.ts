@@ -24,22 +24,24 @@ import { fileLines } from '../trace/lines.js';
 import { formatReplay, replay, type ReplaySummary } from '../trace/replay.js';
 import { buildKvmDriver, packageRoot } from '../sut/kvm-driver.js';
 import { readTrace } from '../trace/trace.js';
-import { PROFILES, profileFromJson, type Profile } from '../model/profiles.js';
-import { prepareKernel } from './fetch.js';
+import { PROFILES, profileDiff, profileFromJson, withParams, type Profile } from '../model/profiles.js';
+import { prepareKernel, prepareOwnKernel, type PreparedKernel } from './fetch.js';
+import { Progress, readSutProgress } from './progress.js';
 import { buildInitramfs } from './guest.js';
 import { KERNELS, findKernel, type KernelEntry } from './kernels.js';
 import type { QemuSutStats } from './qemu-sut.js';
-import { recordByReplay, recordWithOracle, type Recorder } from './record.js';
+import { recordByReplay, recordRandomThenFill, recordWithOracle, type Recorder } from './record.js';
 import { SetupError } from './tools.js';
 
 /**
  * How traces are recorded: `recordWithOracle` runs `memslot-oracle record`; `recordByReplay`
  * replays gen-trace.ts's requests (what the matrix did before that command existed).
  */
-const RECORDER: Recorder = recordWithOracle;
+const RECORDER: Recorder = recordRandomThenFill;
 void recordByReplay;
+void recordWithOracle;
 
-const USAGE = `usage: npm run kernel-matrix -- [--kernels ${KERNELS.map((k) => k.name).join(',')}] [--npt 0|1] [--steps N] [--seed S] [--out DIR] [--timeout MS] [--refresh] [--verbose]`;
+const USAGE = `usage: npm run kernel-matrix -- [--kernels ${KERNELS.map((k) => k.name).join(',')} | --vmlinuz BZIMAGE --modules DIR] [--npt 0|1] [--check-runs N] [--no-fill] [--fill-memory 3G] [--steps N] [--seed S] [--out DIR] [--timeout MS] [--refresh] [--verbose]`;
 
 export interface Row {
   readonly kernel: string;
@@ -48,8 +50,12 @@ export interface Row {
   readonly release: string;
   readonly npt: string;
   readonly profile: Profile;
+  /** The kernel line's built-in profile name (kernels.ts), '' for an own build. */
+  readonly entryProfile: string;
   readonly steps: number;
   readonly mismatches: number;
+  /** Steps where the kernel answered ENOMEM and the model would have accepted (MS-RES-01). */
+  readonly resourceSteps: number;
   readonly bootS: number | null;
   readonly ioctlsPerS: number | null;
   readonly trace: string;
@@ -74,8 +80,18 @@ export async function checkTrace(gzFile: string): Promise<ReplaySummary> {
 
 const q = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
-export function traceName(k: KernelEntry, npt: string | undefined): string {
-  return `${k.name}${npt === '0' ? '-npt0' : ''}.jsonl.gz`;
+export function traceName(k: KernelEntry, npt: string | undefined, part?: 'fill'): string {
+  return `${k.name}${npt === '0' ? '-npt0' : ''}${part === undefined ? '' : `.${part}`}.jsonl.gz`;
+}
+
+/** The kernel line's built-in profile with the trace's max gfn, or how the trace's profile differs from it. */
+export function lineProfile(r: Pick<Row, 'profile'> & { entryProfile: string }): string {
+  if (r.entryProfile === '') return '(own build)';
+  const name = `${r.entryProfile},max_gfn=${r.profile.maxGfn === null ? 'null' : `0x${r.profile.maxGfn.toString(16)}`}`;
+  const p = withParams(name);
+  if (p === null || typeof p === 'string') return `? (${r.entryProfile})`;
+  const d = profileDiff(r.profile, p);
+  return d === null ? name : `${r.entryProfile} except ${d.field} = ${JSON.stringify(d.a)}`;
 }
 
 function table(rows: readonly Row[]): string {
@@ -85,8 +101,10 @@ function table(rows: readonly Row[]): string {
     'npt',
     'address spaces',
     'max gfn',
+    'profile',
     'steps recorded',
     'mismatches',
+    'ENOMEM accepted',
     'boot s',
     'ioctls/s',
   ];
@@ -96,8 +114,10 @@ function table(rows: readonly Row[]): string {
     r.npt,
     String(r.profile.addressSpaces),
     r.profile.maxGfn === null ? 'none' : `0x${r.profile.maxGfn.toString(16)}`,
+    lineProfile(r),
     String(r.steps),
     String(r.mismatches),
+    String(r.resourceSteps),
     r.bootS === null ? '?' : r.bootS.toFixed(1),
     r.ioctlsPerS === null ? '?' : String(Math.round(r.ioctlsPerS)),
   ]);
@@ -111,11 +131,16 @@ async function main(argv: string[]): Promise<number> {
     args: argv,
     options: {
       kernels: { type: 'string' },
+      vmlinuz: { type: 'string' },
+      modules: { type: 'string' },
       npt: { type: 'string' },
       steps: { type: 'string', default: '50000' },
       seed: { type: 'string', default: '1' },
       out: { type: 'string' },
       timeout: { type: 'string', default: '300000' },
+      'check-runs': { type: 'string' },
+      'fill-memory': { type: 'string', default: '3G' },
+      'no-fill': { type: 'boolean', default: false },
       refresh: { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -125,6 +150,10 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
+  const own = values.vmlinuz !== undefined || values.modules !== undefined;
+  if (own && (values.vmlinuz === undefined || values.modules === undefined))
+    throw new SetupError(`a kernel of your own needs both --vmlinuz PATH and --modules DIR\n${USAGE}`);
+  if (own && values.kernels !== undefined) throw new SetupError(`--kernels and --vmlinuz/--modules exclude each other`);
   const names =
     values.kernels === undefined
       ? KERNELS.map((k) => k.name)
@@ -132,71 +161,140 @@ async function main(argv: string[]): Promise<number> {
           .split(',')
           .map((s) => s.trim())
           .filter((s) => s !== '');
-  const kernels = names.map((n) => {
-    const k = findKernel(n);
-    if (k === undefined)
-      throw new SetupError(
-        `unknown kernel "${n}"; the table (kernel-matrix/kernels.ts) has ${KERNELS.map((x) => x.name).join(', ')}`,
-      );
-    return k;
-  });
+  const kernels = own
+    ? []
+    : names.map((n) => {
+        const k = findKernel(n);
+        if (k === undefined)
+          throw new SetupError(
+            `unknown kernel "${n}"; the table (kernel-matrix/kernels.ts) has ${KERNELS.map((x) => x.name).join(', ')}`,
+          );
+        return k;
+      });
   if (values.npt !== undefined && values.npt !== '0' && values.npt !== '1')
     throw new SetupError(`--npt must be 0 or 1`);
   const steps = Number(values.steps);
   const seed = Number(values.seed);
   const timeoutMs = Number(values.timeout);
+  const checkRuns = Number(values['check-runs'] ?? (own ? '20' : '0'));
   if (
     !Number.isInteger(steps) ||
     steps < 0 ||
     !Number.isInteger(seed) ||
     !Number.isInteger(timeoutMs) ||
-    timeoutMs <= 0
+    timeoutMs <= 0 ||
+    !Number.isInteger(checkRuns) ||
+    checkRuns < 0
   ) {
-    throw new SetupError(`--steps, --seed and --timeout must be integers (steps >= 0, timeout > 0)\n${USAGE}`);
+    throw new SetupError(
+      `--steps, --seed, --timeout and --check-runs must be integers (steps >= 0, timeout > 0, check-runs >= 0)\n${USAGE}`,
+    );
   }
-  const outDir = values.out ?? path.join(packageRoot(), 'test', 'ground-truth', 'kernel-matrix');
+  const fill = !values['no-fill'];
+  const outDir =
+    values.out ??
+    (own ? path.resolve('kernel-matrix-results') : path.join(packageRoot(), 'test', 'ground-truth', 'kernel-matrix'));
   mkdirSync(outDir, { recursive: true });
-  const log = (s: string): void => {
-    process.stderr.write(`kernel-matrix: ${s}\n`);
-  };
+  const progress = new Progress();
+  const log = (s: string): void => progress.log(s);
   const qemuSut = fileURLToPath(new URL('./qemu-sut.js', import.meta.url));
 
+  const targets: { prepare: () => Promise<PreparedKernel>; label: string }[] = own
+    ? [
+        {
+          label: 'own kernel',
+          prepare: () => prepareOwnKernel(path.resolve(values.vmlinuz!), path.resolve(values.modules!), { log }),
+        },
+      ]
+    : kernels.map((k) => ({ label: k.name, prepare: () => prepareKernel(k, { refresh: values.refresh, log }) }));
+
+  const nptLabel = values.npt === undefined ? 'npt=1' : `npt=${values.npt}`;
   const rows: Row[] = [];
-  for (const k of kernels) {
+  for (const t of targets) {
     // Everything that may download or compile happens here, before the oracle's hello timeout.
-    const prepared = await prepareKernel(k, { refresh: values.refresh, log });
+    progress.status(`${t.label} ${nptLabel}`, 'preparing (download and unpack when not cached)');
+    const prepared = await t.prepare();
+    const k = prepared.entry;
+    const tag = `${k.name} ${nptLabel}`;
     buildInitramfs(prepared, await buildKvmDriver({ static: true }));
     const work = mkdtempSync(path.join(tmpdir(), 'kernel-matrix-'));
+    let poll: NodeJS.Timeout | undefined;
     try {
-      const statsFile = path.join(work, 'stats.json');
-      const sut = [
-        process.execPath,
-        qemuSut,
-        '--kernel',
-        k.name,
-        ...(values.npt === undefined ? [] : ['--npt', values.npt]),
-        '--stats',
-        statsFile,
-        ...(values.verbose ? ['--verbose'] : []),
-      ]
-        .map(q)
-        .join(' ');
+      const kernelArgs = own
+        ? ['--vmlinuz', path.resolve(values.vmlinuz!), '--modules', path.resolve(values.modules!)]
+        : ['--kernel', k.name];
+      const sutFor = (phase: string): string =>
+        [
+          process.execPath,
+          qemuSut,
+          ...kernelArgs,
+          ...(values.npt === undefined ? [] : ['--npt', values.npt]),
+          // The fill needs more than 1 GiB with npt=0: the shadow MMU's rmap and lpage_info
+          // arrays are vmalloc'd per slot (a page each at least); 1 GiB ran out at 34,051 slots.
+          ...(phase === 'fill' ? ['--memory', values['fill-memory']] : []),
+          '--stats',
+          path.join(work, `stats-${phase}.json`),
+          '--progress',
+          path.join(work, `progress-${phase}.json`),
+          ...(values.verbose ? ['--verbose'] : []),
+        ]
+          .map(q)
+          .join(' ');
+      const watch = (phase: string, what: string, total: number | undefined): void => {
+        if (poll !== undefined) clearInterval(poll);
+        const file = path.join(work, `progress-${phase}.json`);
+        const tick = (): void => {
+          const p = readSutProgress(file);
+          if (p === null || !p.ready) progress.status(tag, `booting (${((p?.elapsedMs ?? 0) / 1000).toFixed(0)} s)`);
+          else progress.status(tag, what, p.requests, total);
+        };
+        tick();
+        poll = setInterval(tick, 500);
+      };
       const raw = path.join(work, 'trace.jsonl');
-      log(`${k.name}: recording (${prepared.pkg} ${prepared.version}); the boot takes about 15 s`);
+      const rawFill = path.join(work, 'fill-recorded.jsonl');
+      log(`${k.name}: recording (${prepared.pkg} ${prepared.version}, ${prepared.release}, ${nptLabel})`);
       const t0 = Date.now();
-      const { how } = await RECORDER({ sut, out: raw, seed, steps, timeoutMs, work, log });
+      const { how } = await RECORDER({
+        sutFor,
+        out: raw,
+        ...(fill ? { fillOut: rawFill } : {}),
+        seed,
+        steps,
+        timeoutMs,
+        work,
+        log,
+        onPhase: (phase, n) =>
+          watch(phase, phase === 'random' ? 'random steps' : 'fill-to-the-limit steps', n),
+      });
       const gz = path.join(outDir, traceName(k, values.npt));
       writeFileSync(gz, gzipSync(readFileSync(raw), { level: 9 }));
-      let stats: QemuSutStats | null = null;
-      try {
-        stats = JSON.parse(readFileSync(statsFile, 'utf8')) as QemuSutStats;
-      } catch {
-        log(`${k.name}: qemu-sut wrote no stats`);
-      }
-      log(
-        `${k.name}: recorded in ${((Date.now() - t0) / 1000).toFixed(0)} s by ${how}; checking ${gz} against the model`,
-      );
+      const gzFill = path.join(outDir, traceName(k, values.npt, 'fill'));
+      if (fill) writeFileSync(gzFill, gzipSync(readFileSync(rawFill), { level: 9 }));
+      const stats = (phase: string): QemuSutStats | null => {
+        try {
+          return JSON.parse(readFileSync(path.join(work, `stats-${phase}.json`), 'utf8')) as QemuSutStats;
+        } catch {
+          return null;
+        }
+      };
+      const s1 = stats('random');
+      const s2 = fill ? stats('fill') : null;
+      if (s1 === null) log(`${k.name}: qemu-sut wrote no stats`);
+      log(`${k.name}: recorded in ${((Date.now() - t0) / 1000).toFixed(0)} s by ${how}`);
+      if (poll !== undefined) clearInterval(poll);
+      progress.status(tag, 'replaying through the model');
       const summary = await checkTrace(gz);
+      const fillSummary = fill ? await checkTrace(gzFill) : null;
+      let checkResult = '';
+      if (checkRuns > 0) {
+        watch('check', `check --sut (${checkRuns} runs), requests`, undefined);
+        checkResult = await runCheck(sutFor('check'), seed, checkRuns, timeoutMs, log);
+      }
+      if (poll !== undefined) clearInterval(poll);
+      progress.done();
+      const requests = (s1?.requests ?? 0) + (s2?.requests ?? 0);
+      const requestMs = (s1?.requestMs ?? 0) + (s2?.requestMs ?? 0);
       const row: Row = {
         kernel: k.name,
         pkg: prepared.pkg,
@@ -204,28 +302,71 @@ async function main(argv: string[]): Promise<number> {
         release: prepared.release,
         npt: values.npt ?? 'default (1)',
         profile: traceProfile(gz),
-        steps: summary.steps,
-        mismatches: summary.mismatches,
-        bootS: stats?.bootMs == null ? null : stats.bootMs / 1000,
-        ioctlsPerS: stats === null || stats.requestMs === 0 ? null : stats.requests / (stats.requestMs / 1000),
+        entryProfile: k.profile,
+        steps: summary.steps + (fillSummary?.steps ?? 0),
+        mismatches: summary.mismatches + (fillSummary?.mismatches ?? 0),
+        resourceSteps: summary.resourceSteps + (fillSummary?.resourceSteps ?? 0),
+        bootS: s1?.bootMs == null ? null : s1.bootMs / 1000,
+        ioctlsPerS: requestMs === 0 ? null : requests / (requestMs / 1000),
         trace: gz,
         summary,
       };
       rows.push(row);
-      const rules = [...summary.ruleCounts.entries()].sort((a, b) => a[0].localeCompare(b[0]));
+      const rules = new Map(summary.ruleCounts);
+      for (const [r, n] of fillSummary?.ruleCounts ?? []) rules.set(r, (rules.get(r) ?? 0) + n);
       log(
-        `${k.name}: ${summary.steps} steps, ${summary.mismatches} mismatches; rules deciding requests: ${rules.map(([r, n]) => `${r} ${n}`).join(', ')}`,
+        `${k.name}: ${row.steps} steps (${summary.steps} random, ${fillSummary?.steps ?? 0} fill), ${row.mismatches} mismatches; rules deciding requests: ${[
+          ...rules.entries(),
+        ]
+          .sort((a, b) => a[0].localeCompare(b[0]))
+          .map(([r, n]) => `${r} ${n}`)
+          .join(', ')}${checkResult === '' ? '' : `; ${checkResult}`}`,
       );
-      if (summary.mismatches > 0)
-        process.stdout.write(
-          `\n${k.name} (${gz}), the kernel's answers as "expected":\n${formatReplay(summary, false)}\n`,
-        );
+      for (const [f, sm] of [
+        [gz, summary],
+        [gzFill, fillSummary],
+      ] as const)
+        if (sm !== null && sm.mismatches > 0)
+          process.stdout.write(`\n${k.name} (${f}), the kernel's answers as "expected":\n${formatReplay(sm, false)}\n`);
     } finally {
+      if (poll !== undefined) clearInterval(poll);
+      progress.done();
       rmSync(work, { recursive: true, force: true });
     }
   }
   process.stdout.write(`\n${table(rows)}\n`);
   return rows.every((r) => r.mismatches === 0) ? 0 : 1;
+}
+
+/** `memslot-oracle check --sut CMD --runs N`: its summary line. */
+async function runCheck(sut: string, seed: number, runs: number, timeoutMs: number, log: (s: string) => void): Promise<string> {
+  const args = [
+    path.join(packageRoot(), 'dist', 'cli', 'main.js'),
+    'check',
+    '--sut',
+    sut,
+    '--seed',
+    String(seed),
+    '--runs',
+    String(runs),
+    '--timeout',
+    String(timeoutMs),
+  ];
+  log(`running: node ${args.map(q).join(' ')}`);
+  const { spawn } = await import('node:child_process');
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let text = '';
+    p.stdout.setEncoding('utf8');
+    p.stdout.on('data', (d: string) => {
+      text += d;
+    });
+    p.on('error', reject);
+    p.on('close', (code) => {
+      for (const l of text.trimEnd().split('\n')) log(`  ${l}`);
+      resolve(`check --sut: exit ${code} (${text.split('\n')[0] ?? ''})`);
+    });
+  });
 }
 
 // Only when run as a program (the test imports checkTrace and traceProfile).

@@ -3,7 +3,7 @@
  * qemu-sut: a SUT (spec/80-protocol.md) that is a real Linux kernel booted under QEMU.
  *
  *   node dist/kernel-matrix/qemu-sut.js --kernel 6.1 [--npt 0|1] [--memory 1G]
- *        [--boot-timeout SECONDS] [--stats FILE] [--refresh] [--verbose]
+ *        [--boot-timeout SECONDS] [--stats FILE] [--progress FILE] [--refresh] [--verbose]
  *
  * Boots the table's kernel (kernel-matrix/kernels.ts; fetched and cached on first use) under
  * qemu-system-x86_64 -accel tcg with the kvm-sut driver inside (guest.ts), and forwards every
@@ -11,6 +11,9 @@
  * starts at once; requests that arrive before the driver is up (the oracle's hello) wait for it,
  * so hello is answered about 15 s after the start: give the oracle `--timeout 300000`.
  * Everything the guest prints before the ready marker is boot noise and is dropped.
+ *
+ * `--progress FILE`: the boot state and the number of requests answered so far, rewritten
+ * about every 250 ms (kernel-matrix/progress.ts reads it for its live line).
  *
  * The hello answer is the driver's, with the environment added to its name (package version,
  * kvm_amd npt); its profile is the guest kernel's. End of stdin ends QEMU. QEMU dies with this
@@ -20,17 +23,18 @@
  * (missing tools or packages: the message gives the install command) or a failed boot.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildKvmDriver } from '../sut/kvm-driver.js';
-import { prepareKernel } from './fetch.js';
+import { prepareKernel, prepareOwnKernel } from './fetch.js';
 import { READY_MARKER, buildInitramfs, qemuArgs } from './guest.js';
 import { KERNELS, findKernel } from './kernels.js';
+import type { SutProgress } from './progress.js';
 import { SetupError } from './tools.js';
 
-const USAGE = `usage: qemu-sut.js --kernel ${KERNELS.map((k) => k.name).join('|')} [--npt 0|1] [--memory 1G] [--boot-timeout SECONDS] [--stats FILE] [--refresh] [--verbose]`;
+const USAGE = `usage: qemu-sut.js (--kernel ${KERNELS.map((k) => k.name).join('|')} | --vmlinuz BZIMAGE --modules DIR) [--npt 0|1] [--memory 1G] [--boot-timeout SECONDS] [--stats FILE] [--progress FILE] [--refresh] [--verbose]`;
 const CONSOLE_TAIL_LINES = 25;
 
 /** What --stats writes when the run ends. */
@@ -69,10 +73,13 @@ async function main(): Promise<void> {
     ({ values } = parseArgs({
       options: {
         kernel: { type: 'string' },
+        vmlinuz: { type: 'string' },
+        modules: { type: 'string' },
         npt: { type: 'string' },
         memory: { type: 'string', default: '1G' },
         'boot-timeout': { type: 'string', default: '600' },
         stats: { type: 'string' },
+        progress: { type: 'string' },
         refresh: { type: 'boolean', default: false },
         verbose: { type: 'boolean', default: false },
       },
@@ -80,9 +87,12 @@ async function main(): Promise<void> {
   } catch (e) {
     fail(`${(e as Error).message}\n${USAGE}`, 2);
   }
-  if (values.kernel === undefined) fail(`--kernel is required\n${USAGE}`, 2);
-  const entry = findKernel(values.kernel);
-  if (entry === undefined)
+  const own = values.vmlinuz !== undefined || values.modules !== undefined;
+  if (own && (values.vmlinuz === undefined || values.modules === undefined || values.kernel !== undefined))
+    fail(`a kernel of your own needs both --vmlinuz and --modules (and no --kernel)\n${USAGE}`, 2);
+  if (!own && values.kernel === undefined) fail(`--kernel (or --vmlinuz and --modules) is required\n${USAGE}`, 2);
+  const entry = own ? undefined : findKernel(values.kernel!);
+  if (!own && entry === undefined)
     fail(
       `unknown kernel "${values.kernel}"; the table (kernel-matrix/kernels.ts) has: ${KERNELS.map((k) => `${k.name} (${k.pkg})`).join(', ')}`,
       2,
@@ -99,7 +109,9 @@ async function main(): Promise<void> {
 
   let kernel, initramfs;
   try {
-    kernel = await prepareKernel(entry, { refresh: values.refresh, log });
+    kernel = own
+      ? await prepareOwnKernel(values.vmlinuz!, values.modules!, { log })
+      : await prepareKernel(entry!, { refresh: values.refresh, log });
     const driver = await buildKvmDriver({ static: true });
     initramfs = buildInitramfs(kernel, driver);
   } catch (e) {
@@ -142,7 +154,7 @@ async function main(): Promise<void> {
   const writeStats = (): void => {
     if (values.stats === undefined) return;
     const s: QemuSutStats = {
-      kernel: entry.name,
+      kernel: kernel.entry.name,
       pkg: kernel.pkg,
       version: kernel.version,
       release: kernel.release,
@@ -154,10 +166,27 @@ async function main(): Promise<void> {
     };
     writeFileSync(values.stats, `${JSON.stringify(s)}\n`);
   };
+  let progressAt = 0;
+  const writeProgress = (force = false): void => {
+    if (values.progress === undefined) return;
+    const now = Date.now();
+    if (!force && now - progressAt < 250) return;
+    progressAt = now;
+    const p: SutProgress = { ready, elapsedMs: now - start, requests };
+    try {
+      writeFileSync(`${values.progress}.tmp`, JSON.stringify(p));
+      renameSync(`${values.progress}.tmp`, values.progress);
+    } catch {
+      // Progress is only for display.
+    }
+  };
+  const progressTimer = setInterval(() => writeProgress(true), 1000);
+  progressTimer.unref();
   const cleanup = (): void => {
     rmSync(work, { recursive: true, force: true });
   };
   const finish = (code: number): void => {
+    writeProgress(true);
     writeStats();
     cleanup();
     process.exit(code);
@@ -184,7 +213,7 @@ async function main(): Promise<void> {
     finish(2);
   }, bootTimeoutMs);
 
-  const envName = `Debian ${kernel.version}, QEMU TCG, kvm_amd npt=${npt ?? 'default'}`;
+  const envName = `${own ? 'own build' : `Debian ${kernel.version}`}, QEMU TCG, kvm_amd npt=${npt ?? 'default'}`;
   const onAnswer = (line: string): void => {
     const sent = inFlight.shift();
     if (sent === undefined) {
@@ -208,6 +237,7 @@ async function main(): Promise<void> {
     } else {
       requests++;
       requestMs += ms;
+      writeProgress();
     }
     process.stdout.write(`${out}\n`);
   };
@@ -226,6 +256,7 @@ async function main(): Promise<void> {
           ready = true;
           bootMs = Date.now() - start;
           clearTimeout(bootTimer);
+          writeProgress(true);
           if (verbose) log(`driver ready after ${(bootMs / 1000).toFixed(1)} s`);
           for (const q of queue.splice(0)) forward(q);
         } else if (verbose) log(`boot noise: ${JSON.stringify(line)}`);

@@ -10,17 +10,25 @@
  *   SUT's first reset is answered (~50 ms in the guest), the lines read meanwhile were lost.
  */
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { profileFromJson } from '../model/profiles.js';
+import { fillRequests } from './fill.js';
+import { formatProfileLine, formatTraceLine, type Request } from '../trace/trace.js';
+import { SutClient } from '../sut/protocol.js';
 import path from 'node:path';
 import { packageRoot } from '../sut/kvm-driver.js';
 import { generateTrace } from './gen-trace.js';
 import { SetupError } from './tools.js';
 
+export type RecordPhase = 'random' | 'fill';
+
 export interface RecordOptions {
-  /** The SUT command line (qemu-sut with its arguments). */
-  readonly sut: string;
+  /** The SUT command line (qemu-sut with its arguments) for a part of the recording (each part boots anew). */
+  readonly sutFor: (phase: RecordPhase) => string;
   /** Where the recorded trace (JSON Lines, uncompressed) goes. */
   readonly out: string;
+  /** Where the fill-to-the-limit part goes, for recorders that make one. */
+  readonly fillOut?: string;
   readonly seed: number;
   /** Random steps wanted. */
   readonly steps: number;
@@ -29,6 +37,8 @@ export interface RecordOptions {
   /** A scratch folder. */
   readonly work: string;
   readonly log: (s: string) => void;
+  /** Told when a part of the recording starts (for the progress line), with its request count when known. */
+  readonly onPhase?: (phase: RecordPhase, requests?: number) => void;
 }
 
 /** Records; resolves with how (the exact oracle command, or what was replayed), for the report. */
@@ -42,22 +52,52 @@ function shellText(args: readonly string[]): string {
   return `node ${args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a}'`)).join(' ')}`;
 }
 
-/** Runs the oracle CLI; its exit status 1 (a disagreement with the model) still means a complete recording. */
-async function runOracle(args: readonly string[], what: string): Promise<void> {
+/**
+ * Runs the oracle CLI, its output line by line through `log`; its exit status 1 (a
+ * disagreement with the model) still means a complete recording.
+ */
+async function runOracle(args: readonly string[], what: string, log: (s: string) => void): Promise<void> {
   const code = await new Promise<number>((resolve, reject) => {
-    const p = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+    const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // An interrupted matrix takes the oracle (and so qemu-sut and QEMU) with it.
+    const stop = (sig: NodeJS.Signals): void => {
+      p.kill('SIGTERM');
+      process.exit(sig === 'SIGINT' ? 130 : 143);
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+    p.on('close', () => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+    });
+    for (const s of [p.stdout, p.stderr]) {
+      let buf = '';
+      s.setEncoding('utf8');
+      s.on('data', (d: string) => {
+        buf += d;
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          log(`  ${buf.slice(0, nl)}`);
+          buf = buf.slice(nl + 1);
+        }
+      });
+      s.on('end', () => {
+        if (buf !== '') log(`  ${buf}`);
+      });
+    }
     p.on('error', reject);
-    p.on('exit', (c, sig) => resolve(c ?? (sig ? 128 : 2)));
+    p.on('close', (c, sig) => resolve(c ?? (sig ? 128 : 2)));
   });
   if (code !== 0 && code !== 1) throw new SetupError(`memslot-oracle ${what} exited with status ${code}`);
 }
 
 /**
  * Sequences of up to 1000 commands each (`--steps` of record); such a sequence sends about 500
- * requests (measured: 20 sequences, 10,267 requests on 6.1), so `steps / 500` of them.
+ * requests (measured: 100 sequences, 49,767 to 50,555 requests depending on kernel and npt), so
+ * `steps / 475` of them: at least `steps` requests (52,000 to 53,000 for 50,000).
  */
 const RECORD_COMMANDS_PER_SEQUENCE = 1000;
-const RECORD_REQUESTS_PER_SEQUENCE = 500;
+const RECORD_REQUESTS_PER_SEQUENCE = 475;
 
 /** `memslot-oracle record`, with about `steps` requests. */
 export const recordWithOracle: Recorder = async (o) => {
@@ -65,7 +105,7 @@ export const recordWithOracle: Recorder = async (o) => {
     oracleMain(),
     'record',
     '--sut',
-    o.sut,
+    o.sutFor('random'),
     '--out',
     o.out,
     '--seed',
@@ -79,7 +119,7 @@ export const recordWithOracle: Recorder = async (o) => {
   ];
   const how = shellText(args);
   o.log(`running: ${how}`);
-  await runOracle(args, 'record');
+  await runOracle(args, 'record', o.log);
   return { how };
 };
 
@@ -88,9 +128,65 @@ export const recordByReplay: Recorder = async (o) => {
   const handpickedFile = path.join(packageRoot(), 'test', 'ground-truth', 'kernel-handpicked.jsonl');
   const trace = path.join(o.work, 'requests.jsonl');
   writeFileSync(trace, generateTrace(handpickedFile, o.seed, o.steps));
-  const args = [oracleMain(), 'replay', trace, '--sut', o.sut, '--timeout', String(o.timeoutMs), '--record', o.out];
+  const args = [oracleMain(), 'replay', trace, '--sut', o.sutFor('random'), '--timeout', String(o.timeoutMs), '--record', o.out];
   const how = `${shellText(args)} (TRACE: hand-picked requests, their address-space-1 twins, ${o.steps} random steps with seed ${o.seed})`;
   o.log(`running: ${how}`);
-  await runOracle(args, 'replay');
+  await runOracle(args, 'replay', o.log);
   return { how };
 };
+
+/**
+ * What the matrix records for each kernel: `memslot-oracle record` (about `steps` random
+ * requests) into `out`, then, in a second boot, `replay --sut --record` of the
+ * fill-to-the-limit sequence (fill.ts) made from the profile the kernel reported in the first,
+ * into `fillOut` (a trace of its own: its first line is that profile).
+ */
+export const recordRandomThenFill: Recorder = async (o) => {
+  o.onPhase?.('random', o.steps);
+  const r = await recordWithOracle(o);
+  if (o.fillOut === undefined) return r;
+  const text = readFileSync(o.out, 'utf8');
+  const first = text.slice(0, text.indexOf('\n'));
+  const parsed = profileFromJson((JSON.parse(first) as { profile?: unknown }).profile, `${o.out} line 1`);
+  if (!parsed.ok) throw new SetupError(`the recorded trace does not start with a profile line: ${parsed.error}`);
+  const requests = fillRequests(parsed.profile);
+  const n = requests.length;
+  o.onPhase?.('fill', n);
+  o.log(`sending the fill-to-the-limit sequence (${n} requests) to ${o.sutFor('fill')}`);
+  await sendAndRecord(o.sutFor('fill'), requests, o.fillOut, o.timeoutMs);
+  return { how: `${r.how}; then the fill-to-the-limit sequence of kernel-matrix/fill.ts for the kernel's profile, sent as is` };
+};
+
+/**
+ * Sends `requests` to the SUT as they are and writes its answers as a trace: the profile line
+ * of its hello, then each request with the SUT's answer as `expect`. No model runs alongside
+ * (the matrix replays the trace afterwards): replay --sut --record would run the model in
+ * lockstep, and a fill of 32,764 slots in both address spaces costs it minutes.
+ */
+export async function sendAndRecord(
+  sutCmd: string,
+  requests: readonly Request[],
+  out: string,
+  timeoutMs: number,
+): Promise<void> {
+  // Written as it goes: a guest that dies midway leaves every answer it gave.
+  writeFileSync(out, '');
+  const sut = await SutClient.start(sutCmd, { timeoutMs });
+  let pending: string[] = [];
+  const flush = (): void => {
+    if (pending.length > 0) appendFileSync(out, `${pending.join('\n')}\n`);
+    pending = [];
+  };
+  try {
+    if (sut.hello.profile === null) throw new SetupError(`${sut.description} declares no profile in its hello`);
+    pending.push(formatProfileLine(sut.hello.profile));
+    for (const r of requests) {
+      if (!sut.supports(r.op)) continue;
+      pending.push(formatTraceLine(r, await sut.request(r)));
+      if (pending.length >= 1000) flush();
+    }
+  } finally {
+    flush();
+    await sut.close();
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Each kernel line of the matrix has a built-in profile (kernel-matrix/kernels.ts names it),
+ * with the host's max gfn as its one parameter: every recorded trace's profile line (the
+ * driver's hello in that guest) is that profile with the max gfn the trace saw.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { KERNELS } from '../../kernel-matrix/kernels.js';
+import { LINE_PROFILES, PROFILES, profileDiff, profileFromJson, withParams, type Profile } from '../../model/profiles.js';
+import { resolveProfile } from '../../cli/profile-arg.js';
+
+const DIR = fileURLToPath(new URL('../ground-truth/kernel-matrix/', import.meta.url));
+const files = readdirSync(DIR).filter((f) => f.endsWith('.jsonl.gz'));
+
+function traceProfile(file: string): Profile {
+  const text = gunzipSync(readFileSync(`${DIR}${file}`)).subarray(0, 4096).toString('utf8');
+  const p = profileFromJson((JSON.parse(text.slice(0, text.indexOf('\n'))) as { profile: unknown }).profile, file);
+  if (!p.ok) throw new Error(p.error);
+  return p.profile;
+}
+
+describe('kernel-line profiles', () => {
+  it('every line of the table names a built-in profile', () => {
+    for (const k of KERNELS) expect(withParams(k.profile), k.name).not.toBeNull();
+  });
+
+  for (const f of files) {
+    const line = f.replace(/(-npt0)?(\.fill)?\.jsonl\.gz$/, '');
+    it(`${f}: the driver's profile is ${KERNELS.find((k) => k.name === line)?.profile ?? '?'} with its max gfn`, () => {
+      const k = KERNELS.find((x) => x.name === line);
+      expect(k, `no line ${line} in kernel-matrix/kernels.ts`).toBeDefined();
+      const seen = traceProfile(f);
+      const gfn = seen.maxGfn === null ? 'null' : `0x${seen.maxGfn.toString(16)}`;
+      const builtin = resolveProfile(`${k!.profile},max_gfn=${gfn}`);
+      expect(profileDiff(seen, builtin)).toBeNull();
+    });
+  }
+
+  it('NAME,max_gfn=VALUE sets the max gfn and names the result; bad parameters are errors', () => {
+    const p = withParams('linux-7.3-x86_64,max_gfn=0xfffffff') as Profile;
+    expect(p.maxGfn).toBe(0xfffffffn);
+    expect(p.name).toBe('linux-7.3-x86_64,max_gfn=0xfffffff');
+    expect(profileDiff({ ...p, maxGfn: LINE_PROFILES['linux-7.3-x86_64']!.maxGfn }, LINE_PROFILES['linux-7.3-x86_64']!)).toBeNull();
+    expect((withParams('linux-5.10-x86_64,max_gfn=null') as Profile).maxGfn).toBeNull();
+    expect((withParams('x86_64,max_gfn=4095') as Profile).maxGfn).toBe(4095n);
+    expect(withParams('linux-6.1-x86_64')).toBe(LINE_PROFILES['linux-6.1-x86_64']);
+    expect(withParams('x86_64')).toBe(PROFILES['x86_64']);
+    expect(withParams('linux-9.9-x86_64')).toBeNull();
+    expect(withParams('x86_64,max_gfn=0xzz')).toMatch(/max_gfn must be a u64/);
+    expect(withParams('x86_64,max_gfn')).toMatch(/max_gfn must be a u64/);
+    expect(withParams('x86_64,user_mem_slots=3')).toMatch(/unknown profile parameter "user_mem_slots"/);
+    expect(() => resolveProfile('x86_64,foo=1')).toThrow(/unknown profile parameter/);
+  });
+
+  it('the lines differ only in the two switches the driver takes from its version (6.8: v1 mask, 6.14: size limit on user ids only)', () => {
+    const d = (a: string, b: string): unknown => profileDiff(LINE_PROFILES[a]!, LINE_PROFILES[b]!);
+    expect(d('linux-6.18-x86_64', 'linux-7.3-x86_64')).toBeNull();
+    expect(d('linux-6.1-x86_64', 'linux-6.12-x86_64')).toEqual({ field: 'v1_flags_mask', a: false, b: true });
+    expect(d('linux-6.12-x86_64', 'linux-6.18-x86_64')).toEqual({ field: 'max_nr_pages_user_only', a: false, b: true });
+    expect(profileDiff({ ...LINE_PROFILES['linux-6.18-x86_64']!, name: 'x86_64' }, PROFILES['x86_64']!)).toBeNull();
+  });
+});
