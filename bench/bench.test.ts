@@ -13,7 +13,16 @@ import { afterAll, describe, expect, it } from 'vitest';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MAIN = join(ROOT, 'dist', 'bench', 'main.js');
 const SCENARIOS = ['setup', 'map', 'unmap', 'unmap-2m', 'move-active', 'move-inactive', 'rw'];
-const ORACLE = ['oracle-replay', 'oracle-check', 'oracle-protocol', 'oracle-selftest', 'oracle-cli-replay', 'oracle-read-parse', 'oracle-check-model', 'oracle-check-impl'];
+const ORACLE = [
+  'oracle-replay',
+  'oracle-check',
+  'oracle-protocol',
+  'oracle-selftest',
+  'oracle-cli-replay',
+  'oracle-read-parse',
+  'oracle-check-model',
+  'oracle-check-impl',
+];
 const IMPLS = ['model', 'legacy', 'scalable'];
 
 /** A minimal XML well-formedness check: one root, balanced tags, no stray markup characters. */
@@ -72,7 +81,22 @@ describe('npm run bench', () => {
 
     for (const rec of out.records) {
       expect(Object.keys(rec).sort()).toEqual(
-        expect.arrayContaining(['clock', 'implementation', 'mad', 'median', 'min', 'n', 'op', 'opsPerSample', 'opsPerSecond', 'p25', 'p75', 'samples', 'scenario', 'unit']),
+        expect.arrayContaining([
+          'clock',
+          'implementation',
+          'mad',
+          'median',
+          'min',
+          'n',
+          'op',
+          'opsPerSample',
+          'opsPerSecond',
+          'p25',
+          'p75',
+          'samples',
+          'scenario',
+          'unit',
+        ]),
       );
       expect([...SCENARIOS, ...ORACLE]).toContain(rec['scenario']);
       expect(IMPLS).toContain(rec['implementation']);
@@ -91,12 +115,19 @@ describe('npm run bench', () => {
     for (const s of SCENARIOS) {
       for (const impl of IMPLS) {
         for (const n of [10, 64]) {
-          expect(out.records.filter((x) => x['scenario'] === s && x['implementation'] === impl && x['n'] === n), `${s} ${impl} ${n}`).toHaveLength(1);
+          expect(
+            out.records.filter((x) => x['scenario'] === s && x['implementation'] === impl && x['n'] === n),
+            `${s} ${impl} ${n}`,
+          ).toHaveLength(1);
         }
       }
     }
     // ...and one per oracle throughput.
-    for (const s of ORACLE) expect(out.records.filter((x) => x['scenario'] === s), s).toHaveLength(1);
+    for (const s of ORACLE)
+      expect(
+        out.records.filter((x) => x['scenario'] === s),
+        s,
+      ).toHaveLength(1);
     const unmap2m = out.records.find((x) => x['scenario'] === 'unmap-2m');
     expect((unmap2m?.['extra'] as Record<string, number> | undefined)?.['slotsPerOp']).toBeGreaterThan(0);
 

@@ -116,10 +116,24 @@ export function cliReplay(o: FigureOptions): { cli: FigureResult; readParse: Fig
       cliMs.push(childCpuMs([main, 'replay', file]));
     }
     const lines = text.length;
-    const per = (ms: number[]): ReturnType<typeof summarize> => summarize(ms.map((x) => (x * 1e6) / lines), lines);
+    const per = (ms: number[]): ReturnType<typeof summarize> =>
+      summarize(
+        ms.map((x) => (x * 1e6) / lines),
+        lines,
+      );
     return {
-      cli: { stats: per(cliMs), stepsPerRun: lines, how: `\`memslot-oracle replay\` of a ${lines}-line small-state trace file, CPU of the whole process`, clock: 'cpu' },
-      readParse: { stats: per(baseMs), stepsPerRun: lines, how: `node reading the same file with readline and JSON.parse per line, CPU of the whole process`, clock: 'cpu' },
+      cli: {
+        stats: per(cliMs),
+        stepsPerRun: lines,
+        how: `\`memslot-oracle replay\` of a ${lines}-line small-state trace file, CPU of the whole process`,
+        clock: 'cpu',
+      },
+      readParse: {
+        stats: per(baseMs),
+        stepsPerRun: lines,
+        how: `node reading the same file with readline and JSON.parse per line, CPU of the whole process`,
+        clock: 'cpu',
+      },
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

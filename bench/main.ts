@@ -143,7 +143,9 @@ async function run(cfg: Config, scenarios: readonly (ScenarioId | OracleScenario
   const how = new Map<string, string>();
   const elapsed = (): string => `[${((Date.now() - started.getTime()) / 1000).toFixed(0).padStart(4)} s]`;
   const ds = SCENARIO_IDS.filter((s) => scenarios.includes(s));
-  log(`memslot-oracle bench (${cfg.name}): Node ${process.version}, ${cpus().length} CPUs, load average ${load0.map((x) => x.toFixed(2)).join(' ')}, ${LIBRARY}`);
+  log(
+    `memslot-oracle bench (${cfg.name}): Node ${process.version}, ${cpus().length} CPUs, load average ${load0.map((x) => x.toFixed(2)).join(' ')}, ${LIBRARY}`,
+  );
 
   // Scalable first: the figures compare against it, and it is the quickest. Every (target, n)
   // is measured once per round, and the rounds' samples are pooled: load from other processes
@@ -280,14 +282,20 @@ async function run(cfg: Config, scenarios: readonly (ScenarioId | OracleScenario
       [[['oracle-protocol', 'scalable']], async () => [await protocolThroughput(o)]],
       [[['oracle-selftest', 'model']], async () => [await selftestReplay(f)]],
       [
-        [['oracle-cli-replay', 'model'], ['oracle-read-parse', 'model']],
+        [
+          ['oracle-cli-replay', 'model'],
+          ['oracle-read-parse', 'model'],
+        ],
         async () => {
           const r = cliReplay(f);
           return [r.cli, r.readParse];
         },
       ],
       [
-        [['oracle-check-model', 'model'], ['oracle-check-impl', 'scalable']],
+        [
+          ['oracle-check-model', 'model'],
+          ['oracle-check-impl', 'scalable'],
+        ],
         async () => {
           const r = await checkSplit(f);
           return [r.model, r.impl];
@@ -332,7 +340,10 @@ async function run(cfg: Config, scenarios: readonly (ScenarioId | OracleScenario
     ns: cfg.ns,
     maxN: cfg.maxN,
     rounds: cfg.rounds,
-    clock: cfg.clock === 'cpu' ? 'cpu: process CPU time (user + system) per sample, which leaves out time given to other processes; oracle-protocol is timed on the wall clock' : 'wall: monotonic clock',
+    clock:
+      cfg.clock === 'cpu'
+        ? 'cpu: process CPU time (user + system) per sample, which leaves out time given to other processes; oracle-protocol is timed on the wall clock'
+        : 'wall: monotonic clock',
     units: 'median, p25, p75, mad and min are nanoseconds per operation (ns/op) or per oracle step (ns/step)',
     nMeaning: 'data-structure scenarios: the number of memslots; oracle-* scenarios: steps in one timed run',
     source: sourceVersion(),
@@ -365,7 +376,8 @@ function throughputRecord(s: OracleScenarioId, t: TargetName, r: FigureResult): 
 function sourceVersion(): { commit: string; modifiedImplAndModel: string[] } | null {
   try {
     const cwd = new URL('../..', import.meta.url);
-    const git = (...args: string[]): string => execFileSync('git', ['--no-optional-locks', ...args], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const git = (...args: string[]): string =>
+      execFileSync('git', ['--no-optional-locks', ...args], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     const commit = git('rev-parse', 'HEAD').trim();
     const modified = git('status', '--porcelain', '--', 'impl', 'model')
       .split('\n')

@@ -51,20 +51,22 @@ function stats_(raw: RawMeasurement): OpStats {
 export async function replayThroughput(o: ThroughputOptions): Promise<ThroughputResult> {
   const lines = traceWithExpect(o.profile, smallStateRequests(o.replaySteps, 7));
   let lastSteps = 0;
-  const stats = stats_(await measure({
-    name: 'oracle-replay',
-    clock: o.clock,
-    async: true,
-    fn: async () => {
-      const s = await replay(streamOf(lines), { profile: o.profile });
-      if (s.mismatches !== 0) throw new Error(`replay: ${s.mismatches} mismatches on the model's own answers`);
-      lastSteps = s.steps;
-    },
-    opsPerSample: () => lastSteps,
-    budgetMs: o.budgetMs,
-    warmupMs: o.warmupMs,
-    minSamples: o.minSamples,
-  }));
+  const stats = stats_(
+    await measure({
+      name: 'oracle-replay',
+      clock: o.clock,
+      async: true,
+      fn: async () => {
+        const s = await replay(streamOf(lines), { profile: o.profile });
+        if (s.mismatches !== 0) throw new Error(`replay: ${s.mismatches} mismatches on the model's own answers`);
+        lastSteps = s.steps;
+      },
+      opsPerSample: () => lastSteps,
+      budgetMs: o.budgetMs,
+      warmupMs: o.warmupMs,
+      minSamples: o.minSamples,
+    }),
+  );
   return { stats, stepsPerRun: lastSteps, how: `replay() of ${lines.length} small-state requests with expect, model only`, clock: o.clock };
 }
 
@@ -86,35 +88,51 @@ export async function checkThroughput(o: ThroughputOptions): Promise<ThroughputR
   const runCheck = await loadRunCheck();
   if (runCheck !== null) {
     let lastSteps = 0;
-    const stats = stats_(await measure({
-      name: 'oracle-check',
-      clock: o.clock,
-      async: true,
-      fn: async () => {
-        const r = await runCheck({ impl: IMPLEMENTATIONS.scalable, profile: o.profile, seed: 42, runs: o.checkRuns, maxSteps: o.checkMaxSteps, minimiseMs: 0 });
-        if (!r.ok) throw new Error('runCheck found a disagreement between the scalable implementation and the model');
-        lastSteps = r.steps;
-      },
-      opsPerSample: () => lastSteps,
-      budgetMs: o.budgetMs,
-      warmupMs: o.warmupMs,
-      minSamples: o.minSamples,
-    }));
+    const stats = stats_(
+      await measure({
+        name: 'oracle-check',
+        clock: o.clock,
+        async: true,
+        fn: async () => {
+          const r = await runCheck({
+            impl: IMPLEMENTATIONS.scalable,
+            profile: o.profile,
+            seed: 42,
+            runs: o.checkRuns,
+            maxSteps: o.checkMaxSteps,
+            minimiseMs: 0,
+          });
+          if (!r.ok) throw new Error('runCheck found a disagreement between the scalable implementation and the model');
+          lastSteps = r.steps;
+        },
+        opsPerSample: () => lastSteps,
+        budgetMs: o.budgetMs,
+        warmupMs: o.warmupMs,
+        minSamples: o.minSamples,
+      }),
+    );
     return { stats, stepsPerRun: lastSteps, how: `runCheck() vs scalable, seed 42, ${o.checkRuns} runs of up to ${o.checkMaxSteps} commands`, clock: o.clock };
   }
   // Fallback: the replay's requests through the model and the implementation, answers compared.
   const requests = smallStateRequests(o.replaySteps, 11);
   const impl = IMPLEMENTATIONS.scalable(o.profile);
-  const stats = stats_(await measure({
-    name: 'oracle-check',
+  const stats = stats_(
+    await measure({
+      name: 'oracle-check',
+      clock: o.clock,
+      fn: () => stepBoth(o.profile, impl, requests),
+      opsPerSample: requests.length,
+      budgetMs: o.budgetMs,
+      warmupMs: o.warmupMs,
+      minSamples: o.minSamples,
+    }),
+  );
+  return {
+    stats,
+    stepsPerRun: requests.length,
+    how: `modelStep + implStep over ${requests.length} small-state requests (run-check.ts not found)`,
     clock: o.clock,
-    fn: () => stepBoth(o.profile, impl, requests),
-    opsPerSample: requests.length,
-    budgetMs: o.budgetMs,
-    warmupMs: o.warmupMs,
-    minSamples: o.minSamples,
-  }));
-  return { stats, stepsPerRun: requests.length, how: `modelStep + implStep over ${requests.length} small-state requests (run-check.ts not found)`, clock: o.clock };
+  };
 }
 
 function stepBoth(profile: Profile, impl: ReturnType<ImplFactory>, requests: readonly Request[]): void {
@@ -143,29 +161,36 @@ export async function protocolThroughput(o: ThroughputOptions): Promise<Throughp
   try {
     const profile = sut.resolveProfile(o.profile, o.profile);
     let lastSteps = 0;
-    const stats = stats_(await measure({
-      name: 'oracle-protocol',
-      // Two processes and a pipe: only the wall clock sees the whole round trip.
+    const stats = stats_(
+      await measure({
+        name: 'oracle-protocol',
+        // Two processes and a pipe: only the wall clock sees the whole round trip.
+        clock: 'wall',
+        async: true,
+        fn: async () => {
+          const s = await replay(streamOf(lines), {
+            profile,
+            onReset: async () => {
+              await sut.request({ op: 'reset' });
+            },
+            sut: (r) => sut.request(r),
+            sutSupports: (r) => sut.supports(r.op),
+          });
+          if (s.mismatches !== 0) throw new Error(`replay --sut: ${s.mismatches} mismatches between the bench SUT and the model`);
+          lastSteps = s.steps;
+        },
+        opsPerSample: () => lastSteps,
+        budgetMs: o.budgetMs,
+        warmupMs: o.warmupMs,
+        minSamples: o.minSamples,
+      }),
+    );
+    return {
+      stats,
+      stepsPerRun: lastSteps,
+      how: `replay() with SUT \`node dist/bench/sut.js\` (scalable impl over JSON Lines), ${lines.length} requests`,
       clock: 'wall',
-      async: true,
-      fn: async () => {
-        const s = await replay(streamOf(lines), {
-          profile,
-          onReset: async () => {
-            await sut.request({ op: 'reset' });
-          },
-          sut: (r) => sut.request(r),
-          sutSupports: (r) => sut.supports(r.op),
-        });
-        if (s.mismatches !== 0) throw new Error(`replay --sut: ${s.mismatches} mismatches between the bench SUT and the model`);
-        lastSteps = s.steps;
-      },
-      opsPerSample: () => lastSteps,
-      budgetMs: o.budgetMs,
-      warmupMs: o.warmupMs,
-      minSamples: o.minSamples,
-    }));
-    return { stats, stepsPerRun: lastSteps, how: `replay() with SUT \`node dist/bench/sut.js\` (scalable impl over JSON Lines), ${lines.length} requests`, clock: 'wall' };
+    };
   } finally {
     await sut.close();
   }

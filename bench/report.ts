@@ -104,10 +104,17 @@ export function gates(records: readonly BenchRecord[], big = 32764, mid = 509): 
     const l = find(records, 'setup', 'legacy', big);
     const sc = find(records, 'setup', 'scalable', big);
     const text = `slot setup of ${big} slots: scalable vs legacy`;
-    if (l === undefined || sc === undefined) out.push({ id: 'setup-speedup', status: 'SKIP', ratio: null, threshold: 20, text: `${text} >= 20x faster (not measured)` });
+    if (l === undefined || sc === undefined)
+      out.push({ id: 'setup-speedup', status: 'SKIP', ratio: null, threshold: 20, text: `${text} >= 20x faster (not measured)` });
     else {
       const ratio = l.median / sc.median;
-      out.push({ id: 'setup-speedup', status: ratio >= 20 ? 'PASS' : 'MISS', ratio, threshold: 20, text: `${text}: ${fmtRatio(ratio)}x faster (need >= 20x; kernel 27x)` });
+      out.push({
+        id: 'setup-speedup',
+        status: ratio >= 20 ? 'PASS' : 'MISS',
+        ratio,
+        threshold: 20,
+        text: `${text}: ${fmtRatio(ratio)}x faster (need >= 20x; kernel 27x)`,
+      });
     }
   }
   // The scalable design's other claim: never worse than the 5.10 array, at any size.
@@ -172,31 +179,51 @@ function modelGates(records: readonly BenchRecord[]): Gate[] {
       const s = (r.median * r.n) / 1e9;
       const cold = r.extra?.['coldMs'];
       const coldText = cold === undefined ? '' : `; the first, cold replay ${(cold / 1000).toFixed(2)} s`;
-      out.push({ id: 'model-selftest', status: s <= 2 ? 'PASS' : 'MISS', ratio: s, threshold: 2, text: `${text}: ${s.toFixed(2)} s of CPU for ${r.n} steps (need <= 2 s)${coldText}` });
+      out.push({
+        id: 'model-selftest',
+        status: s <= 2 ? 'PASS' : 'MISS',
+        ratio: s,
+        threshold: 2,
+        text: `${text}: ${s.toFixed(2)} s of CPU for ${r.n} steps (need <= 2 s)${coldText}`,
+      });
     }
   }
   {
     const c = rec('oracle-cli-replay');
     const b = rec('oracle-read-parse');
     const text = 'CLI replay of a small-state trace vs reading and JSON.parse of the same file';
-    if (c === undefined || b === undefined) out.push({ id: 'cli-replay', status: 'SKIP', ratio: null, threshold: 1.5, text: `${text}: within 1.5x (not measured)` });
+    if (c === undefined || b === undefined)
+      out.push({ id: 'cli-replay', status: 'SKIP', ratio: null, threshold: 1.5, text: `${text}: within 1.5x (not measured)` });
     else {
       const ratio = c.median / b.median;
       const ms = (x: BenchRecord): string => `${((x.median * x.n) / 1e6).toFixed(0)} ms`;
-      out.push({ id: 'cli-replay', status: ratio <= 1.5 ? 'PASS' : 'MISS', ratio, threshold: 1.5, text: `${text} (${c.n} lines): ${fmtRatio(ratio)}x (${ms(c)} vs ${ms(b)} of CPU; need <= 1.5x)` });
+      out.push({
+        id: 'cli-replay',
+        status: ratio <= 1.5 ? 'PASS' : 'MISS',
+        ratio,
+        threshold: 1.5,
+        text: `${text} (${c.n} lines): ${fmtRatio(ratio)}x (${ms(c)} vs ${ms(b)} of CPU; need <= 1.5x)`,
+      });
     }
   }
   {
     const m = rec('oracle-check-model');
     const i = rec('oracle-check-impl');
     const text = 'check vs scalable: CPU time in the model vs in the implementation';
-    if (m === undefined || i === undefined) out.push({ id: 'check-model-share', status: 'SKIP', ratio: null, threshold: 1, text: `${text}: at most 1x (not measured)` });
+    if (m === undefined || i === undefined)
+      out.push({ id: 'check-model-share', status: 'SKIP', ratio: null, threshold: 1, text: `${text}: at most 1x (not measured)` });
     else {
       const ratio = m.median / i.median;
       const ms = (x: BenchRecord): string => `${((x.median * x.n) / 1e6).toFixed(0)} ms`;
       const inv = m.extra?.['invariantsMs'];
       const invText = inv === undefined ? '' : `, of which ${inv.toFixed(0)} ms the invariant checks of the implementation's state`;
-      out.push({ id: 'check-model-share', status: ratio <= 1 ? 'PASS' : 'MISS', ratio, threshold: 1, text: `${text}: ${fmtRatio(ratio)}x (${ms(m)} vs ${ms(i)} over ${m.n} steps${invText}; need <= 1x)` });
+      out.push({
+        id: 'check-model-share',
+        status: ratio <= 1 ? 'PASS' : 'MISS',
+        ratio,
+        threshold: 1,
+        text: `${text}: ${fmtRatio(ratio)}x (${ms(m)} vs ${ms(i)} over ${m.n} steps${invText}; need <= 1x)`,
+      });
     }
   }
   return out;

@@ -57,7 +57,9 @@ export function plotSvg(records: readonly BenchRecord[], meta: SvgMeta): string 
   const height = HEADER + rows * PANEL_H + FOOTER;
   const out: string[] = [];
   out.push(`<?xml version="1.0" encoding="UTF-8"?>`);
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="11">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="11">`,
+  );
   out.push(`<title>${esc(meta.title)}</title>`);
   out.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
   out.push(`<text x="${width / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">${esc(meta.title)}</text>`);
@@ -88,7 +90,8 @@ export function plotSvg(records: readonly BenchRecord[], meta: SvgMeta): string 
     for (let e = yMin; e <= yMax; e++) {
       const y = Y(10 ** e);
       out.push(`<line x1="${ox + PLOT.left}" y1="${y.toFixed(1)}" x2="${ox + PLOT.left + pw}" y2="${y.toFixed(1)}" stroke="#e2e2e2" stroke-width="0.8"/>`);
-      if ((e - yMin) % step === 0) out.push(`<text x="${ox + PLOT.left - 5}" y="${(y + 3.5).toFixed(1)}" text-anchor="end" fill="#333">${esc(nsLabel(e))}</text>`);
+      if ((e - yMin) % step === 0)
+        out.push(`<text x="${ox + PLOT.left - 5}" y="${(y + 3.5).toFixed(1)}" text-anchor="end" fill="#333">${esc(nsLabel(e))}</text>`);
     }
     for (let e = 1; e <= 4; e++) {
       const x = X(10 ** e);
@@ -128,14 +131,18 @@ export function plotSvg(records: readonly BenchRecord[], meta: SvgMeta): string 
   };
   TARGET_NAMES.forEach((t, k) => {
     const y = ly + 8 + k * 22;
-    out.push(`<line x1="${lx}" y1="${y}" x2="${lx + 34}" y2="${y}" stroke="${COLORS[t]}" stroke-width="1.8"${t === 'model' ? ' stroke-dasharray="5 3"' : ''}/>`);
+    out.push(
+      `<line x1="${lx}" y1="${y}" x2="${lx + 34}" y2="${y}" stroke="${COLORS[t]}" stroke-width="1.8"${t === 'model' ? ' stroke-dasharray="5 3"' : ''}/>`,
+    );
     out.push(marker(t, lx + 17, y));
     out.push(`<text x="${lx + 44}" y="${y + 4}">${esc(labels[t])}</text>`);
   });
   const notes = ['Points: median ns per operation;', 'whiskers: 25th to 75th percentile', 'of the samples. Missing points', 'were not measured (see JSON).'];
   notes.forEach((s, k) => out.push(`<text x="${lx}" y="${ly + 88 + k * 15}" fill="#444">${esc(s)}</text>`));
   out.push(`</g>`);
-  out.push(`<text x="${width / 2}" y="${height - 12}" text-anchor="middle" font-size="10" fill="#555">Scenarios after tools/testing/selftests/kvm/memslot_perf_test.c, at the data-structure level (bench/README.md)</text>`);
+  out.push(
+    `<text x="${width / 2}" y="${height - 12}" text-anchor="middle" font-size="10" fill="#555">Scenarios after tools/testing/selftests/kvm/memslot_perf_test.c, at the data-structure level (bench/README.md)</text>`,
+  );
   out.push(`</svg>`);
   return `${out.join('\n')}\n`;
 }

@@ -28,6 +28,8 @@ export function printCheck(results: readonly CheckResult[], profile: Profile, wh
       `report: ${cx.files.report}\ntrace:  ${cx.files.trace}  (memslot-oracle replay ${cx.files.trace} replays it through the model)\nC:      ${cx.files.c}  (the same ioctls against /dev/kvm)\n`,
     );
   }
-  process.stdout.write(`check: ${where}: ${totalRuns} runs, ${totalSteps} steps, ${failed.length} disagreement${failed.length === 1 ? '' : 's'} (${seeds}): counterexample of ${cx.steps.length} steps\n`);
+  process.stdout.write(
+    `check: ${where}: ${totalRuns} runs, ${totalSteps} steps, ${failed.length} disagreement${failed.length === 1 ? '' : 's'} (${seeds}): counterexample of ${cx.steps.length} steps\n`,
+  );
   return 1;
 }

@@ -20,7 +20,10 @@ export interface WorkerJob {
 }
 
 /** What the worker posts. */
-export type WorkerMessage = { readonly kind: 'progress'; readonly progress: Progress } | { readonly kind: 'done'; readonly result: CheckResult } | { readonly kind: 'error'; readonly message: string };
+export type WorkerMessage =
+  | { readonly kind: 'progress'; readonly progress: Progress }
+  | { readonly kind: 'done'; readonly result: CheckResult }
+  | { readonly kind: 'error'; readonly message: string };
 
 async function main(): Promise<void> {
   const job = workerData as WorkerJob;

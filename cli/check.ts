@@ -178,7 +178,8 @@ export async function checkCli(args: string[]): Promise<number> {
   const progress = new ProgressLine();
   let results: CheckResult[];
   const script = workers > 1 ? workerScript() : null;
-  if (workers > 1 && script === null) process.stderr.write('memslot-oracle: check: no built worker script (dist/cli/check-worker.js); running the slices one after another\n');
+  if (workers > 1 && script === null)
+    process.stderr.write('memslot-oracle: check: no built worker script (dist/cli/check-worker.js); running the slices one after another\n');
   if (script !== null) {
     results = await Promise.all(
       slices.map((s, i) =>
@@ -203,17 +204,17 @@ export async function checkCli(args: string[]): Promise<number> {
     for (const [i, s] of slices.entries()) {
       results.push(
         await runCheck({
-        impl: factory,
-        implName,
-        profile,
-        seed: s.seed,
-        runs: s.runs,
-        maxSteps,
-        outDir: slices.length > 1 ? join(outDir, `slice-${i}`) : outDir,
-        reproduce,
-        ...(values.path !== undefined ? { path: values.path } : {}),
-        ...(values['replay-path'] !== undefined ? { replayPath: values['replay-path'] } : {}),
-        onProgress: (p) => progress.update(i, p),
+          impl: factory,
+          implName,
+          profile,
+          seed: s.seed,
+          runs: s.runs,
+          maxSteps,
+          outDir: slices.length > 1 ? join(outDir, `slice-${i}`) : outDir,
+          reproduce,
+          ...(values.path !== undefined ? { path: values.path } : {}),
+          ...(values['replay-path'] !== undefined ? { replayPath: values['replay-path'] } : {}),
+          onProgress: (p) => progress.update(i, p),
         }),
       );
     }

@@ -20,7 +20,7 @@ async function replayCommand(args: string[]): Promise<number> {
     allowPositionals: true,
     options: { profile: { type: 'string' }, sut: { type: 'string' }, timeout: { type: 'string' }, record: { type: 'string' } },
   });
-  if (values.record !== undefined && values.sut === undefined) throw new UsageError('--record needs --sut (it writes the SUT\'s answers)');
+  if (values.record !== undefined && values.sut === undefined) throw new UsageError("--record needs --sut (it writes the SUT's answers)");
   if (positionals.length !== 1) throw new UsageError('replay takes one TRACE file (or - for stdin)');
   const profile = resolveProfile(values.profile);
   const path = positionals[0]!;

@@ -12,7 +12,9 @@ export function resolveProfile(arg: string | undefined): Profile {
   try {
     text = readFileSync(name, 'utf8');
   } catch {
-    throw new UsageError(`--profile ${name}: neither a built-in profile (${[...Object.keys(PROFILES), ...Object.keys(LINE_PROFILES)].join(', ')}; NAME,max_gfn=VALUE sets the host's max gfn) nor a readable file`);
+    throw new UsageError(
+      `--profile ${name}: neither a built-in profile (${[...Object.keys(PROFILES), ...Object.keys(LINE_PROFILES)].join(', ')}; NAME,max_gfn=VALUE sets the host's max gfn) nor a readable file`,
+    );
   }
   let json: unknown;
   try {

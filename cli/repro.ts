@@ -7,7 +7,11 @@ import { reproC, reproSteps, reproText, reproVitest } from '../trace/repro.js';
 import { UsageError } from './usage.js';
 
 export async function reproCli(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { format: { type: 'string' }, profile: { type: 'string' }, out: { type: 'string' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { format: { type: 'string' }, profile: { type: 'string' }, out: { type: 'string' } },
+  });
   if (positionals.length !== 1) throw new UsageError('repro takes one TRACE file');
   const format = values.format ?? 'text';
   if (!['c', 'vitest', 'text'].includes(format)) throw new UsageError(`--format ${format}: must be c, vitest or text`);
@@ -18,4 +22,3 @@ export async function reproCli(args: string[]): Promise<number> {
   else process.stdout.write(text);
   return 0;
 }
-

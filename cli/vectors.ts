@@ -100,7 +100,10 @@ export function vectorsTable(r: VectorsResult): string {
 }
 
 export async function vectorsCli(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { out: { type: 'string' }, profile: { type: 'string' }, seed: { type: 'string' }, count: { type: 'string' } } });
+  const { values } = parseArgs({
+    args,
+    options: { out: { type: 'string' }, profile: { type: 'string' }, seed: { type: 'string' }, count: { type: 'string' } },
+  });
   if (values.out === undefined) throw new UsageError('vectors needs --out FILE');
   const profile = resolveProfile(values.profile);
   const seed = intOption('seed', values.seed, 1);
@@ -109,6 +112,8 @@ export async function vectorsCli(args: string[]): Promise<number> {
   const r = makeVectors(profile, seed, count, (l) => out.write(`${l}\n`));
   await new Promise<void>((resolve) => out.end(resolve));
   process.stderr.write(vectorsTable(r));
-  process.stdout.write(`vectors: ${r.lines} lines under ${profile.name} (seed ${seed}, ${count} sequences) written to ${values.out}; ${r.missing.length === 0 ? 'every rule a trace can express is hit' : `rules never hit: ${r.missing.join(', ')}`}\n`);
+  process.stdout.write(
+    `vectors: ${r.lines} lines under ${profile.name} (seed ${seed}, ${count} sequences) written to ${values.out}; ${r.missing.length === 0 ? 'every rule a trace can express is hit' : `rules never hit: ${r.missing.join(', ')}`}\n`,
+  );
   return r.missing.length === 0 ? 0 : 1;
 }

@@ -38,11 +38,7 @@ function run(file: string, args: readonly string[], cwd?: string): Promise<{ std
 
 /** The Debian archive and security archive roots the host's apt sources use. */
 export async function hostDebianRoots(): Promise<Record<AptSuite['archive'], string>> {
-  const out = (
-    await run('apt-get', ['indextargets', '--format', '$(REPO_URI) $(LABEL)', 'Identifier: Packages']).catch(
-      () => ({ stdout: '' }),
-    )
-  ).stdout;
+  const out = (await run('apt-get', ['indextargets', '--format', '$(REPO_URI) $(LABEL)', 'Identifier: Packages']).catch(() => ({ stdout: '' }))).stdout;
   let archive: string | undefined;
   let security: string | undefined;
   for (const line of out.split('\n')) {
@@ -69,27 +65,14 @@ export interface PrivateApt {
 }
 
 /** The private apt for these suites, its lists downloaded (once; again with `refresh`). */
-export async function privateApt(
-  root: string,
-  suites: readonly AptSuite[],
-  opts: { refresh?: boolean; log?: (s: string) => void } = {},
-): Promise<PrivateApt> {
+export async function privateApt(root: string, suites: readonly AptSuite[], opts: { refresh?: boolean; log?: (s: string) => void } = {}): Promise<PrivateApt> {
   const dir = path.join(root, suites.map((s) => s.suite).join('+'));
   const lists = path.join(dir, 'lists');
   const cache = path.join(dir, 'cache');
   const sources = path.join(dir, 'sources.list');
   mkdirSync(path.join(lists, 'partial'), { recursive: true });
   mkdirSync(path.join(cache, 'archives', 'partial'), { recursive: true });
-  const options = [
-    '-o',
-    `Dir::Etc::sourcelist=${sources}`,
-    '-o',
-    'Dir::Etc::sourceparts=-',
-    '-o',
-    `Dir::State::Lists=${lists}`,
-    '-o',
-    `Dir::Cache=${cache}`,
-  ];
+  const options = ['-o', `Dir::Etc::sourcelist=${sources}`, '-o', 'Dir::Etc::sourceparts=-', '-o', `Dir::State::Lists=${lists}`, '-o', `Dir::Cache=${cache}`];
   const haveLists = readdirSync(lists).some((f) => f.endsWith('_Packages') || /_Packages\.\w+$/.test(f));
   if (opts.refresh || !haveLists || !existsSync(sources)) await updateApt(dir, sources, options, suites, opts.log);
   return { dir, options };
@@ -114,22 +97,13 @@ export async function updateApt(
     await run('apt-get', [...options, 'update']);
   } catch (e) {
     const err = String((e as { stderr?: string }).stderr ?? e);
-    throw new SetupError(
-      `apt-get update of the private lists (${sources}) failed: ${err.trim().split('\n').slice(-5).join(' | ')}`,
-    );
+    throw new SetupError(`apt-get update of the private lists (${sources}) failed: ${err.trim().split('\n').slice(-5).join(' | ')}`);
   }
 }
 
 /** Downloads a package with the private apt into `cwd`; one `apt-get update` and retry when apt does not know it. */
-export async function aptDownload(
-  apt: PrivateApt,
-  suites: readonly AptSuite[],
-  pkg: string,
-  cwd: string,
-  log?: (s: string) => void,
-): Promise<void> {
-  const unknown = (err: string): boolean =>
-    /Unable to locate package|has no installation candidate|Couldn't find any package|Can't select/i.test(err);
+export async function aptDownload(apt: PrivateApt, suites: readonly AptSuite[], pkg: string, cwd: string, log?: (s: string) => void): Promise<void> {
+  const unknown = (err: string): boolean => /Unable to locate package|has no installation candidate|Couldn't find any package|Can't select/i.test(err);
   for (let attempt = 0; ; attempt++) {
     try {
       await run('apt-get', [...apt.options, 'download', pkg], cwd);

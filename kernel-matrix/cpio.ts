@@ -25,15 +25,7 @@ const S_IFCHR = 0o020000;
 const pad4 = (n: number): number => (4 - (n % 4)) % 4;
 const hex8 = (n: number): string => n.toString(16).padStart(8, '0');
 
-function header(
-  ino: number,
-  mode: number,
-  nlink: number,
-  size: number,
-  rmaj: number,
-  rmin: number,
-  name: string,
-): Buffer {
+function header(ino: number, mode: number, nlink: number, size: number, rmaj: number, rmin: number, name: string): Buffer {
   const nameBytes = Buffer.from(`${name}\0`, 'utf8');
   const fields = [ino, mode, 0, 0, nlink, 0, size, 0, 0, rmaj, rmin, nameBytes.length, 0];
   const head = Buffer.from(`070701${fields.map(hex8).join('')}`, 'ascii');
@@ -69,20 +61,14 @@ export function cpioNewc(entries: readonly CpioEntry[]): Buffer {
         rmin = e.minor;
         break;
     }
-    parts.push(
-      header(ino++, mode, e.kind === 'dir' ? 2 : 1, data.length, rmaj, rmin, name),
-      data,
-      Buffer.alloc(pad4(data.length)),
-    );
+    parts.push(header(ino++, mode, e.kind === 'dir' ? 2 : 1, data.length, rmaj, rmin, name), data, Buffer.alloc(pad4(data.length)));
   }
   parts.push(header(0, 0, 1, 0, 0, 0, 'TRAILER!!!'));
   return Buffer.concat(parts);
 }
 
 /** Reads a newc archive back (for tests): path, mode, data and rdev of every entry. */
-export function readCpioNewc(
-  buf: Buffer,
-): { path: string; mode: number; data: Buffer; rmajor: number; rminor: number }[] {
+export function readCpioNewc(buf: Buffer): { path: string; mode: number; data: Buffer; rmajor: number; rminor: number }[] {
   const out: { path: string; mode: number; data: Buffer; rmajor: number; rminor: number }[] = [];
   let off = 0;
   for (;;) {

@@ -13,18 +13,7 @@
  * under a temporary name and renamed into place, so concurrent runs never see half a kernel.
  */
 import { execFile } from 'node:child_process';
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { cacheDir } from '../sut/kvm-driver.js';
 import { aptDownload, privateApt } from './apt.js';
@@ -68,25 +57,16 @@ export function matrixCacheDir(): string {
 
 export const normalizeModuleName = (n: string): string => n.replace(/-/g, '_');
 
-function run(
-  file: string,
-  args: readonly string[],
-  opts: { cwd?: string; maxBuffer?: number } = {},
-): Promise<{ stdout: string; stderr: string }> {
+function run(file: string, args: readonly string[], opts: { cwd?: string; maxBuffer?: number } = {}): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    execFile(
-      file,
-      args,
-      { maxBuffer: opts.maxBuffer ?? 64 << 20, ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}) },
-      (err, stdout, stderr) => {
-        if (err) {
-          const e = err as Error & { stderr?: string; stdout?: string };
-          e.stderr = String(stderr);
-          e.stdout = String(stdout);
-          reject(e);
-        } else resolve({ stdout: String(stdout), stderr: String(stderr) });
-      },
-    );
+    execFile(file, args, { maxBuffer: opts.maxBuffer ?? 64 << 20, ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}) }, (err, stdout, stderr) => {
+      if (err) {
+        const e = err as Error & { stderr?: string; stdout?: string };
+        e.stderr = String(stderr);
+        e.stdout = String(stdout);
+        reject(e);
+      } else resolve({ stdout: String(stdout), stderr: String(stderr) });
+    });
   });
 }
 
@@ -130,12 +110,7 @@ export function cachedKernel(entry: KernelEntry): PreparedKernel | null {
 }
 
 /** The .deb of a package in debs/, downloading it with the private apt if there is none. */
-async function fetchDeb(
-  entry: KernelEntry,
-  pkg: string,
-  refresh: boolean,
-  log: (s: string) => void,
-): Promise<string> {
+async function fetchDeb(entry: KernelEntry, pkg: string, refresh: boolean, log: (s: string) => void): Promise<string> {
   const debs = path.join(matrixCacheDir(), 'debs');
   mkdirSync(debs, { recursive: true });
   const have = readdirSync(debs).filter((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
@@ -231,15 +206,11 @@ async function extract(entry: KernelEntry, debs: readonly string[], log: (s: str
           `is ${entry.pkg} a kernel image package (from 7.x the kernel is in linux-binary-VER: list it in debs)?`,
       );
     const { vmlinuz, release } = found;
-    const modRoot = [
-      path.join(unpacked, 'lib', 'modules', release),
-      path.join(unpacked, 'usr', 'lib', 'modules', release),
-    ].find((d) => existsSync(d) && readdirSync(d).includes('kernel'));
-    if (modRoot === undefined)
-      throw new SetupError(`${debs.join(' + ')} have no lib/modules/${release}/kernel (the modules: list their package in debs)`);
-    const config = [path.join(unpacked, 'boot', `config-${release}`), path.join(modRoot, 'config')].find((f) =>
-      existsSync(f),
+    const modRoot = [path.join(unpacked, 'lib', 'modules', release), path.join(unpacked, 'usr', 'lib', 'modules', release)].find(
+      (d) => existsSync(d) && readdirSync(d).includes('kernel'),
     );
+    if (modRoot === undefined) throw new SetupError(`${debs.join(' + ')} have no lib/modules/${release}/kernel (the modules: list their package in debs)`);
+    const config = [path.join(unpacked, 'boot', `config-${release}`), path.join(modRoot, 'config')].find((f) => existsSync(f));
     return await keepKernel({
       entry,
       pkg: entry.pkg,
@@ -292,8 +263,7 @@ async function keepKernel(o: {
     (n) => !files.has(n) && (builtin.has(n) || !existsSync(builtinFile)),
     async (n) => {
       const f = files.get(n);
-      if (f === undefined)
-        throw new SetupError(`module ${n} is neither built into ${release} (modules.builtin) nor found under ${modRoot}`);
+      if (f === undefined) throw new SetupError(`module ${n} is neither built into ${release} (modules.builtin) nor found under ${modRoot}`);
       const dep = (await run('modinfo', ['-F', 'depends', f])).stdout.trim();
       return dep === ''
         ? []
@@ -341,10 +311,7 @@ function runBuffer(file: string, args: readonly string[]): Promise<Buffer> {
  * The kernel of a table entry, from the cache or fetched and unpacked now. Checks the host
  * tools first (SetupError with the install command when one is missing).
  */
-export async function prepareKernel(
-  entry: KernelEntry,
-  opts: { refresh?: boolean; log?: (s: string) => void } = {},
-): Promise<PreparedKernel> {
+export async function prepareKernel(entry: KernelEntry, opts: { refresh?: boolean; log?: (s: string) => void } = {}): Promise<PreparedKernel> {
   const log = opts.log ?? ((): void => {});
   requireTools();
   if (!opts.refresh) {
@@ -383,11 +350,7 @@ export function ownKernelEntry(release: string): KernelEntry {
  * package (modinfo; modules.builtin, when present, says what is built in). Prepared anew on
  * every call, into `kernels/own-<release>-<hash>` (the hash of the kernel image and the path).
  */
-export async function prepareOwnKernel(
-  vmlinuz: string,
-  modules: string,
-  opts: { log?: (s: string) => void } = {},
-): Promise<PreparedKernel> {
+export async function prepareOwnKernel(vmlinuz: string, modules: string, opts: { log?: (s: string) => void } = {}): Promise<PreparedKernel> {
   const log = opts.log ?? ((): void => {});
   requireTools();
   if (!existsSync(vmlinuz)) throw new SetupError(`--vmlinuz ${vmlinuz}: no such file`);
@@ -398,12 +361,7 @@ export async function prepareOwnKernel(
   let modRoot = path.resolve(modules);
   for (const sub of [path.join('lib', 'modules', release), path.join('usr', 'lib', 'modules', release)])
     if (existsSync(path.join(modRoot, sub))) modRoot = path.join(modRoot, sub);
-  const hash = (await import('node:crypto'))
-    .createHash('sha256')
-    .update(readFileSync(vmlinuz))
-    .update(modRoot)
-    .digest('hex')
-    .slice(0, 12);
+  const hash = (await import('node:crypto')).createHash('sha256').update(readFileSync(vmlinuz)).update(modRoot).digest('hex').slice(0, 12);
   const kernels = path.join(matrixCacheDir(), 'kernels');
   mkdirSync(kernels, { recursive: true });
   const final = path.join(kernels, `own-${release}-${hash}`);

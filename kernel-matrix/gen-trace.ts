@@ -62,11 +62,7 @@ export function withAddressSpace1Twins(reqs: readonly Req[]): Req[] {
   const out: Req[] = [];
   for (const r of reqs) {
     out.push(r);
-    if (
-      (r['op'] === 'set_user_memory_region' || r['op'] === 'get_dirty_log') &&
-      typeof r['slot'] === 'number' &&
-      r['slot'] >>> 16 === 0
-    ) {
+    if ((r['op'] === 'set_user_memory_region' || r['op'] === 'get_dirty_log') && typeof r['slot'] === 'number' && r['slot'] >>> 16 === 0) {
       out.push({ ...r, slot: r['slot'] | 0x10000 });
     }
   }
@@ -157,8 +153,7 @@ export function randomRequests(seed: number, steps: number, seqLen = 250): Req[]
     if (n === 0n) {
       if (i >= 0) live.splice(i, 1);
     } else if (i >= 0) live[i] = { slot, flags: fl, gfn: g, npages: n, uaddr: u };
-    else if (slot >>> 16 <= 1 && (slot & 0xffff) < 32764 && fl <= 3 && n <= 64n)
-      live.push({ slot, flags: fl, gfn: g, npages: n, uaddr: u });
+    else if (slot >>> 16 <= 1 && (slot & 0xffff) < 32764 && fl <= 3 && n <= 64n) live.push({ slot, flags: fl, gfn: g, npages: n, uaddr: u });
   };
   while (out.length < steps) {
     out.push({ op: 'reset' });
@@ -209,13 +204,7 @@ export function randomRequests(seed: number, steps: number, seqLen = 250): Req[]
           () => {
             if (l === null || rnd() < 0.2) return set(anySlot(), 0, 0n, 0n, 0n);
             track(l.slot, 0, 0n, 0n, 0n);
-            return set(
-              l.slot,
-              rnd() < 0.2 ? 2 : 0,
-              rnd() < 0.2 ? gfn() << 12n : l.gfn << 12n,
-              0n,
-              rnd() < 0.8 ? l.uaddr : 0n,
-            );
+            return set(l.slot, rnd() < 0.2 ? 2 : 0, rnd() < 0.2 ? gfn() << 12n : l.gfn << 12n, 0n, rnd() < 0.8 ? l.uaddr : 0n);
           },
         ],
         // Misaligned or wrapping fields.

@@ -165,14 +165,10 @@ async function main(argv: string[]): Promise<number> {
     ? []
     : names.map((n) => {
         const k = findKernel(n);
-        if (k === undefined)
-          throw new SetupError(
-            `unknown kernel "${n}"; the table (kernel-matrix/kernels.ts) has ${KERNELS.map((x) => x.name).join(', ')}`,
-          );
+        if (k === undefined) throw new SetupError(`unknown kernel "${n}"; the table (kernel-matrix/kernels.ts) has ${KERNELS.map((x) => x.name).join(', ')}`);
         return k;
       });
-  if (values.npt !== undefined && values.npt !== '0' && values.npt !== '1')
-    throw new SetupError(`--npt must be 0 or 1`);
+  if (values.npt !== undefined && values.npt !== '0' && values.npt !== '1') throw new SetupError(`--npt must be 0 or 1`);
   const steps = Number(values.steps);
   const seed = Number(values.seed);
   const timeoutMs = Number(values.timeout);
@@ -186,14 +182,10 @@ async function main(argv: string[]): Promise<number> {
     !Number.isInteger(checkRuns) ||
     checkRuns < 0
   ) {
-    throw new SetupError(
-      `--steps, --seed, --timeout and --check-runs must be integers (steps >= 0, timeout > 0, check-runs >= 0)\n${USAGE}`,
-    );
+    throw new SetupError(`--steps, --seed, --timeout and --check-runs must be integers (steps >= 0, timeout > 0, check-runs >= 0)\n${USAGE}`);
   }
   const fill = !values['no-fill'];
-  const outDir =
-    values.out ??
-    (own ? path.resolve('kernel-matrix-results') : path.join(packageRoot(), 'test', 'ground-truth', 'kernel-matrix'));
+  const outDir = values.out ?? (own ? path.resolve('kernel-matrix-results') : path.join(packageRoot(), 'test', 'ground-truth', 'kernel-matrix'));
   mkdirSync(outDir, { recursive: true });
   const progress = new Progress();
   const log = (s: string): void => progress.log(s);
@@ -220,9 +212,7 @@ async function main(argv: string[]): Promise<number> {
     const work = mkdtempSync(path.join(tmpdir(), 'kernel-matrix-'));
     let poll: NodeJS.Timeout | undefined;
     try {
-      const kernelArgs = own
-        ? ['--vmlinuz', path.resolve(values.vmlinuz!), '--modules', path.resolve(values.modules!)]
-        : ['--kernel', k.name];
+      const kernelArgs = own ? ['--vmlinuz', path.resolve(values.vmlinuz!), '--modules', path.resolve(values.modules!)] : ['--kernel', k.name];
       const sutFor = (phase: string): string =>
         [
           process.execPath,
@@ -264,8 +254,7 @@ async function main(argv: string[]): Promise<number> {
         timeoutMs,
         work,
         log,
-        onPhase: (phase, n) =>
-          watch(phase, phase === 'random' ? 'random steps' : 'fill-to-the-limit steps', n),
+        onPhase: (phase, n) => watch(phase, phase === 'random' ? 'random steps' : 'fill-to-the-limit steps', n),
       });
       const gz = path.join(outDir, traceName(k, values.npt));
       writeFileSync(gz, gzipSync(readFileSync(raw), { level: 9 }));
@@ -326,8 +315,7 @@ async function main(argv: string[]): Promise<number> {
         [gz, summary],
         [gzFill, fillSummary],
       ] as const)
-        if (sm !== null && sm.mismatches > 0)
-          process.stdout.write(`\n${k.name} (${f}), the kernel's answers as "expected":\n${formatReplay(sm, false)}\n`);
+        if (sm !== null && sm.mismatches > 0) process.stdout.write(`\n${k.name} (${f}), the kernel's answers as "expected":\n${formatReplay(sm, false)}\n`);
     } finally {
       if (poll !== undefined) clearInterval(poll);
       progress.done();
@@ -378,16 +366,11 @@ if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLTo
     (e: unknown) => {
       if (
         e instanceof SetupError ||
-        (e instanceof Error &&
-          (e.name === 'SutError' ||
-            e.name === 'InputError' ||
-            String((e as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')))
+        (e instanceof Error && (e.name === 'SutError' || e.name === 'InputError' || String((e as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')))
       ) {
         process.stderr.write(`kernel-matrix: ${e.message}\n`);
       } else {
-        process.stderr.write(
-          `kernel-matrix: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
-        );
+        process.stderr.write(`kernel-matrix: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
       }
       process.exitCode = 2;
     },

@@ -93,12 +93,8 @@ async function main(): Promise<void> {
   if (!own && values.kernel === undefined) fail(`--kernel (or --vmlinuz and --modules) is required\n${USAGE}`, 2);
   const entry = own ? undefined : findKernel(values.kernel!);
   if (!own && entry === undefined)
-    fail(
-      `unknown kernel "${values.kernel}"; the table (kernel-matrix/kernels.ts) has: ${KERNELS.map((k) => `${k.name} (${k.pkg})`).join(', ')}`,
-      2,
-    );
-  if (values.npt !== undefined && values.npt !== '0' && values.npt !== '1')
-    fail(`--npt must be 0 or 1, got ${values.npt}`, 2);
+    fail(`unknown kernel "${values.kernel}"; the table (kernel-matrix/kernels.ts) has: ${KERNELS.map((k) => `${k.name} (${k.pkg})`).join(', ')}`, 2);
+  if (values.npt !== undefined && values.npt !== '0' && values.npt !== '1') fail(`--npt must be 0 or 1, got ${values.npt}`, 2);
   const npt = values.npt === undefined ? undefined : (Number(values.npt) as 0 | 1);
   const bootTimeoutMs = Number(values['boot-timeout']) * 1000;
   if (!(bootTimeoutMs > 0)) fail(`--boot-timeout must be a positive number of seconds`, 2);
@@ -109,9 +105,7 @@ async function main(): Promise<void> {
 
   let kernel, initramfs;
   try {
-    kernel = own
-      ? await prepareOwnKernel(values.vmlinuz!, values.modules!, { log })
-      : await prepareKernel(entry!, { refresh: values.refresh, log });
+    kernel = own ? await prepareOwnKernel(values.vmlinuz!, values.modules!, { log }) : await prepareKernel(entry!, { refresh: values.refresh, log });
     const driver = await buildKvmDriver({ static: true });
     initramfs = buildInitramfs(kernel, driver);
   } catch (e) {
@@ -206,9 +200,7 @@ async function main(): Promise<void> {
 
   const bootTimer = setTimeout(() => {
     if (ready) return;
-    process.stderr.write(
-      `qemu-sut: the guest did not start the driver within ${bootTimeoutMs / 1000} s; console tail:\n${consoleTail(consoleLog)}\n`,
-    );
+    process.stderr.write(`qemu-sut: the guest did not start the driver within ${bootTimeoutMs / 1000} s; console tail:\n${consoleTail(consoleLog)}\n`);
     qemu.kill('SIGKILL');
     finish(2);
   }, bootTimeoutMs);

@@ -163,12 +163,7 @@ export const recordRandomThenFill: Recorder = async (o) => {
  * (the matrix replays the trace afterwards): replay --sut --record would run the model in
  * lockstep, and a fill of 32,764 slots in both address spaces costs it minutes.
  */
-export async function sendAndRecord(
-  sutCmd: string,
-  requests: readonly Request[],
-  out: string,
-  timeoutMs: number,
-): Promise<void> {
+export async function sendAndRecord(sutCmd: string, requests: readonly Request[], out: string, timeoutMs: number): Promise<void> {
   // Written as it goes: a guest that dies midway leaves every answer it gave.
   writeFileSync(out, '');
   const sut = await SutClient.start(sutCmd, { timeoutMs });

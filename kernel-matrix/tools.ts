@@ -69,10 +69,7 @@ const BASE_TOOLS: readonly Tool[] = [
     what: BUSYBOX,
     pkg: 'busybox-static',
     why: "the guest's /init shell and insmod",
-    check: (p) =>
-      isStaticElf(p)
-        ? null
-        : `${p} is not statically linked (the busybox package is installed, busybox-static is needed)`,
+    check: (p) => (isStaticElf(p) ? null : `${p} is not statically linked (the busybox package is installed, busybox-static is needed)`),
   },
   { what: 'modinfo', pkg: 'kmod', why: 'finds module dependencies in the unpacked kernel package' },
   { what: 'setpriv', pkg: 'util-linux', why: "ties QEMU's life to qemu-sut's (--pdeathsig)" },
@@ -90,8 +87,7 @@ const DECOMPRESSORS: Readonly<Record<string, Tool>> = {
 
 /** The decompressor command for a module file name, or null for an uncompressed .ko. */
 export function decompressorFor(file: string): { cmd: string; pkg: string } | null {
-  for (const [ext, t] of Object.entries(DECOMPRESSORS))
-    if (file.endsWith(`.ko${ext}`)) return { cmd: t.what, pkg: t.pkg };
+  for (const [ext, t] of Object.entries(DECOMPRESSORS)) if (file.endsWith(`.ko${ext}`)) return { cmd: t.what, pkg: t.pkg };
   return null;
 }
 

@@ -184,11 +184,17 @@ describe('checkReader: which branch decides, and what it reports', () => {
     });
   });
 
-  it('[MS-ATM-03][MS-ATM-04] a bit-63 value no swap produces breaks MS-ATM-03; a swap\'s in-progress value read after it breaks MS-ATM-04', () => {
+  it("[MS-ATM-03][MS-ATM-04] a bit-63 value no swap produces breaks MS-ATM-03; a swap's in-progress value read after it breaks MS-ATM-04", () => {
     const r3 = verdict(DELETE, 0, 0, [g(5n | IN_PROGRESS)]);
-    expect(r3.ok ? null : [r3.rule, r3.detail.split('\n')[0]]).toEqual(['MS-ATM-03', 'generation -> 5|IN_PROGRESS: no state of the history has this generation at this time']);
+    expect(r3.ok ? null : [r3.rule, r3.detail.split('\n')[0]]).toEqual([
+      'MS-ATM-03',
+      'generation -> 5|IN_PROGRESS: no state of the history has this generation at this time',
+    ]);
     const r4 = verdict(DELETE, 1, 2, [g(6n | IN_PROGRESS)]);
-    expect(r4.ok ? null : [r4.rule, r4.detail.split('\n')[0]]).toEqual(['MS-ATM-04', 'generation -> 6|IN_PROGRESS: no state of the history has this generation at this time']);
+    expect(r4.ok ? null : [r4.rule, r4.detail.split('\n')[0]]).toEqual([
+      'MS-ATM-04',
+      'generation -> 6|IN_PROGRESS: no state of the history has this generation at this time',
+    ]);
   });
 
   it('[MS-ATM-06] a vCPU answer no window state or later one gives is a stale cache, named with the vCPU', () => {
@@ -213,8 +219,18 @@ describe('checkReader: which branch decides, and what it reports', () => {
   });
 
   it('[MS-ATM-05] slots are compared field by field: another address space, id, host address or bitmap is another slot', () => {
-    for (const other of [{ ...S1, asId: 1 }, { ...S1, id: 2 }, { ...S1, userspaceAddr: U + PAGE }, { ...S1, dirtyBitmap: 0 }, { ...S1, npages: 3n }, { ...S1, flags: 1 }]) {
-      expect(sameSlot(S1, other), JSON.stringify(other, (_k, x: unknown) => (typeof x === 'bigint' ? String(x) : x))).toBe(false);
+    for (const other of [
+      { ...S1, asId: 1 },
+      { ...S1, id: 2 },
+      { ...S1, userspaceAddr: U + PAGE },
+      { ...S1, dirtyBitmap: 0 },
+      { ...S1, npages: 3n },
+      { ...S1, flags: 1 },
+    ]) {
+      expect(
+        sameSlot(S1, other),
+        JSON.stringify(other, (_k, x: unknown) => (typeof x === 'bigint' ? String(x) : x)),
+      ).toBe(false);
       const v = verdict(DELETE, 0, 2, [byId(1, other)]);
       expect(v.ok ? 'ok' : v.rule).toBe('MS-ATM-05');
     }

@@ -29,9 +29,7 @@ export interface ReaderWindow {
 }
 
 /** The verdict on one reader: the index of a state that explains it, or the rule it breaks. */
-export type ReaderVerdict =
-  | { readonly ok: true; readonly state: number }
-  | { readonly ok: false; readonly rule: RuleId; readonly detail: string };
+export type ReaderVerdict = { readonly ok: true; readonly state: number } | { readonly ok: false; readonly rule: RuleId; readonly detail: string };
 
 /**
  * The states of address space `asId` that a request made current, in publish order: the
@@ -55,19 +53,15 @@ export function publishedStates(asId: number, before: VmState, published: readon
  * observation of a reader of `asId` (spec/45-atomicity.md, "What the oracle accepts").
  * @returns the first such state, or the most specific rule the observations break.
  */
-export function checkReader(
-  history: readonly VmState[],
-  asId: number,
-  window: ReaderWindow,
-  log: readonly ReadObservation[],
-): ReaderVerdict {
+export function checkReader(history: readonly VmState[], asId: number, window: ReaderWindow, log: readonly ReadObservation[]): ReaderVerdict {
   if (window.first < 0 || window.last >= history.length || window.first > window.last) {
     throw new RangeError(`window [${window.first}, ${window.last}] outside a history of ${history.length} states`);
   }
   // [MS-ATM-04] Bit 63 is cleared once, at the end of the swap: it never comes back.
   const settledAt = log.findIndex((o) => o.kind === 'generation' && (o.answer & KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS) === 0n);
   // Stryker disable next-line EqualityOperator: observation settledAt itself is settled, so `>=` finds the same
-  const backAt = settledAt < 0 ? -1 : log.findIndex((o, k) => k > settledAt && o.kind === 'generation' && (o.answer & KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS) !== 0n);
+  const backAt =
+    settledAt < 0 ? -1 : log.findIndex((o, k) => k > settledAt && o.kind === 'generation' && (o.answer & KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS) !== 0n);
   // Stryker disable next-line EqualityOperator: backAt is never 0 (it comes after settledAt)
   if (backAt >= 0) {
     return fail('MS-ATM-04', `observation ${backAt + 1} reads an in-progress generation after observation ${settledAt + 1} read a settled one`, log);

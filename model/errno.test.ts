@@ -18,7 +18,9 @@ describe('errno names', () => {
   });
 
   it('knows the numbers the C reproducers compare against, and its aliases', () => {
-    expect([ERRNO_NUMBERS.EPERM, ERRNO_NUMBERS.ENOENT, ERRNO_NUMBERS.ENOMEM, ERRNO_NUMBERS.EEXIST, ERRNO_NUMBERS.EINVAL, ERRNO_NUMBERS.ENOSPC]).toEqual([1, 2, 12, 17, 22, 28]);
+    expect([ERRNO_NUMBERS.EPERM, ERRNO_NUMBERS.ENOENT, ERRNO_NUMBERS.ENOMEM, ERRNO_NUMBERS.EEXIST, ERRNO_NUMBERS.EINVAL, ERRNO_NUMBERS.ENOSPC]).toEqual([
+      1, 2, 12, 17, 22, 28,
+    ]);
     expect(ERRNOS.length).toBe(133);
     for (const a of ERRNO_ALIASES) expect(ERRNOS.filter((e) => ERRNO_NUMBERS[e] === ERRNO_NUMBERS[a]).length).toBe(2);
     expect(isErrno('ENOSPC')).toBe(true);

@@ -28,6 +28,8 @@ describe('the rules an internal request reports as fired', () => {
 
 describe('caller errors', () => {
   it('a user id passed as an internal slot is a caller error that says so', () => {
-    expect(() => setInternalMemslot(createVm(X86), 5, 0n, PAGE, 0n)).toThrow(new RangeError('internal slot id 5 is a user id (WARN in kvm_set_internal_memslot)'));
+    expect(() => setInternalMemslot(createVm(X86), 5, 0n, PAGE, 0n)).toThrow(
+      new RangeError('internal slot id 5 is a user id (WARN in kvm_set_internal_memslot)'),
+    );
   });
 });

@@ -34,7 +34,13 @@ describe('invariant violations say what is wrong', () => {
   });
 
   it('[MS-INV-04][MS-INV-05] generations and the page count are named with both numbers', () => {
-    const x86 = (generation: bigint): ObservableState => ({ spaces: [{ asId: 0, generation, slots: [] }, { asId: 1, generation: 1n, slots: [] }], nrMemslotPages: 0n });
+    const x86 = (generation: bigint): ObservableState => ({
+      spaces: [
+        { asId: 0, generation, slots: [] },
+        { asId: 1, generation: 1n, slots: [] },
+      ],
+      nrMemslotPages: 0n,
+    });
     let e: unknown;
     try {
       checkInvariants(X86, x86(3n));

@@ -4,17 +4,7 @@
  */
 import type { VmState } from './state.js';
 import { findSlot, space } from './state.js';
-import {
-  KVM_MEM_READONLY,
-  KVM_MEMSLOT_INVALID,
-  PAGE_SHIFT,
-  PAGE_SIZE,
-  type Gfn,
-  type HvaRangeHit,
-  type HvaResult,
-  type Hva,
-  type Memslot,
-} from './types.js';
+import { KVM_MEM_READONLY, KVM_MEMSLOT_INVALID, PAGE_SHIFT, PAGE_SIZE, type Gfn, type HvaRangeHit, type HvaResult, type Hva, type Memslot } from './types.js';
 
 /**
  * [MS-LKP-01] The slot of `id` in address space `asId`, or null.

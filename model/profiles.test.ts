@@ -25,8 +25,14 @@ describe('profile files: the exact errors', () => {
   });
 
   it('a bad u64 field is reported with its format; only max_gfn adds "or null"', () => {
-    expect(profileFromJson({ ...FULL, max_gfn: 5 }, 'p')).toEqual({ ok: false, error: 'profile field "max_gfn" must be a u64 string ("0x..." or decimal) or null' });
-    expect(profileFromJson({ ...FULL, user_addr_max: 'x' }, 'p')).toEqual({ ok: false, error: 'profile field "user_addr_max" must be a u64 string ("0x..." or decimal)' });
+    expect(profileFromJson({ ...FULL, max_gfn: 5 }, 'p')).toEqual({
+      ok: false,
+      error: 'profile field "max_gfn" must be a u64 string ("0x..." or decimal) or null',
+    });
+    expect(profileFromJson({ ...FULL, user_addr_max: 'x' }, 'p')).toEqual({
+      ok: false,
+      error: 'profile field "user_addr_max" must be a u64 string ("0x..." or decimal)',
+    });
   });
 
   it('an integer field outside its range, fractional or a string is reported with its range', () => {

@@ -110,7 +110,6 @@ export function withParams(spec: string): Profile | string | null {
   return params.length === 0 ? p : { ...p, name: spec, maxGfn };
 }
 
-
 /** Field names of a profile file, mapped to the Profile key. */
 const FILE_FIELDS = {
   address_spaces: 'addressSpaces',
@@ -177,7 +176,18 @@ export function profileFromJson(value: unknown, name: string): ProfileResult {
   const v1FlagsMask = bool('v1_flags_mask', base.v1FlagsMask);
   const maxNrPagesUserOnly = bool('max_nr_pages_user_only', base.maxNrPagesUserOnly);
   const nrMemslotPagesCheck = bool('nr_memslot_pages_check', base.nrMemslotPagesCheck);
-  for (const v of [addressSpaces, userMemSlots, memSlotsNum, maxGfn, userAddrMax, maxNrPages, readonlyMem, v1FlagsMask, maxNrPagesUserOnly, nrMemslotPagesCheck]) {
+  for (const v of [
+    addressSpaces,
+    userMemSlots,
+    memSlotsNum,
+    maxGfn,
+    userAddrMax,
+    maxNrPages,
+    readonlyMem,
+    v1FlagsMask,
+    maxNrPagesUserOnly,
+    nrMemslotPagesCheck,
+  ]) {
     if (typeof v === 'string') return { ok: false, error: v };
   }
   if ((memSlotsNum as number) < (userMemSlots as number)) {

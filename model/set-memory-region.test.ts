@@ -47,7 +47,10 @@ describe('a reverted MOVE among other slots', () => {
     expect(s.fired).toEqual(['MS-X86-01', 'MS-GEN-05']);
     const s1 = memslot(0, 1, 0n, 1n, UADDR);
     const s0 = memslot(0, 0, 0x100n, 2n, UADDR);
-    expect(s.published.map((p) => memslots(p, 0))).toEqual([[s1, { ...s0, flags: KVM_MEMSLOT_INVALID }], [s1, s0]]);
+    expect(s.published.map((p) => memslots(p, 0))).toEqual([
+      [s1, { ...s0, flags: KVM_MEMSLOT_INVALID }],
+      [s1, s0],
+    ]);
     expect(s.published.map((p) => space(p, 0).generation)).toEqual([space(vm, 0).generation + 1n, space(vm, 0).generation + 2n]);
   });
 });

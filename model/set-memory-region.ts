@@ -213,7 +213,14 @@ function commit(
  * still grows by 2N.
  * Mirrors: kvm_set_memslot(), the `kvm_activate_memslot(kvm, invalid_slot, old)` error path
  */
-export function revertMove(vm: VmState, asId: number, old: Memslot, rule: RuleId, errno: Errno = 'EINVAL', fired: readonly RuleId[] = [rule, 'MS-GEN-05']): Step<SetResult> {
+export function revertMove(
+  vm: VmState,
+  asId: number,
+  old: Memslot,
+  rule: RuleId,
+  errno: Errno = 'EINVAL',
+  fired: readonly RuleId[] = [rule, 'MS-GEN-05'],
+): Step<SetResult> {
   const n = BigInt(vm.profile.addressSpaces);
   const before = space(vm, asId);
   const invalid = memslot(old, old.flags | KVM_MEMSLOT_INVALID, old.dirtyBitmap);

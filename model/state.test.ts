@@ -111,21 +111,31 @@ describe('the sorted maps give the answers of the literal definitions', () => {
 
   it('[MS-CRT-02][MS-DEL-02][MS-MOV-01] a step leaves the state it started from as it was', () => {
     fc.assert(
-      fc.property(disjointSlots, fc.array(fc.tuple(fc.integer({ min: 0, max: 15 }), gfnArb, fc.integer({ min: 0, max: 4 })), { maxLength: 20 }), (slots, reqs) => {
-        let vm = vmOf(slots);
-        for (const [id, gfn, pages] of reqs) {
-          const before = memslots(vm, 0);
-          const byId = space(vm, 0).byId.valuesArray();
-          const old = space(vm, 0).byId.get(id);
-          const uaddr = old?.userspaceAddr ?? H + (BigInt(id) << 20n);
-          const npages = pages === 0 ? 0n : (old?.npages ?? BigInt(pages));
-          const next = setUserMemoryRegion(vm, { slot: id, flags: 0, guestPhysAddr: gfn << PAGE_SHIFT, memorySize: npages << PAGE_SHIFT, userspaceAddr: uaddr });
-          expect(memslots(vm, 0)).toEqual(before);
-          expect(space(vm, 0).byId.valuesArray()).toEqual(byId);
-          for (const p of next.published) expect(memslots(p, 0).length).toBe(space(p, 0).byId.size);
-          vm = next.state;
-        }
-      }),
+      fc.property(
+        disjointSlots,
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 15 }), gfnArb, fc.integer({ min: 0, max: 4 })), { maxLength: 20 }),
+        (slots, reqs) => {
+          let vm = vmOf(slots);
+          for (const [id, gfn, pages] of reqs) {
+            const before = memslots(vm, 0);
+            const byId = space(vm, 0).byId.valuesArray();
+            const old = space(vm, 0).byId.get(id);
+            const uaddr = old?.userspaceAddr ?? H + (BigInt(id) << 20n);
+            const npages = pages === 0 ? 0n : (old?.npages ?? BigInt(pages));
+            const next = setUserMemoryRegion(vm, {
+              slot: id,
+              flags: 0,
+              guestPhysAddr: gfn << PAGE_SHIFT,
+              memorySize: npages << PAGE_SHIFT,
+              userspaceAddr: uaddr,
+            });
+            expect(memslots(vm, 0)).toEqual(before);
+            expect(space(vm, 0).byId.valuesArray()).toEqual(byId);
+            for (const p of next.published) expect(memslots(p, 0).length).toBe(space(p, 0).byId.size);
+            vm = next.state;
+          }
+        },
+      ),
     );
   });
 });

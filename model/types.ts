@@ -73,9 +73,7 @@ export type SetResult = SetOutcome & { readonly rule: RuleId };
 export type DirtyLogResult = DirtyLogOutcome & { readonly rule: RuleId };
 
 /** `KVM_HVA_ERR_BAD` / `KVM_HVA_ERR_RO_BAD`, or a host virtual address. */
-export type HvaResult =
-  | { readonly ok: true; readonly hva: Hva }
-  | { readonly ok: false; readonly error: 'KVM_HVA_ERR_BAD' | 'KVM_HVA_ERR_RO_BAD' };
+export type HvaResult = { readonly ok: true; readonly hva: Hva } | { readonly ok: false; readonly error: 'KVM_HVA_ERR_BAD' | 'KVM_HVA_ERR_RO_BAD' };
 
 /** A slot found by an hva-range walk, with the gfn range it covers ([MS-LKP-05]). */
 export interface HvaRangeHit {

@@ -13,7 +13,15 @@ import type { ConcurrentMemslotImpl } from '../impl/interface.js';
 import { LegacyMemslots } from '../impl/legacy/legacy-impl.js';
 import { ScalableMemslots } from '../impl/scalable/scalable-impl.js';
 import * as model from '../model/index.js';
-import { KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS, KVM_MEMSLOT_INVALID, PROFILES, checkReader, type Profile, type ReadObservation, type VmState } from '../model/index.js';
+import {
+  KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS,
+  KVM_MEMSLOT_INVALID,
+  PROFILES,
+  checkReader,
+  type Profile,
+  type ReadObservation,
+  type VmState,
+} from '../model/index.js';
 import { LEGACY_BUGS, SCALABLE_BUGS, type PlantedBug } from './concurrency/planted.fixture.js';
 import { UNDER_MUTATION } from '../test/mutation/mode.js';
 import {
@@ -56,19 +64,28 @@ function expectCovered(c: ConcurrencyCoverage, vcpuCache: boolean): void {
 describe('atomic swap under concurrent readers', () => {
   it('[MS-ATM-01][MS-ATM-02][MS-ATM-03][MS-ATM-04][MS-ATM-05][MS-ATM-06] scalable: every reader is explained by one state of its window', async () => {
     const coverage = emptyCoverage();
-    await fc.assert(property(SCALABLE_PROFILE, (p) => new ScalableMemslots(p), coverage), { numRuns: NUM_RUNS });
+    await fc.assert(
+      property(SCALABLE_PROFILE, (p) => new ScalableMemslots(p), coverage),
+      { numRuns: NUM_RUNS },
+    );
     expectCovered(coverage, true);
   });
 
   it('[MS-ATM-01][MS-ATM-02][MS-ATM-03][MS-ATM-04][MS-ATM-05] legacy: every reader is explained by one state of its window', async () => {
     const coverage = emptyCoverage();
-    await fc.assert(property(LEGACY_PROFILE, (p) => new LegacyMemslots(p), coverage), { numRuns: NUM_RUNS });
+    await fc.assert(
+      property(LEGACY_PROFILE, (p) => new LegacyMemslots(p), coverage),
+      { numRuns: NUM_RUNS },
+    );
     expectCovered(coverage, false);
   });
 
   it('[MS-ATM-01][MS-ATM-05][MS-GEN-05] legacy under x86_64 (a max gfn, so MOVEs that are published and reverted): every reader is explained', async () => {
     const coverage = emptyCoverage();
-    await fc.assert(property(SCALABLE_PROFILE, (p) => new LegacyMemslots(p), coverage), { numRuns: Math.ceil(NUM_RUNS / 2) });
+    await fc.assert(
+      property(SCALABLE_PROFILE, (p) => new LegacyMemslots(p), coverage),
+      { numRuns: Math.ceil(NUM_RUNS / 2) },
+    );
     expectCovered(coverage, false);
   });
 });
@@ -155,8 +172,18 @@ describe('the atomicity checker (model/atomicity.ts)', () => {
   });
 
   it('[MS-ATM-01] answers that all come from one state pass; a mix of two fails', () => {
-    expect(check(during, [{ kind: 'gfn', gfn: 5n, answer: whole }, { kind: 'id', id: 1, answer: whole }])).toBe('ok h0');
-    expect(check(during, [{ kind: 'gfn', gfn: 5n, answer: whole }, { kind: 'gfn', gfn: 5n, answer: null }])).toBe('MS-ATM-01');
+    expect(
+      check(during, [
+        { kind: 'gfn', gfn: 5n, answer: whole },
+        { kind: 'id', id: 1, answer: whole },
+      ]),
+    ).toBe('ok h0');
+    expect(
+      check(during, [
+        { kind: 'gfn', gfn: 5n, answer: whole },
+        { kind: 'gfn', gfn: 5n, answer: null },
+      ]),
+    ).toBe('MS-ATM-01');
   });
 
   it('[MS-ATM-02] a reader that entered before the request cannot see what it publishes', () => {
@@ -164,7 +191,7 @@ describe('the atomicity checker (model/atomicity.ts)', () => {
     expect(check({ first: 2, last: 2 }, [{ kind: 'id', id: 1, answer: whole }])).toBe('MS-ATM-02');
   });
 
-  it('[MS-ATM-03] the in-progress generation is the replaced state\'s with bit 63, only for a state the request published', () => {
+  it("[MS-ATM-03] the in-progress generation is the replaced state's with bit 63, only for a state the request published", () => {
     expect(check(during, [gen(ip(h0!.generation)), { kind: 'id', id: 1, answer: invalid }])).toBe('ok h1');
     expect(check(during, [gen(ip(h1!.generation)), { kind: 'id', id: 1, answer: null }])).toBe('ok h2');
     expect(check(during, [gen(ip(h1!.generation)), { kind: 'id', id: 1, answer: whole }])).toBe('MS-ATM-01');
@@ -199,7 +226,10 @@ describe('the atomicity checker (model/atomicity.ts)', () => {
 describe('the SRCU read side', () => {
   it('[MS-ATM-01] a reader keeps its set across a request, and a synchronous writer refuses to wait for it', () => {
     for (const impl of [new ScalableMemslots(SCALABLE_PROFILE), new LegacyMemslots(LEGACY_PROFILE)]) {
-      const [create, move] = [{ kind: 'set', asId: 0, id: 0, gfn: 0n, flags: 0 }, { kind: 'set', asId: 0, id: 0, gfn: 3n, flags: 0 }] as const;
+      const [create, move] = [
+        { kind: 'set', asId: 0, id: 0, gfn: 0n, flags: 0 },
+        { kind: 'set', asId: 0, id: 0, gfn: 3n, flags: 0 },
+      ] as const;
       impl.setUserMemoryRegion(regionOf(create));
       const before = impl.srcuReadLock(0);
       // The synchronous API would wait for `before` forever: it throws instead, after the first publish.

@@ -45,7 +45,9 @@ async function conform(opts: CheckOptions): Promise<void> {
 }
 
 afterAll(() => {
-  console.log(`\nRule coverage of properties/conformance.test.ts (seed ${SEED}, ${RUNS} runs per implementation and profile):\n${formatCoverageTable(coverage)}\n`);
+  console.log(
+    `\nRule coverage of properties/conformance.test.ts (seed ${SEED}, ${RUNS} runs per implementation and profile):\n${formatCoverageTable(coverage)}\n`,
+  );
 });
 
 describe('stateful conformance: implementation vs model', () => {
@@ -70,16 +72,20 @@ describe('scale: thousands of live slots, up to the limits', () => {
 
   // Under mutation the two scalable fills are left to impl/fill-max-slots.test.ts (the same
   // 32764 creates, then id 32764), and legacy gets 1000 slots instead of 4000.
-  it.skipIf(UNDER_MUTATION)('[MS-CRT-02][MS-VAL-02] scalable: all 32764 user slots of x86_64-nosmm, then id 32764 fails, then random commands at the limit', async () => {
-    await scale('scalable', profile('x86_64-nosmm'), [new BulkFill(0)], DEEP ? 10 : 1, 25);
-  });
+  it.skipIf(UNDER_MUTATION)(
+    '[MS-CRT-02][MS-VAL-02] scalable: all 32764 user slots of x86_64-nosmm, then id 32764 fails, then random commands at the limit',
+    async () => {
+      await scale('scalable', profile('x86_64-nosmm'), [new BulkFill(0)], DEEP ? 10 : 1, 25);
+    },
+  );
 
   it.skipIf(UNDER_MUTATION)('[MS-CRT-02][MS-VAL-02][MS-OVL-01] scalable: x86_64 with address space 1 full and 2000 slots in address space 0', async () => {
     await scale('scalable', profile('x86_64'), [new BulkCreate(0, 2000, 1n, 1n, 3, false), new BulkFill(1)], DEEP ? 5 : 1);
   });
 
   it('[MS-CRT-02][MS-VAL-02] linux-5.10-x86_64: both address spaces at the 509 limit and the first id past it, then random commands', async () => {
-    for (const implName of Object.keys(IMPLEMENTATIONS)) await scale(implName, profile('linux-5.10-x86_64'), [new BulkFill(0), new BulkFill(1)], DEEP ? 50 : 8, 60);
+    for (const implName of Object.keys(IMPLEMENTATIONS))
+      await scale(implName, profile('linux-5.10-x86_64'), [new BulkFill(0), new BulkFill(1)], DEEP ? 50 : 8, 60);
   });
 
   it('[MS-CRT-02][MS-DEL-02] legacy: thousands of live slots under x86_64-nosmm (all 32764 with MEMSLOT_DEPTH=deep)', async () => {
@@ -111,7 +117,9 @@ describe('coverage gate', () => {
     const missing = coverage.missing();
     expect(missing, `rules never hit by the conformance suite:\n${missing.join('\n')}\n\n${formatCoverageTable(coverage)}`).toEqual([]);
     // Exemptions stay honest: an exempt rule that the suite does hit should lose its exemption.
-    const hitAnyway = RULE_IDS.filter((r) => (COVERAGE_EXEMPT[r] !== undefined || COVERED_ELSEWHERE[r] !== undefined) && coverage.count(r) > 0 && r !== 'MS-CRT-01');
+    const hitAnyway = RULE_IDS.filter(
+      (r) => (COVERAGE_EXEMPT[r] !== undefined || COVERED_ELSEWHERE[r] !== undefined) && coverage.count(r) > 0 && r !== 'MS-CRT-01',
+    );
     expect(hitAnyway, 'exempt rules that the sequences hit: drop their exemption').toEqual([]);
   });
 });

@@ -28,7 +28,10 @@ export const COVERAGE_EXEMPT: Readonly<Partial<Record<RuleId, string>>> = {
  */
 export const COVERED_ELSEWHERE: Readonly<Partial<Record<RuleId, string>>> = {
   ...Object.fromEntries(
-    RULE_IDS.filter((r) => r.startsWith('MS-ATM-')).map((r) => [r, 'concurrent readers: properties/concurrency/ (scheduled SRCU readers against a stepped writer)']),
+    RULE_IDS.filter((r) => r.startsWith('MS-ATM-')).map((r) => [
+      r,
+      'concurrent readers: properties/concurrency/ (scheduled SRCU readers against a stepped writer)',
+    ]),
   ),
   // An in-process implementation has no allocation that fails; only a SUT's answer takes this branch.
   'MS-RES-01': 'SUT answers only: test/rules/resources.test.ts, replay and check --sut against a SUT short of memory',
@@ -117,7 +120,10 @@ export function formatCoverageTable(c: Coverage, profile?: Profile): string {
   const elsewhere = RULE_IDS.filter((r) => c.count(r) === 0 && COVERED_ELSEWHERE[r] !== undefined).length;
   const exempt = RULE_IDS.filter((r) => c.count(r) === 0 && COVERAGE_EXEMPT[r] !== undefined).length;
   const missing = c.missing().filter((r) => unreachable[r] === undefined).length;
-  const profileNote = profile === undefined ? '' : `; ${RULE_IDS.filter((r) => c.count(r) === 0 && unreachable[r] !== undefined && COVERAGE_EXEMPT[r] === undefined).length} unreachable under ${profile.name}`;
+  const profileNote =
+    profile === undefined
+      ? ''
+      : `; ${RULE_IDS.filter((r) => c.count(r) === 0 && unreachable[r] !== undefined && COVERAGE_EXEMPT[r] === undefined).length} unreachable under ${profile.name}`;
   lines.push(`${c.covered()}/${RULE_IDS.length} rules hit; ${missing} missing; ${exempt} exempt; ${elsewhere} covered by another suite${profileNote}`);
   return lines.join('\n');
 }

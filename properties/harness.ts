@@ -372,7 +372,8 @@ function stateDifference(box: ModelBox, now: TargetState): string | null {
       }
     }
   }
-  if (now.nrMemslotPages !== null && now.nrMemslotPages !== vm.nrMemslotPages) return `nr_memslot_pages: model ${vm.nrMemslotPages}, impl ${now.nrMemslotPages}`;
+  if (now.nrMemslotPages !== null && now.nrMemslotPages !== vm.nrMemslotPages)
+    return `nr_memslot_pages: model ${vm.nrMemslotPages}, impl ${now.nrMemslotPages}`;
   return null;
 }
 

@@ -60,14 +60,7 @@ function opArb(p: Profile): fc.Arbitrary<Op> {
     { weight: 12, arbitrary: gfn.map((g) => g * PAGE_SIZE) },
     {
       weight: 1,
-      arbitrary: fc.constantFrom(
-        1n,
-        PAGE_SIZE + 7n,
-        (maxGfn - 1n) * PAGE_SIZE,
-        maxGfn * PAGE_SIZE,
-        (maxGfn + 1n) * PAGE_SIZE,
-        U64_MAX - PAGE_SIZE + 1n,
-      ),
+      arbitrary: fc.constantFrom(1n, PAGE_SIZE + 7n, (maxGfn - 1n) * PAGE_SIZE, maxGfn * PAGE_SIZE, (maxGfn + 1n) * PAGE_SIZE, U64_MAX - PAGE_SIZE + 1n),
     },
   );
   const size = fc.oneof(
@@ -78,12 +71,10 @@ function opArb(p: Profile): fc.Arbitrary<Op> {
     { weight: 12, arbitrary: fc.bigInt(0n, 8n).map((n) => 0x10_0000n + n * PAGE_SIZE) },
     { weight: 1, arbitrary: fc.constantFrom(0n, 3n, p.userAddrMax - PAGE_SIZE, p.userAddrMax, U64_MAX - PAGE_SIZE + 1n) },
   );
-  const set = fc.record({ asId, id, flags, gpa, size, uaddr }).map(
-    ({ asId, id, flags, gpa, size, uaddr }): Op => ({
-      kind: 'set',
-      mem: { slot: asId * 0x1_0000 + id, flags, guestPhysAddr: gpa, memorySize: size, userspaceAddr: uaddr },
-    }),
-  );
+  const set = fc.record({ asId, id, flags, gpa, size, uaddr }).map(({ asId, id, flags, gpa, size, uaddr }): Op => ({
+    kind: 'set',
+    mem: { slot: asId * 0x1_0000 + id, flags, guestPhysAddr: gpa, memorySize: size, userspaceAddr: uaddr },
+  }));
   const modify = fc.record({
     kind: fc.constant('modify' as const),
     pick: fc.nat(),
@@ -96,7 +87,10 @@ function opArb(p: Profile): fc.Arbitrary<Op> {
     which: fc.integer({ min: 0, max: p.memSlotsNum - p.userMemSlots }),
     gfn,
     pages: fc.bigInt(0n, 3n),
-    hva: fc.oneof(fc.bigInt(0n, 8n).map((n) => 0x10_0000n + n * PAGE_SIZE), fc.constant(5n)),
+    hva: fc.oneof(
+      fc.bigInt(0n, 8n).map((n) => 0x10_0000n + n * PAGE_SIZE),
+      fc.constant(5n),
+    ),
   });
   const dirtyLog = fc.record({ kind: fc.constant('dirtyLog' as const), asId, id });
   const lookup = fc.record({

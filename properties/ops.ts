@@ -88,13 +88,17 @@ export function opCall(profile: Profile, op: Op): string {
     })
     .with(
       { kind: 'internal' },
-      (x) => `__x86_set_memory_region(kvm, id=${x.id} /*${internalName(profile, x.id)}*/, gpa=${hex(x.gpa)}, size=${hex(x.size)}${pagesNote(x.size)}) /*hva ${hex(x.hva)}*/`,
+      (x) =>
+        `__x86_set_memory_region(kvm, id=${x.id} /*${internalName(profile, x.id)}*/, gpa=${hex(x.gpa)}, size=${hex(x.size)}${pagesNote(x.size)}) /*hva ${hex(x.hva)}*/`,
     )
     .with({ kind: 'dirtyLog' }, ({ slot }) => `KVM_GET_DIRTY_LOG(slot=${hex(slot >>> 0)} /*as ${slot >>> 16}, id ${slot & 0xffff}*/)`)
     .with({ kind: 'idLookup' }, ({ asId, id }) => `id_to_memslot(__kvm_memslots(kvm, ${asId}), ${id})`)
     .with({ kind: 'gfnLookup' }, ({ asId, gfns }) => `__gfn_to_memslot(__kvm_memslots(kvm, ${asId}), gfn=${gfns.map((g) => hex(g)).join(' then ')})`)
     .with({ kind: 'approxLookup' }, ({ asId, gfn }) => `search_memslots(__kvm_memslots(kvm, ${asId}), gfn=${hex(gfn)}, approx=true)`)
-    .with({ kind: 'gfnRange' }, ({ asId, start, end }) => `kvm_for_each_memslot_in_gfn_range(__kvm_memslots(kvm, ${asId}), start=${hex(start)}, end=${hex(end)})`)
+    .with(
+      { kind: 'gfnRange' },
+      ({ asId, start, end }) => `kvm_for_each_memslot_in_gfn_range(__kvm_memslots(kvm, ${asId}), start=${hex(start)}, end=${hex(end)})`,
+    )
     .with({ kind: 'hvaRange' }, ({ start, end }) => `kvm_handle_hva_range(kvm, start=${hex(start)}, end=${hex(end)})`)
     .with(
       { kind: 'vcpu' },
@@ -140,6 +144,9 @@ export function traceRequests(profile: Profile, op: Op): { readonly requests: re
     .with({ kind: 'hvaRange' }, ({ start, end }) => ({ requests: [{ op: 'hva_to_memslots', start, end } as const], exact: true }))
     .with({ kind: 'vcpu' }, ({ inSmm, gfns }) => ({ requests: gfns.map((gfn) => ({ op: 'gfn_to_memslot', asId: vcpuAs(inSmm), gfn }) as const), exact: false }))
     .with({ kind: 'visible' }, { kind: 'gfnToHva' }, ({ asId, gfn }) => ({ requests: [{ op: 'gfn_to_memslot', asId, gfn } as const], exact: false }))
-    .with({ kind: 'idLookup' }, { kind: 'approxLookup' }, { kind: 'gfnRange' }, ({ asId }) => ({ requests: [{ op: 'get_slots', asId } as const], exact: false }))
+    .with({ kind: 'idLookup' }, { kind: 'approxLookup' }, { kind: 'gfnRange' }, ({ asId }) => ({
+      requests: [{ op: 'get_slots', asId } as const],
+      exact: false,
+    }))
     .exhaustive();
 }

@@ -169,7 +169,13 @@ class DeleteResurrectedByNextChange extends Delegate {
       this.pending = null;
     }
     if (r.change === 'DELETE' && old !== null) {
-      this.pending = { slot: mem.slot, flags: old.flags, guestPhysAddr: old.baseGfn << PAGE_SHIFT, memorySize: old.npages << PAGE_SHIFT, userspaceAddr: old.userspaceAddr };
+      this.pending = {
+        slot: mem.slot,
+        flags: old.flags,
+        guestPhysAddr: old.baseGfn << PAGE_SHIFT,
+        memorySize: old.npages << PAGE_SHIFT,
+        userspaceAddr: old.userspaceAddr,
+      };
     }
     return r;
   }
@@ -247,7 +253,12 @@ class DeleteMissingSucceeds extends Delegate {
 class ReadonlyToggleAccepted extends Delegate {
   override setUserMemoryRegion(mem: MemoryRegion): SetOutcome {
     const old = this.existing(mem);
-    if (old !== null && mem.memorySize === old.npages << PAGE_SHIFT && mem.userspaceAddr === old.userspaceAddr && ((mem.flags ^ old.flags) & KVM_MEM_READONLY) !== 0) {
+    if (
+      old !== null &&
+      mem.memorySize === old.npages << PAGE_SHIFT &&
+      mem.userspaceAddr === old.userspaceAddr &&
+      ((mem.flags ^ old.flags) & KVM_MEM_READONLY) !== 0
+    ) {
       const r = this.inner.setUserMemoryRegion({ ...mem, flags: (mem.flags & ~KVM_MEM_READONLY) | (old.flags & KVM_MEM_READONLY) });
       return r.ok && r.change === 'NONE' ? { ok: true, change: 'FLAGS_ONLY' } : r;
     }
@@ -284,7 +295,11 @@ export const PLANTED_BUGS: readonly PlantedBug[] = [
   { name: 'adjacent slots treated as overlapping', rule: 'MS-OVL-01', wrap: plant(AdjacentOverlaps, 'adjacent-overlap') },
   { name: 'a one-page overlap missed', rule: 'MS-OVL-01', wrap: plant(OnePageOverlapMissed, 'one-page-overlap') },
   { name: 'stale gfn index after delete', rule: 'MS-LKP-02', wrap: plant(StaleGfnIndexAfterDelete, 'stale-gfn-index') },
-  { name: 'missed replay on the second set: the next change resurrects a deleted slot', rule: 'MS-DEL-02', wrap: plant(DeleteResurrectedByNextChange, 'resurrect') },
+  {
+    name: 'missed replay on the second set: the next change resurrects a deleted slot',
+    rule: 'MS-DEL-02',
+    wrap: plant(DeleteResurrectedByNextChange, 'resurrect'),
+  },
   { name: 'last_used_slot left pointing at a deleted slot', rule: 'MS-LKP-02', wrap: plant(StaleLastUsedSlot, 'stale-last-used') },
   { name: 'per-vCPU cache used across generations', rule: 'MS-LKP-07', wrap: plant(StaleVcpuCache, 'stale-vcpu-cache') },
   { name: 'a vCPU in SMM looks up address space 0', rule: 'MS-LKP-06', wrap: plant(SmmIgnored, 'smm-ignored') },

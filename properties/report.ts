@@ -207,7 +207,9 @@ export async function buildCounterexample(input: ReportInput): Promise<Omit<Coun
   const ops = final.steps.slice(0, final.failedAt >= 0 ? final.failedAt + 1 : final.steps.length).map((s) => s.op);
   const fcSteps = recorded.failedAt >= 0 ? recorded.failedAt + 1 : recorded.steps.length;
   const removed = Math.max(0, fcSteps - ops.length);
-  const steps = final.steps.slice(0, ops.length).map((s, i) => `${i + 1}. ${s.call} -> model: ${s.expected}; impl: ${s.actual}${s.agree ? '' : '   <-- DISAGREES'}`);
+  const steps = final.steps
+    .slice(0, ops.length)
+    .map((s, i) => `${i + 1}. ${s.call} -> model: ${s.expected}; impl: ${s.actual}${s.agree ? '' : '   <-- DISAGREES'}`);
   const failure = failing?.failure ?? `fast-check reported a failure the re-run did not reproduce: ${String(input.error)}`;
   const { lines, stepLines, exact } = traceOf(profile, ops);
 
@@ -219,7 +221,9 @@ export async function buildCounterexample(input: ReportInput): Promise<Omit<Coun
     `- fast-check's shrunk counterexample ran ${plural(input.fastCheckCommands.length, 'command')} (${plural(fcSteps, 'step')}); deleting needless steps (fast-check #254) and splitting bulk steps left ${plural(ops.length, 'step')}.`,
   );
   md.push(`- reproduce: \`${input.reproduce}\``);
-  md.push(`- the trace replays through the model with \`memslot-oracle replay counterexample.jsonl\`: its \`expect\` fields are the model's answers, so it replays clean; the implementation's answers are below.`);
+  md.push(
+    `- the trace replays through the model with \`memslot-oracle replay counterexample.jsonl\`: its \`expect\` fields are the model's answers, so it replays clean; the implementation's answers are below.`,
+  );
   md.push(`- \`cc -O2 -o repro repro.c && ./repro\` sends the trace's ioctls to \`/dev/kvm\` and checks the kernel gives the model's answers.`);
   md.push('', `## Steps (model = expected, impl = actual)`, '');
   final.steps.slice(0, ops.length).forEach((s, i) => {

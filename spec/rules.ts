@@ -70,7 +70,7 @@ export const RULES = {
   'MS-ATM-03': 'while the swap that published its state is in progress, a reader reads the previous generation with bit 63 set',
   'MS-ATM-04': 'once that swap is over a reader reads the final generation, and never the in-progress value after it',
   'MS-ATM-05': 'during a DELETE or MOVE a reader sees the slot whole, as its INVALID copy, or as the request leaves it, never half-moved',
-  'MS-ATM-06': 'a vCPU drops its cached slot when the generation differs, so its lookups answer from the reader\'s state',
+  'MS-ATM-06': "a vCPU drops its cached slot when the generation differs, so its lookups answer from the reader's state",
   // 50-invariants.md
   'MS-INV-01': 'slot ids are unique within an address space',
   'MS-INV-02': 'the gfn ranges of an address space are pairwise disjoint',

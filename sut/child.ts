@@ -304,8 +304,7 @@ export class ChildSut {
     this.#timer = setTimeout(() => {
       this.#fail(
         new SutError(
-          `the SUT did not answer within ${next.timeoutMs ?? this.#timeoutMs} ms; request: ${quote(next.line)}` +
-            stderrSuffix(this.#stderrTail),
+          `the SUT did not answer within ${next.timeoutMs ?? this.#timeoutMs} ms; request: ${quote(next.line)}` + stderrSuffix(this.#stderrTail),
           'timeout',
         ),
         true,
@@ -337,17 +336,11 @@ export class ChildSut {
     try {
       value = JSON.parse(line);
     } catch {
-      this.#fail(
-        new SutError(`the SUT answered with a line that is not JSON: ${quote(line)}; request: ${quote(pending.line)}`, 'protocol'),
-        true,
-      );
+      this.#fail(new SutError(`the SUT answered with a line that is not JSON: ${quote(line)}; request: ${quote(pending.line)}`, 'protocol'), true);
       return;
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      this.#fail(
-        new SutError(`the SUT answered with JSON that is not an object: ${quote(line)}; request: ${quote(pending.line)}`, 'protocol'),
-        true,
-      );
+      this.#fail(new SutError(`the SUT answered with JSON that is not an object: ${quote(line)}; request: ${quote(pending.line)}`, 'protocol'), true);
       return;
     }
     this.#clearTimer();
@@ -362,13 +355,7 @@ export class ChildSut {
     // status; otherwise it can never answer again.
     setTimeout(() => {
       if (this.#exited || this.#fatal) return;
-      this.#fail(
-        new SutError(
-          `the SUT ${quote(this.command.join(' '))} closed its stdout but kept running` + stderrSuffix(this.#stderrTail),
-          'crash',
-        ),
-        true,
-      );
+      this.#fail(new SutError(`the SUT ${quote(this.command.join(' '))} closed its stdout but kept running` + stderrSuffix(this.#stderrTail), 'crash'), true);
     }, STDOUT_EOF_GRACE_MS).unref();
   }
 
@@ -376,10 +363,7 @@ export class ChildSut {
     if (this.#fatal) return;
     const how = signal ? `was killed by ${signal}` : `exited with code ${code ?? '?'}`;
     const during = this.#inFlight ? ` while answering ${quote(this.#inFlight.line)}` : '';
-    this.#fail(
-      new SutError(`the SUT ${quote(this.command.join(' '))} ${how}${during}` + stderrSuffix(this.#stderrTail), 'crash'),
-      false,
-    );
+    this.#fail(new SutError(`the SUT ${quote(this.command.join(' '))} ${how}${during}` + stderrSuffix(this.#stderrTail), 'crash'), false);
   }
 
   /** Makes the SUT unusable: rejects the in-flight and queued requests, optionally kills it. */

@@ -39,10 +39,7 @@ export function packageRoot(): string {
     }
     const parent = path.dirname(dir);
     if (parent === dir) {
-      throw new SutError(
-        `cannot find the ${PACKAGE_NAME} package root above ${fileURLToPath(import.meta.url)}; reinstall the package`,
-        'setup',
-      );
+      throw new SutError(`cannot find the ${PACKAGE_NAME} package root above ${fileURLToPath(import.meta.url)}; reinstall the package`, 'setup');
     }
     dir = parent;
   }
@@ -181,7 +178,12 @@ async function compile(cc: string[], source: string, out: string, isStatic: bool
         }
         const code = (err as NodeJS.ErrnoException).code;
         if (code === 'ENOENT' || code === 'EACCES') {
-          reject(new SutError(`no C compiler: "${file}" ${code === 'ENOENT' ? 'not found' : 'cannot be run'}; install one (apt-get install gcc libc6-dev) or set CC`, 'setup'));
+          reject(
+            new SutError(
+              `no C compiler: "${file}" ${code === 'ENOENT' ? 'not found' : 'cannot be run'}; install one (apt-get install gcc libc6-dev) or set CC`,
+              'setup',
+            ),
+          );
           return;
         }
         const tail = String(stderr).trim().slice(-STDERR_TAIL_CHARS).split('\n').join(' | ');

@@ -66,7 +66,10 @@ export class SutClient {
       return parseAnswer(r, v, 0, 'sut');
     } catch (e) {
       if (e instanceof InputError) {
-        throw new SutError(`the SUT's answer ${quote(reply.line)} to ${quote(text)} is not valid: ${e.message.replace(/^sut line 0(, )?(: )?/, '')}`, 'protocol');
+        throw new SutError(
+          `the SUT's answer ${quote(reply.line)} to ${quote(text)} is not valid: ${e.message.replace(/^sut line 0(, )?(: )?/, '')}`,
+          'protocol',
+        );
       }
       throw e;
     }

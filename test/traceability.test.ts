@@ -147,10 +147,7 @@ describe('traceability: spec, registry, model and tests agree', () => {
 
   it('no source or test file cites a rule ID that the spec lacks', () => {
     const unknown: string[] = [];
-    const sources = [
-      ...TEST_DIRS.flatMap((d) => files(d, (n) => n.endsWith('.ts'))),
-      ...files('spec', (n) => n.endsWith('.md')),
-    ];
+    const sources = [...TEST_DIRS.flatMap((d) => files(d, (n) => n.endsWith('.ts'))), ...files('spec', (n) => n.endsWith('.md'))];
     for (const f of sources) {
       const text = read(f);
       for (const m of text.matchAll(ID)) if (!RULE_KEYS.has(m[0])) unknown.push(`${m[0]} (${f}:${lineOf(text, m.index)})`);

@@ -24,7 +24,11 @@ export interface ReproStep {
 }
 
 /** Reads a trace and pairs every request with its expected answer. */
-export async function reproSteps(lines: AsyncIterable<string> | Iterable<string>, profile: model.Profile, source: string): Promise<{ profile: model.Profile; steps: ReproStep[] }> {
+export async function reproSteps(
+  lines: AsyncIterable<string> | Iterable<string>,
+  profile: model.Profile,
+  source: string,
+): Promise<{ profile: model.Profile; steps: ReproStep[] }> {
   let vm = model.createVm(profile);
   let first: model.Profile | null = null;
   const steps: ReproStep[] = [];
@@ -55,8 +59,10 @@ const h = (v: bigint): string => `0x${v.toString(16)}`;
 export function callText(r: Request): string {
   return match(r)
     .with({ op: 'reset' }, () => 'KVM_CREATE_VM (fresh VM)')
-    .with({ op: 'set_user_memory_region' }, ({ region: m }) =>
-      `KVM_SET_USER_MEMORY_REGION(slot=${h(BigInt(m.slot))} /*as ${m.slot >>> 16} id ${m.slot & 0xffff}*/, flags=${h(BigInt(m.flags))}, guest_phys_addr=${h(m.guestPhysAddr)}, memory_size=${h(m.memorySize)}, userspace_addr=${h(m.userspaceAddr)})`,
+    .with(
+      { op: 'set_user_memory_region' },
+      ({ region: m }) =>
+        `KVM_SET_USER_MEMORY_REGION(slot=${h(BigInt(m.slot))} /*as ${m.slot >>> 16} id ${m.slot & 0xffff}*/, flags=${h(BigInt(m.flags))}, guest_phys_addr=${h(m.guestPhysAddr)}, memory_size=${h(m.memorySize)}, userspace_addr=${h(m.userspaceAddr)})`,
     )
     .with({ op: 'get_dirty_log' }, ({ slot }) => `KVM_GET_DIRTY_LOG(slot=${h(BigInt(slot))})`)
     .with({ op: 'set_internal_memslot' }, (x) => `__x86_set_memory_region(id=${x.id}, gpa=${h(x.guestPhysAddr)}, size=${h(x.memorySize)})`)
@@ -94,8 +100,10 @@ export function reproC(steps: readonly ReproStep[], source: string): string {
     const comment = `/* ${String(s.n).padStart(3)}: trace line ${s.line}${s.rule === null ? '' : `, ${s.rule}`} */`;
     const row = match(s.request)
       .with({ op: 'reset' }, () => `{ OP_RESET, ${s.line}, 0, 0, 0, 0, 0, 0, "0" },`)
-      .with({ op: 'set_user_memory_region' }, ({ region: m }) =>
-        `{ OP_SET, ${s.line}, ${h(BigInt(m.slot))}, ${h(BigInt(m.flags))}, ${h(m.guestPhysAddr)}ULL, ${h(m.memorySize)}ULL, ${h(m.userspaceAddr)}ULL, ${want === '0' ? '0' : want}, "${want}" },`,
+      .with(
+        { op: 'set_user_memory_region' },
+        ({ region: m }) =>
+          `{ OP_SET, ${s.line}, ${h(BigInt(m.slot))}, ${h(BigInt(m.flags))}, ${h(m.guestPhysAddr)}ULL, ${h(m.memorySize)}ULL, ${h(m.userspaceAddr)}ULL, ${want === '0' ? '0' : want}, "${want}" },`,
       )
       .with({ op: 'get_dirty_log' }, ({ slot }) => {
         if (s.npages > maxPages) maxPages = s.npages;

@@ -210,7 +210,12 @@ export function parseAnswer(request: Request, obj: unknown, line: number, source
     if (!one('errno')) return null;
     const e = (obj as Obj)['errno'];
     if (!isErrno(e)) {
-      throw new InputError(line, `${field === '' ? '' : `${field}.`}errno`, `${JSON.stringify(e)} is not an errno name of Linux's uapi (asm-generic/errno-base.h, errno.h)`, source);
+      throw new InputError(
+        line,
+        `${field === '' ? '' : `${field}.`}errno`,
+        `${JSON.stringify(e)} is not an errno name of Linux's uapi (asm-generic/errno-base.h, errno.h)`,
+        source,
+      );
     }
     return { kind: 'errno', errno: e };
   };
@@ -238,7 +243,13 @@ export function parseAnswer(request: Request, obj: unknown, line: number, source
         if (typeof s !== 'object' || s === null || Array.isArray(s)) throw new InputError(line, name, 'must be an object', source);
         const g = new Fields(s as Obj, line, source, `${name}.`);
         g.only(['slot', 'flags', 'guest_phys_addr', 'memory_size', 'userspace_addr']);
-        return { slot: g.u32('slot'), flags: g.u32('flags'), guestPhysAddr: g.u64('guest_phys_addr'), memorySize: g.u64('memory_size'), userspaceAddr: g.u64('userspace_addr') };
+        return {
+          slot: g.u32('slot'),
+          flags: g.u32('flags'),
+          guestPhysAddr: g.u64('guest_phys_addr'),
+          memorySize: g.u64('memory_size'),
+          userspaceAddr: g.u64('userspace_addr'),
+        };
       });
       return { kind: 'slots', slots };
     }
@@ -352,7 +363,13 @@ export function answersEqual(a: Answer, b: Answer): boolean {
         a.slots.length === b.slots.length &&
         a.slots.every((x, i) => {
           const y = b.slots[i]!;
-          return x.slot === y.slot && x.flags === y.flags && x.guestPhysAddr === y.guestPhysAddr && x.memorySize === y.memorySize && x.userspaceAddr === y.userspaceAddr;
+          return (
+            x.slot === y.slot &&
+            x.flags === y.flags &&
+            x.guestPhysAddr === y.guestPhysAddr &&
+            x.memorySize === y.memorySize &&
+            x.userspaceAddr === y.userspaceAddr
+          );
         })
       );
     case 'hva_hits':

@@ -22,7 +22,8 @@ export interface SutCheckArgs {
 }
 
 export async function checkSutCli(values: SutCheckArgs): Promise<number> {
-  if (values.workers !== undefined || values.shard !== undefined) throw new UsageError('--workers and --shard run implementations in process; with --sut run one check per SUT');
+  if (values.workers !== undefined || values.shard !== undefined)
+    throw new UsageError('--workers and --shard run implementations in process; with --sut run one check per SUT');
   const seed = seedOption(values.seed);
   const runs = intOption('runs', values.runs, DEFAULT_RUNS, 1);
   const maxSteps = intOption('max-steps', values['max-steps'], DEFAULT_MAX_STEPS, 1);

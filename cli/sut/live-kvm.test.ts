@@ -22,7 +22,9 @@ describe.skipIf(!usable.ok)(`live differential check against /dev/kvm${usable.ok
       expect(profileDiff(sut.hello.profile!, PROFILES['x86_64-nosmm']!)).toBeNull();
       const lines: string[] = [];
       const summary = await record({ sut, profile: sut.hello.profile!, seed, sequences: 30, steps: 120, wide: false, write: (l) => lines.push(l) });
-      const detail = summary.first.map((m) => `line ${m.line}: ${requestText(m.request)} sut ${answerText(m.sut)} model ${answerText(m.model)} [${m.rule}]`).join('\n');
+      const detail = summary.first
+        .map((m) => `line ${m.line}: ${requestText(m.request)} sut ${answerText(m.sut)} model ${answerText(m.model)} [${m.rule}]`)
+        .join('\n');
       expect(summary.requests).toBeGreaterThan(200);
       expect(summary.mismatches, `seed ${seed}\n${detail}`).toBe(0);
     } finally {

@@ -67,7 +67,13 @@ export async function record(opts: RecordOptions): Promise<RecordSummary> {
     opts.write(text);
   };
   write(formatProfileLine(profile));
-  const sequences = walks(profile, { seed: opts.seed, count: opts.sequences, maxCommands: opts.steps, maxBulk: opts.wide ? 400 : 24, size: opts.wide ? 'max' : 'large' });
+  const sequences = walks(profile, {
+    seed: opts.seed,
+    count: opts.sequences,
+    maxCommands: opts.steps,
+    maxBulk: opts.wide ? 400 : 24,
+    size: opts.wide ? 'max' : 'large',
+  });
   // Each box's model follows what the SUT answered (MS-RES-01 lets it differ from the model's).
   for (const { box, ops } of sequences) {
     const reset = await sut.request({ op: 'reset' });
@@ -131,7 +137,9 @@ export async function recordCli(args: string[]): Promise<number> {
         `${summary.skippedHuge > 0 ? `, ${summary.skippedHuge} oversized creates not sent` : ''}${resourceNote(summary.resourceSteps)}\nwrote ${values.out}\n`,
     );
     for (const m of summary.first) {
-      process.stdout.write(`\nline ${m.line}: ${requestText(m.request)}\n  sut:   ${answerText(m.sut)}\n  model: ${answerText(m.model)}${m.rule === null ? '' : `   [${m.rule}]`}\n`);
+      process.stdout.write(
+        `\nline ${m.line}: ${requestText(m.request)}\n  sut:   ${answerText(m.sut)}\n  model: ${answerText(m.model)}${m.rule === null ? '' : `   [${m.rule}]`}\n`,
+      );
     }
     return summary.mismatches === 0 ? 0 : 1;
   } finally {

@@ -77,9 +77,7 @@ describe('Srcu', () => {
     const srcu = new Srcu(1);
     const r = srcu.lock(0);
     const point = { asId: 0, epoch: srcu.publish(0) };
-    expect(() => srcu.gracePeriodNow(point)).toThrow(
-      'synchronize_srcu() for as 0 while a reader from before the publish is inside: deadlock',
-    );
+    expect(() => srcu.gracePeriodNow(point)).toThrow('synchronize_srcu() for as 0 while a reader from before the publish is inside: deadlock');
     srcu.unlock(r);
     expect(() => srcu.gracePeriodNow(point)).not.toThrow();
   });

@@ -49,9 +49,7 @@ export type MemslotChange =
 
 /** The verdict on a request: an errno, the identical re-issue, or a change to apply. */
 export type Decision =
-  | { readonly kind: 'reject'; readonly errno: Errno }
-  | { readonly kind: 'none' }
-  | { readonly kind: 'change'; readonly change: MemslotChange };
+  { readonly kind: 'reject'; readonly errno: Errno } | { readonly kind: 'none' } | { readonly kind: 'change'; readonly change: MemslotChange };
 
 const EINVAL: Decision = { kind: 'reject', errno: 'EINVAL' };
 const EEXIST: Decision = { kind: 'reject', errno: 'EEXIST' };

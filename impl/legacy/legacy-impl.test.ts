@@ -89,7 +89,7 @@ describe('legacy defensive checks', () => {
     expect(ok.idToMemslot(3)?.baseGfn).toBe(0x40n);
   });
 
-  it('[MS-INV-02] update_memslots() with a slot at a neighbour\'s base_gfn, moving backward', () => {
+  it("[MS-INV-02] update_memslots() with a slot at a neighbour's base_gfn, moving backward", () => {
     // Slot 3 (index 0, gfn 0x30) moves down onto slot 2's gfn 0x20: kvm_memslot_move_backward().
     const set = scratch();
     const err = new InvariantError('MS-INV-02', 'two slots at base_gfn 32 (move_backward)');
@@ -105,7 +105,7 @@ describe('legacy defensive checks', () => {
     expect(past.ascending().map((s) => s.id)).toEqual([1, 3, 2]);
   });
 
-  it('[MS-INV-02] update_memslots() with a slot at a neighbour\'s base_gfn, moving forward', () => {
+  it("[MS-INV-02] update_memslots() with a slot at a neighbour's base_gfn, moving forward", () => {
     // Slot 1 (index 2, gfn 0x10) moves up onto slot 2's gfn 0x20: kvm_memslot_move_forward().
     const set = scratch();
     const msg = '[MS-INV-02] invariant broken: two slots at base_gfn 32 (move_forward)';
@@ -155,7 +155,7 @@ describe('legacy checkStructures catches a broken set', () => {
     return { impl, set: impl.memslots[0]! };
   }
 
-  it('id_to_index pointing at another id\'s record, or past used_slots', () => {
+  it("id_to_index pointing at another id's record, or past used_slots", () => {
     const a = setup();
     a.set.idToIndex[1] = a.set.idToIndex[2]!;
     expect(() => a.impl.checkStructures()).toThrow(`as 0: id_to_index[1] = ${a.set.idToIndex[2]} is stale`);
@@ -192,7 +192,7 @@ describe('legacy checkStructures catches a broken set', () => {
 });
 
 describe('legacy id_to_index and kvm_dup_memslots()', () => {
-  it('id_to_index is the kernel\'s short while every index fits, and 32-bit past SHRT_MAX + 1 ids', () => {
+  it("id_to_index is the kernel's short while every index fits, and 32-bit past SHRT_MAX + 1 ids", () => {
     expect(LegacyKvmMemslots.alloc(0x8000, 0n).idToIndex).toBeInstanceOf(Int16Array);
     const wide = LegacyKvmMemslots.alloc(0x8001, 0n).idToIndex;
     expect(wide).toBeInstanceOf(Int32Array);

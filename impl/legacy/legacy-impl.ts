@@ -378,9 +378,7 @@ export class LegacyMemslots implements ConcurrentMemslotImpl {
       .with({ change: 'DELETE' }, (c) => deletedPlaceholder(c.old))
       .with({ change: 'CREATE' }, (c) => makeMemslot(c.new, chooseDirtyBitmap(c.new.flags, null, allocate)))
       // Stryker disable next-line ObjectLiteral: DELETE and CREATE matched above, an empty pattern matches the same
-      .with({ change: 'MOVE' }, { change: 'FLAGS_ONLY' }, (c) =>
-        makeMemslot(c.new, chooseDirtyBitmap(c.new.flags, c.old, allocate)),
-      )
+      .with({ change: 'MOVE' }, { change: 'FLAGS_ONLY' }, (c) => makeMemslot(c.new, chooseDirtyBitmap(c.new.flags, c.old, allocate)))
       .exhaustive();
     yield* this.setMemslot(c.asId, c.old, neu, c.change);
     if (c.change === 'DELETE') {
@@ -580,7 +578,6 @@ export class LegacyMemslots implements ConcurrentMemslotImpl {
   srcuReadUnlock(reader: MemslotsReader): void {
     this.readers.unlock(this.srcu, reader);
   }
-
 
   /** Checks the set invariant above for every address space (for tests; O(n)). Throws Error. */
   checkStructures(): void {

@@ -5,7 +5,15 @@ import { MemslotArray } from './memslot-array.js';
 describe('legacy memslot array', () => {
   it('every record keeps its own fields, and flags can be set on any of them', () => {
     const arr = new MemslotArray(4);
-    const slots = [0, 1, 2, 3].map((i) => ({ asId: i & 1, id: 10 + i, baseGfn: BigInt(100 - i * 10), npages: BigInt(i + 1), flags: i, userspaceAddr: BigInt(i) << 20n, dirtyBitmap: i === 2 ? null : i }));
+    const slots = [0, 1, 2, 3].map((i) => ({
+      asId: i & 1,
+      id: 10 + i,
+      baseGfn: BigInt(100 - i * 10),
+      npages: BigInt(i + 1),
+      flags: i,
+      userspaceAddr: BigInt(i) << 20n,
+      dirtyBitmap: i === 2 ? null : i,
+    }));
     slots.forEach((s, i) => arr.set(i, s));
     expect([0, 1, 2, 3].map((i) => arr.get(i))).toEqual(slots);
     arr.setFlags(2, 0x10001);

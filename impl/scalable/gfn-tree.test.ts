@@ -20,10 +20,7 @@ type Op =
   | { readonly op: 'replaceWrongKey'; readonly pick: number; readonly delta: bigint };
 
 /** Small gfns so that equal keys, adjacency and overlap are common; a few far ones. */
-const gfnArb = fc.oneof(
-  { weight: 6, arbitrary: fc.bigInt(0n, 64n) },
-  { weight: 1, arbitrary: fc.bigInt((1n << 40n) - 8n, (1n << 40n) + 8n) },
-);
+const gfnArb = fc.oneof({ weight: 6, arbitrary: fc.bigInt(0n, 64n) }, { weight: 1, arbitrary: fc.bigInt((1n << 40n) - 8n, (1n << 40n) + 8n) });
 const npagesArb = fc.bigInt(1n, 6n);
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
@@ -148,7 +145,10 @@ describe('gfn tree', () => {
       { weight: 4, arbitrary: fc.record({ op: fc.constant('erase' as const), pick: fc.nat() }) },
       { weight: 1, arbitrary: fc.record({ op: fc.constant('replace' as const), pick: fc.nat(), npages: fc.constant(1n) }) },
     );
-    fc.assert(fc.property(fc.array(many, { minLength: 200, maxLength: 1000 }), (ops) => run(ops, [0n, 1999n, 4001n])), { numRuns: 8 });
+    fc.assert(
+      fc.property(fc.array(many, { minLength: 200, maxLength: 1000 }), (ops) => run(ops, [0n, 1999n, 4001n])),
+      { numRuns: 8 },
+    );
   });
 
   it('[MS-INV-02] a second node with an equal baseGfn throws InvariantError and leaves the tree unchanged', () => {
@@ -244,7 +244,7 @@ describe('GfnTree.check catches a broken tree', () => {
     expect(() => tree.check()).toThrow('size 99, counted 100');
   });
 
-  it('an entry whose keys are not its slot\'s', () => {
+  it("an entry whose keys are not its slot's", () => {
     const a = hundred();
     const e = a.tree.firstEntry();
     a.raw.f64[(e >> 5) * 64 + 32] = 7; // the first slot's end

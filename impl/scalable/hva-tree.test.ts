@@ -10,15 +10,10 @@ interface Item {
   readonly tag: number;
 }
 
-type Op =
-  | { readonly op: 'insert'; readonly start: bigint; readonly len: bigint }
-  | { readonly op: 'remove'; readonly pick: number };
+type Op = { readonly op: 'insert'; readonly start: bigint; readonly len: bigint } | { readonly op: 'remove'; readonly pick: number };
 
 /** Small starts so that equal starts (aliased host ranges) and overlaps are common. */
-const startArb = fc.oneof(
-  { weight: 6, arbitrary: fc.bigInt(0n, 40n) },
-  { weight: 1, arbitrary: fc.bigInt((1n << 47n) - 16n, 1n << 47n) },
-);
+const startArb = fc.oneof({ weight: 6, arbitrary: fc.bigInt(0n, 40n) }, { weight: 1, arbitrary: fc.bigInt((1n << 47n) - 16n, 1n << 47n) });
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ op: fc.constant('insert' as const), start: startArb, len: fc.bigInt(1n, 12n) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('remove' as const), pick: fc.nat() }) },
@@ -113,7 +108,12 @@ describe('hva interval tree', () => {
     const big = 1n << 60n;
     const tree = new HvaTree<number>();
     // Number() gives 2^60 for each of these starts and lasts.
-    const items: [bigint, bigint, number][] = [[big + 2n, big + 3n, 2], [big, big, 0], [big + 1n, big + 1n, 1], [big + 4n, big + 40n, 4]];
+    const items: [bigint, bigint, number][] = [
+      [big + 2n, big + 3n, 2],
+      [big, big, 0],
+      [big + 1n, big + 1n, 1],
+      [big + 4n, big + 40n, 4],
+    ];
     for (const [start, last, tag] of items) tree.insert(start, last, tag);
     checkAvl(tree);
     for (const [start, last, tag] of items) {

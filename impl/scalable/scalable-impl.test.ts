@@ -44,9 +44,7 @@ describe('scalable defensive checks', () => {
       // The right id, but an equal copy rather than the slot object the set holds.
       const copy = { ...set.idToMemslot(1)! };
       expect(() => inner.replaceMemslotIn(set, copy, null)).toThrow(InvariantError);
-      expect(() => inner.replaceMemslotIn(set, copy, slot(1, 0x40n))).toThrow(
-        `[MS-INV-01] invariant broken: as 0: slot 1 is not in set ${nodeIdx}`,
-      );
+      expect(() => inner.replaceMemslotIn(set, copy, slot(1, 0x40n))).toThrow(`[MS-INV-01] invariant broken: as 0: slot 1 is not in set ${nodeIdx}`);
       expect(set.idHash.size).toBe(3);
     }
     // Healthy: the slot object itself is removed.
@@ -82,9 +80,7 @@ describe('scalable defensive checks', () => {
     expect(() => inner.replaceMemslotIn(set, null, null)).toThrow(err);
     expect(() => inner.replaceMemslot(null, null)).toThrow(err);
     expect(() => inner.activateMemslot(null, null).next()).toThrow(InvariantError);
-    expect(() => inner.activateMemslot(null, null).next()).toThrow(
-      '[MS-INV-01] invariant broken: a memslot operation with neither old nor new',
-    );
+    expect(() => inner.activateMemslot(null, null).next()).toThrow('[MS-INV-01] invariant broken: a memslot operation with neither old nor new');
     // Healthy: the address space comes from whichever slot is given.
     expect(() => inner.replaceMemslot(null, slot(4, 0x40n))).not.toThrow();
     expect(set.idToMemslot(4)?.baseGfn).toBe(0x40n);
@@ -126,7 +122,7 @@ describe('scalable checkStructures catches a broken set', () => {
     expect(() => impl.checkStructures()).toThrow(`as 0 set ${pair[0].nodeIdx}: 3 gfn nodes, 2 hva nodes, 3 ids`);
   });
 
-  it('an id hash entry whose slot or nodes are another slot\'s', () => {
+  it("an id hash entry whose slot or nodes are another slot's", () => {
     const fields = ['slot', 'hvaNode'] as const;
     for (const field of fields) {
       const { impl, pair } = setup();

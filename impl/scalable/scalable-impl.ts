@@ -277,9 +277,7 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
   }
 
   setInternalMemslot(id: number, gpa: Gpa, size: bigint, hva: Hva): SetOutcome {
-    return setInternalMemslotLoop(this.profile, id, gpa, size, hva, this.view, (mem) =>
-      this.apply(decideMemoryRegion(this.profile, mem, this.view)),
-    );
+    return setInternalMemslotLoop(this.profile, id, gpa, size, hva, this.view, (mem) => this.apply(decideMemoryRegion(this.profile, mem, this.view)));
   }
 
   getDirtyLog(slot: number): DirtyLogOutcome {
@@ -297,13 +295,15 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
    * Mirrors: kvm_set_memslot()
    */
   private setMemslot(c: MemslotChange): WriterSteps<SetOutcome> {
-    return match(c)
-      .with({ change: 'CREATE' }, (c) => this.setCreate(c))
-      .with({ change: 'DELETE' }, (c) => this.setDelete(c))
-      .with({ change: 'MOVE' }, (c) => this.setMove(c))
-      // Stryker disable next-line ObjectLiteral: the last case, an empty pattern matches the same
-      .with({ change: 'FLAGS_ONLY' }, (c) => this.setFlagsOnly(c))
-      .exhaustive();
+    return (
+      match(c)
+        .with({ change: 'CREATE' }, (c) => this.setCreate(c))
+        .with({ change: 'DELETE' }, (c) => this.setDelete(c))
+        .with({ change: 'MOVE' }, (c) => this.setMove(c))
+        // Stryker disable next-line ObjectLiteral: the last case, an empty pattern matches the same
+        .with({ change: 'FLAGS_ONLY' }, (c) => this.setFlagsOnly(c))
+        .exhaustive()
+    );
   }
 
   private *setCreate(c: MemslotChange & { change: 'CREATE' }): WriterSteps<SetOutcome> {
@@ -348,7 +348,10 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
    * Builds the new slot object, with its dirty bitmap. Mirrors: kvm_prepare_memory_region()
    */
   private prepareMemoryRegion(old: Memslot | null, fields: SlotFields): Memslot {
-    return makeMemslot(fields, chooseDirtyBitmap(fields.flags, old, () => this.dirtyBitmapsAllocated++));
+    return makeMemslot(
+      fields,
+      chooseDirtyBitmap(fields.flags, old, () => this.dirtyBitmapsAllocated++),
+    );
   }
 
   /**

@@ -29,7 +29,7 @@ export class BulkCreate extends MemslotCommand {
     const regions: MemoryRegion[] = [];
     for (const [i, id] of ids.entries()) {
       const flags = this.dirtyEvery > 0 && i % this.dirtyEvery === 0 ? KVM_MEM_LOG_DIRTY_PAGES : 0;
-      const uaddr = this.aliasHva ? UADDR_BASE : UADDR_BASE + (BigInt(i) * this.npages << PAGE_SHIFT);
+      const uaddr = this.aliasHva ? UADDR_BASE : UADDR_BASE + ((BigInt(i) * this.npages) << PAGE_SHIFT);
       regions.push(region(slotNr(this.asId, id), flags, gfn, this.npages, uaddr));
       gfn += this.npages + this.hole;
     }

@@ -16,7 +16,10 @@ export class GpaWrap extends MemslotCommand {
 
   resolve(m: Readonly<ModelBox>): Op {
     const gpa = (1n << 64n) - this.pagesBelowTop * PAGE_SIZE;
-    return { kind: 'set', region: { slot: slotNr(0, freeId(m, 0, 0)), flags: 0, guestPhysAddr: gpa, memorySize: this.npages * PAGE_SIZE, userspaceAddr: UADDR_BASE } };
+    return {
+      kind: 'set',
+      region: { slot: slotNr(0, freeId(m, 0, 0)), flags: 0, guestPhysAddr: gpa, memorySize: this.npages * PAGE_SIZE, userspaceAddr: UADDR_BASE },
+    };
   }
 
   toString(): string {

@@ -42,7 +42,10 @@ export class LookupHvaRange extends MemslotCommand {
 
 export function lookupHvaRangeArb(c: ArbConfig): fc.Arbitrary<LookupHvaRange> {
   const offset = fc.constantFrom(-PAGE_SIZE, 0n, 1n, PAGE_SIZE / 2n, PAGE_SIZE, -1n);
-  const length = fc.oneof({ arbitrary: fc.constantFrom(0n, 1n, PAGE_SIZE, 2n * PAGE_SIZE + 1n, 8n * PAGE_SIZE), weight: 4 }, { arbitrary: fc.constantFrom(1n << 40n, U64_MAX), weight: 1 });
+  const length = fc.oneof(
+    { arbitrary: fc.constantFrom(0n, 1n, PAGE_SIZE, 2n * PAGE_SIZE + 1n, 8n * PAGE_SIZE), weight: 4 },
+    { arbitrary: fc.constantFrom(1n << 40n, U64_MAX), weight: 1 },
+  );
   return fc
     .tuple(fc.oneof({ arbitrary: pickArb, weight: 3 }, { arbitrary: fc.constant(null), weight: 1 }), offset, length, uaddrArb(c.profile))
     .map(([p, o, l, s]) => new LookupHvaRange(p, o, l, s));

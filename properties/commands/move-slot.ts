@@ -10,7 +10,10 @@ import { gfnArb, pickArb, type ArbConfig } from '../arbitraries.js';
 import { TargetCommand, hex, regionOf, userSlots } from './common.js';
 import { PAGE_SHIFT, U64_MAX, KVM_MEM_LOG_DIRTY_PAGES } from '../../model/index.js';
 
-export type MoveTo = { readonly kind: 'by'; readonly pages: bigint } | { readonly kind: 'gfn'; readonly gfn: bigint } | { readonly kind: 'onto'; readonly pick: number; readonly offset: bigint };
+export type MoveTo =
+  | { readonly kind: 'by'; readonly pages: bigint }
+  | { readonly kind: 'gfn'; readonly gfn: bigint }
+  | { readonly kind: 'onto'; readonly pick: number; readonly offset: bigint };
 
 export class MoveSlot extends TargetCommand {
   constructor(
@@ -40,7 +43,12 @@ export class MoveSlot extends TargetCommand {
   }
 
   toString(): string {
-    const to = this.to.kind === 'by' ? `by ${this.to.pages} pages` : this.to.kind === 'gfn' ? `to gfn ${hex(this.to.gfn)}` : `to slot[${this.to.pick}] base ${this.to.offset >= 0n ? '+' : ''}${this.to.offset}`;
+    const to =
+      this.to.kind === 'by'
+        ? `by ${this.to.pages} pages`
+        : this.to.kind === 'gfn'
+          ? `to gfn ${hex(this.to.gfn)}`
+          : `to slot[${this.to.pick}] base ${this.to.offset >= 0n ? '+' : ''}${this.to.offset}`;
     return `move(slot[${this.pick}], ${to}${this.toggleDirty ? ', toggle LOG_DIRTY_PAGES' : ''})`;
   }
 }

@@ -11,7 +11,17 @@ import { gfnArb, type ArbConfig, UADDR_BASE } from '../arbitraries.js';
 import { MemslotCommand, hex, region } from './common.js';
 
 export type IdBound = 'last-user' | 'first-internal' | 'internal+1' | 'internal+2' | 'mem-slots-num' | 'u16-max' | 'high-as-bits' | 'as-past' | 'as-1';
-export const ID_BOUNDS: readonly IdBound[] = ['last-user', 'first-internal', 'internal+1', 'internal+2', 'mem-slots-num', 'u16-max', 'high-as-bits', 'as-past', 'as-1'];
+export const ID_BOUNDS: readonly IdBound[] = [
+  'last-user',
+  'first-internal',
+  'internal+1',
+  'internal+2',
+  'mem-slots-num',
+  'u16-max',
+  'high-as-bits',
+  'as-past',
+  'as-1',
+];
 
 export class SlotIdBound extends MemslotCommand {
   constructor(

@@ -23,7 +23,9 @@ export class UserAddrLimit extends MemslotCommand {
   resolve(m: Readonly<ModelBox>): Op {
     const size = this.npages * PAGE_SIZE;
     const max = m.profile.userAddrMax;
-    const uaddr = { 'end-at-limit': max - size, 'end-past-limit': max - size + PAGE_SIZE, 'start-at-limit': max, 'u64-wrap': U64_MAX - PAGE_SIZE + 1n }[this.kind];
+    const uaddr = { 'end-at-limit': max - size, 'end-past-limit': max - size + PAGE_SIZE, 'start-at-limit': max, 'u64-wrap': U64_MAX - PAGE_SIZE + 1n }[
+      this.kind
+    ];
     return {
       kind: 'set',
       region: { slot: slotNr(0, freeId(m, 0, 0)), flags: 0, guestPhysAddr: this.gfn << PAGE_SHIFT, memorySize: size, userspaceAddr: uaddr & U64_MAX },

@@ -209,7 +209,10 @@ export class ScheduledRunFailure extends Error {
     readonly verdict: string,
     readonly interleaving: readonly string[],
   ) {
-    const story = interleaving.length === 0 ? '(no interleaving: this happened before the writer and the readers started)' : `interleaving (execution order):\n${interleaving.map((l) => `  ${l}`).join('\n')}`;
+    const story =
+      interleaving.length === 0
+        ? '(no interleaving: this happened before the writer and the readers started)'
+        : `interleaving (execution order):\n${interleaving.map((l) => `  ${l}`).join('\n')}`;
     super(`${verdict}\n${story}`);
     this.name = 'ScheduledRunFailure';
   }
@@ -322,7 +325,8 @@ export async function runScenario(
       log.push(o);
       note(name, `${name}   ${observationText(o)}`, o.kind !== 'vcpu');
       if (o.kind === 'generation' && (o.answer & KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS) !== 0n) coverage.sawInProgress++;
-      if ((o.kind === 'gfn' || o.kind === 'id' || o.kind === 'vcpu') && o.answer !== null && (o.answer.flags & KVM_MEMSLOT_INVALID) !== 0) coverage.sawInvalid++;
+      if ((o.kind === 'gfn' || o.kind === 'id' || o.kind === 'vcpu') && o.answer !== null && (o.answer.flags & KVM_MEMSLOT_INVALID) !== 0)
+        coverage.sawInvalid++;
       if (o.kind === 'vcpu') coverage.vcpuLookups++;
     }
     await s.schedule(Promise.resolve(), `${name} leave`);
@@ -339,7 +343,10 @@ export async function runScenario(
     await s.waitFor(all);
   } catch (e) {
     const what = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-    throw new ScheduledRunFailure(`[throws] ${what}`, events.map((e) => e.text));
+    throw new ScheduledRunFailure(
+      `[throws] ${what}`,
+      events.map((e) => e.text),
+    );
   }
   const first = failures[0];
   if (first === undefined) return;
@@ -352,4 +359,3 @@ export async function runScenario(
   const more = failures.length > 1 ? `\n(${failures.length - 1} more failures in this run)` : '';
   throw new ScheduledRunFailure(first.text + more, [...story.map((e) => e.text), ...tail]);
 }
-

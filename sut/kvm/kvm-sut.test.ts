@@ -147,13 +147,11 @@ describe.skipIf(!usable.ok)('kvm-sut on the real kernel', () => {
     expect(await errorOf('{"op":"get_dirty_log","slot":4294967296}')).toMatch(/slot.*2\^32-1/);
     expect(await errorOf('{"op":"get_dirty_log"}')).toMatch(/missing field "slot"/);
     expect(
-      await errorOf(
-        '{"op":"set_user_memory_region","slot":0,"flags":0,"guest_phys_addr":"0x10000000000000000","memory_size":"0","userspace_addr":"0"}',
-      ),
+      await errorOf('{"op":"set_user_memory_region","slot":0,"flags":0,"guest_phys_addr":"0x10000000000000000","memory_size":"0","userspace_addr":"0"}'),
     ).toMatch(/guest_phys_addr/);
-    expect(
-      await errorOf('{"op":"set_user_memory_region","slot":0,"flags":0,"guest_phys_addr":"0","memory_size":4096,"userspace_addr":"0"}'),
-    ).toMatch(/memory_size.*string/);
+    expect(await errorOf('{"op":"set_user_memory_region","slot":0,"flags":0,"guest_phys_addr":"0","memory_size":4096,"userspace_addr":"0"}')).toMatch(
+      /memory_size.*string/,
+    );
     expect(await errorOf('{"op":"hello","protocol":2}')).toMatch(/protocol/);
     // Still in step after all that.
     expect(await set(0, 0, 0x1000n, 0x1000n, 0n)).toEqual(OK);
@@ -185,7 +183,10 @@ describe('kvm-driver build', () => {
     if (cc === undefined) delete process.env['CC'];
     else process.env['CC'] = cc;
     return fn().finally(() => {
-      for (const [k, v] of [['CC', saved.CC], ['MEMSLOT_ORACLE_CACHE', saved.cache]] as const) {
+      for (const [k, v] of [
+        ['CC', saved.CC],
+        ['MEMSLOT_ORACLE_CACHE', saved.cache],
+      ] as const) {
         if (v === undefined) delete process.env[k];
         else process.env[k] = v;
       }

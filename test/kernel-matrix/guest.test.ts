@@ -81,26 +81,13 @@ describe('module load order', () => {
   it('puts every module after its dependencies, once', async () => {
     const order = await loadOrder(['virtio_pci', 'virtio_console', 'kvm-amd'], () => false, depends);
     expect(new Set(order).size).toBe(order.length);
-    for (const [m, ds] of Object.entries(deps))
-      for (const d of ds) expect(order.indexOf(d)).toBeLessThan(order.indexOf(m));
+    for (const [m, ds] of Object.entries(deps)) for (const d of ds) expect(order.indexOf(d)).toBeLessThan(order.indexOf(m));
     expect(order.slice(-4)).toEqual(['irqbypass', 'kvm', 'ccp', 'kvm_amd']);
   });
 
   it('skips built-in modules', async () => {
-    const builtin = new Set([
-      'virtio_pci',
-      'virtio_console',
-      'virtio',
-      'virtio_ring',
-      'virtio_pci_modern_dev',
-      'virtio_pci_legacy_dev',
-    ]);
-    expect(await loadOrder(['virtio_pci', 'virtio_console', 'kvm_amd'], (n) => builtin.has(n), depends)).toEqual([
-      'irqbypass',
-      'kvm',
-      'ccp',
-      'kvm_amd',
-    ]);
+    const builtin = new Set(['virtio_pci', 'virtio_console', 'virtio', 'virtio_ring', 'virtio_pci_modern_dev', 'virtio_pci_legacy_dev']);
+    expect(await loadOrder(['virtio_pci', 'virtio_console', 'kvm_amd'], (n) => builtin.has(n), depends)).toEqual(['irqbypass', 'kvm', 'ccp', 'kvm_amd']);
   });
 
   it('reports a cycle', async () => {
@@ -155,9 +142,7 @@ describe('tools and table', () => {
   });
 
   it('prints one install command', () => {
-    expect(installCommand(['qemu-system-x86', 'kmod', 'kmod'])).toBe(
-      'apt-get update && apt-get install -y qemu-system-x86 kmod',
-    );
+    expect(installCommand(['qemu-system-x86', 'kmod', 'kmod'])).toBe('apt-get update && apt-get install -y qemu-system-x86 kmod');
   });
 
   it('tells static from dynamic executables', () => {
@@ -185,17 +170,8 @@ describe('the fallback trace generator', () => {
   });
 
   it('twins each address-space-0 request in address space 1', () => {
-    const twins = withAddressSpace1Twins([
-      { op: 'reset' },
-      { op: 'get_dirty_log', slot: 3 },
-      { op: 'get_dirty_log', slot: 0x10003 },
-    ]);
-    expect(twins).toEqual([
-      { op: 'reset' },
-      { op: 'get_dirty_log', slot: 3 },
-      { op: 'get_dirty_log', slot: 0x10003 },
-      { op: 'get_dirty_log', slot: 0x10003 },
-    ]);
+    const twins = withAddressSpace1Twins([{ op: 'reset' }, { op: 'get_dirty_log', slot: 3 }, { op: 'get_dirty_log', slot: 0x10003 }]);
+    expect(twins).toEqual([{ op: 'reset' }, { op: 'get_dirty_log', slot: 3 }, { op: 'get_dirty_log', slot: 0x10003 }, { op: 'get_dirty_log', slot: 0x10003 }]);
   });
 
   it('writes a trace the oracle parses', async () => {

@@ -15,7 +15,9 @@ const DIR = fileURLToPath(new URL('../ground-truth/kernel-matrix/', import.meta.
 const files = readdirSync(DIR).filter((f) => f.endsWith('.jsonl.gz'));
 
 function traceProfile(file: string): Profile {
-  const text = gunzipSync(readFileSync(`${DIR}${file}`)).subarray(0, 4096).toString('utf8');
+  const text = gunzipSync(readFileSync(`${DIR}${file}`))
+    .subarray(0, 4096)
+    .toString('utf8');
   const p = profileFromJson((JSON.parse(text.slice(0, text.indexOf('\n'))) as { profile: unknown }).profile, file);
   if (!p.ok) throw new Error(p.error);
   return p.profile;

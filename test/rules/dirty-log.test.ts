@@ -124,7 +124,10 @@ describe('the dirty bitmap across slot changes', () => {
     expect(at(slotsOf(back), 0).dirtyBitmap).toBe(1);
   });
   it('[MS-DLG-06][MS-MOV-01] x86_64: two slots, a MOVE in address space 1 keeps its bitmap; address space 0 keeps its own', () => {
-    const x = build(X86, [{ ...SLOT0, flags: 1 }, { ...SLOT0, slot: slotNr(1, 0), flags: 1 }]);
+    const x = build(X86, [
+      { ...SLOT0, flags: 1 },
+      { ...SLOT0, slot: slotNr(1, 0), flags: 1 },
+    ]);
     expect([at(slotsOf(x, 0), 0).dirtyBitmap, at(slotsOf(x, 1), 0).dirtyBitmap]).toEqual([0, 1]);
     const s = expectOk(x, { ...SLOT0, slot: slotNr(1, 0), flags: 1, guestPhysAddr: 0x80_0000n }, 'MOVE', 'MS-MOV-01');
     expect([at(slotsOf(s.state, 0), 0).dirtyBitmap, at(slotsOf(s.state, 1), 0).dirtyBitmap]).toEqual([0, 1]);

@@ -105,32 +105,35 @@ describe('[MS-INT-03] every address space', () => {
     expect(slotsOf(s.state, 1)).toEqual([memslot(1, 509, 0xfffbdn, 3n, H)]);
     expect([gen(s.state, 0), gen(s.state, 1)]).toEqual([2n, 3n]);
   });
-  it.each(Object.entries(IMPLEMENTATIONS))('[MS-INT-03][MS-VAL-04] a size that is not a u32 is bad input (RangeError) in the model and %s: the kernel caller takes u32 size', (name, make) => {
-    // __x86_set_memory_region(struct kvm *kvm, int id, gpa_t gpa, u32 size): 7.3.4
-    // arch/x86/kvm/x86.c:9963-9964; 5.10.262 x86.c:10746. So an internal slot has < 2^20 pages.
-    for (const p of [X86, L510]) {
-      const tss = p.userMemSlots;
-      for (const size of [pages(MAX_NR_PAGES + 1n), 1n << 32n, -PAGE]) {
-        const error = new RangeError(`internal slot size ${size} is not a u32 (__x86_set_memory_region() takes u32 size)`);
-        expect(() => setInternalMemslot(createVm(p), tss, 0n, size, H), `model ${p.name} ${size}`).toThrow(error);
-        expect(() => make(p).setInternalMemslot(tss, 0n, size, H), `${name} ${p.name} ${size}`).toThrow(error);
+  it.each(Object.entries(IMPLEMENTATIONS))(
+    '[MS-INT-03][MS-VAL-04] a size that is not a u32 is bad input (RangeError) in the model and %s: the kernel caller takes u32 size',
+    (name, make) => {
+      // __x86_set_memory_region(struct kvm *kvm, int id, gpa_t gpa, u32 size): 7.3.4
+      // arch/x86/kvm/x86.c:9963-9964; 5.10.262 x86.c:10746. So an internal slot has < 2^20 pages.
+      for (const p of [X86, L510]) {
+        const tss = p.userMemSlots;
+        for (const size of [pages(MAX_NR_PAGES + 1n), 1n << 32n, -PAGE]) {
+          const error = new RangeError(`internal slot size ${size} is not a u32 (__x86_set_memory_region() takes u32 size)`);
+          expect(() => setInternalMemslot(createVm(p), tss, 0n, size, H), `model ${p.name} ${size}`).toThrow(error);
+          expect(() => make(p).setInternalMemslot(tss, 0n, size, H), `${name} ${p.name} ${size}`).toThrow(error);
+        }
+        // Before every check of the call, MS-VAL-09 included.
+        const past = new RangeError(`internal slot size ${1n << 32n} is not a u32 (__x86_set_memory_region() takes u32 size)`);
+        expect(() => setInternalMemslot(createVm(p), p.memSlotsNum, 0n, 1n << 32n, H), `model ${p.name} id ${p.memSlotsNum}`).toThrow(past);
+        expect(() => make(p).setInternalMemslot(p.memSlotsNum, 0n, 1n << 32n, H), `${name} ${p.name} id ${p.memSlotsNum}`).toThrow(past);
+        // 0xfffff000 (2^20 - 1 pages), the largest page-aligned u32, is created in every address space.
+        const s = setInternalMemslot(createVm(p), tss, 0n, 0xffff_f000n, H);
+        expect(s.result).toEqual({ ok: true, change: 'CREATE', rule: 'MS-CRT-02' });
+        expect(s.state.nrMemslotPages).toBe(2n * 0xf_ffffn);
+        const impl = make(p);
+        expect(impl.setInternalMemslot(tss, 0n, 0xffff_f000n, H)).toEqual({ ok: true, change: 'CREATE' });
+        expect(impl.nrMemslotPages()).toBe(2n * 0xf_ffffn);
+        // 0xffffffff is a u32: it is asked, and fails MS-VAL-04 in address space 0.
+        expect(setInternalMemslot(createVm(p), tss, 0n, 0xffff_ffffn, H).result).toEqual({ ok: false, errno: 'EINVAL', rule: 'MS-VAL-04' });
+        expect(make(p).setInternalMemslot(tss, 0n, 0xffff_ffffn, H)).toEqual({ ok: false, errno: 'EINVAL' });
       }
-      // Before every check of the call, MS-VAL-09 included.
-      const past = new RangeError(`internal slot size ${1n << 32n} is not a u32 (__x86_set_memory_region() takes u32 size)`);
-      expect(() => setInternalMemslot(createVm(p), p.memSlotsNum, 0n, 1n << 32n, H), `model ${p.name} id ${p.memSlotsNum}`).toThrow(past);
-      expect(() => make(p).setInternalMemslot(p.memSlotsNum, 0n, 1n << 32n, H), `${name} ${p.name} id ${p.memSlotsNum}`).toThrow(past);
-      // 0xfffff000 (2^20 - 1 pages), the largest page-aligned u32, is created in every address space.
-      const s = setInternalMemslot(createVm(p), tss, 0n, 0xffff_f000n, H);
-      expect(s.result).toEqual({ ok: true, change: 'CREATE', rule: 'MS-CRT-02' });
-      expect(s.state.nrMemslotPages).toBe(2n * 0xf_ffffn);
-      const impl = make(p);
-      expect(impl.setInternalMemslot(tss, 0n, 0xffff_f000n, H)).toEqual({ ok: true, change: 'CREATE' });
-      expect(impl.nrMemslotPages()).toBe(2n * 0xf_ffffn);
-      // 0xffffffff is a u32: it is asked, and fails MS-VAL-04 in address space 0.
-      expect(setInternalMemslot(createVm(p), tss, 0n, 0xffff_ffffn, H).result).toEqual({ ok: false, errno: 'EINVAL', rule: 'MS-VAL-04' });
-      expect(make(p).setInternalMemslot(tss, 0n, 0xffff_ffffn, H)).toEqual({ ok: false, errno: 'EINVAL' });
-    }
-  });
+    },
+  );
   it('[MS-INT-03][MS-VAL-11][MS-CRT-02] max_nr_pages_user_only shows only under a profile with max_nr_pages below 2^20: exempt on x86_64, limited on linux-5.10-x86_64', () => {
     const x = setInternalMemslot(createVm({ ...X86, maxNrPages: 2n }), 32764, 0xfeffd000n, 3n * PAGE, H);
     expect(x.result).toEqual({ ok: true, change: 'CREATE', rule: 'MS-CRT-02' });

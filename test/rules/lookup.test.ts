@@ -139,17 +139,31 @@ describe('[MS-LKP-04] by gfn range', () => {
     expect(ids(0x100n, 0x100n)).toEqual([]);
     expect(ids(0x104n, 0x104n)).toEqual([]);
   });
-  it.each(Object.entries(IMPLEMENTATIONS))('[MS-LKP-04] an empty range [g, g) inside a slot: the slot for g > base_gfn, nothing for g == base_gfn, in the model and %s', (name, make) => {
-    // kvm_memslot_iter_is_valid() needs base_gfn < end (6.12.117 include/linux/kvm_host.h:1189-1199).
-    const impl = make(NOSMM);
-    const r = region(1, pages(0x100n), pages(4n), HA);
-    expect(impl.setUserMemoryRegion(r).ok).toBe(true);
-    const m = build(NOSMM, [r]);
-    for (const [g, want] of [[0x100n, []], [0x101n, [1]], [0x103n, [1]], [0x104n, []]] as const) {
-      expect(gfnRangeMemslots(m, 0, g, g).map((s) => s.id), `model, [${g}, ${g})`).toEqual(want);
-      expect(impl.gfnRangeMemslots(0, g, g).map((s) => s.id), `${name}, [${g}, ${g})`).toEqual(want);
-    }
-  });
+  it.each(Object.entries(IMPLEMENTATIONS))(
+    '[MS-LKP-04] an empty range [g, g) inside a slot: the slot for g > base_gfn, nothing for g == base_gfn, in the model and %s',
+    (name, make) => {
+      // kvm_memslot_iter_is_valid() needs base_gfn < end (6.12.117 include/linux/kvm_host.h:1189-1199).
+      const impl = make(NOSMM);
+      const r = region(1, pages(0x100n), pages(4n), HA);
+      expect(impl.setUserMemoryRegion(r).ok).toBe(true);
+      const m = build(NOSMM, [r]);
+      for (const [g, want] of [
+        [0x100n, []],
+        [0x101n, [1]],
+        [0x103n, [1]],
+        [0x104n, []],
+      ] as const) {
+        expect(
+          gfnRangeMemslots(m, 0, g, g).map((s) => s.id),
+          `model, [${g}, ${g})`,
+        ).toEqual(want);
+        expect(
+          impl.gfnRangeMemslots(0, g, g).map((s) => s.id),
+          `${name}, [${g}, ${g})`,
+        ).toEqual(want);
+      }
+    },
+  );
   it('[MS-LKP-04] slots created in descending order still come out ascending', () => {
     const v = build(NOSMM, [region(3, 0x30_0000n, PAGE, HA), region(2, 0x20_0000n, PAGE, HA), region(1, 0x10_0000n, PAGE, HA)]);
     expect(gfnRangeMemslots(v, 0, 0n, 0x1000n).map((s) => s.id)).toEqual([1, 2, 3]);

@@ -299,7 +299,11 @@ describe('[MS-VAL-11] size limit', () => {
   });
   it('[MS-VAL-11][MS-CRT-02][MS-VAL-04] the common path refuses an internal id with a size above u32 as bad input (no kernel caller passes one) and creates one of 0xfffff000', () => {
     // __x86_set_memory_region() takes `u32 size` (7.3.4 arch/x86/kvm/x86.c:9963-9964; 5.10.262 x86.c:10746).
-    for (const [p, id] of [[NOSMM, 32764], [X86, 32766], [L510, 509]] as const) {
+    for (const [p, id] of [
+      [NOSMM, 32764],
+      [X86, 32766],
+      [L510, 509],
+    ] as const) {
       for (const size of [pages(MAX_NR_PAGES + 1n), 1n << 32n]) {
         expect(() => setMemoryRegion(createVm(p), region(id, 0n, size, 0n)), `${p.name} id ${id} size ${size}`).toThrow(
           new RangeError(`internal slot size ${size} is not a u32 (__x86_set_memory_region() takes u32 size)`),
@@ -314,7 +318,12 @@ describe('[MS-VAL-11] size limit', () => {
     expectErr(createVm(NOSMM), region(0, 0n, pages(MAX_NR_PAGES + 1n), 0n), 'EINVAL', 'MS-VAL-11', setMemoryRegion);
   });
   it('[MS-VAL-11][MS-CRT-02] max_nr_pages_user_only exempts internal ids; only a profile with max_nr_pages below 2^20 can show it', () => {
-    const small = (userOnly: boolean): Profile => ({ ...NOSMM, name: `x86_64-nosmm max_nr_pages 2 user_only ${userOnly}`, maxNrPages: 2n, maxNrPagesUserOnly: userOnly });
+    const small = (userOnly: boolean): Profile => ({
+      ...NOSMM,
+      name: `x86_64-nosmm max_nr_pages 2 user_only ${userOnly}`,
+      maxNrPages: 2n,
+      maxNrPagesUserOnly: userOnly,
+    });
     const s = expectOk(createVm(small(true)), region(32764, 0n, pages(3n), 0n), 'CREATE', 'MS-CRT-02', setMemoryRegion);
     expect(slotsOf(s.state)).toEqual([memslot(0, 32764, 0n, 3n, 0n)]);
     expectErr(createVm(small(false)), region(32764, 0n, pages(3n), 0n), 'EINVAL', 'MS-VAL-11', setMemoryRegion);

@@ -234,10 +234,7 @@ const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 /** The report block of one SUT-vs-model mismatch. */
 function mismatchBlock(line: number, sut: string, model: string, rule: string | null): RegExp {
   const ruleRe = rule === null ? '' : ` {3}\\[${escapeRe(rule)}\\]`;
-  return new RegExp(
-    `^line ${line}: .*\\n {2}sut: +${escapeRe(sut)} {3}<- disagrees with the model\\n {2}model: +${escapeRe(model)}${ruleRe}`,
-    'm',
-  );
+  return new RegExp(`^line ${line}: .*\\n {2}sut: +${escapeRe(sut)} {3}<- disagrees with the model\\n {2}model: +${escapeRe(model)}${ruleRe}`, 'm');
 }
 
 // A small deterministic PRNG for the differential run.
@@ -259,7 +256,21 @@ function randomTrace(seed: number, nas: number, userSlots: number, steps: number
   const int = (n: number): number => Math.floor(rnd() * n);
   const P = 0x1000n;
   const M64 = (1n << 64n) - 1n;
-  const gpas = [0n, P, 0x100000n, 0x200000n, 0xfee00000n, 0xfffbc000n, 0xffffffff000n, 0x10000000000n - P, 0x10000000000n, 0x10000000000000n, M64 + 1n - P, 0x123n, 1n << 63n];
+  const gpas = [
+    0n,
+    P,
+    0x100000n,
+    0x200000n,
+    0xfee00000n,
+    0xfffbc000n,
+    0xffffffff000n,
+    0x10000000000n - P,
+    0x10000000000n,
+    0x10000000000000n,
+    M64 + 1n - P,
+    0x123n,
+    1n << 63n,
+  ];
   const sizes = [0n, P, 2n * P, 3n * P, 0x100000n, 0x1001n, 0x7fffffff000n, 0x80000000000n, M64 + 1n - P];
   const uas = [UA, UA + P, UA + 0x100000n, 0x7ffffffff000n - P, 0x7ffffffff000n, 0x7ffffffff000n + P, 1n, 0n, M64 + 1n - P];
   const ids = [0, 1, 2, 3, userSlots - 1, userSlots, userSlots + 1, userSlots + 2, userSlots + 3, 0xffff];
@@ -438,14 +449,17 @@ describe.skipIf(!HAS_PYTHON)(TITLE, () => {
     { op: 'get_slots', as_id: 1, expect: { slots: [] } },
   ];
 
-  it.concurrent('two address spaces (--profile-json address_spaces 2): as_id 1, the same gpa in both, internal slots in both, 0 mismatches under --profile x86_64', async ({ expect }) => {
-    const trace = writeTrace(twoAsTrace());
-    const run = await replay(trace, TWO_AS, ['--profile', 'x86_64']);
-    expect(run.stderr).toBe('');
-    expect(run.stdout).toContain(`${countRequests(trace)} steps, 0 mismatches`);
-    expect(run.code).toBe(0);
-    expect(run.leaked).toEqual([]);
-  });
+  it.concurrent(
+    'two address spaces (--profile-json address_spaces 2): as_id 1, the same gpa in both, internal slots in both, 0 mismatches under --profile x86_64',
+    async ({ expect }) => {
+      const trace = writeTrace(twoAsTrace());
+      const run = await replay(trace, TWO_AS, ['--profile', 'x86_64']);
+      expect(run.stderr).toBe('');
+      expect(run.stdout).toContain(`${countRequests(trace)} steps, 0 mismatches`);
+      expect(run.code).toBe(0);
+      expect(run.leaked).toEqual([]);
+    },
+  );
 
   it.concurrent('two address spaces: --profile x86_64-nosmm disagrees with the hello, exit 2 naming "address_spaces"', async ({ expect }) => {
     const trace = writeTrace(twoAsTrace());
@@ -528,10 +542,7 @@ describe.skipIf(!HAS_PYTHON)(TITLE, () => {
     },
     {
       bug: 'limit-509',
-      trace: () => [
-        RESET,
-        ...Array.from({ length: 510 }, (_, id) => setRegion(id, 0, BigInt(id) * 0x1000n, 0x1000, UA + BigInt(id) * 0x1000n)),
-      ],
+      trace: () => [RESET, ...Array.from({ length: 510 }, (_, id) => setRegion(id, 0, BigInt(id) * 0x1000n, 0x1000, UA + BigInt(id) * 0x1000n))],
       line: 511, // the 510th create: 509 user slots are live
       sut: '{"errno":"ENOSPC"}',
       model: '{"ret":0}',
@@ -615,7 +626,11 @@ describe.skipIf(!HAS_PYTHON)(TITLE, () => {
     // No set_internal_memslot here: it changes state, and a SUT that does not list it cannot
     // follow the model through it (see the report: the oracle skips it silently).
     const withoutExpect = ({ expect: _unused, ...r }: Req): Req => r;
-    const trace = writeTrace(twoAsTrace().filter((r) => r.op !== 'set_internal_memslot').map(withoutExpect));
+    const trace = writeTrace(
+      twoAsTrace()
+        .filter((r) => r.op !== 'set_internal_memslot')
+        .map(withoutExpect),
+    );
     const run = await replay(trace, `${TWO_AS} --no-introspection`, ['--profile', 'x86_64']);
     expect(run.stdout).toContain(`${countRequests(trace)} steps, 0 mismatches`);
     expect(run.code).toBe(0);
