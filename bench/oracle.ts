@@ -139,7 +139,7 @@ function stepBoth(profile: Profile, impl: ReturnType<ImplFactory>, requests: rea
   let vm = model.createVm(profile);
   impl.reset();
   for (const r of requests) {
-    if (requestDefect(profile, r) !== null) throw new Error('bad request');
+    if (requestDefect(vm, r) !== null) throw new Error('bad request');
     const m = modelStep(vm, r);
     vm = m.state;
     const a = implStep(impl, r);

@@ -4,15 +4,31 @@
  * each answer with the model.
  */
 import type { Profile } from '../model/profiles.js';
-import type { DirtyLogOutcome, Gfn, Gpa, Hva, HvaRangeHit, HvaResult, MemoryRegion, Memslot, SetOutcome } from '../model/types.js';
+import type { CapFd, CapName } from '../model/capabilities.js';
+import type { DirtyLogOutcome, Gfn, Gpa, Hva, HvaRangeHit, HvaResult, IoctlOutcome, MemoryRegion, MemoryRegion2, Memslot, SetOutcome } from '../model/types.js';
 
 export interface MemslotImpl {
   readonly name: string;
+  /** The kernel's profile, as given to the factory. */
+  readonly kernel: Profile;
+  /** The current VM's parameters: `kernel` with its VM type applied ([MS-VM-02]). */
   readonly profile: Profile;
-  /** A fresh VM: no slots, generation i for address space i. Mirrors: kvm_create_vm() */
-  reset(): void;
+  /**
+   * A fresh VM of `vmType` (default 0): no slots, no guest_memfd files, generation i for address
+   * space i; EINVAL and the previous VM kept for a type the kernel does not offer ([MS-VM-01]).
+   * Mirrors: kvm_create_vm()
+   */
+  reset(vmType?: number): IoctlOutcome;
   /** Mirrors: kvm_vm_ioctl_set_memory_region() */
   setUserMemoryRegion(mem: MemoryRegion): SetOutcome;
+  /** Mirrors: kvm_vm_ioctl() case KVM_SET_USER_MEMORY_REGION2 */
+  setUserMemoryRegion2(mem: MemoryRegion2): SetOutcome;
+  /** Mirrors: kvm_gmem_create(); a success makes the VM's next handle. */
+  createGuestMemfd(size: bigint, flags: bigint): IoctlOutcome;
+  /** Mirrors: kvm_vm_ioctl_set_mem_attributes() */
+  setMemoryAttributes(address: bigint, size: bigint, attributes: bigint, flags: bigint): IoctlOutcome;
+  /** Mirrors: KVM_CHECK_EXTENSION on the VM fd or /dev/kvm */
+  checkExtension(cap: CapName, fd: CapFd): number;
   /** Mirrors: __x86_set_memory_region(); `hva` stands for what vm_mmap() returned. */
   setInternalMemslot(id: number, gpa: Gpa, size: bigint, hva: Hva): SetOutcome;
   /** Mirrors: kvm_get_dirty_log_protect() */

@@ -20,5 +20,5 @@ export function threeSlots(make: (p: typeof NOSMM) => MemslotImpl, profile = NOS
 
 /** A slot of address space 0 that no set holds. */
 export function slot(id: number, baseGfn: bigint, npages = 1n): Memslot {
-  return makeMemslot({ asId: 0, id, baseGfn, npages, flags: 0, userspaceAddr: 0x200_0000n + BigInt(id) * PAGE }, null);
+  return makeMemslot({ asId: 0, id, baseGfn, npages, flags: 0, userspaceAddr: 0x200_0000n + BigInt(id) * PAGE, gmem: null }, null);
 }

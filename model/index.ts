@@ -2,10 +2,14 @@
 export * from './types.js';
 export * from './profiles.js';
 export * from './state.js';
-export { setUserMemoryRegion, setMemoryRegion } from './set-memory-region.js';
-export { setUserMemoryRegionNoMem } from './resources.js';
+export { setUserMemoryRegion, setUserMemoryRegion2, setMemoryRegion } from './set-memory-region.js';
+export { setUserMemoryRegionNoMem, setUserMemoryRegion2NoMem } from './resources.js';
 export { getDirtyLog } from './dirty-log.js';
 export { setInternalMemslot, internalSlotIds, INTERNAL_SLOT_LAYOUT } from './internal-slots.js';
 export * from './lookup.js';
 export * from './invariants.js';
 export * from './atomicity.js';
+export * from './vm-types.js';
+export { createVmOfType } from './create-vm.js';
+export { createGuestMemfd, setMemoryAttributes, supportedGmemFlags, supportedMemAttributes, NO_GMEM } from './guest-memfd.js';
+export { checkExtension, CAPS, CAP_NAMES, type CapName, type CapFd } from './capabilities.js';

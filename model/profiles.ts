@@ -29,7 +29,54 @@ export interface Profile {
   readonly maxNrPagesUserOnly: boolean;
   /** The nr_memslot_pages overflow check on CREATE exists (5.17+). */
   readonly nrMemslotPagesCheck: boolean;
+  // The 6.8+ memory API (spec/28-memory-api.md).
+  /** KVM_CAP_VM_TYPES: a mask of the VM types KVM_CREATE_VM accepts; 0 where the kernel lacks the cap (then type 0 only). */
+  readonly vmTypes: number;
+  /** KVM_SET_USER_MEMORY_REGION2 exists (KVM_CAP_USER_MEMORY2, 6.8+). */
+  readonly userMemory2: boolean;
+  /** KVM_CREATE_GUEST_MEMFD exists. */
+  readonly guestMemfd: boolean;
+  /** Which VM types accept KVM_MEM_GUEST_MEMFD slots: those with private memory (6.12), or all (7.2+). */
+  readonly guestMemfdSlots: 'private' | 'all';
+  /** The GUEST_MEMFD_FLAG_* bits KVM_CREATE_GUEST_MEMFD knows (KVM_CAP_GUEST_MEMFD_FLAGS on /dev/kvm); 0 before 6.18. */
+  readonly guestMemfdFlags: bigint;
+  /** The errno of a binding over a guest_memfd range that is already bound (EINVAL in 6.12, EEXIST in 7.2+). */
+  readonly gmemBindErrno: 'EINVAL' | 'EEXIST';
+  /** The already-bound check runs after the architecture's checks (kvm_gmem_commit_memory_region(), 7.3). */
+  readonly gmemBindLate: boolean;
+  /** KVM_SET_MEMORY_ATTRIBUTES exists (CONFIG_KVM_GENERIC_MEMORY_ATTRIBUTES). */
+  readonly memoryAttributes: boolean;
+  /** KVM_CAP_DIRTY_LOG_RING: the largest ring in bytes; 0 without dirty rings (5.10). */
+  readonly dirtyRingMaxBytes: number;
+  /** KVM_CAP_DIRTY_LOG_RING_ACQ_REL is offered (6.1+). */
+  readonly dirtyRingAcqRel: boolean;
 }
+
+/** The 6.8+ memory API as the pinned kernel (6.18) has it. */
+const MEMORY_API_618 = {
+  vmTypes: 1,
+  userMemory2: true,
+  guestMemfd: true,
+  guestMemfdSlots: 'all',
+  guestMemfdFlags: 3n,
+  gmemBindErrno: 'EEXIST',
+  gmemBindLate: false,
+  memoryAttributes: true,
+  dirtyRingMaxBytes: 65536 * 16,
+  dirtyRingAcqRel: true,
+} as const;
+
+/** Before the 6.8+ memory API (5.10, 6.1). */
+const NO_MEMORY_API = {
+  vmTypes: 0,
+  userMemory2: false,
+  guestMemfd: false,
+  guestMemfdSlots: 'private',
+  guestMemfdFlags: 0n,
+  gmemBindErrno: 'EINVAL',
+  gmemBindLate: false,
+  memoryAttributes: false,
+} as const;
 
 const MAINLINE = {
   userMemSlots: 32764,
@@ -41,6 +88,7 @@ const MAINLINE = {
   v1FlagsMask: true,
   maxNrPagesUserOnly: true,
   nrMemslotPagesCheck: true,
+  ...MEMORY_API_618,
 } as const;
 
 /** The built-in profiles, by name. */
@@ -62,6 +110,9 @@ export const PROFILES: Readonly<Record<string, Profile>> = {
     v1FlagsMask: false,
     maxNrPagesUserOnly: false,
     nrMemslotPagesCheck: false,
+    ...NO_MEMORY_API,
+    dirtyRingMaxBytes: 0,
+    dirtyRingAcqRel: false,
   },
 };
 
@@ -77,13 +128,41 @@ export const DEFAULT_PROFILE_NAME = 'x86_64-nosmm';
  */
 export const LINE_PROFILES: Readonly<Record<string, Profile>> = {
   /** Linux 6.1 (Debian 6.1.192): scalable memslots, no v1 flag mask, the size limit on every id. */
-  'linux-6.1-x86_64': { name: 'linux-6.1-x86_64', addressSpaces: 2, ...MAINLINE, v1FlagsMask: false, maxNrPagesUserOnly: false },
-  /** Linux 6.12 (Debian 6.12.117): the size limit still on every id (kvm_main.c:2025). */
-  'linux-6.12-x86_64': { name: 'linux-6.12-x86_64', addressSpaces: 2, ...MAINLINE, maxNrPagesUserOnly: false },
+  'linux-6.1-x86_64': { name: 'linux-6.1-x86_64', addressSpaces: 2, ...MAINLINE, v1FlagsMask: false, maxNrPagesUserOnly: false, ...NO_MEMORY_API },
+  /**
+   * Linux 6.12 (Debian 6.12.117): the size limit still on every id (kvm_main.c:2025); guest_memfd
+   * slots only on VM types with private memory (kvm_main.c:1577), no guest_memfd flags
+   * (guest_memfd.c:464), a range bound twice fails with EINVAL (guest_memfd.c:509-512).
+   */
+  'linux-6.12-x86_64': {
+    name: 'linux-6.12-x86_64',
+    addressSpaces: 2,
+    ...MAINLINE,
+    maxNrPagesUserOnly: false,
+    guestMemfdSlots: 'private',
+    guestMemfdFlags: 0n,
+    gmemBindErrno: 'EINVAL',
+  },
   /** Linux 6.18 (Debian 6.18.15, trixie-backports). */
   'linux-6.18-x86_64': { name: 'linux-6.18-x86_64', addressSpaces: 2, ...MAINLINE },
   /** Linux 7.3 (Debian 7.3.4, trixie-backports). */
-  'linux-7.3-x86_64': { name: 'linux-7.3-x86_64', addressSpaces: 2, ...MAINLINE },
+  'linux-7.3-x86_64': { name: 'linux-7.3-x86_64', addressSpaces: 2, ...MAINLINE, gmemBindLate: true },
+};
+
+/**
+ * Profiles from the source alone, never recorded here (no such kernel or host was available):
+ * Debian's kernels lack CONFIG_KVM_SW_PROTECTED_VM, and SEV, SEV-ES, SNP and TDX need the
+ * hardware. Each is a 7.3 kernel offering those VM types (KVM_CAP_VM_TYPES).
+ */
+export const SOURCE_PROFILES: Readonly<Record<string, Profile>> = {
+  /** 7.2.13 (Debian sid): as 7.3, but the already-bound check runs inside kvm_gmem_bind(), before the arch checks (K72 kvm_main.c:2108). */
+  'linux-7.2-x86_64': { name: 'linux-7.2-x86_64', addressSpaces: 2, ...MAINLINE },
+  /** 7.3 built with CONFIG_KVM_SW_PROTECTED_VM and the TDP MMU: DEFAULT and SW_PROTECTED (x86.c:7134-7135). */
+  'linux-7.3-x86_64-sw-protected': { name: 'linux-7.3-x86_64-sw-protected', addressSpaces: 2, ...MAINLINE, gmemBindLate: true, vmTypes: 0b11 },
+  /** 7.3 on an AMD host with SEV-SNP: DEFAULT, SEV, SEV_ES, SNP (sev.c:3243-3251). */
+  'linux-7.3-x86_64-amd-sev': { name: 'linux-7.3-x86_64-amd-sev', addressSpaces: 2, ...MAINLINE, gmemBindLate: true, vmTypes: 0b11101 },
+  /** 7.3 on an Intel host with TDX: DEFAULT and TDX (vmx/main.c:1105). */
+  'linux-7.3-x86_64-intel-tdx': { name: 'linux-7.3-x86_64-intel-tdx', addressSpaces: 2, ...MAINLINE, gmemBindLate: true, vmTypes: 0b100001 },
 };
 
 /** The parameters a built-in profile takes after its name (`NAME,max_gfn=0x...`). */
@@ -95,7 +174,7 @@ export const PROFILE_PARAMS = ['max_gfn'] as const;
  */
 export function withParams(spec: string): Profile | string | null {
   const [base, ...params] = spec.split(',');
-  const p = PROFILES[base!] ?? LINE_PROFILES[base!];
+  const p = PROFILES[base!] ?? LINE_PROFILES[base!] ?? SOURCE_PROFILES[base!];
   if (p === undefined) return null;
   let maxGfn = p.maxGfn;
   for (const param of params) {
@@ -122,6 +201,16 @@ const FILE_FIELDS = {
   v1_flags_mask: 'v1FlagsMask',
   max_nr_pages_user_only: 'maxNrPagesUserOnly',
   nr_memslot_pages_check: 'nrMemslotPagesCheck',
+  vm_types: 'vmTypes',
+  user_memory2: 'userMemory2',
+  guest_memfd: 'guestMemfd',
+  guest_memfd_slots: 'guestMemfdSlots',
+  guest_memfd_flags: 'guestMemfdFlags',
+  gmem_bind_errno: 'gmemBindErrno',
+  gmem_bind_late: 'gmemBindLate',
+  memory_attributes: 'memoryAttributes',
+  dirty_ring_max_bytes: 'dirtyRingMaxBytes',
+  dirty_ring_acq_rel: 'dirtyRingAcqRel',
 } as const satisfies Record<string, keyof Profile>;
 
 const REQUIRED_FIELDS = ['address_spaces', 'user_mem_slots', 'mem_slots_num', 'max_gfn', 'user_addr_max', 'max_nr_pages'];
@@ -143,7 +232,11 @@ export function profileFromJson(value: unknown, name: string): ProfileResult {
   for (const key of REQUIRED_FIELDS) {
     if (!Object.hasOwn(obj, key)) return { ok: false, error: `missing profile field "${key}"` };
   }
-  const base = PROFILES[DEFAULT_PROFILE_NAME]!;
+  const pinned = PROFILES[DEFAULT_PROFILE_NAME]!;
+  // An omitted memory-API field (spec/28) takes the pinned kernel's value, except in a profile
+  // without the v1 flag mask: that mask came with the memory API (6.8), so such a kernel (5.10,
+  // 6.1) has none of it.
+  const base: Profile = obj['v1_flags_mask'] === false ? { ...pinned, ...NO_MEMORY_API } : pinned;
   const int = (key: string, min: number, max: number): number | string => {
     const v = obj[key];
     // Stryker disable next-line ConditionalExpression: Number.isInteger() rejects every non-number too; the typeof is for the type checker
@@ -166,6 +259,12 @@ export function profileFromJson(value: unknown, name: string): ProfileResult {
     const v = obj[key];
     return typeof v === 'boolean' ? v : `profile field "${key}" must be true or false`;
   };
+  const optInt = (key: string, dflt: number, max: number): number | string => (Object.hasOwn(obj, key) ? int(key, 0, max) : dflt);
+  const oneOf = <T extends string>(key: string, dflt: T, values: readonly T[]): T | { error: string } => {
+    if (!Object.hasOwn(obj, key)) return dflt;
+    const v = obj[key];
+    return values.includes(v as T) ? (v as T) : { error: `profile field "${key}" must be one of ${values.map((x) => JSON.stringify(x)).join(', ')}` };
+  };
   const addressSpaces = int('address_spaces', 1, 2);
   const userMemSlots = int('user_mem_slots', 1, 0xffff);
   const memSlotsNum = int('mem_slots_num', 1, 0xffff);
@@ -176,7 +275,28 @@ export function profileFromJson(value: unknown, name: string): ProfileResult {
   const v1FlagsMask = bool('v1_flags_mask', base.v1FlagsMask);
   const maxNrPagesUserOnly = bool('max_nr_pages_user_only', base.maxNrPagesUserOnly);
   const nrMemslotPagesCheck = bool('nr_memslot_pages_check', base.nrMemslotPagesCheck);
+  const vmTypes = optInt('vm_types', base.vmTypes, 0xffff_ffff);
+  const userMemory2 = bool('user_memory2', base.userMemory2);
+  const guestMemfd = bool('guest_memfd', base.guestMemfd);
+  const guestMemfdSlots = oneOf('guest_memfd_slots', base.guestMemfdSlots, ['private', 'all'] as const);
+  const guestMemfdFlags = Object.hasOwn(obj, 'guest_memfd_flags') ? u64('guest_memfd_flags', false) : base.guestMemfdFlags;
+  const gmemBindErrno = oneOf('gmem_bind_errno', base.gmemBindErrno, ['EINVAL', 'EEXIST'] as const);
+  const gmemBindLate = bool('gmem_bind_late', base.gmemBindLate);
+  const memoryAttributes = bool('memory_attributes', base.memoryAttributes);
+  const dirtyRingMaxBytes = optInt('dirty_ring_max_bytes', base.dirtyRingMaxBytes, 0x7fff_ffff);
+  const dirtyRingAcqRel = bool('dirty_ring_acq_rel', base.dirtyRingAcqRel);
+  for (const v of [guestMemfdSlots, gmemBindErrno]) {
+    if (typeof v === 'object') return { ok: false, error: v.error };
+  }
   for (const v of [
+    vmTypes,
+    userMemory2,
+    guestMemfd,
+    guestMemfdFlags,
+    gmemBindLate,
+    memoryAttributes,
+    dirtyRingMaxBytes,
+    dirtyRingAcqRel,
     addressSpaces,
     userMemSlots,
     memSlotsNum,
@@ -207,6 +327,16 @@ export function profileFromJson(value: unknown, name: string): ProfileResult {
       v1FlagsMask: v1FlagsMask as boolean,
       maxNrPagesUserOnly: maxNrPagesUserOnly as boolean,
       nrMemslotPagesCheck: nrMemslotPagesCheck as boolean,
+      vmTypes: vmTypes as number,
+      userMemory2: userMemory2 as boolean,
+      guestMemfd: guestMemfd as boolean,
+      guestMemfdSlots: guestMemfdSlots as 'private' | 'all',
+      guestMemfdFlags: guestMemfdFlags as bigint,
+      gmemBindErrno: gmemBindErrno as 'EINVAL' | 'EEXIST',
+      gmemBindLate: gmemBindLate as boolean,
+      memoryAttributes: memoryAttributes as boolean,
+      dirtyRingMaxBytes: dirtyRingMaxBytes as number,
+      dirtyRingAcqRel: dirtyRingAcqRel as boolean,
     },
   };
 }
@@ -224,6 +354,16 @@ export function profileToJson(p: Profile): Record<string, unknown> {
     v1_flags_mask: p.v1FlagsMask,
     max_nr_pages_user_only: p.maxNrPagesUserOnly,
     nr_memslot_pages_check: p.nrMemslotPagesCheck,
+    vm_types: p.vmTypes,
+    user_memory2: p.userMemory2,
+    guest_memfd: p.guestMemfd,
+    guest_memfd_slots: p.guestMemfdSlots,
+    guest_memfd_flags: `0x${p.guestMemfdFlags.toString(16)}`,
+    gmem_bind_errno: p.gmemBindErrno,
+    gmem_bind_late: p.gmemBindLate,
+    memory_attributes: p.memoryAttributes,
+    dirty_ring_max_bytes: p.dirtyRingMaxBytes,
+    dirty_ring_acq_rel: p.dirtyRingAcqRel,
   };
 }
 

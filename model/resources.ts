@@ -2,16 +2,24 @@
  * ENOMEM, as spec/27-resource-failures.md states it: the answer a request gets instead when
  * the kernel cannot allocate, and what it leaves.
  */
-import { revertMove, setUserMemoryRegion } from './set-memory-region.js';
+import { revertMove, setUserMemoryRegion, setUserMemoryRegion2 } from './set-memory-region.js';
 import { findSlot, type Step, type VmState } from './state.js';
-import type { MemoryRegion, SetResult } from './types.js';
+import type { MemoryRegion, MemoryRegion2, SetResult } from './types.js';
 
 /**
  * The step of a KVM_SET_USER_MEMORY_REGION whose allocation fails, or null where ENOMEM
  * cannot be the kernel's answer.
  */
 export function setUserMemoryRegionNoMem(vm: VmState, mem: MemoryRegion): Step<SetResult> | null {
-  const accepted = setUserMemoryRegion(vm, mem).result;
+  return noMem(vm, mem, setUserMemoryRegion(vm, mem).result);
+}
+
+/** The same for KVM_SET_USER_MEMORY_REGION2 (a guest_memfd CREATE also allocates: spec/28). */
+export function setUserMemoryRegion2NoMem(vm: VmState, mem: MemoryRegion2): Step<SetResult> | null {
+  return noMem(vm, mem, setUserMemoryRegion2(vm, mem).result);
+}
+
+function noMem(vm: VmState, mem: MemoryRegion, accepted: SetResult): Step<SetResult> | null {
   // [MS-RES-01] Allocations follow every check, and the no-op returns before them.
   if (!accepted.ok || accepted.change === 'NONE') return null;
   // [MS-RES-02] A MOVE fails after publishing its INVALID copy and restores it; the rest publish nothing.

@@ -5,9 +5,12 @@
  * and every effect carries the ID of the rule it implements.
  */
 import type { RuleId } from '../spec/rules.js';
-import type { AddressSpace, Step, VmState } from './state.js';
+import type { AddressSpace, GuestMemfd, Step, VmState } from './state.js';
 import { findSlot, replaceMemslot, space } from './state.js';
+import { vmTypeInfo } from './vm-types.js';
+import { NO_GMEM } from './guest-memfd.js';
 import {
+  KVM_MEM_GUEST_MEMFD,
   KVM_MEM_LOG_DIRTY_PAGES,
   KVM_MEM_READONLY,
   KVM_MEMSLOT_INVALID,
@@ -18,7 +21,9 @@ import {
   U64_MAX,
   type ChangeKind,
   type Errno,
+  type GmemBinding,
   type MemoryRegion,
+  type MemoryRegion2,
   type Memslot,
   type SetResult,
 } from './types.js';
@@ -41,7 +46,40 @@ export function setUserMemoryRegion(vm: VmState, mem: MemoryRegion): Step<SetRes
   if (p.v1FlagsMask && (mem.flags & ~KVM_SET_USER_MEMORY_REGION_V1_FLAGS) !== 0) return reject(vm, 'EINVAL', 'MS-VAL-01');
   // [MS-VAL-02] Only the low 16 bits are compared, so internal ids are unreachable in every address space.
   if ((mem.slot & 0xffff) >= p.userMemSlots) return reject(vm, 'EINVAL', 'MS-VAL-02');
+  // The kernel zero-fills the v2 tail; no kernel with GUEST_MEMFD lacks MS-VAL-01, so it is never read.
   return setMemoryRegion(vm, mem);
+}
+
+/**
+ * KVM_SET_USER_MEMORY_REGION2 (spec/28-memory-api.md).
+ * Mirrors: kvm_vm_ioctl() case KVM_SET_USER_MEMORY_REGION2, kvm_vm_ioctl_set_memory_region()
+ */
+export function setUserMemoryRegion2(vm: VmState, mem: MemoryRegion2): Step<SetResult> {
+  const p = vm.profile;
+  // [MS-V2-01]
+  if (!p.userMemory2) return reject(vm, 'ENOTTY', 'MS-V2-01');
+  // [MS-VAL-02] [MS-V2-02] No v1 flag mask.
+  if ((mem.slot & 0xffff) >= p.userMemSlots) return reject(vm, 'EINVAL', 'MS-VAL-02', ['MS-V2-02']);
+  const step = setMemoryRegion(vm, mem);
+  return { ...step, fired: ['MS-V2-02', ...step.fired] };
+}
+
+/** Which rule of check_memory_region_flags() rejects `flags`, or null when they are valid. */
+function flagsRejected(vm: VmState, flags: number): RuleId | null {
+  const p = vm.profile;
+  // Before guest_memfd (5.10, 6.1) bit 2 is just an unknown flag (MS-VAL-03).
+  const gmem = p.guestMemfd && (flags & KVM_MEM_GUEST_MEMFD) !== 0;
+  if (gmem) {
+    // [MS-GMS-01] 7.2+ on every type; 6.12 only with private memory.
+    if (p.guestMemfdSlots === 'private' && !vmTypeInfo(vm.vmType).privateMem) return 'MS-GMS-01';
+    // [MS-GMS-02]
+    if ((flags & KVM_MEM_LOG_DIRTY_PAGES) !== 0) return 'MS-GMS-02';
+    // [MS-GMS-03]
+    if ((flags & KVM_MEM_READONLY) !== 0 && p.readonlyMem) return 'MS-GMS-03';
+  }
+  // [MS-VAL-03] READONLY only where the VM supports it.
+  const valid = KVM_MEM_LOG_DIRTY_PAGES | (gmem ? KVM_MEM_GUEST_MEMFD : p.readonlyMem ? KVM_MEM_READONLY : 0);
+  return (flags & ~valid) !== 0 ? 'MS-VAL-03' : null;
 }
 
 /** Why an internal request of `size` bytes is bad input: the kernel's internal callers pass a u32. */
@@ -54,14 +92,17 @@ export function internalSizeError(size: bigint): string {
  * Throws RangeError for an internal id with a size above u32: no kernel caller passes one.
  * Mirrors: kvm_set_memory_region()
  */
-export function setMemoryRegion(vm: VmState, mem: MemoryRegion): Step<SetResult> {
+export function setMemoryRegion(vm: VmState, mem: MemoryRegion | MemoryRegion2): Step<SetResult> {
   const p = vm.profile;
   // Bad input, not a rule: only __x86_set_memory_region() passes internal ids, with a u32 size.
   if ((mem.slot & 0xffff) >= p.userMemSlots && mem.memorySize > BigInt(U32_MAX)) throw new RangeError(internalSizeError(mem.memorySize));
 
-  // [MS-VAL-03] check_memory_region_flags(): READONLY only where the VM supports it.
-  const valid = KVM_MEM_LOG_DIRTY_PAGES | (p.readonlyMem ? KVM_MEM_READONLY : 0);
-  if ((mem.flags & ~valid) !== 0) return reject(vm, 'EINVAL', 'MS-VAL-03');
+  // check_memory_region_flags(): [MS-VAL-03] [MS-GMS-01] [MS-GMS-02] [MS-GMS-03]
+  const badFlags = flagsRejected(vm, mem.flags);
+  if (badFlags !== null) return reject(vm, 'EINVAL', badFlags);
+  const gmem = (mem.flags & KVM_MEM_GUEST_MEMFD) !== 0;
+  // A request without the v2 tail (v1, internal) passes none: the kernel's zero-filled struct.
+  const tail = gmem ? ('guestMemfd' in mem ? mem : NO_GMEM) : NO_GMEM;
 
   const asId = mem.slot >>> 16;
   const id = mem.slot & 0xffff;
@@ -75,6 +116,8 @@ export function setMemoryRegion(vm: VmState, mem: MemoryRegion): Step<SetResult>
   // [MS-VAL-07] access_ok(): the u64 sum must not wrap and must not pass the user address limit.
   const uend = (mem.userspaceAddr + mem.memorySize) & U64_MAX;
   if (uend < mem.userspaceAddr || uend > p.userAddrMax) return reject(vm, 'EINVAL', 'MS-VAL-07');
+  // [MS-GMS-04]
+  if (gmem && (tail.guestMemfdOffset % PAGE_SIZE !== 0n || tail.guestMemfdOffset + mem.memorySize > U64_MAX)) return reject(vm, 'EINVAL', 'MS-GMS-04');
   // [MS-VAL-08]
   if (asId >= p.addressSpaces) return reject(vm, 'EINVAL', 'MS-VAL-08');
   // [MS-VAL-09]
@@ -92,7 +135,7 @@ export function setMemoryRegion(vm: VmState, mem: MemoryRegion): Step<SetResult>
     // [MS-DEL-01] Deleting a missing slot is an error, not a no-op.
     if (old === undefined) return reject(vm, 'EINVAL', 'MS-DEL-01');
     // [MS-DEL-02] The request's flags, gpa and uaddr need not match the slot.
-    return commit(vm, asId, old, null, 'DELETE', 'MS-DEL-02', []);
+    return commit(vm, asId, old, null, 'DELETE', 'MS-DEL-02', old.gmem !== null ? ['MS-GMB-06'] : []);
   }
 
   const baseGfn = mem.guestPhysAddr >> PAGE_SHIFT;
@@ -105,12 +148,16 @@ export function setMemoryRegion(vm: VmState, mem: MemoryRegion): Step<SetResult>
     change = 'CREATE';
     decidedBy = 'MS-CRT-02';
   } else {
+    // [MS-GMS-05] guest_memfd slots are immutable: only a delete gets past.
+    if (gmem) return reject(vm, 'EINVAL', 'MS-GMS-05');
     // [MS-MOD-01]
     if (mem.userspaceAddr !== old.userspaceAddr) return reject(vm, 'EINVAL', 'MS-MOD-01');
     // [MS-MOD-02]
     if (npages !== old.npages) return reject(vm, 'EINVAL', 'MS-MOD-02');
     // [MS-MOD-03]
     if (((mem.flags ^ old.flags) & KVM_MEM_READONLY) !== 0) return reject(vm, 'EINVAL', 'MS-MOD-03');
+    // [MS-GMS-06] The same test, for the GUEST_MEMFD bit.
+    if (((mem.flags ^ old.flags) & KVM_MEM_GUEST_MEMFD) !== 0) return reject(vm, 'EINVAL', 'MS-GMS-06');
     if (baseGfn !== old.baseGfn) {
       // [MS-MOV-01] Flags may change in the same call; it is still a MOVE.
       change = 'MOVE';
@@ -134,11 +181,27 @@ export function setMemoryRegion(vm: VmState, mem: MemoryRegion): Step<SetResult>
     let nearest = byGfn.nextLowerPair(end)?.[1];
     if (nearest !== undefined && nearest.id === id) nearest = byGfn.nextLowerPair(nearest.baseGfn)?.[1];
     if (nearest !== undefined && baseGfn < nearest.baseGfn + nearest.npages) return reject(vm, 'EEXIST', 'MS-OVL-01');
-    // [MS-X86-01] kvm_arch_prepare_memory_region(), after the overlap check.
-    if (p.maxGfn !== null && end - 1n > p.maxGfn) {
-      return change === 'MOVE' ? revertMove(vm, asId, old!, 'MS-X86-01') : reject(vm, 'EINVAL', 'MS-X86-01');
-    }
   }
+  // Only a CREATE binds: MS-GMS-05 turned away every other request with the flag.
+  let binding: GmemBinding | null = null;
+  if (gmem) {
+    const bind = bindChecks(vm, tail, npages);
+    if (typeof bind === 'string') return reject(vm, bind === 'MS-GMB-01' ? 'EBADF' : 'EINVAL', bind);
+    binding = bind;
+    // [MS-GMB-05] 6.12 and 7.2: inside kvm_gmem_bind(), before the arch checks.
+    if (!p.gmemBindLate && boundElsewhere(vm, bind, npages)) return reject(vm, p.gmemBindErrno, 'MS-GMB-05');
+  }
+  // Stryker disable next-line ConditionalExpression: FLAGS_ONLY keeps its range, which is below the max gfn already
+  if (change === 'CREATE' || change === 'MOVE') {
+    // [MS-X86-01] kvm_arch_prepare_memory_region(), after the overlap check.
+    const end = baseGfn + npages;
+    const archRule: RuleId | null =
+      p.maxGfn !== null && end - 1n > p.maxGfn ? 'MS-X86-01' : ((end - 1n) & vmTypeInfo(vm.vmType).gfnDirectBits) !== 0n ? 'MS-X86-02' : null;
+    // [MS-X86-02] TDX's shared bit, right after.
+    if (archRule !== null) return change === 'MOVE' ? revertMove(vm, asId, old!, archRule) : reject(vm, 'EINVAL', archRule);
+  }
+  // [MS-GMB-05] 7.3: kvm_gmem_commit_memory_region(), after the arch checks.
+  if (binding !== null && p.gmemBindLate && boundElsewhere(vm, binding, npages)) return reject(vm, p.gmemBindErrno, 'MS-GMB-05');
 
   const next: Omit<Memslot, 'dirtyBitmap'> = {
     asId,
@@ -147,8 +210,35 @@ export function setMemoryRegion(vm: VmState, mem: MemoryRegion): Step<SetResult>
     npages,
     flags: mem.flags,
     userspaceAddr: mem.userspaceAddr,
+    gmem: binding,
   };
-  return commit(vm, asId, old ?? null, next, change, decidedBy, []);
+  return commit(vm, asId, old ?? null, next, change, decidedBy, binding !== null ? ['MS-GMB-06'] : []);
+}
+
+/**
+ * The checks of kvm_gmem_bind() (6.12, 7.2) / kvm_gmem_prepare_memory_region() (7.3) before the
+ * already-bound test: the rule that fails, or the binding the slot would get.
+ */
+function bindChecks(vm: VmState, mem: Pick<MemoryRegion2, 'guestMemfd' | 'guestMemfdOffset'>, npages: bigint): GmemBinding | RuleId {
+  const ref = mem.guestMemfd;
+  // [MS-GMB-01] fget() fails.
+  if (ref === 'closed') return 'MS-GMB-01';
+  // [MS-GMB-02] Not kvm_gmem_fops.
+  if (ref === 'memfd') return 'MS-GMB-02';
+  // [MS-GMB-03] gmem->kvm != kvm.
+  if (ref === 'other_vm') return 'MS-GMB-03';
+  const file: GuestMemfd | undefined = vm.gmems[ref];
+  if (file === undefined) throw new RangeError(`guest_memfd handle ${ref} names no file of this VM`);
+  // [MS-GMB-04]
+  if (mem.guestMemfdOffset + (npages << PAGE_SHIFT) > file.size) return 'MS-GMB-04';
+  return { file: ref, pgoff: mem.guestMemfdOffset >> PAGE_SHIFT };
+}
+
+/** Whether file pages `[pgoff, pgoff + npages)` meet a range bound to a slot. */
+function boundElsewhere(vm: VmState, b: GmemBinding, npages: bigint): boolean {
+  // Bound ranges are disjoint ([MS-GMB-05]), so the nearest one starting below the end decides, as in MS-OVL-01.
+  const nearest = vm.gmems[b.file]!.bindings.nextLowerPair(b.pgoff + npages)?.[1];
+  return nearest !== undefined && b.pgoff < nearest.pgoff + nearest.npages;
 }
 
 /**
@@ -164,7 +254,7 @@ function commit(
   decidedBy: RuleId,
   fired: RuleId[],
 ): Step<SetResult> {
-  fired.push(decidedBy);
+  fired.unshift(decidedBy);
   let bitmapsAllocated = vm.bitmapsAllocated;
   let created: Memslot | null = null;
   if (next !== null) {
@@ -202,7 +292,8 @@ function commit(
     fired.push('MS-GEN-02');
   }
   generation += n;
-  const state = withSpace(vm, replaceMemslot(before, old, created, generation), nrMemslotPages, bitmapsAllocated);
+  const gmems = old?.gmem != null || created?.gmem != null ? rebind(vm.gmems, old, created) : vm.gmems;
+  const state = withSpace({ ...vm, gmems }, replaceMemslot(before, old, created, generation), nrMemslotPages, bitmapsAllocated);
   published.push(state);
   return { state, result: { ok: true, change, rule: decidedBy }, fired, published };
 }
@@ -235,9 +326,31 @@ export function revertMove(
  * which V8 reads fastest (spread copies made scans of slot arrays 15x slower).
  */
 function memslot(s: Omit<Memslot, 'dirtyBitmap' | 'flags'>, flags: number, dirtyBitmap: number | null): Memslot {
-  return { asId: s.asId, id: s.id, baseGfn: s.baseGfn, npages: s.npages, flags, userspaceAddr: s.userspaceAddr, dirtyBitmap };
+  return { asId: s.asId, id: s.id, baseGfn: s.baseGfn, npages: s.npages, flags, userspaceAddr: s.userspaceAddr, dirtyBitmap, gmem: s.gmem };
+}
+
+/** The files with `old`'s binding removed and `neu`'s added ([MS-GMB-06]). */
+function rebind(gmems: readonly GuestMemfd[], old: Memslot | null, neu: Memslot | null): readonly GuestMemfd[] {
+  const out = gmems.slice();
+  if (old?.gmem != null) {
+    const f = out[old.gmem.file]!;
+    out[old.gmem.file] = { ...f, bindings: f.bindings.without(old.gmem.pgoff) };
+  }
+  if (neu?.gmem != null) {
+    const f = out[neu.gmem.file]!;
+    out[neu.gmem.file] = { ...f, bindings: f.bindings.with(neu.gmem.pgoff, { pgoff: neu.gmem.pgoff, npages: neu.npages, asId: neu.asId, id: neu.id }, true) };
+  }
+  return out;
 }
 
 function withSpace(vm: VmState, s: AddressSpace, nrMemslotPages: bigint, bitmapsAllocated: number): VmState {
-  return { profile: vm.profile, spaces: vm.spaces.map((x) => (x.asId === s.asId ? s : x)), nrMemslotPages, bitmapsAllocated };
+  return {
+    kernel: vm.kernel,
+    profile: vm.profile,
+    vmType: vm.vmType,
+    gmems: vm.gmems,
+    spaces: vm.spaces.map((x) => (x.asId === s.asId ? s : x)),
+    nrMemslotPages,
+    bitmapsAllocated,
+  };
 }

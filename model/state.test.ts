@@ -39,7 +39,16 @@ const disjointSlots = fc
       gfn += BigInt(p.hole);
       if (!ids.has(p.id)) {
         ids.add(p.id);
-        out.push({ asId: 0, id: p.id, baseGfn: gfn, npages: BigInt(p.pages), flags: 0, userspaceAddr: H + (BigInt(p.id) << 20n), dirtyBitmap: null });
+        out.push({
+          asId: 0,
+          id: p.id,
+          baseGfn: gfn,
+          npages: BigInt(p.pages),
+          flags: 0,
+          userspaceAddr: H + (BigInt(p.id) << 20n),
+          dirtyBitmap: null,
+          gmem: null,
+        });
       }
       gfn += BigInt(p.pages);
     }

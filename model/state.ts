@@ -11,6 +11,7 @@ import { emptyBigintMap, emptyNumberMap } from './internal/sorted-map.js';
 import type { ObservableState } from './invariants.js';
 import type { Profile } from './profiles.js';
 import type { Gfn, Memslot } from './types.js';
+import { KVM_X86_DEFAULT_VM, vmProfile } from './vm-types.js';
 
 /**
  * A persistent sorted map (sorted-btree's copy-on-write B+ tree): its reads, O(log n) each, and
@@ -31,8 +32,31 @@ export interface AddressSpace {
   readonly byId: SortedMap<number, Memslot>;
 }
 
+/** A binding of a guest_memfd range to a slot: file pages `[pgoff, pgoff + npages)`. */
+export interface GmemBindingRange {
+  readonly pgoff: bigint;
+  readonly npages: bigint;
+  readonly asId: number;
+  readonly id: number;
+}
+
+/** A guest_memfd file of the VM (`KVM_CREATE_GUEST_MEMFD`), named by its handle: its index in `gmems`. */
+export interface GuestMemfd {
+  readonly size: bigint;
+  readonly flags: bigint;
+  /** The bound ranges by first file page; disjoint ([MS-GMB-05]). Mirrors: `gmem->bindings` (an xarray) */
+  readonly bindings: SortedMap<bigint, GmemBindingRange>;
+}
+
 export interface VmState {
+  /** The kernel's profile, as given. */
+  readonly kernel: Profile;
+  /** The parameters of this VM: `kernel` with what its type changes ([MS-VM-02]). */
   readonly profile: Profile;
+  /** `KVM_CREATE_VM`'s type argument. */
+  readonly vmType: number;
+  /** The VM's guest_memfd files, by handle. */
+  readonly gmems: readonly GuestMemfd[];
   readonly spaces: readonly AddressSpace[];
   /** `kvm->nr_memslot_pages`: pages of every slot of every address space, internal ones included. */
   readonly nrMemslotPages: bigint;
@@ -56,13 +80,14 @@ export interface Step<R> {
  * A fresh VM, as `kvm_create_vm()` leaves it: no slots, generation i for address space i.
  * Mirrors: kvm_create_vm()
  */
-export function createVm(profile: Profile): VmState {
+export function createVm(kernel: Profile, vmType: number = KVM_X86_DEFAULT_VM): VmState {
+  const profile = vmProfile(kernel, vmType);
   const spaces: AddressSpace[] = [];
   for (let asId = 0; asId < profile.addressSpaces; asId++) {
     // [MS-GEN-01] "Generations must be different for each address space."
     spaces.push({ asId, generation: BigInt(asId), byGfn: emptyBigintMap(), byId: emptyNumberMap() });
   }
-  return { profile, spaces, nrMemslotPages: 0n, bitmapsAllocated: 0 };
+  return { kernel, profile, vmType, gmems: [], spaces, nrMemslotPages: 0n, bitmapsAllocated: 0 };
 }
 
 /** The address space `asId`; the caller has checked that it exists. */

@@ -21,6 +21,11 @@ export const U32_MAX = 0xffff_ffff;
 export const KVM_MEM_LOG_DIRTY_PAGES = 1 << 0;
 export const KVM_MEM_READONLY = 1 << 1;
 export const KVM_MEM_GUEST_MEMFD = 1 << 2;
+/** include/uapi/linux/kvm.h: the flags of KVM_CREATE_GUEST_MEMFD. */
+export const GUEST_MEMFD_FLAG_MMAP = 1n << 0n;
+export const GUEST_MEMFD_FLAG_INIT_SHARED = 1n << 1n;
+/** include/uapi/linux/kvm.h: the one memory attribute. */
+export const KVM_MEMORY_ATTRIBUTE_PRIVATE = 1n << 3n;
 /** Kernel-internal slot flag (include/linux/kvm_host.h): set on the temporary copy during DELETE/MOVE. */
 export const KVM_MEMSLOT_INVALID = 1 << 16;
 /** KVM_SET_USER_MEMORY_REGION_V1_FLAGS */
@@ -45,6 +50,25 @@ export interface MemoryRegion {
   readonly userspaceAddr: Hva;
 }
 
+/**
+ * The file descriptor a `KVM_SET_USER_MEMORY_REGION2` passes as `guest_memfd` (spec/80): a
+ * guest_memfd of this VM by handle (its creation index), a guest_memfd of another VM, a plain
+ * memfd, or a number that is no open file descriptor.
+ */
+export type GmemRef = number | 'other_vm' | 'memfd' | 'closed';
+
+/** The arguments of `KVM_SET_USER_MEMORY_REGION2`, `struct kvm_userspace_memory_region2` (pads are never read). */
+export interface MemoryRegion2 extends MemoryRegion {
+  readonly guestMemfdOffset: bigint;
+  readonly guestMemfd: GmemRef;
+}
+
+/** A slot's guest_memfd binding: the file (a handle of this VM) and the first file page it maps. */
+export interface GmemBinding {
+  readonly file: number;
+  readonly pgoff: bigint;
+}
+
 /** `struct kvm_memory_slot`, as far as it is observable. */
 export interface Memslot {
   readonly asId: number;
@@ -60,17 +84,26 @@ export interface Memslot {
    * fresh number.
    */
   readonly dirtyBitmap: number | null;
+  /** The guest_memfd range the slot is bound to (only with KVM_MEM_GUEST_MEMFD), else null. */
+  readonly gmem: GmemBinding | null;
 }
 
 /** What a set-memory-region request answers: success with the change it made, or an errno. */
 export type SetOutcome = { readonly ok: true; readonly change: ChangeKind } | { readonly ok: false; readonly errno: Errno };
 
-/** What KVM_GET_DIRTY_LOG answers. */
+/** What KVM_GET_DIRTY_LOG answers, and every other ioctl whose success is a plain 0. */
 export type DirtyLogOutcome = { readonly ok: true } | { readonly ok: false; readonly errno: Errno };
+export type IoctlOutcome = DirtyLogOutcome;
 
 /** The model's answer: the outcome plus the rule that decided it (evidence for coverage and reports). */
 export type SetResult = SetOutcome & { readonly rule: RuleId };
 export type DirtyLogResult = DirtyLogOutcome & { readonly rule: RuleId };
+export type IoctlResult = DirtyLogResult;
+/** What KVM_CHECK_EXTENSION answers: a non-negative int. */
+export interface CapResult {
+  readonly value: number;
+  readonly rule: RuleId;
+}
 
 /** `KVM_HVA_ERR_BAD` / `KVM_HVA_ERR_RO_BAD`, or a host virtual address. */
 export type HvaResult = { readonly ok: true; readonly hva: Hva } | { readonly ok: false; readonly error: 'KVM_HVA_ERR_BAD' | 'KVM_HVA_ERR_RO_BAD' };

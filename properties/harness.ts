@@ -138,7 +138,7 @@ function sameSlot(box: ModelBox, m: Memslot | null, i: Memslot | SlotRef | null)
     m.npages === i.npages &&
     m.flags === i.flags &&
     m.userspaceAddr === i.userspaceAddr &&
-    (!box.bitmapsShown || box.bitmaps.same(m.dirtyBitmap, i.dirtyBitmap))
+    (!box.bitmapsShown || (box.bitmaps.same(m.dirtyBitmap, i.dirtyBitmap) && m.gmem?.file === i.gmem?.file && m.gmem?.pgoff === i.gmem?.pgoff))
   );
 }
 

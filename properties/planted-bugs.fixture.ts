@@ -15,6 +15,7 @@ import {
   type HvaRangeHit,
   type HvaResult,
   type MemoryRegion,
+  type MemoryRegion2,
   type Memslot,
   type Profile,
   type SetOutcome,
@@ -24,18 +25,33 @@ import type { ImplFactory, MemslotImpl } from '../impl/interface.js';
 /** Forwards everything to `inner`; bugs override what they break. */
 export class Delegate implements MemslotImpl {
   readonly name: string;
-  readonly profile: Profile;
+  readonly kernel: Profile;
 
   constructor(
     protected readonly inner: MemslotImpl,
     bug: string,
   ) {
     this.name = `${inner.name}+${bug}`;
-    this.profile = inner.profile;
+    this.kernel = inner.kernel;
   }
 
-  reset(): void {
-    this.inner.reset();
+  get profile(): Profile {
+    return this.inner.profile;
+  }
+  reset(vmType?: number): DirtyLogOutcome {
+    return this.inner.reset(vmType);
+  }
+  setUserMemoryRegion2(mem: MemoryRegion2): SetOutcome {
+    return this.inner.setUserMemoryRegion2(mem);
+  }
+  createGuestMemfd(size: bigint, flags: bigint): DirtyLogOutcome {
+    return this.inner.createGuestMemfd(size, flags);
+  }
+  setMemoryAttributes(address: bigint, size: bigint, attributes: bigint, flags: bigint): DirtyLogOutcome {
+    return this.inner.setMemoryAttributes(address, size, attributes, flags);
+  }
+  checkExtension(cap: model.CapName, fd: model.CapFd): number {
+    return this.inner.checkExtension(cap, fd);
   }
   setUserMemoryRegion(mem: MemoryRegion): SetOutcome {
     return this.inner.setUserMemoryRegion(mem);
@@ -135,9 +151,9 @@ class OnePageOverlapMissed extends Delegate {
 /** A stale gfn index: after a DELETE, gfn lookups in the deleted range still find the deleted slot. */
 class StaleGfnIndexAfterDelete extends Delegate {
   private deleted: Memslot[] = [];
-  override reset(): void {
+  override reset(vmType?: number): DirtyLogOutcome {
     this.deleted = [];
-    super.reset();
+    return super.reset(vmType);
   }
   override setUserMemoryRegion(mem: MemoryRegion): SetOutcome {
     const old = this.existing(mem);
@@ -156,9 +172,9 @@ class StaleGfnIndexAfterDelete extends Delegate {
  */
 class DeleteResurrectedByNextChange extends Delegate {
   private pending: MemoryRegion | null = null;
-  override reset(): void {
+  override reset(vmType?: number): DirtyLogOutcome {
     this.pending = null;
-    super.reset();
+    return super.reset(vmType);
   }
   override setUserMemoryRegion(mem: MemoryRegion): SetOutcome {
     const old = this.existing(mem);
@@ -184,9 +200,9 @@ class DeleteResurrectedByNextChange extends Delegate {
 /** last_used_slot is not reset when its slot is deleted or moved: gfn lookups keep answering it. */
 class StaleLastUsedSlot extends Delegate {
   private lastUsed = new Map<number, Memslot>();
-  override reset(): void {
+  override reset(vmType?: number): DirtyLogOutcome {
     this.lastUsed.clear();
-    super.reset();
+    return super.reset(vmType);
   }
   override gfnToMemslot(asId: number, gfn: Gfn): Memslot | null {
     const cached = this.lastUsed.get(asId);
@@ -200,9 +216,9 @@ class StaleLastUsedSlot extends Delegate {
 /** [MS-LKP-07] The per-vCPU cache ignores the generation: a vCPU keeps answering a slot deleted or moved since. */
 class StaleVcpuCache extends Delegate {
   private readonly cache = new Map<number, Memslot>();
-  override reset(): void {
+  override reset(vmType?: number): DirtyLogOutcome {
     this.cache.clear();
-    super.reset();
+    return super.reset(vmType);
   }
   override vcpuGfnToMemslot(vcpu: number, inSmm: boolean, gfn: Gfn): Memslot | null {
     const cached = this.cache.get(vcpu);
@@ -223,9 +239,9 @@ class SmmIgnored extends Delegate {
 /** [MS-GEN-03] A MOVE publishes once: the generation grows by N instead of 2N. */
 class MoveBumpsGenerationOnce extends Delegate {
   private readonly deficit = new Map<number, bigint>();
-  override reset(): void {
+  override reset(vmType?: number): DirtyLogOutcome {
     this.deficit.clear();
-    super.reset();
+    return super.reset(vmType);
   }
   override setUserMemoryRegion(mem: MemoryRegion): SetOutcome {
     const r = this.inner.setUserMemoryRegion(mem);

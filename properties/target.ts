@@ -8,7 +8,23 @@
  * cannot show is not compared.
  */
 import type { AsyncMemslotImpl, MemslotImpl } from '../impl/interface.js';
-import type { ChangeKind, DirtyLogOutcome, Errno, Gfn, Gpa, Hva, HvaRangeHit, HvaResult, MemoryRegion, Memslot, Profile } from '../model/index.js';
+import type {
+  CapFd,
+  CapName,
+  ChangeKind,
+  DirtyLogOutcome,
+  Errno,
+  Gfn,
+  Gpa,
+  Hva,
+  HvaRangeHit,
+  HvaResult,
+  IoctlOutcome,
+  MemoryRegion,
+  MemoryRegion2,
+  Memslot,
+  Profile,
+} from '../model/index.js';
 import { PAGE_SHIFT } from '../model/index.js';
 import type { SutClient } from '../sut/protocol.js';
 import type { Answer, Request, SlotInfo } from '../trace/trace.js';
@@ -34,10 +50,17 @@ export interface TargetState {
 
 export interface Target {
   readonly name: string;
-  /** A fresh VM. */
-  reset(): Awaitable<void>;
+  /** A fresh VM of type 0. */
+  reset(): Awaitable<unknown>;
   setUserMemoryRegion(mem: MemoryRegion): Awaitable<TargetSetOutcome>;
   getDirtyLog(slot: number): Awaitable<DirtyLogOutcome>;
+  // The 6.8+ memory API (spec/28); a SUT offers what its hello lists.
+  /** A fresh VM of `vmType`, or the errno and the old VM. */
+  createVm?(vmType: number): Awaitable<IoctlOutcome>;
+  setUserMemoryRegion2?(mem: MemoryRegion2): Awaitable<TargetSetOutcome>;
+  createGuestMemfd?(size: bigint, flags: bigint): Awaitable<IoctlOutcome>;
+  setMemoryAttributes?(address: bigint, size: bigint, attributes: bigint, flags: bigint): Awaitable<IoctlOutcome>;
+  checkExtension?(cap: CapName, fd: CapFd): Awaitable<number>;
   setInternalMemslot?(id: number, gpa: Gpa, size: bigint, hva: Hva): Awaitable<TargetSetOutcome>;
   idToMemslot?(asId: number, id: number): Awaitable<Memslot | null>;
   gfnToMemslot?(asId: number, gfn: Gfn): Awaitable<Memslot | SlotRef | null>;
@@ -69,7 +92,12 @@ export function implTarget(impl: MemslotImpl | AsyncMemslotImpl): Target {
   return {
     name: impl.name,
     reset: () => impl.reset(),
+    createVm: (t) => impl.reset(t),
     setUserMemoryRegion: (m) => impl.setUserMemoryRegion(m),
+    setUserMemoryRegion2: (m) => impl.setUserMemoryRegion2(m),
+    createGuestMemfd: (size, flags) => impl.createGuestMemfd(size, flags),
+    setMemoryAttributes: (a, s, at, f) => impl.setMemoryAttributes(a, s, at, f),
+    checkExtension: (c, fd) => impl.checkExtension(c, fd),
     getDirtyLog: (s) => impl.getDirtyLog(s),
     setInternalMemslot: (id, gpa, size, hva) => impl.setInternalMemslot(id, gpa, size, hva),
     idToMemslot: (a, id) => impl.idToMemslot(a, id),
@@ -100,6 +128,8 @@ function slotOf(info: SlotInfo): Memslot {
     flags: info.flags,
     userspaceAddr: info.userspaceAddr,
     dirtyBitmap: null,
+    // The protocol does not carry the binding (spec/80); `bitmapsShown` false says so too.
+    gmem: null,
   };
 }
 
@@ -139,6 +169,39 @@ export function sutTarget(sut: SutClient, opts: { readonly maxPages: bigint | nu
     maxPages: opts.maxPages,
   };
   const extra: Partial<Target> = {};
+  if (sut.supportsResetVmType) {
+    extra.createVm = async (vmType) => {
+      const r: Request = { op: 'reset', vmType };
+      const a = await ask(r);
+      return a.kind === 'ok' ? { ok: true } : outcome(a, r);
+    };
+  }
+  if (has('set_user_memory_region2')) {
+    extra.setUserMemoryRegion2 = async (region) => {
+      const r: Request = { op: 'set_user_memory_region2', region };
+      return outcome(await ask(r), r);
+    };
+  }
+  if (has('create_guest_memfd')) {
+    extra.createGuestMemfd = async (size, flags) => {
+      const r: Request = { op: 'create_guest_memfd', size, flags };
+      return outcome(await ask(r), r);
+    };
+  }
+  if (has('set_memory_attributes')) {
+    extra.setMemoryAttributes = async (address, size, attributes, flags) => {
+      const r: Request = { op: 'set_memory_attributes', address, size, attributes, flags };
+      return outcome(await ask(r), r);
+    };
+  }
+  if (has('check_extension')) {
+    extra.checkExtension = async (cap, fd) => {
+      const r: Request = { op: 'check_extension', cap, fd };
+      const a = await ask(r);
+      if (a.kind !== 'value') return unexpected(r, a);
+      return a.value;
+    };
+  }
   if (has('set_internal_memslot')) {
     extra.setInternalMemslot = async (id, guestPhysAddr, memorySize, userspaceAddr) => {
       const r: Request = { op: 'set_internal_memslot', id, guestPhysAddr, memorySize, userspaceAddr };

@@ -4,7 +4,7 @@
  * the protocol raises SutError; it never becomes a conformance verdict.
  */
 import { profileDiff, profileFromJson, type Profile } from '../model/profiles.js';
-import { InputError, OPS, REQUIRED_OPS, parseAnswer, quote, requestText, type Answer, type Op, type Request } from '../trace/trace.js';
+import { InputError, OPS, REQUIRED_OPS, RESET_VM_TYPE, parseAnswer, quote, requestText, type Answer, type Op, type Request } from '../trace/trace.js';
 import { ChildSut, SutError, splitCommand } from './child.js';
 import { kvmDriverPath } from './kvm-driver.js';
 
@@ -16,6 +16,8 @@ export interface Hello {
   readonly name: string;
   readonly profile: Profile | null;
   readonly ops: ReadonlySet<Op>;
+  /** The SUT listed `reset_vm_type`: its reset takes `vm_type` (spec/80). */
+  readonly resetVmType: boolean;
 }
 
 export interface SutOptions {
@@ -47,6 +49,16 @@ export class SutClient {
 
   supports(op: Op): boolean {
     return this.hello.ops.has(op);
+  }
+
+  /** Whether a `reset` with `vm_type` may be sent. */
+  get supportsResetVmType(): boolean {
+    return this.hello.resetVmType;
+  }
+
+  /** Whether the SUT can be asked `r` (an op it lists; a typed reset only if it lists reset_vm_type). */
+  supportsRequest(r: Request): boolean {
+    return r.op === 'reset' && r.vmType !== undefined ? this.hello.resetVmType : this.supports(r.op);
   }
 
   /** Sends one request and returns the SUT's answer, checked against the request's op. */
@@ -119,7 +131,12 @@ function parseHello(value: unknown, line: string): Hello {
   const opsField = v['ops'];
   if (!Array.isArray(opsField) || !opsField.every((o) => typeof o === 'string')) throw bad('field "ops" must be an array of op names');
   const ops = new Set<Op>();
+  let resetVmType = false;
   for (const o of opsField as string[]) {
+    if (o === RESET_VM_TYPE) {
+      resetVmType = true;
+      continue;
+    }
     if (o === 'hello') continue;
     if (!(OPS as readonly string[]).includes(o)) throw bad(`field "ops" names an unknown op ${JSON.stringify(o)}`);
     ops.add(o as Op);
@@ -134,5 +151,5 @@ function parseHello(value: unknown, line: string): Hello {
   for (const key of Object.keys(v)) {
     if (!['protocol', 'name', 'ops', 'profile'].includes(key)) throw bad(`unknown field "${key}"`);
   }
-  return { name: v['name'], profile, ops };
+  return { name: v['name'], profile, ops, resetVmType };
 }

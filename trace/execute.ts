@@ -31,8 +31,12 @@ export function slotInfo(s: Memslot): SlotInfo {
   };
 }
 
-/** Why a request cannot be asked of this profile at all (an input defect), or null. */
-export function requestDefect(profile: model.Profile, r: Request): { field: string; message: string } | null {
+/** Why a request cannot be asked of this VM at all (an input defect), or null. */
+export function requestDefect(vm: model.VmState, r: Request): { field: string; message: string } | null {
+  const profile = vm.profile;
+  if (r.op === 'set_user_memory_region2' && typeof r.region.guestMemfd === 'number' && r.region.guestMemfd >= vm.gmems.length) {
+    return { field: 'guest_memfd', message: `handle ${r.region.guestMemfd} names no guest_memfd of this VM (it has ${vm.gmems.length})` };
+  }
   if ('asId' in r && r.asId >= profile.addressSpaces) {
     return { field: 'as_id', message: `profile ${profile.name} has ${profile.addressSpaces} address space(s)` };
   }
@@ -59,14 +63,15 @@ export interface Judged {
 
 export function judge(vm: model.VmState, r: Request, m: ModelAnswer, observed: Answer | undefined): Judged {
   const plain: Judged = { step: m, resource: false, allows: (a) => answersEqual(a, m.answer) };
-  if (r.op !== 'set_user_memory_region' || m.answer.kind !== 'ret') return plain;
-  const region = r.region;
+  if ((r.op !== 'set_user_memory_region' && r.op !== 'set_user_memory_region2') || m.answer.kind !== 'ret') return plain;
+  const nomem = (): model.Step<model.SetResult> | null =>
+    r.op === 'set_user_memory_region' ? model.setUserMemoryRegionNoMem(vm, r.region) : model.setUserMemoryRegion2NoMem(vm, r.region);
   // The resource branch is evaluated only for an ENOMEM answer: replay's hot path asks this of
   // every accepted request, and evaluating it each time doubled the model's work (--cpu-prof).
   const isNoMem = (a: Answer | undefined): boolean => a !== undefined && a.kind === 'errno' && a.errno === 'ENOMEM';
-  const allows = (a: Answer): boolean => answersEqual(a, m.answer) || (isNoMem(a) && model.setUserMemoryRegionNoMem(vm, region) !== null);
+  const allows = (a: Answer): boolean => answersEqual(a, m.answer) || (isNoMem(a) && nomem() !== null);
   if (!isNoMem(observed)) return { ...plain, allows };
-  const noMem = model.setUserMemoryRegionNoMem(vm, region);
+  const noMem = nomem();
   if (noMem === null) return plain;
   const step: ModelAnswer = { state: noMem.state, answer: outcomeAnswer(noMem.result), rule: noMem.result.rule, fired: noMem.fired };
   return { step, resource: true, allows };
@@ -74,7 +79,7 @@ export function judge(vm: model.VmState, r: Request, m: ModelAnswer, observed: A
 
 /** The model's answer to one request. The caller has checked requestDefect(). */
 export function modelStep(vm: model.VmState, r: Request): ModelAnswer {
-  const stepAnswer = (s: model.Step<model.SetResult | model.DirtyLogResult>): ModelAnswer => ({
+  const stepAnswer = (s: model.Step<model.SetResult | model.IoctlResult>): ModelAnswer => ({
     state: s.state,
     answer: outcomeAnswer(s.result),
     rule: s.result.rule,
@@ -84,10 +89,23 @@ export function modelStep(vm: model.VmState, r: Request): ModelAnswer {
   // A switch rather than ts-pattern: this runs once per replayed step, and match() cost a
   // third of replay's time (measured with --cpu-prof).
   switch (r.op) {
-    case 'reset':
-      return { state: model.createVm(vm.profile), answer: { kind: 'ok' }, rule: null, fired: ['MS-GEN-01'] };
+    case 'reset': {
+      if (r.vmType === undefined) return { state: model.createVm(vm.kernel), answer: { kind: 'ok' }, rule: null, fired: ['MS-GEN-01'] };
+      const s = model.createVmOfType(vm, r.vmType);
+      return { ...stepAnswer(s), answer: s.result.ok ? { kind: 'ok' } : { kind: 'errno', errno: s.result.errno } };
+    }
     case 'set_user_memory_region':
       return stepAnswer(model.setUserMemoryRegion(vm, r.region));
+    case 'set_user_memory_region2':
+      return stepAnswer(model.setUserMemoryRegion2(vm, r.region));
+    case 'create_guest_memfd':
+      return stepAnswer(model.createGuestMemfd(vm, r.size, r.flags));
+    case 'set_memory_attributes':
+      return stepAnswer(model.setMemoryAttributes(vm, r.address, r.size, r.attributes, r.flags));
+    case 'check_extension': {
+      const c = model.checkExtension(vm, r.cap, r.fd);
+      return { state: vm, answer: { kind: 'value', value: c.value }, rule: c.rule, fired: [c.rule] };
+    }
     case 'get_dirty_log':
       return stepAnswer(model.getDirtyLog(vm, r.slot));
     case 'set_internal_memslot':
@@ -116,11 +134,15 @@ function unreachable(x: never): never {
 /** An implementation's answer to one request. */
 export function implStep(impl: MemslotImpl, r: Request): Answer {
   return match(r)
-    .with({ op: 'reset' }, (): Answer => {
-      impl.reset();
-      return { kind: 'ok' };
+    .with({ op: 'reset' }, ({ vmType }): Answer => {
+      const o = impl.reset(vmType);
+      return o.ok ? { kind: 'ok' } : { kind: 'errno', errno: o.errno };
     })
     .with({ op: 'set_user_memory_region' }, ({ region }) => outcomeAnswer(impl.setUserMemoryRegion(region)))
+    .with({ op: 'set_user_memory_region2' }, ({ region }) => outcomeAnswer(impl.setUserMemoryRegion2(region)))
+    .with({ op: 'create_guest_memfd' }, ({ size, flags }) => outcomeAnswer(impl.createGuestMemfd(size, flags)))
+    .with({ op: 'set_memory_attributes' }, (x) => outcomeAnswer(impl.setMemoryAttributes(x.address, x.size, x.attributes, x.flags)))
+    .with({ op: 'check_extension' }, ({ cap, fd }): Answer => ({ kind: 'value', value: impl.checkExtension(cap, fd) }))
     .with({ op: 'get_dirty_log' }, ({ slot }) => outcomeAnswer(impl.getDirtyLog(slot)))
     .with({ op: 'set_internal_memslot' }, (x) => outcomeAnswer(impl.setInternalMemslot(x.id, x.guestPhysAddr, x.memorySize, x.userspaceAddr)))
     .with({ op: 'get_slots' }, ({ asId }): Answer => ({ kind: 'slots', slots: impl.slots(asId).map(slotInfo) }))

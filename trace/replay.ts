@@ -56,12 +56,13 @@ export async function replay(lines: AsyncIterable<TraceLine>, opts: ReplayOption
       await opts.onReset?.(t.profile);
       continue;
     }
-    const defect = requestDefect(vm.profile, t.request);
+    const defect = requestDefect(vm, t.request);
     if (defect !== null) throw new InputError(t.line, defect.field, defect.message);
     const supported = opts.sutSupports?.(t.request) ?? true;
-    if (opts.sut !== undefined && !supported && t.request.op === 'set_internal_memslot') {
+    if (opts.sut !== undefined && !supported && changesState(t.request)) {
       // Skipping a request that changes the state would blame every later difference on the SUT.
-      throw new InputError(t.line, 'op', 'the SUT does not list set_internal_memslot, which changes the state: the rest of the trace cannot be compared');
+      const what = t.request.op === 'reset' ? 'reset_vm_type' : t.request.op;
+      throw new InputError(t.line, 'op', `the SUT does not list ${what}, which changes the state: the rest of the trace cannot be compared`);
     }
     const askSut = opts.sut !== undefined && supported;
     const sut = askSut ? await opts.sut!(t.request, t.line) : undefined;
@@ -110,4 +111,9 @@ export function formatReplay(s: ReplaySummary, withSut: boolean): string {
 /** How many answers took the resource branch (MS-RES-01), when any did: the tail of a summary line. */
 export function resourceNote(n: number): string {
   return n === 0 ? '' : `; ${n} answered ENOMEM where the model accepts (the resource branch, MS-RES-01)`;
+}
+
+/** Whether a request can change the VM (so a SUT that cannot take it cannot follow the trace). */
+function changesState(r: Request): boolean {
+  return r.op === 'set_internal_memslot' || r.op === 'set_user_memory_region2' || r.op === 'create_guest_memfd' || (r.op === 'reset' && r.vmType !== undefined);
 }

@@ -39,7 +39,7 @@ export async function reproSteps(
       steps.push({ n: steps.length + 1, line: t.line, request: { op: 'reset' }, expect: { kind: 'ok' }, rule: null, npages: 0n });
       continue;
     }
-    const defect = requestDefect(vm.profile, t.request);
+    const defect = requestDefect(vm, t.request);
     if (defect !== null) throw new InputError(t.line, defect.field, defect.message, source);
     let npages = 0n;
     if (t.request.op === 'get_dirty_log') {
@@ -58,7 +58,18 @@ const h = (v: bigint): string => `0x${v.toString(16)}`;
 /** A kernel-style one-line rendering of a request. */
 export function callText(r: Request): string {
   return match(r)
-    .with({ op: 'reset' }, () => 'KVM_CREATE_VM (fresh VM)')
+    .with({ op: 'reset' }, ({ vmType }) => (vmType === undefined ? 'KVM_CREATE_VM (fresh VM)' : `KVM_CREATE_VM(type=${vmType}) (fresh VM)`))
+    .with(
+      { op: 'set_user_memory_region2' },
+      ({ region: m }) =>
+        `KVM_SET_USER_MEMORY_REGION2(slot=${h(BigInt(m.slot))} /*as ${m.slot >>> 16} id ${m.slot & 0xffff}*/, flags=${h(BigInt(m.flags))}, guest_phys_addr=${h(m.guestPhysAddr)}, memory_size=${h(m.memorySize)}, userspace_addr=${h(m.userspaceAddr)}, guest_memfd_offset=${h(m.guestMemfdOffset)}, guest_memfd=${typeof m.guestMemfd === 'number' ? `gmem#${m.guestMemfd}` : m.guestMemfd})`,
+    )
+    .with({ op: 'create_guest_memfd' }, ({ size, flags }) => `KVM_CREATE_GUEST_MEMFD(size=${h(size)}, flags=${h(flags)})`)
+    .with(
+      { op: 'set_memory_attributes' },
+      (x) => `KVM_SET_MEMORY_ATTRIBUTES(address=${h(x.address)}, size=${h(x.size)}, attributes=${h(x.attributes)}, flags=${h(x.flags)})`,
+    )
+    .with({ op: 'check_extension' }, ({ cap, fd }) => `KVM_CHECK_EXTENSION(KVM_CAP_${cap}) on ${fd === 'vm' ? 'the VM fd' : '/dev/kvm'}`)
     .with(
       { op: 'set_user_memory_region' },
       ({ region: m }) =>

@@ -6,12 +6,18 @@
  * any defect is reported with its line number and field, never guessed around.
  */
 import { match } from 'ts-pattern';
-import { isErrno, type Errno, type MemoryRegion } from '../model/types.js';
+import { isErrno, type Errno, type GmemRef, type MemoryRegion, type MemoryRegion2 } from '../model/types.js';
 import { parseU64, profileFromJson, profileToJson, type Profile } from '../model/profiles.js';
+import { CAP_NAMES, type CapFd, type CapName } from '../model/capabilities.js';
 
 export type Request =
-  | { readonly op: 'reset' }
+  /** `vmType` absent: type 0, as `{"op":"reset"}` has always meant. */
+  | { readonly op: 'reset'; readonly vmType?: number }
   | { readonly op: 'set_user_memory_region'; readonly region: MemoryRegion }
+  | { readonly op: 'set_user_memory_region2'; readonly region: MemoryRegion2 }
+  | { readonly op: 'create_guest_memfd'; readonly size: bigint; readonly flags: bigint }
+  | { readonly op: 'set_memory_attributes'; readonly address: bigint; readonly size: bigint; readonly attributes: bigint; readonly flags: bigint }
+  | { readonly op: 'check_extension'; readonly cap: CapName; readonly fd: CapFd }
   | { readonly op: 'get_dirty_log'; readonly slot: number }
   | { readonly op: 'set_internal_memslot'; readonly id: number; readonly guestPhysAddr: bigint; readonly memorySize: bigint; readonly userspaceAddr: bigint }
   | { readonly op: 'get_slots'; readonly asId: number }
@@ -29,7 +35,16 @@ export const OPS: readonly Op[] = [
   'get_generation',
   'gfn_to_memslot',
   'hva_to_memslots',
+  'set_user_memory_region2',
+  'create_guest_memfd',
+  'set_memory_attributes',
+  'check_extension',
 ];
+/**
+ * What a SUT lists in hello to say that its `reset` takes `vm_type`: not an op of its own, the
+ * oracle sends `reset` with `vm_type` only to a SUT that lists it.
+ */
+export const RESET_VM_TYPE = 'reset_vm_type';
 /** Ops every SUT must support; the rest are used only when the SUT lists them in hello. */
 export const REQUIRED_OPS: readonly Op[] = ['reset', 'set_user_memory_region', 'get_dirty_log'];
 
@@ -53,7 +68,8 @@ export type Answer =
   | { readonly kind: 'slots'; readonly slots: readonly SlotInfo[] }
   | { readonly kind: 'generation'; readonly generation: bigint }
   | { readonly kind: 'slot'; readonly slot: number | null }
-  | { readonly kind: 'hva_hits'; readonly hits: readonly HvaHitInfo[] };
+  | { readonly kind: 'hva_hits'; readonly hits: readonly HvaHitInfo[] }
+  | { readonly kind: 'value'; readonly value: number };
 
 export type TraceLine =
   | { readonly kind: 'request'; readonly line: number; readonly request: Request; readonly expect?: Answer }
@@ -103,6 +119,13 @@ class Fields {
     const parsed = shortHexU64(v) ?? parseU64(v);
     if (parsed === null) throw this.err(field, `must be a u64 as "0x..." hex or decimal, from 0 to 2^64-1, got ${JSON.stringify(v)}`);
     return parsed;
+  }
+  /** `guest_memfd` of a v2 request: a handle (u32) or one of the fd kinds of spec/80. */
+  gmemRef(field: string): GmemRef {
+    const v = this.obj[field];
+    if (v === 'other_vm' || v === 'memfd' || v === 'closed') return v;
+    if (typeof v === 'string') throw this.err(field, `must be a handle (a JSON number) or "other_vm", "memfd", "closed", got ${JSON.stringify(v)}`);
+    return this.u32(field);
   }
   only(allowed: readonly string[]): void {
     for (const key of Object.keys(this.obj)) {
@@ -155,8 +178,43 @@ export function parseRequest(f: Fields, extra: readonly string[] = []): Request 
   const allow = (...fields: string[]): void => f.only(['op', ...fields, ...extra]);
   switch (op) {
     case 'reset':
-      allow();
-      return { op };
+      allow('vm_type');
+      return f.has('vm_type') ? { op, vmType: f.u32('vm_type') } : { op };
+    case 'set_user_memory_region2': {
+      allow('slot', 'flags', 'guest_phys_addr', 'memory_size', 'userspace_addr', 'guest_memfd_offset', 'guest_memfd');
+      const flags = f.u32('flags');
+      // With KVM_MEM_GUEST_MEMFD the kernel reads both fields, so the trace must say them (spec/80).
+      const needed = (flags & 4) !== 0;
+      return {
+        op,
+        region: {
+          slot: f.u32('slot'),
+          flags,
+          guestPhysAddr: f.u64('guest_phys_addr'),
+          memorySize: f.u64('memory_size'),
+          userspaceAddr: f.u64('userspace_addr'),
+          guestMemfdOffset: needed || f.has('guest_memfd_offset') ? f.u64('guest_memfd_offset') : 0n,
+          guestMemfd: needed || f.has('guest_memfd') ? f.gmemRef('guest_memfd') : 'closed',
+        },
+      };
+    }
+    case 'create_guest_memfd':
+      allow('size', 'flags');
+      return { op, size: f.u64('size'), flags: f.u64('flags') };
+    case 'set_memory_attributes':
+      allow('address', 'size', 'attributes', 'flags');
+      return { op, address: f.u64('address'), size: f.u64('size'), attributes: f.u64('attributes'), flags: f.u64('flags') };
+    case 'check_extension': {
+      allow('cap', 'fd');
+      const cap = f.obj['cap'];
+      if (!f.has('cap')) throw new InputError(f.line, 'cap', 'missing', f.source);
+      if (typeof cap !== 'string' || !(CAP_NAMES as readonly string[]).includes(cap)) {
+        throw new InputError(f.line, 'cap', `must be one of ${CAP_NAMES.join(', ')}, got ${JSON.stringify(cap)}`, f.source);
+      }
+      const fd = f.obj['fd'];
+      if (fd !== 'vm' && fd !== 'system') throw new InputError(f.line, 'fd', `must be "vm" or "system", got ${JSON.stringify(fd)}`, f.source);
+      return { op, cap: cap as CapName, fd };
+    }
     case 'set_user_memory_region':
       allow('slot', 'flags', 'guest_phys_addr', 'memory_size', 'userspace_addr');
       return {
@@ -223,9 +281,22 @@ export function parseAnswer(request: Request, obj: unknown, line: number, source
   switch (request.op) {
     case 'reset': {
       if (one('ok') && (obj as Obj)['ok'] === true) return { kind: 'ok' };
-      throw shape('{"ok":true}');
+      // Only a typed reset can fail ([MS-VM-01]).
+      const e = request.vmType !== undefined ? errnoAnswer() : null;
+      if (e !== null) return e;
+      throw shape(request.vmType !== undefined ? '{"ok":true} or {"errno":"NAME"}' : '{"ok":true}');
+    }
+    case 'check_extension': {
+      const v = (obj as Obj)['value'];
+      if (!one('value') || typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0x7fff_ffff) {
+        throw shape('{"value":N} (N a non-negative int)');
+      }
+      return { kind: 'value', value: v };
     }
     case 'set_user_memory_region':
+    case 'set_user_memory_region2':
+    case 'create_guest_memfd':
+    case 'set_memory_attributes':
     case 'get_dirty_log':
     case 'set_internal_memslot': {
       if (one('ret')) {
@@ -297,7 +368,26 @@ const h = (v: bigint): string => `0x${v.toString(16)}`;
 /** The request as a JSON object of the protocol (u64 fields as 0x-hex strings). */
 export function requestToJson(r: Request): Obj {
   return match(r)
-    .with({ op: 'reset' }, () => ({ op: 'reset' }))
+    .with({ op: 'reset' }, ({ vmType }) => (vmType === undefined ? { op: 'reset' } : { op: 'reset', vm_type: vmType }))
+    .with({ op: 'set_user_memory_region2' }, ({ region: m }) => ({
+      op: 'set_user_memory_region2',
+      slot: m.slot,
+      flags: m.flags,
+      guest_phys_addr: h(m.guestPhysAddr),
+      memory_size: h(m.memorySize),
+      userspace_addr: h(m.userspaceAddr),
+      guest_memfd_offset: h(m.guestMemfdOffset),
+      guest_memfd: m.guestMemfd,
+    }))
+    .with({ op: 'create_guest_memfd' }, ({ size, flags }) => ({ op: 'create_guest_memfd', size: h(size), flags: h(flags) }))
+    .with({ op: 'set_memory_attributes' }, (x) => ({
+      op: 'set_memory_attributes',
+      address: h(x.address),
+      size: h(x.size),
+      attributes: h(x.attributes),
+      flags: h(x.flags),
+    }))
+    .with({ op: 'check_extension' }, ({ cap, fd }) => ({ op: 'check_extension', cap, fd }))
     .with({ op: 'set_user_memory_region' }, ({ region: m }) => ({
       op: 'set_user_memory_region',
       slot: m.slot,
@@ -339,6 +429,7 @@ export function answerToJson(a: Answer): Obj {
     .with({ kind: 'generation' }, ({ generation }) => ({ generation: h(generation) }))
     .with({ kind: 'slot' }, ({ slot }) => ({ slot }))
     .with({ kind: 'hva_hits' }, ({ hits }) => ({ slots: hits.map((x) => ({ slot: x.slot, gfn_start: h(x.gfnStart), gfn_end: h(x.gfnEnd) })) }))
+    .with({ kind: 'value' }, ({ value }) => ({ value }))
     .exhaustive();
 }
 
@@ -357,6 +448,8 @@ export function answersEqual(a: Answer, b: Answer): boolean {
       return b.kind === 'generation' && a.generation === b.generation;
     case 'slot':
       return b.kind === 'slot' && a.slot === b.slot;
+    case 'value':
+      return b.kind === 'value' && a.value === b.value;
     case 'slots':
       return (
         b.kind === 'slots' &&

@@ -82,7 +82,7 @@ export async function record(opts: RecordOptions): Promise<RecordSummary> {
     for (const op of ops) {
       const { requests: reqs } = traceRequests(profile, op);
       for (const r of reqs) {
-        if (!sut.supports(r.op)) continue;
+        if (!sut.supportsRequest(r)) continue;
         const accepted = modelStep(box.vm, r);
         if (r.op === 'set_user_memory_region' && r.region.memorySize >> PAGE_SHIFT > RECORD_MAX_PAGES && accepted.answer.kind === 'ret') {
           skippedHuge++;

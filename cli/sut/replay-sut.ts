@@ -52,7 +52,7 @@ export async function replayWithSut(
         write(formatTraceLine(r, a));
         return a;
       },
-      sutSupports: (r) => sut.supports(r.op),
+      sutSupports: (r) => sut.supportsRequest(r),
     });
     process.stdout.write(`SUT: ${sut.description}\n${formatReplay(summary, true)}\n`);
     return summary.mismatches === 0 ? 0 : 1;

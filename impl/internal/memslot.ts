@@ -33,6 +33,7 @@ export function makeMemslot(f: SlotFields, dirtyBitmap: number | null): Memslot 
     flags: f.flags,
     userspaceAddr: f.userspaceAddr,
     dirtyBitmap,
+    gmem: f.gmem,
   });
 }
 

@@ -9,7 +9,9 @@
  * (the id hash or id_to_index[] for ids, the gfn tree or the 5.10 linear scan for overlap).
  */
 import type { Profile } from '../../model/profiles.js';
+import { vmTypeInfo } from '../../model/vm-types.js';
 import {
+  KVM_MEM_GUEST_MEMFD,
   KVM_MEM_LOG_DIRTY_PAGES,
   KVM_MEM_READONLY,
   KVM_SET_USER_MEMORY_REGION_V1_FLAGS,
@@ -22,7 +24,10 @@ import {
   type Gfn,
   type Gpa,
   type Hva,
+  type GmemBinding,
+  type GmemRef,
   type MemoryRegion,
+  type MemoryRegion2,
   type Memslot,
   type SetOutcome,
 } from '../../model/types.js';
@@ -39,6 +44,12 @@ export interface ActiveMemslotsView {
   checkMemslotOverlap(asId: number, id: number, start: Gfn, end: Gfn): boolean;
   /** `kvm->nr_memslot_pages` */
   nrMemslotPages(): bigint;
+  /** KVM_CREATE_VM's type. */
+  vmType(): number;
+  /** The size of guest_memfd `handle` of this VM, or null when there is none. */
+  gmemSize(handle: number): bigint | null;
+  /** True when file pages `[pgoff, pgoff + npages)` of `handle` meet a bound range. */
+  gmemBound(handle: number, pgoff: bigint, npages: bigint): boolean;
 }
 
 /** A validated change, with `old`/`new` as kvm_set_memslot() takes them (null: add/remove). */
@@ -52,6 +63,9 @@ export type Decision =
   { readonly kind: 'reject'; readonly errno: Errno } | { readonly kind: 'none' } | { readonly kind: 'change'; readonly change: MemslotChange };
 
 const EINVAL: Decision = { kind: 'reject', errno: 'EINVAL' };
+const ENOTTY: Decision = { kind: 'reject', errno: 'ENOTTY' };
+/** What a request without the v2 tail passes: the kernel zero-fills it, and reads it only with KVM_MEM_GUEST_MEMFD. */
+const NO_TAIL = { guestMemfdOffset: 0n, guestMemfd: 'closed' as GmemRef };
 const EEXIST: Decision = { kind: 'reject', errno: 'EEXIST' };
 const NONE: Decision = { kind: 'none' };
 
@@ -70,15 +84,31 @@ export function decideUserMemoryRegion(profile: Profile, mem: MemoryRegion, view
 }
 
 /**
+ * Mirrors: kvm_vm_ioctl() case KVM_SET_USER_MEMORY_REGION2: no v1 flag mask.
+ */
+export function decideUserMemoryRegion2(profile: Profile, mem: MemoryRegion2, view: ActiveMemslotsView): Decision {
+  // [MS-V2-01]
+  if (!profile.userMemory2) return ENOTTY;
+  // [MS-VAL-02] [MS-V2-02]
+  if ((mem.slot & 0xffff) >= profile.userMemSlots) return EINVAL;
+  return decideMemoryRegion(profile, mem, view);
+}
+
+/**
  * The common checks and the classification of the change, in the kernel's order.
  * Mirrors: kvm_set_memory_region()
  * @returns `reject` with the errno of the first failing check, `none` for an identical
  *   re-issue, or the change for kvm_set_memslot().
  */
-export function decideMemoryRegion(profile: Profile, mem: MemoryRegion, view: ActiveMemslotsView): Decision {
-  // [MS-VAL-03] check_memory_region_flags()
-  const valid = KVM_MEM_LOG_DIRTY_PAGES | (profile.readonlyMem ? KVM_MEM_READONLY : 0);
+export function decideMemoryRegion(profile: Profile, mem: MemoryRegion | MemoryRegion2, view: ActiveMemslotsView): Decision {
+  // check_memory_region_flags() [MS-VAL-03] [MS-GMS-01] [MS-GMS-02] [MS-GMS-03]
+  const gmem = (mem.flags & KVM_MEM_GUEST_MEMFD) !== 0;
+  let valid = KVM_MEM_LOG_DIRTY_PAGES;
+  if (profile.guestMemfd && (profile.guestMemfdSlots === 'all' || vmTypeInfo(view.vmType()).privateMem)) valid |= KVM_MEM_GUEST_MEMFD;
+  if (gmem) valid &= ~KVM_MEM_LOG_DIRTY_PAGES;
+  if (profile.readonlyMem && !gmem) valid |= KVM_MEM_READONLY;
   if ((mem.flags & ~valid) !== 0) return EINVAL;
+  const tail = gmem && 'guestMemfd' in mem ? mem : NO_TAIL;
 
   const asId = mem.slot >>> 16;
   const id = mem.slot & 0xffff;
@@ -92,6 +122,8 @@ export function decideMemoryRegion(profile: Profile, mem: MemoryRegion, view: Ac
   // [MS-VAL-07] access_ok()
   const uend = (mem.userspaceAddr + mem.memorySize) & U64_MAX;
   if (uend < mem.userspaceAddr || uend > profile.userAddrMax) return EINVAL;
+  // [MS-GMS-04]
+  if (gmem && (tail.guestMemfdOffset % PAGE_SIZE !== 0n || tail.guestMemfdOffset + mem.memorySize > U64_MAX)) return EINVAL;
   // [MS-VAL-08]
   if (asId >= profile.addressSpaces) return EINVAL;
   // [MS-VAL-09] The kernel checks twice (here and in __x86_set_memory_region()).
@@ -115,7 +147,7 @@ export function decideMemoryRegion(profile: Profile, mem: MemoryRegion, view: Ac
   }
 
   const baseGfn = mem.guestPhysAddr >> PAGE_SHIFT;
-  const next: SlotFields = { asId, id, baseGfn, npages, flags: mem.flags, userspaceAddr: mem.userspaceAddr };
+  const next: SlotFields = { asId, id, baseGfn, npages, flags: mem.flags, userspaceAddr: mem.userspaceAddr, gmem: null };
   let change: MemslotChange;
   if (old === null) {
     // [MS-CRT-01]
@@ -123,12 +155,15 @@ export function decideMemoryRegion(profile: Profile, mem: MemoryRegion, view: Ac
     // [MS-CRT-02]
     change = { change: 'CREATE', asId, old: null, new: next };
   } else {
+    // [MS-GMS-05]
+    if (gmem) return EINVAL;
     // [MS-MOD-01]
     if (mem.userspaceAddr !== old.userspaceAddr) return EINVAL;
     // [MS-MOD-02]
     if (npages !== old.npages) return EINVAL;
     // [MS-MOD-03]
-    if (((mem.flags ^ old.flags) & KVM_MEM_READONLY) !== 0) return EINVAL;
+    // [MS-MOD-03] [MS-GMS-06]
+    if (((mem.flags ^ old.flags) & (KVM_MEM_READONLY | KVM_MEM_GUEST_MEMFD)) !== 0) return EINVAL;
     if (baseGfn !== old.baseGfn) {
       // [MS-MOV-01]
       change = { change: 'MOVE', asId, old, new: next };
@@ -149,7 +184,33 @@ export function decideMemoryRegion(profile: Profile, mem: MemoryRegion, view: Ac
     // MS-X86-01 is not checked here: it belongs to archPrepareMemoryRegionFails(), which a MOVE
     // reaches only after publishing its INVALID copy (MS-GEN-05).
   }
+  if (gmem) {
+    // Only a CREATE gets here (MS-GMS-05). Mirrors: kvm_gmem_bind() / kvm_gmem_prepare_memory_region()
+    const ref = tail.guestMemfd;
+    // [MS-GMB-01]
+    if (ref === 'closed') return { kind: 'reject', errno: 'EBADF' };
+    // [MS-GMB-02] [MS-GMB-03]
+    if (ref === 'memfd' || ref === 'other_vm') return EINVAL;
+    const size = view.gmemSize(ref);
+    if (size === null) throw new RangeError(`guest_memfd handle ${ref} names no file of this VM`);
+    // [MS-GMB-04]
+    if (tail.guestMemfdOffset + mem.memorySize > size) return EINVAL;
+    const binding: GmemBinding = { file: ref, pgoff: tail.guestMemfdOffset >> PAGE_SHIFT };
+    // [MS-GMB-05] Before the arch checks, except on 7.3 (gmemBindConflicts()).
+    if (!profile.gmemBindLate && view.gmemBound(ref, binding.pgoff, npages)) return { kind: 'reject', errno: profile.gmemBindErrno };
+    return { kind: 'change', change: { ...change, new: { ...next, gmem: binding } } as MemslotChange };
+  }
   return { kind: 'change', change };
+}
+
+/**
+ * [MS-GMB-05] on 7.3: kvm_gmem_commit_memory_region(), after the arch checks (a CREATE only).
+ * @returns the errno, or null.
+ */
+export function gmemBindConflicts(profile: Profile, change: MemslotChange, view: ActiveMemslotsView): Errno | null {
+  const b = change.new?.gmem ?? null;
+  if (b === null || !profile.gmemBindLate) return null;
+  return view.gmemBound(b.file, b.pgoff, change.new!.npages) ? profile.gmemBindErrno : null;
 }
 
 /**
@@ -157,10 +218,11 @@ export function decideMemoryRegion(profile: Profile, mem: MemoryRegion, view: Ac
  * MOVE after the INVALID copy was published, so the caller must then restore the old slot.
  * @returns whether it fails the change (the kernel's only errno here is EINVAL).
  */
-export function archPrepareMemoryRegionFails(profile: Profile, change: MemslotChange): boolean {
+export function archPrepareMemoryRegionFails(profile: Profile, change: MemslotChange, vmType: number): boolean {
   if (change.change !== 'CREATE' && change.change !== 'MOVE') return false;
-  // [MS-X86-01]
-  return profile.maxGfn !== null && change.new.baseGfn + change.new.npages - 1n > profile.maxGfn;
+  const last = change.new.baseGfn + change.new.npages - 1n;
+  // [MS-X86-01] [MS-X86-02]
+  return (profile.maxGfn !== null && last > profile.maxGfn) || (last & vmTypeInfo(vmType).gfnDirectBits) !== 0n;
 }
 
 /**

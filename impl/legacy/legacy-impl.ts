@@ -30,6 +30,7 @@ import {
   type HvaRangeHit,
   type HvaResult,
   type MemoryRegion,
+  type MemoryRegion2,
   type Memslot,
   type SetOutcome,
 } from '../../model/types.js';
@@ -47,6 +48,8 @@ import {
   chooseDirtyBitmap,
   decideMemoryRegion,
   decideUserMemoryRegion,
+  decideUserMemoryRegion2,
+  gmemBindConflicts,
   getDirtyLogCommon,
   outcomeWithoutChange,
   setInternalMemslotLoop,
@@ -57,6 +60,10 @@ import {
 } from '../internal/validate.js';
 import { drainSteps, Readers, Srcu } from '../internal/srcu.js';
 import { MemslotArray } from './memslot-array.js';
+import { BindingList } from './binding-list.js';
+import { checkCreateGuestMemfd, checkExtensionCommon, setMemoryAttributesCommon, vmTypeSupported, type GmemFile } from '../internal/vm-ioctls.js';
+import type { CapFd, CapName } from '../../model/capabilities.js';
+import { vmProfile } from '../../model/vm-types.js';
 
 type ChangeKind = MemslotChange['change'];
 
@@ -315,19 +322,36 @@ export class LegacyMemslots implements ConcurrentMemslotImpl {
   /** The readers handed out and not yet unlocked, each bound to the set it dereferenced. */
   private readers: Readers<LegacyKvmMemslots>;
 
-  constructor(readonly profile: Profile) {
+  /** The current VM's parameters ([MS-VM-02]). */
+  profile: Profile;
+  /** KVM_CREATE_VM's type. */
+  private vmType = 0;
+  /** The VM's guest_memfd files, by handle (5.10 has none: kept as plainly as 5.10 keeps slots). */
+  private gmems: GmemFile[] = [];
+
+  constructor(readonly kernel: Profile) {
+    this.profile = kernel;
     this.view = {
+      vmType: () => this.vmType,
+      gmemSize: (h) => this.gmems[h]?.size ?? null,
+      gmemBound: (h, pgoff, npages) => this.gmems[h]!.bindings.intersects(pgoff, npages),
       idToMemslot: (asId, id) => this.activeSet(asId).idToMemslot(id),
       checkMemslotOverlap: (asId, id, start, end) => this.activeSet(asId).checkMemslotOverlap(id, start, end),
       nrMemslotPages: () => this.nrPages,
     };
-    this.srcu = new Srcu(profile.addressSpaces);
+    this.srcu = new Srcu(kernel.addressSpaces);
     this.readers = this.newReaders();
     this.reset();
   }
 
   /** Mirrors: kvm_create_vm() (the memslot part) */
-  reset(): void {
+  reset(vmType = 0): DirtyLogOutcome {
+    // [MS-VM-01]
+    if (!vmTypeSupported(this.kernel, vmType)) return { ok: false, errno: 'EINVAL' };
+    // [MS-VM-02]
+    this.vmType = vmType;
+    this.profile = vmProfile(this.kernel, vmType);
+    this.gmems = [];
     this.srcu = new Srcu(this.profile.addressSpaces);
     this.readers = this.newReaders();
     this.memslots = [];
@@ -337,6 +361,7 @@ export class LegacyMemslots implements ConcurrentMemslotImpl {
     }
     this.nrPages = 0n;
     this.dirtyBitmapsAllocated = 0;
+    return { ok: true };
   }
 
   // ---------------------------------------------------------------------------------------
@@ -348,6 +373,24 @@ export class LegacyMemslots implements ConcurrentMemslotImpl {
 
   *setUserMemoryRegionSteps(mem: MemoryRegion): WriterSteps<SetOutcome> {
     return yield* this.apply(decideUserMemoryRegion(this.profile, mem, this.view));
+  }
+
+  setUserMemoryRegion2(mem: MemoryRegion2): SetOutcome {
+    return drainSteps(this.apply(decideUserMemoryRegion2(this.profile, mem, this.view)), this.srcu);
+  }
+
+  createGuestMemfd(size: bigint, flags: bigint): DirtyLogOutcome {
+    const r = checkCreateGuestMemfd(this.profile, this.vmType, size, flags);
+    if (r.ok) this.gmems.push({ size, flags, bindings: new BindingList() });
+    return r;
+  }
+
+  setMemoryAttributes(address: bigint, size: bigint, attributes: bigint, flags: bigint): DirtyLogOutcome {
+    return setMemoryAttributesCommon(this.profile, this.vmType, address, size, attributes, flags);
+  }
+
+  checkExtension(cap: CapName, fd: CapFd): number {
+    return checkExtensionCommon(this.kernel, this.profile, this.vmType, cap, fd);
   }
 
   gracePeriod(point: SyncPoint): Promise<void> {
@@ -367,11 +410,17 @@ export class LegacyMemslots implements ConcurrentMemslotImpl {
   private *apply(d: Decision): WriterSteps<SetOutcome> {
     if (d.kind !== 'change') return outcomeWithoutChange(d);
     const c = d.change;
-    if (archPrepareMemoryRegionFails(this.profile, c)) {
+    if (archPrepareMemoryRegionFails(this.profile, c, this.vmType)) {
       // [MS-GEN-05] A MOVE has published its INVALID copy by the time the arch check runs.
       if (c.change === 'MOVE') yield* this.revertMove(c.asId, c.old);
       return { ok: false, errno: 'EINVAL' };
     }
+    // [MS-GMB-05] 7.3's late already-bound check.
+    const bound = gmemBindConflicts(this.profile, c, this.view);
+    if (bound !== null) return { ok: false, errno: bound };
+    // [MS-GMB-06] Bind on CREATE, unbind on DELETE.
+    if (c.change === 'CREATE' && c.new.gmem !== null) this.gmems[c.new.gmem.file]!.bindings.bind(c.new.gmem.pgoff, c.new.npages);
+    if (c.change === 'DELETE' && c.old.gmem !== null) this.gmems[c.old.gmem.file]!.bindings.unbind(c.old.gmem.pgoff);
     // 5.10 __kvm_set_memory_region(): the dirty bitmap is settled before kvm_set_memslot().
     const allocate = (): number => this.dirtyBitmapsAllocated++;
     const neu = match(c)
@@ -611,7 +660,7 @@ export class LegacyMemslots implements ConcurrentMemslotImpl {
  * array by kvm_memslot_delete(). Mirrors: kvm_delete_memslot() (5.10)
  */
 function deletedPlaceholder(old: Memslot): Memslot {
-  return makeMemslot({ asId: old.asId, id: old.id, baseGfn: 0n, npages: 0n, flags: 0, userspaceAddr: 0n }, null);
+  return makeMemslot({ asId: old.asId, id: old.id, baseGfn: 0n, npages: 0n, flags: 0, userspaceAddr: 0n, gmem: null }, null);
 }
 
 /** Legacy (5.10) memslots for `profile`. */

@@ -13,6 +13,7 @@ describe('legacy memslot array', () => {
       flags: i,
       userspaceAddr: BigInt(i) << 20n,
       dirtyBitmap: i === 2 ? null : i,
+      gmem: i === 1 ? { file: 3, pgoff: 0x1234_5678_9an } : null,
     }));
     slots.forEach((s, i) => arr.set(i, s));
     expect([0, 1, 2, 3].map((i) => arr.get(i))).toEqual(slots);

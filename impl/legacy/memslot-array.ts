@@ -8,7 +8,7 @@ import type { Memslot } from '../../model/types.js';
 import { makeMemslot } from '../internal/memslot.js';
 
 /*
- * Record layout (40 bytes, 8-byte aligned):
+ * Record layout (48 bytes, 8-byte aligned):
  *
  *   bytes  0..7   base_gfn        u64
  *   bytes  8..15  npages          u64
@@ -17,13 +17,14 @@ import { makeMemslot } from '../internal/memslot.js';
  *   bytes 28..31  flags           u32
  *   bytes 32..33  id              u16
  *   bytes 34..35  as_id           u16
- *   bytes 36..39  padding
+ *   bytes 36..39  gmem file      i32, the guest_memfd handle of the binding, -1 for none
+ *   bytes 40..47  gmem pgoff     u64, the first file page of the binding
  *
  * Every u64 field is read and written as a bigint, as everywhere in this project: the O(n)
  * loops of the legacy design (the overlap scan, the array shifts) pay a BigInt per read,
  * which is part of this baseline's honest cost.
  */
-const RECORD_BYTES = 40;
+const RECORD_BYTES = 48;
 const W32 = RECORD_BYTES / 4;
 const W64 = RECORD_BYTES / 8;
 const W16 = RECORD_BYTES / 2;
@@ -76,6 +77,7 @@ export class MemslotArray {
   /** `mslots[i]` as a slot value. */
   get(i: number): Memslot {
     const bitmap = this.i32[i * W32 + 6]!;
+    const file = this.i32[i * W32 + 9]!;
     return makeMemslot(
       {
         asId: this.u16[i * W16 + 17]!,
@@ -84,6 +86,7 @@ export class MemslotArray {
         npages: this.npages(i),
         flags: this.flags(i),
         userspaceAddr: this.userspaceAddr(i),
+        gmem: file < 0 ? null : { file, pgoff: this.u64[i * W64 + 5]! },
       },
       bitmap < 0 ? null : bitmap,
     );
@@ -98,6 +101,8 @@ export class MemslotArray {
     this.u32[i * W32 + 7] = s.flags;
     this.u16[i * W16 + 16] = s.id;
     this.u16[i * W16 + 17] = s.asId;
+    this.i32[i * W32 + 9] = s.gmem === null ? -1 : s.gmem.file;
+    this.u64[i * W64 + 5] = s.gmem === null ? 0n : s.gmem.pgoff;
   }
 
   /**

@@ -26,6 +26,7 @@ import {
   type HvaRangeHit,
   type HvaResult,
   type MemoryRegion,
+  type MemoryRegion2,
   type Memslot,
   type SetOutcome,
 } from '../../model/types.js';
@@ -47,6 +48,8 @@ import {
   chooseDirtyBitmap,
   decideMemoryRegion,
   decideUserMemoryRegion,
+  decideUserMemoryRegion2,
+  gmemBindConflicts,
   getDirtyLogCommon,
   outcomeWithoutChange,
   setInternalMemslotLoop,
@@ -56,6 +59,10 @@ import {
   archPrepareMemoryRegionFails,
 } from '../internal/validate.js';
 import { drainSteps, Readers, Srcu } from '../internal/srcu.js';
+import { checkCreateGuestMemfd, checkExtensionCommon, setMemoryAttributesCommon, vmTypeSupported, type GmemFile } from '../internal/vm-ioctls.js';
+import type { CapFd, CapName } from '../../model/capabilities.js';
+import { vmProfile } from '../../model/vm-types.js';
+import { RangeMap } from './range-map.js';
 import { gfnSearchKey, toGfnNum, type GfnNum } from '../internal/gfn-num.js';
 import { GfnTree, NO_ENTRY } from './gfn-tree.js';
 import { HvaTree, type HvaNode } from './hva-tree.js';
@@ -231,19 +238,36 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
   /** The readers handed out and not yet unlocked, each bound to the set it dereferenced. */
   private readers: Readers<KvmMemslots>;
 
-  constructor(readonly profile: Profile) {
+  /** The current VM's parameters ([MS-VM-02]). */
+  profile: Profile;
+  /** KVM_CREATE_VM's type. */
+  private vmType = 0;
+  /** `struct kvm_gmem` of each guest_memfd of the VM, by handle. */
+  private gmems: GmemFile[] = [];
+
+  constructor(readonly kernel: Profile) {
+    this.profile = kernel;
     this.view = {
       idToMemslot: (asId, id) => this.activeSet(asId).idToMemslot(id),
       checkMemslotOverlap: (asId, id, start, end) => this.checkMemslotOverlap(asId, id, start, end),
       nrMemslotPages: () => this.nrPages,
+      vmType: () => this.vmType,
+      gmemSize: (h) => this.gmems[h]?.size ?? null,
+      gmemBound: (h, pgoff, npages) => this.gmems[h]!.bindings.intersects(pgoff, npages),
     };
-    this.srcu = new Srcu(profile.addressSpaces);
+    this.srcu = new Srcu(kernel.addressSpaces);
     this.readers = this.newReaders();
     this.reset();
   }
 
   /** Mirrors: kvm_create_vm() (the memslot part) */
-  reset(): void {
+  reset(vmType = 0): DirtyLogOutcome {
+    // [MS-VM-01] The old VM stays.
+    if (!vmTypeSupported(this.kernel, vmType)) return { ok: false, errno: 'EINVAL' };
+    // [MS-VM-02]
+    this.vmType = vmType;
+    this.profile = vmProfile(this.kernel, vmType);
+    this.gmems = [];
     this.srcu = new Srcu(this.profile.addressSpaces);
     this.readers = this.newReaders();
     this.__memslots = [];
@@ -257,6 +281,7 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
     this.nrPages = 0n;
     this.dirtyBitmapsAllocated = 0;
     this.vcpus = new Map();
+    return { ok: true };
   }
 
   // ---------------------------------------------------------------------------------------
@@ -270,6 +295,24 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
     const d = decideUserMemoryRegion(this.profile, mem, this.view);
     if (d.kind !== 'change') return outcomeWithoutChange(d);
     return yield* this.setMemslot(d.change);
+  }
+
+  setUserMemoryRegion2(mem: MemoryRegion2): SetOutcome {
+    return this.apply(decideUserMemoryRegion2(this.profile, mem, this.view));
+  }
+
+  createGuestMemfd(size: bigint, flags: bigint): DirtyLogOutcome {
+    const r = checkCreateGuestMemfd(this.profile, this.vmType, size, flags);
+    if (r.ok) this.gmems.push({ size, flags, bindings: new RangeMap() });
+    return r;
+  }
+
+  setMemoryAttributes(address: bigint, size: bigint, attributes: bigint, flags: bigint): DirtyLogOutcome {
+    return setMemoryAttributesCommon(this.profile, this.vmType, address, size, attributes, flags);
+  }
+
+  checkExtension(cap: CapName, fd: CapFd): number {
+    return checkExtensionCommon(this.kernel, this.profile, this.vmType, cap, fd);
   }
 
   gracePeriod(point: SyncPoint): Promise<void> {
@@ -308,8 +351,13 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
 
   private *setCreate(c: MemslotChange & { change: 'CREATE' }): WriterSteps<SetOutcome> {
     // [MS-X86-01] Nothing was published yet.
-    if (archPrepareMemoryRegionFails(this.profile, c)) return { ok: false, errno: 'EINVAL' };
+    if (archPrepareMemoryRegionFails(this.profile, c, this.vmType)) return { ok: false, errno: 'EINVAL' };
+    // [MS-GMB-05] 7.3: kvm_gmem_commit_memory_region(), after the arch checks.
+    const bound = gmemBindConflicts(this.profile, c, this.view);
+    if (bound !== null) return { ok: false, errno: bound };
     const neu = this.prepareMemoryRegion(null, c.new);
+    // [MS-GMB-06]
+    if (neu.gmem !== null) this.gmems[neu.gmem.file]!.bindings.bind(neu.gmem.pgoff, neu.npages);
     yield* this.createMemslot(neu);
     this.commitMemoryRegion(null, neu, 'CREATE');
     return { ok: true, change: 'CREATE' };
@@ -318,13 +366,15 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
   private *setDelete(c: MemslotChange & { change: 'DELETE' }): WriterSteps<SetOutcome> {
     const invalid = yield* this.invalidateMemslot(c.old);
     yield* this.deleteMemslot(c.old, invalid);
+    // [MS-GMB-06] Mirrors: kvm_free_memslot() → kvm_gmem_unbind()
+    if (c.old.gmem !== null) this.gmems[c.old.gmem.file]!.bindings.unbind(c.old.gmem.pgoff);
     this.commitMemoryRegion(c.old, null, 'DELETE');
     return { ok: true, change: 'DELETE' };
   }
 
   private *setMove(c: MemslotChange & { change: 'MOVE' }): WriterSteps<SetOutcome> {
     const invalid = yield* this.invalidateMemslot(c.old);
-    if (archPrepareMemoryRegionFails(this.profile, c)) {
+    if (archPrepareMemoryRegionFails(this.profile, c, this.vmType)) {
       // [MS-GEN-05] Restore the old slot with a second publish.
       yield* this.activateMemslot(invalid, c.old);
       return { ok: false, errno: 'EINVAL' };

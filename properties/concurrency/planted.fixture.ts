@@ -13,7 +13,7 @@ import type { ConcurrentMemslotImpl, WriterSteps } from '../../impl/interface.js
 import { makeInvalidCopy } from '../../impl/internal/memslot.js';
 import { LegacyMemslots } from '../../impl/legacy/legacy-impl.js';
 import { ScalableMemslots, type KvmMemslots } from '../../impl/scalable/scalable-impl.js';
-import type { Gfn, Memslot, Profile } from '../../model/index.js';
+import type { DirtyLogOutcome, Gfn, Memslot, Profile } from '../../model/index.js';
 
 type ChangeKind = 'CREATE' | 'DELETE' | 'MOVE' | 'FLAGS_ONLY';
 
@@ -91,9 +91,10 @@ export class ScalableStaleVcpuCache extends ScalableMemslots {
     return slot;
   }
 
-  override reset(): void {
-    super.reset();
+  override reset(vmType?: number): DirtyLogOutcome {
+    const r = super.reset(vmType);
     this.cache?.clear();
+    return r;
   }
 }
 

@@ -365,7 +365,15 @@ describe('selftest shapes (set_memory_region_test.c, memslot_modification_stress
    */
   function filled(p: typeof NOSMM, n: number): VmState {
     const slots = Array.from({ length: n }, (_, i) => memslot(0, i, BigInt(i) * 0x200n, 0x200n, HOST + BigInt(i) * MEM_REGION_SIZE));
-    return { profile: p, spaces: [addressSpace(0, BigInt(n), slots)], nrMemslotPages: BigInt(n) * 0x200n, bitmapsAllocated: 0 };
+    return {
+      kernel: p,
+      profile: p,
+      vmType: 0,
+      gmems: [],
+      spaces: [addressSpace(0, BigInt(n), slots)],
+      nrMemslotPages: BigInt(n) * 0x200n,
+      bitmapsAllocated: 0,
+    };
   }
 
   it('[MS-CRT-02] the crafted filled state equals the state the model builds, request by request (2000 slots)', () => {

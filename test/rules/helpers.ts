@@ -63,7 +63,7 @@ export function memslot(
   flags = 0,
   dirtyBitmap: number | null = null,
 ): Memslot {
-  return { asId, id, baseGfn, npages, flags, userspaceAddr, dirtyBitmap };
+  return { asId, id, baseGfn, npages, flags, userspaceAddr, dirtyBitmap, gmem: null };
 }
 
 /** A fresh VM with the given user requests applied; every one of them must succeed. */

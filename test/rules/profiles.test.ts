@@ -19,6 +19,16 @@ const FULL = {
   v1_flags_mask: true,
   max_nr_pages_user_only: true,
   nr_memslot_pages_check: true,
+  vm_types: 1,
+  user_memory2: true,
+  guest_memfd: true,
+  guest_memfd_slots: 'all',
+  guest_memfd_flags: '0x3',
+  gmem_bind_errno: 'EEXIST',
+  gmem_bind_late: false,
+  memory_attributes: true,
+  dirty_ring_max_bytes: 1048576,
+  dirty_ring_acq_rel: true,
 } as const;
 const CORE = ['address_spaces', 'user_mem_slots', 'mem_slots_num', 'max_gfn', 'user_addr_max', 'max_nr_pages'] as const;
 
@@ -48,6 +58,16 @@ describe('built-in profiles', () => {
       v1FlagsMask: true,
       maxNrPagesUserOnly: true,
       nrMemslotPagesCheck: true,
+      vmTypes: 1,
+      userMemory2: true,
+      guestMemfd: true,
+      guestMemfdSlots: 'all',
+      guestMemfdFlags: 3n,
+      gmemBindErrno: 'EEXIST',
+      gmemBindLate: false,
+      memoryAttributes: true,
+      dirtyRingMaxBytes: 1048576,
+      dirtyRingAcqRel: true,
     } satisfies Profile);
   });
   it('[MS-VAL-08][MS-DLG-01] x86_64-nosmm: as x86_64 but one address space', () => {
@@ -67,6 +87,16 @@ describe('built-in profiles', () => {
       v1FlagsMask: false,
       maxNrPagesUserOnly: false,
       nrMemslotPagesCheck: false,
+      vmTypes: 0,
+      userMemory2: false,
+      guestMemfd: false,
+      guestMemfdSlots: 'private',
+      guestMemfdFlags: 0n,
+      gmemBindErrno: 'EINVAL',
+      gmemBindLate: false,
+      memoryAttributes: false,
+      dirtyRingMaxBytes: 0,
+      dirtyRingAcqRel: false,
     } satisfies Profile);
   });
   it('every built-in survives profileToJson -> profileFromJson unchanged', () => {
@@ -84,6 +114,16 @@ describe('built-in profiles', () => {
       v1_flags_mask: false,
       max_nr_pages_user_only: false,
       nr_memslot_pages_check: false,
+      vm_types: 0,
+      user_memory2: false,
+      guest_memfd: false,
+      guest_memfd_slots: 'private',
+      guest_memfd_flags: '0x0',
+      gmem_bind_errno: 'EINVAL',
+      gmem_bind_late: false,
+      memory_attributes: false,
+      dirty_ring_max_bytes: 0,
+      dirty_ring_acq_rel: false,
     });
     expect(Object.keys(profileToJson(X86))).toEqual(Object.keys(FULL));
   });
