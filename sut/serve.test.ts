@@ -159,13 +159,13 @@ describe('serve: the oracle as the kernel', () => {
     const found = await drive(async (ask) => {
       let next = 0;
       let mapped: number | null = null;
-      // Remap one BAR over and over (VFIO): delete the old slot, create the new one at next++.
+      // Remap one BAR over and over (VFIO, the guest moves the BAR): delete the old slot, create the new one at next++.
       for (let remap = 0; remap < 40 && failedAt < 0; remap++) {
         if (mapped !== null) {
           await ask(set(mapped, 0xe000_0000n, 0n, 0n));
           requests++;
         }
-        const a = await ask(set(next, 0xe000_0000n, MB, U));
+        const a = await ask(set(next, 0xe000_0000n + BigInt(remap % 2) * MB, MB, U));
         requests++;
         if (a.kind === 'errno') failedAt = next;
         else mapped = next;
