@@ -68,6 +68,8 @@ function slotIn(vm: model.VmState, slot: number): Memslot | undefined {
 }
 
 const endOf = (s: Memslot): bigint => s.baseGfn + s.npages;
+const max = (a: bigint, b: bigint): bigint => (a > b ? a : b);
+const min = (a: bigint, b: bigint): bigint => (a < b ? a : b);
 
 /** Errnos a retry may not get again: the kernel's resource branch (MS-RES-01) and interruptions. */
 const TRANSIENT = new Set(['ENOMEM', 'EINTR', 'EAGAIN']);
@@ -197,25 +199,30 @@ export class VmmLinter {
     const old = slotIn(s.before, region.slot);
     const neu = slotIn(s.after, region.slot);
     // Mapped again: the part of a hole the new slot covers at the same host address is a window.
+    // Its memory mapped at other gfns is a relocation, other memory at its gfns a replacement:
+    // either way the VMM meant the gfns to go, and that part of the hole is closed without a finding.
     if (neu !== undefined && (old === undefined || old.baseGfn !== neu.baseGfn) && run.holes.length > 0) {
       const left: Hole[] = [];
       const windows = new Map<number, { unmap: Involved; gfns: GfnRange[] }>();
+      const nDelta = neu.userspaceAddr - (neu.baseGfn << PAGE_SHIFT);
       for (const h of run.holes) {
-        const a = h.start > neu.baseGfn ? h.start : neu.baseGfn;
-        const b = h.end < endOf(neu) ? h.end : endOf(neu);
-        if (h.asId !== neu.asId || a >= b) {
-          left.push(h);
-          continue;
+        const hDelta = h.hva - (h.start << PAGE_SHIFT);
+        // The hole's gfns this request settles: those it maps, and those whose memory it maps at other gfns.
+        const gfnA = max(h.start, neu.baseGfn);
+        const gfnB = h.asId === neu.asId ? min(h.end, endOf(neu)) : gfnA;
+        let rest: Hole[] = cut(h, gfnA, gfnB);
+        if (hDelta !== nDelta) {
+          const hvaA = max(h.start, (neu.userspaceAddr - hDelta) >> PAGE_SHIFT);
+          const hvaB = min(h.end, (neu.userspaceAddr + (neu.npages << PAGE_SHIFT) - hDelta) >> PAGE_SHIFT);
+          rest = rest.flatMap((p) => cut(p, hvaA, hvaB));
+        } else if (gfnA < gfnB) {
+          const w = windows.get(h.unmap.line) ?? { unmap: h.unmap, gfns: [] };
+          const prev = w.gfns[w.gfns.length - 1];
+          if (prev !== undefined && prev.end === gfnA) w.gfns[w.gfns.length - 1] = { ...prev, end: gfnB };
+          else w.gfns.push({ asId: h.asId, start: gfnA, end: gfnB });
+          windows.set(h.unmap.line, w);
         }
-        if (h.start < a) left.push({ ...h, end: a });
-        if (b < h.end) left.push({ ...h, start: b, hva: h.hva + ((b - h.start) << PAGE_SHIFT) });
-        const sameHva = h.hva + ((a - h.start) << PAGE_SHIFT) === neu.userspaceAddr + ((a - neu.baseGfn) << PAGE_SHIFT);
-        if (!sameHva) continue; // other memory now: a replacement (unplug, plug), not a window
-        const w = windows.get(h.unmap.line) ?? { unmap: h.unmap, gfns: [] };
-        const prev = w.gfns[w.gfns.length - 1];
-        if (prev !== undefined && prev.end === a) w.gfns[w.gfns.length - 1] = { ...prev, end: b };
-        else w.gfns.push({ asId: h.asId, start: a, end: b });
-        windows.set(h.unmap.line, w);
+        left.push(...rest);
       }
       run.holes.splice(0, run.holes.length, ...left);
       for (const w of windows.values()) {
@@ -428,6 +435,15 @@ export class VmmLinter {
       );
     }
   }
+}
+
+/** What is left of hole `h` once gfns `[a, b)` are taken out of it. */
+function cut(h: Hole, a: bigint, b: bigint): Hole[] {
+  if (a >= b || b <= h.start || a >= h.end) return [h];
+  const out: Hole[] = [];
+  if (h.start < a) out.push({ ...h, end: a });
+  if (b < h.end) out.push({ ...h, start: b, hva: h.hva + ((b - h.start) << PAGE_SHIFT) });
+  return out;
 }
 
 function regionGfns(inv: Involved): GfnRange {
