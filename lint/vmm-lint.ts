@@ -430,8 +430,11 @@ export class VmmLinter {
         `gpa ${hex(a << PAGE_SHIFT)}-${hex((b << PAGE_SHIFT) - 1n)} is the kernel's ${x.name} (${x.where}; spec/26): ` +
           (x.present
             ? `it exists in this VM, so the kernel answers ${answerText(s.answer)} (MS-OVL-01).`
-            : `where the kernel creates it (Intel VMX; the APIC page with an in-kernel LAPIC) the request or the kernel's own create fails with EEXIST, ` +
-              "as Hyperlight's slot over 0xfee00000 did (issue 1389). Leave the page out of the slot, or move the internal slot (KVM_SET_IDENTITY_MAP_ADDR, KVM_SET_TSS_ADDR)."),
+            : `where the kernel creates it (Intel VMX${x.name === 'APIC access page' ? ' with an in-kernel LAPIC' : ''}) the request or the kernel's own create fails with EEXIST` +
+              (x.name === 'APIC access page' ? ", as Hyperlight's scratch slot did (issue 1389)" : '') +
+              (x.name === 'identity map'
+                ? '. Leave the page out of the slot, or move the identity map first (KVM_SET_IDENTITY_MAP_ADDR).'
+                : '. Leave the page out of the slot.')),
       );
     }
   }
