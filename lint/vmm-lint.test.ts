@@ -2,6 +2,7 @@
  * Every VMM check (spec/90-vmm-checks.md) fails on a small hand-written trace that shows its
  * defect, and passes on near-misses that differ from it in one respect.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { profileFromJson, PROFILES, type Profile } from '../model/profiles.js';
 import { readTrace } from '../trace/trace.js';
@@ -177,6 +178,16 @@ describe('VMM checks', () => {
     expect(only(await lint([set(0, 0xfee0_0000n, 0x1001n, U)]), 'VMM-X86-01')).toEqual([]);
     const fs = only(await lint([set(0, 0xfee0_0000n, 0x1000n, U), set(0, 0xfee0_0000n, 0x1000n, U, 1)]), 'VMM-X86-01');
     expect(fs.map((f) => f.involved[0]!.line)).toEqual([1]);
+  });
+
+  it("[VMM-WIN-01][VMM-X86-01] examples/split.jsonl, the README's lint report, gives exactly what the README shows", async () => {
+    const path = new URL('../examples/split.jsonl', import.meta.url);
+    const fs = await lint(readFileSync(path, 'utf8').split('\n'), PROFILES['x86_64-nosmm']!);
+    const text = formatLint(fs);
+    expect(text.split('\n')[0]).toBe('VMM checks: 2 findings (VMM-WIN-01 x1, VMM-X86-01 x1)');
+    expect(text).toContain('  gfns: as 0 0x100-0x1ff');
+    expect(text).toContain('  gfns: as 0 0xfee00-0xfee00');
+    expect(text).toContain("(Intel VMX with an in-kernel LAPIC) the request or the kernel's own create fails with EEXIST");
   });
 
   it('a clean trace has no finding, and the report says so', async () => {
