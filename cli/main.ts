@@ -9,7 +9,8 @@ import { fileLines } from '../trace/lines.js';
 import { resolveProfile } from './profile-arg.js';
 import { formatReplay, replay } from '../trace/replay.js';
 import { InputError, readTrace } from '../trace/trace.js';
-import { parseTimeout } from './options.js';
+import { intOption, parseTimeout } from './options.js';
+import { formatLint, lintTrace, VmmLinter } from '../lint/vmm-lint.js';
 import { USAGE, UsageError } from './usage.js';
 
 type Command = (args: string[]) => Promise<number>;
@@ -28,9 +29,24 @@ async function replayCommand(args: string[]): Promise<number> {
     const { replayWithSut } = await import('./sut/replay-sut.js');
     return replayWithSut(path, profile, values.sut, values.profile !== undefined, parseTimeout(values.timeout), values.record);
   }
-  const summary = await replay(readTrace(fileLines(path), path), { profile });
-  process.stdout.write(`${formatReplay(summary, false)}\n`);
+  const linter = new VmmLinter(profile);
+  const summary = await replay(readTrace(fileLines(path), path), { profile, onStep: (s) => linter.step(s), onReset: async (p) => linter.reset(p) });
+  process.stdout.write(`${formatReplay(summary, false)}\n\n${formatLint(linter.finish())}\n`);
   return summary.mismatches === 0 ? 0 : 1;
+}
+
+async function lintCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { profile: { type: 'string' }, limit: { type: 'string' } } });
+  if (positionals.length !== 1) throw new UsageError('lint takes one TRACE file (or - for stdin)');
+  const path = positionals[0]!;
+  const report = await lintTrace(readTrace(fileLines(path), path), resolveProfile(values.profile));
+  process.stdout.write(`${report.steps} steps\n${formatLint(report.findings, intOption('limit', values.limit, 20, 1))}\n`);
+  return report.findings.length === 0 ? 0 : 1;
+}
+
+async function serveCommand(args: string[]): Promise<number> {
+  const { serveCli } = await import('./serve.js');
+  return serveCli(args);
 }
 
 async function profilesCommand(): Promise<number> {
@@ -63,6 +79,8 @@ const COMMANDS: Record<string, Command> = {
   repro: reproCommand,
   check: checkCommand,
   replay: replayCommand,
+  lint: lintCommand,
+  serve: serveCommand,
   record: recordCommand,
   profiles: profilesCommand,
 };

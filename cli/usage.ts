@@ -22,6 +22,10 @@ Usage:
       Turn a trace into a C program (run it against /dev/kvm), a vitest file, or a readable list.
   memslot-oracle vectors --out FILE [--profile P] [--seed S] [--count N]
       Write conformance vectors: a trace with the model's answers that hits every rule a trace can express.
+  memslot-oracle serve [--profile P] [--record OUT] [--check-against kvm|"CMD ARGS"] [--socket PATH] [--timeout MS] [--lint]
+      Play the kernel: answer protocol requests (stdin, and a Unix socket) from the model, as a SUT would.
+  memslot-oracle lint TRACE [--profile P] [--limit N]
+      Run the VMM checks (spec/90-vmm-checks.md) over a trace: update windows, id leaks, ignored errors, internal slots.
   memslot-oracle profiles
       List the built-in profiles.
 

@@ -127,3 +127,23 @@ export const RULE_IDS = Object.keys(RULES) as RuleId[];
 export function isRuleId(s: string): s is RuleId {
   return Object.hasOwn(RULES, s);
 }
+
+/**
+ * The VMM checks (spec/90-vmm-checks.md): rules for the caller's side, run over a trace by
+ * `memslot-oracle lint` and `replay` (lint/). They judge the stream of requests a VMM sends, not
+ * the kernel's answers, so they are kept apart from RULES: the model never decides by them and
+ * the stateful suite's coverage table does not list them. test/traceability.test.ts keeps this
+ * registry, the chapter's `**[VMM-…]` headings, lint/ and the test titles in step.
+ */
+export const VMM_CHECKS = {
+  'VMM-WIN-01': 'a gfn unmapped by a request of a run of set-region requests and mapped again at the same host address by a later one (an update window)',
+  'VMM-IDS-01': 'ids deleted and never reused while new ids climb past them towards the limit (an id leak)',
+  'VMM-IDS-02': 'a set-region request names an id or address space past what the profile allows',
+  'VMM-REJ-01': 'a rejected request is issued again unchanged while nothing in the VM changed (it must fail again)',
+  'VMM-REJ-02': 'a rejected request is followed as if it had succeeded (deleting or reading a slot never created, creating over a slot never deleted)',
+  'VMM-X86-01': "a create or move covers a gpa of the kernel's x86 internal slots (APIC access page, TSS, identity map)",
+} as const;
+
+export type VmmCheckId = keyof typeof VMM_CHECKS;
+
+export const VMM_CHECK_IDS = Object.keys(VMM_CHECKS) as VmmCheckId[];

@@ -14,13 +14,13 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { RULES } from '../spec/rules.js';
+import { RULES, VMM_CHECKS } from '../spec/rules.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const ID = /MS-[A-Z0-9]+-\d\d(?!\d)/g;
 const RULE_KEYS = new Set(Object.keys(RULES));
 /** Every folder that holds `*.test.ts` files; a test beside its subject counts wherever it sits. */
-const TEST_DIRS = ['test', 'spec', 'model', 'impl', 'trace', 'sut', 'properties', 'cli', 'bench', 'kernel-matrix'] as const;
+const TEST_DIRS = ['test', 'spec', 'model', 'impl', 'trace', 'lint', 'sut', 'properties', 'cli', 'bench', 'kernel-matrix'] as const;
 
 /** Every file under `dir` (relative to the repo root) whose name passes `keep`, skipping build output. */
 function files(dir: string, keep: (name: string) => boolean): string[] {
@@ -169,5 +169,69 @@ describe('traceability: spec, registry, model and tests agree', () => {
       for (const id of line.match(ID) ?? []) if (specOrder.includes(id) && !modelOrder.includes(id)) modelOrder.push(id);
     }
     expect(modelOrder, `first // [ID] guard comments in ${modelFile} vs rule order in ${chapter}`).toEqual(specOrder);
+  });
+});
+
+// The VMM checks (spec/90-vmm-checks.md) are rules of the caller's side: the same chain, with
+// lint/ in the model's place (they are cited where they are checked, not by the model).
+describe('traceability: VMM checks, their registry, lint/ and tests agree', () => {
+  const VMM_ID = /VMM-[A-Z0-9]+-\d\d(?!\d)/g;
+  const keys = new Set(Object.keys(VMM_CHECKS));
+  const vmmHeadings: Heading[] = [];
+  for (const f of files('spec', (n) => n.endsWith('.md'))) {
+    const lines = read(f).split('\n');
+    lines.forEach((line, i) => {
+      const m = /^\*\*\[(VMM-[A-Z0-9]+-\d\d)\]/.exec(line);
+      if (m === null) return;
+      let end = i;
+      while (end + 1 < lines.length && (lines[end + 1] ?? '').trim() !== '' && !/^\*\*\[VMM-/.test(lines[end + 1] ?? '')) end++;
+      vmmHeadings.push({ id: m[1]!, where: `${f}:${i + 1}`, paragraph: lines.slice(i, end + 1).join('\n') });
+    });
+  }
+
+  it('the **[VMM-…]** headings of spec/*.md are exactly the keys of VMM_CHECKS, each defined once, each with a *Kernel:* line', () => {
+    expect(vmmHeadings.length).toBeGreaterThan(5);
+    const ids = vmmHeadings.map((h) => h.id);
+    expect(
+      ids.filter((id, i) => ids.indexOf(id) !== i),
+      'VMM checks defined twice',
+    ).toEqual([]);
+    expect([...new Set(ids)].sort()).toEqual([...keys].sort());
+    expect(vmmHeadings.filter((h) => !/^\*Kernel:\*/m.test(h.paragraph)).map((h) => h.where)).toEqual([]);
+  });
+
+  it('every VMM check is cited by lint/ (a [VMM-…] comment or a quoted ID) and starts the title of a test', () => {
+    const cited = new Set<string>();
+    for (const f of files('lint', (n) => n.endsWith('.ts') && !n.endsWith('.test.ts'))) {
+      for (const m of read(f).matchAll(/\[(VMM-[A-Z0-9]+-\d\d)\]|['"](VMM-[A-Z0-9]+-\d\d)['"]/g)) cited.add((m[1] ?? m[2])!);
+    }
+    expect(
+      [...keys].filter((id) => !cited.has(id)),
+      'VMM checks lint/ never cites',
+    ).toEqual([]);
+    const titled = new Set<string>();
+    const title = /\b(?:it|test)(?:\.(?:only|concurrent|sequential|fails|runIf\([^)]*\)))*\s*\(\s*(['"`])((?:\\.|(?!\1)[^\\])*)\1/g;
+    for (const dir of TEST_DIRS) {
+      for (const f of files(dir, (n) => n.endsWith('.test.ts'))) {
+        for (const m of read(f).matchAll(title)) {
+          const lead = /^\s*((?:\[VMM-[A-Z0-9]+-\d\d\]\s*)+)/.exec(m[2] ?? '');
+          for (const id of lead?.[1]!.match(VMM_ID) ?? []) titled.add(id);
+        }
+      }
+    }
+    expect(
+      [...keys].filter((id) => !titled.has(id)),
+      'VMM checks no test title starts with',
+    ).toEqual([]);
+  });
+
+  it('no source, test or spec file cites a VMM check ID that spec/90 lacks', () => {
+    const unknown: string[] = [];
+    const sources = [...TEST_DIRS.flatMap((d) => files(d, (n) => n.endsWith('.ts'))), ...files('spec', (n) => n.endsWith('.md')), 'README.md'];
+    for (const f of sources) {
+      const text = read(f);
+      for (const m of text.matchAll(VMM_ID)) if (!keys.has(m[0])) unknown.push(`${m[0]} (${f}:${lineOf(text, m.index)})`);
+    }
+    expect(unknown, `cited IDs that are not VMM checks:\n${unknown.join('\n')}`).toEqual([]);
   });
 });

@@ -38,6 +38,17 @@ export interface ReplayOptions {
   readonly reportLimit?: number;
   /** Called with the model's state whenever it is reset (the start, reset lines, profile lines). */
   readonly onReset?: (profile: model.Profile) => Promise<void>;
+  /** Called with every request once the model has answered it (how `lint/`'s VMM checks watch a replay). */
+  readonly onStep?: (step: ReplayStep) => void;
+}
+
+/** One replayed request: the model's states before and after it and the answer it followed. */
+export interface ReplayStep {
+  readonly line: number;
+  readonly request: Request;
+  readonly before: model.VmState;
+  readonly after: model.VmState;
+  readonly answer: Answer;
 }
 
 /** Replays parsed trace lines. Throws InputError on a defect of the input. */
@@ -69,6 +80,7 @@ export async function replay(lines: AsyncIterable<TraceLine>, opts: ReplayOption
     // The live answer decides which branch the model follows: the SUT's, else the trace's.
     const judged = judge(vm, t.request, modelStep(vm, t.request), sut ?? t.expect);
     const m = judged.step;
+    opts.onStep?.({ line: t.line, request: t.request, before: vm, after: m.state, answer: m.answer });
     vm = m.state;
     steps++;
     if (judged.resource) resourceSteps++;

@@ -9,6 +9,7 @@ import { fileLines } from '../../trace/lines.js';
 import { formatReplay, replay } from '../../trace/replay.js';
 import { formatProfileLine, formatTraceLine, readTrace, type Answer, type Request, type TraceLine } from '../../trace/trace.js';
 import { SutClient } from '../../sut/protocol.js';
+import { formatLint, VmmLinter } from '../../lint/vmm-lint.js';
 
 export async function replayWithSut(
   path: string,
@@ -41,9 +42,12 @@ export async function replayWithSut(
         yield t;
       }
     }
+    const linter = new VmmLinter(start);
     const summary = await replay(checked(), {
       profile: start,
+      onStep: (s) => linter.step(s),
       onReset: async (p) => {
+        linter.reset(p);
         if (p === start) write(formatProfileLine(p));
         await sut.request({ op: 'reset' });
       },
@@ -54,7 +58,7 @@ export async function replayWithSut(
       },
       sutSupports: (r) => sut.supportsRequest(r),
     });
-    process.stdout.write(`SUT: ${sut.description}\n${formatReplay(summary, true)}\n`);
+    process.stdout.write(`SUT: ${sut.description}\n${formatReplay(summary, true)}\n\n${formatLint(linter.finish())}\n`);
     return summary.mismatches === 0 ? 0 : 1;
   } finally {
     await sut.close();
