@@ -499,7 +499,7 @@ export async function lintTrace(lines: AsyncIterable<TraceLine> | Iterable<Trace
       linter.reset(t.profile);
       continue;
     }
-    const defect = requestDefect(vm.profile, t.request);
+    const defect = requestDefect(vm, t.request);
     if (defect !== null) throw new InputError(t.line, defect.field, defect.message);
     const m = judge(vm, t.request, modelStep(vm, t.request), t.expect).step;
     linter.step({ line: t.line, request: t.request, before: vm, after: m.state, answer: m.answer });

@@ -16,6 +16,7 @@ import { judge, modelStep, requestDefect } from '../trace/execute.js';
 import {
   InputError,
   OPS,
+  RESET_VM_TYPE,
   answerText,
   formatTraceLine,
   parseJsonObject,
@@ -111,7 +112,7 @@ export class ServeSession {
         );
       }
       request = parsed.request;
-      const defect = requestDefect(this.#vm.profile, request);
+      const defect = requestDefect(this.#vm, request);
       if (defect !== null) throw new InputError(line, defect.field, defect.message, this.#opts.source);
     } catch (e) {
       if (!(e instanceof InputError)) throw e;
@@ -133,7 +134,7 @@ export class ServeSession {
         error: `${this.#opts.source} line ${this.#line}, field "protocol": this oracle speaks protocol ${PROTOCOL_VERSION}, got ${JSON.stringify(obj['protocol'])}`,
       });
     }
-    return JSON.stringify({ protocol: PROTOCOL_VERSION, name: this.#opts.name, ops: ['hello', ...OPS], profile: profileToJson(this.#vm.profile) });
+    return JSON.stringify({ protocol: PROTOCOL_VERSION, name: this.#opts.name, ops: ['hello', ...OPS, RESET_VM_TYPE], profile: profileToJson(this.#vm.kernel) });
   }
 
   async #answer(line: number, r: Request): Promise<Answer> {
