@@ -76,6 +76,8 @@ const NO_MEMORY_API = {
   gmemBindErrno: 'EINVAL',
   gmemBindLate: false,
   memoryAttributes: false,
+  dirtyRingMaxBytes: 0,
+  dirtyRingAcqRel: false,
 } as const;
 
 const MAINLINE = {
@@ -111,8 +113,6 @@ export const PROFILES: Readonly<Record<string, Profile>> = {
     maxNrPagesUserOnly: false,
     nrMemslotPagesCheck: false,
     ...NO_MEMORY_API,
-    dirtyRingMaxBytes: 0,
-    dirtyRingAcqRel: false,
   },
 };
 
@@ -128,7 +128,16 @@ export const DEFAULT_PROFILE_NAME = 'x86_64-nosmm';
  */
 export const LINE_PROFILES: Readonly<Record<string, Profile>> = {
   /** Linux 6.1 (Debian 6.1.192): scalable memslots, no v1 flag mask, the size limit on every id. */
-  'linux-6.1-x86_64': { name: 'linux-6.1-x86_64', addressSpaces: 2, ...MAINLINE, v1FlagsMask: false, maxNrPagesUserOnly: false, ...NO_MEMORY_API },
+  'linux-6.1-x86_64': {
+    name: 'linux-6.1-x86_64',
+    addressSpaces: 2,
+    ...MAINLINE,
+    v1FlagsMask: false,
+    maxNrPagesUserOnly: false,
+    ...NO_MEMORY_API,
+    dirtyRingMaxBytes: 65536 * 16,
+    dirtyRingAcqRel: true,
+  },
   /**
    * Linux 6.12 (Debian 6.12.117): the size limit still on every id (kvm_main.c:2025); guest_memfd
    * slots only on VM types with private memory (kvm_main.c:1577), no guest_memfd flags
@@ -233,9 +242,9 @@ export function profileFromJson(value: unknown, name: string): ProfileResult {
     if (!Object.hasOwn(obj, key)) return { ok: false, error: `missing profile field "${key}"` };
   }
   const pinned = PROFILES[DEFAULT_PROFILE_NAME]!;
-  // An omitted memory-API field (spec/28) takes the pinned kernel's value, except in a profile
-  // without the v1 flag mask: that mask came with the memory API (6.8), so such a kernel (5.10,
-  // 6.1) has none of it.
+  // An omitted field of spec/28 takes the pinned kernel's value, except in a profile without the
+  // v1 flag mask: that mask came with the memory API (6.8), so such a profile (5.10, 6.1, or a
+  // driver older than chapter 28) says nothing of it, and none of it is assumed, dirty rings included.
   const base: Profile = obj['v1_flags_mask'] === false ? { ...pinned, ...NO_MEMORY_API } : pinned;
   const int = (key: string, min: number, max: number): number | string => {
     const v = obj[key];

@@ -10,7 +10,7 @@ import * as model from '../model/index.js';
 import { profileFromJson, profileToJson, PROFILES, type Profile } from '../model/profiles.js';
 import { modelStep } from '../trace/execute.js';
 import { replay } from '../trace/replay.js';
-import { OPS, answerText, parseTraceLine, readTrace, requestText, type Answer, type Request } from '../trace/trace.js';
+import { OPS, RESET_VM_TYPE, answerText, parseTraceLine, readTrace, requestText, type Answer, type Request } from '../trace/trace.js';
 import { ServeSession, formatDifference, type Difference } from './serve.js';
 
 const NOSMM = PROFILES['x86_64-nosmm']!;
@@ -38,7 +38,7 @@ describe('serve: the oracle as the kernel', () => {
   it('answers hello with the protocol, its name, every op the model answers and the profile', async () => {
     const s = session(SMALL);
     const hello = JSON.parse((await s.handle('{"op":"hello","protocol":1}'))!);
-    expect(hello).toEqual({ protocol: 1, name: 'test', ops: ['hello', ...OPS], profile: JSON.parse(JSON.stringify(profileToJson(SMALL))) });
+    expect(hello).toEqual({ protocol: 1, name: 'test', ops: ['hello', ...OPS, RESET_VM_TYPE], profile: JSON.parse(JSON.stringify(profileToJson(SMALL))) });
     expect(JSON.parse((await s.handle('{"op":"hello","protocol":2}'))!).error).toMatch(/^stdin line 2, field "protocol": /);
   });
 

@@ -134,7 +134,12 @@ export class ServeSession {
         error: `${this.#opts.source} line ${this.#line}, field "protocol": this oracle speaks protocol ${PROTOCOL_VERSION}, got ${JSON.stringify(obj['protocol'])}`,
       });
     }
-    return JSON.stringify({ protocol: PROTOCOL_VERSION, name: this.#opts.name, ops: ['hello', ...OPS, RESET_VM_TYPE], profile: profileToJson(this.#vm.kernel) });
+    return JSON.stringify({
+      protocol: PROTOCOL_VERSION,
+      name: this.#opts.name,
+      ops: ['hello', ...OPS, RESET_VM_TYPE],
+      profile: profileToJson(this.#vm.kernel),
+    });
   }
 
   async #answer(line: number, r: Request): Promise<Answer> {
