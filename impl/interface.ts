@@ -5,6 +5,7 @@
  */
 import type { Profile } from '../model/profiles.js';
 import type { CapFd, CapName } from '../model/capabilities.js';
+import type { ClearDirtyLog } from '../model/dirty-log.js';
 import type { DirtyLogOutcome, Gfn, Gpa, Hva, HvaRangeHit, HvaResult, IoctlOutcome, MemoryRegion, MemoryRegion2, Memslot, SetOutcome } from '../model/types.js';
 
 export interface MemslotImpl {
@@ -29,6 +30,12 @@ export interface MemslotImpl {
   setMemoryAttributes(address: bigint, size: bigint, attributes: bigint, flags: bigint): IoctlOutcome;
   /** Mirrors: KVM_CHECK_EXTENSION on the VM fd or /dev/kvm */
   checkExtension(cap: CapName, fd: CapFd): number;
+  /** Mirrors: kvm_clear_dirty_log_protect() */
+  clearDirtyLog(c: ClearDirtyLog): IoctlOutcome;
+  /** Mirrors: KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) */
+  enableManualDirtyLogProtect(args0: bigint, flags: number): IoctlOutcome;
+  /** A vCPU of address space `asId` writes one byte at `gpa`: true when it lands, false for an MMIO exit. */
+  guestWrite(asId: number, gpa: Gpa): boolean;
   /** Mirrors: __x86_set_memory_region(); `hva` stands for what vm_mmap() returned. */
   setInternalMemslot(id: number, gpa: Gpa, size: bigint, hva: Hva): SetOutcome;
   /** Mirrors: kvm_get_dirty_log_protect() */

@@ -1,20 +1,35 @@
 /**
- * KVM_GET_DIRTY_LOG, as spec/25-dirty-log.md states it.
+ * KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 and the guest
+ * writes that set the bits, as spec/25-dirty-log.md states them.
  */
 import type { RuleId } from '../spec/rules.js';
+import { clearRange, hexBits, isSet, noRuns, runsToHex, setPage, type DirtyRuns } from './dirty-bits.js';
 import type { Step, VmState } from './state.js';
-import { findSlot } from './state.js';
-import type { DirtyLogResult, Errno } from './types.js';
+import { findSlot, space } from './state.js';
+import {
+  KVM_DIRTY_LOG_INITIALLY_SET,
+  KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
+  KVM_MEM_READONLY,
+  KVM_MEMSLOT_INVALID,
+  PAGE_SHIFT,
+  type DirtyLogResult,
+  type Errno,
+  type IoctlResult,
+} from './types.js';
 
-function answer(vm: VmState, errno: Errno | null, rule: RuleId): Step<DirtyLogResult> {
-  const result: DirtyLogResult = errno === null ? { ok: true, rule } : { ok: false, errno, rule };
-  return { state: vm, result, fired: [rule], published: [] };
+function answer(vm: VmState, errno: Errno | null, rule: RuleId, state: VmState = vm): Step<IoctlResult> {
+  const result: IoctlResult = errno === null ? { ok: true, rule } : { ok: false, errno, rule };
+  return { state, result, fired: [rule], published: [] };
+}
+
+/** The bits of bitmap `n` (every live bitmap has an entry). */
+function bitsOf(vm: VmState, n: number): DirtyRuns {
+  return vm.dirtyBits.get(n) ?? noRuns();
 }
 
 /**
  * Mirrors: kvm_get_dirty_log_protect() (x86 selects KVM_GENERIC_DIRTYLOG_READ_PROTECT).
- * The bitmap's contents are not modelled: no guest runs, so there is nothing dirty to report.
- * @returns success, or EINVAL / ENOENT with the deciding rule.
+ * @returns the bitmap it copied out, or EINVAL / ENOENT with the deciding rule.
  */
 export function getDirtyLog(vm: VmState, slot: number): Step<DirtyLogResult> {
   const asId = slot >>> 16;
@@ -28,6 +43,91 @@ export function getDirtyLog(vm: VmState, slot: number): Step<DirtyLogResult> {
   if (memslot === undefined) return answer(vm, 'ENOENT', 'MS-DLG-03');
   // [MS-DLG-04]
   if (memslot.dirtyBitmap === null) return answer(vm, 'ENOENT', 'MS-DLG-04');
-  // [MS-DLG-05]
-  return answer(vm, null, 'MS-DLG-05');
+  // [MS-DLG-05] [MS-DLB-02] The bitmap as it was; without manual protect it is cleared as it is read.
+  const bits = bitsOf(vm, memslot.dirtyBitmap);
+  const bitmap = runsToHex(bits);
+  const manual = (vm.manualProtect & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) !== 0;
+  const state = manual || bits.size === 0 ? vm : { ...vm, dirtyBits: vm.dirtyBits.with(memslot.dirtyBitmap, noRuns(), true) };
+  return { state, result: { ok: true, rule: 'MS-DLG-05', bitmap }, fired: ['MS-DLG-05', 'MS-DLB-02'], published: [] };
+}
+
+/** `struct kvm_clear_dirty_log`: `bitmap` is hex of the user buffer (trailing zero bytes may be left out). */
+export interface ClearDirtyLog {
+  readonly slot: number;
+  readonly firstPage: bigint;
+  readonly numPages: number;
+  readonly bitmap: string;
+}
+
+/** Mirrors: kvm_clear_dirty_log_protect() */
+export function clearDirtyLog(vm: VmState, c: ClearDirtyLog): Step<IoctlResult> {
+  const asId = c.slot >>> 16;
+  const id = c.slot & 0xffff;
+  // [MS-CLR-01]
+  if (asId >= vm.profile.addressSpaces || id >= vm.profile.userMemSlots) return answer(vm, 'EINVAL', 'MS-CLR-01');
+  // [MS-CLR-02]
+  if ((c.firstPage & 63n) !== 0n) return answer(vm, 'EINVAL', 'MS-CLR-02');
+  const memslot = findSlot(vm, asId, id);
+  // [MS-CLR-03]
+  if (memslot === undefined || memslot.dirtyBitmap === null) return answer(vm, 'ENOENT', 'MS-CLR-03');
+  // [MS-CLR-04] A count that is not a multiple of 64 only where it reaches the slot's end.
+  const n = BigInt(c.numPages);
+  const rest = memslot.npages - c.firstPage;
+  if (c.firstPage > memslot.npages || n > rest || (n < rest && (n & 63n) !== 0n)) return answer(vm, 'EINVAL', 'MS-CLR-04');
+  // [MS-CLR-05] Clears the bits the user buffer has set, a long word at a time, within the range.
+  let bits = bitsOf(vm, memslot.dirtyBitmap);
+  const words = (n + 63n) >> 6n;
+  for (const b of hexBits(c.bitmap)) {
+    if (b >= words << 6n) break;
+    const page = c.firstPage + b;
+    if (isSet(bits, page)) bits = clearRange(bits, page, page + 1n);
+  }
+  return answer(vm, null, 'MS-CLR-05', { ...vm, dirtyBits: vm.dirtyBits.with(memslot.dirtyBitmap, bits, true) });
+}
+
+/** Mirrors: kvm_vm_ioctl_enable_cap_generic() case KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 */
+export function enableManualDirtyLogProtect(vm: VmState, args0: bigint, flags: number): Step<IoctlResult> {
+  // [MS-MAN-01]
+  if (flags !== 0) return answer(vm, 'EINVAL', 'MS-MAN-01');
+  // [MS-MAN-02] INITIALLY_SET only together with PROTECT_ENABLE.
+  const allowed =
+    (args0 & BigInt(KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE)) !== 0n
+      ? BigInt(KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET)
+      : BigInt(KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE);
+  if ((args0 & ~allowed) !== 0n) return answer(vm, 'EINVAL', 'MS-MAN-02');
+  // [MS-MAN-03]
+  return answer(vm, null, 'MS-MAN-03', { ...vm, manualProtect: Number(args0) });
+}
+
+/** What a guest write does: it lands in a slot, or exits to user space as MMIO. */
+export type WriteResult = { readonly landed: true; readonly rule: RuleId } | { readonly landed: false; readonly rule: RuleId };
+
+/**
+ * A vCPU of address space `asId` writes one byte at `gpa`.
+ * Mirrors: kvm_mmu_page_fault() → kvm_faultin_pfn() (__gfn_to_hva_many() with write) and mark_page_dirty_in_slot()
+ */
+export function guestWrite(vm: VmState, asId: number, gpa: bigint): Step<WriteResult> {
+  const gfn = gpa >> PAGE_SHIFT;
+  const sp = space(vm, asId);
+  const s = sp.byGfn.getPairOrNextLower(gfn)?.[1];
+  const slot = s !== undefined && gfn < s.baseGfn + s.npages && (s.flags & KVM_MEMSLOT_INVALID) === 0 ? s : undefined;
+  const step = (landed: boolean, rule: RuleId, state: VmState = vm): Step<WriteResult> => ({ state, result: { landed, rule }, fired: [rule], published: [] });
+  // [MS-WR-01] No slot: emulated MMIO.
+  if (slot === undefined) return step(false, 'MS-WR-01');
+  // [MS-WR-02] A read-only slot: the write exits as MMIO (KVM_HVA_ERR_RO_BAD).
+  if ((slot.flags & KVM_MEM_READONLY) !== 0) return step(false, 'MS-WR-02');
+  // [MS-WR-03] With a bitmap: mark_page_dirty_in_slot() sets the page's bit.
+  if (slot.dirtyBitmap !== null) {
+    const bits = setPage(bitsOf(vm, slot.dirtyBitmap), gfn - slot.baseGfn);
+    return step(true, 'MS-WR-03', { ...vm, dirtyBits: vm.dirtyBits.with(slot.dirtyBitmap, bits, true) });
+  }
+  // [MS-WR-04]
+  return step(true, 'MS-WR-04');
+}
+
+/** Whether `gpa` lies in an internal slot of `asId` (a write there is outside the spec). */
+export function inInternalSlot(vm: VmState, asId: number, gpa: bigint): boolean {
+  const gfn = gpa >> PAGE_SHIFT;
+  const s = space(vm, asId).byGfn.getPairOrNextLower(gfn)?.[1];
+  return s !== undefined && gfn < s.baseGfn + s.npages && s.id >= vm.profile.userMemSlots;
 }

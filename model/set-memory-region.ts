@@ -9,7 +9,9 @@ import type { AddressSpace, GuestMemfd, Step, VmState } from './state.js';
 import { findSlot, replaceMemslot, space } from './state.js';
 import { vmTypeInfo } from './vm-types.js';
 import { NO_GMEM } from './guest-memfd.js';
+import { allRuns, noRuns } from './dirty-bits.js';
 import {
+  KVM_DIRTY_LOG_INITIALLY_SET,
   KVM_MEM_GUEST_MEMFD,
   KVM_MEM_LOG_DIRTY_PAGES,
   KVM_MEM_READONLY,
@@ -256,6 +258,7 @@ function commit(
 ): Step<SetResult> {
   fired.unshift(decidedBy);
   let bitmapsAllocated = vm.bitmapsAllocated;
+  let dirtyBits = vm.dirtyBits;
   let created: Memslot | null = null;
   if (next !== null) {
     let dirtyBitmap: number | null;
@@ -268,9 +271,10 @@ function commit(
       dirtyBitmap = old.dirtyBitmap;
       fired.push('MS-DLG-06');
     } else {
-      // [MS-DLG-07]
+      // [MS-DLG-07] [MS-DLB-01] Zeroed, or all ones with KVM_DIRTY_LOG_INITIALLY_SET.
       dirtyBitmap = bitmapsAllocated++;
       fired.push('MS-DLG-07');
+      dirtyBits = dirtyBits.with(dirtyBitmap, (vm.manualProtect & KVM_DIRTY_LOG_INITIALLY_SET) !== 0 ? allRuns(next.npages) : noRuns());
     }
     created = memslot(next, next.flags, dirtyBitmap);
   }
@@ -293,7 +297,9 @@ function commit(
   }
   generation += n;
   const gmems = old?.gmem != null || created?.gmem != null ? rebind(vm.gmems, old, created) : vm.gmems;
-  const state = withSpace({ ...vm, gmems }, replaceMemslot(before, old, created, generation), nrMemslotPages, bitmapsAllocated);
+  // A bitmap no slot keeps is freed (DELETE, or logging switched off): kvm_destroy_dirty_bitmap().
+  if (old !== null && old.dirtyBitmap !== null && created?.dirtyBitmap !== old.dirtyBitmap) dirtyBits = dirtyBits.without(old.dirtyBitmap);
+  const state = withSpace({ ...vm, gmems, dirtyBits }, replaceMemslot(before, old, created, generation), nrMemslotPages, bitmapsAllocated);
   published.push(state);
   return { state, result: { ok: true, change, rule: decidedBy }, fired, published };
 }
@@ -344,13 +350,5 @@ function rebind(gmems: readonly GuestMemfd[], old: Memslot | null, neu: Memslot 
 }
 
 function withSpace(vm: VmState, s: AddressSpace, nrMemslotPages: bigint, bitmapsAllocated: number): VmState {
-  return {
-    kernel: vm.kernel,
-    profile: vm.profile,
-    vmType: vm.vmType,
-    gmems: vm.gmems,
-    spaces: vm.spaces.map((x) => (x.asId === s.asId ? s : x)),
-    nrMemslotPages,
-    bitmapsAllocated,
-  };
+  return { ...vm, spaces: vm.spaces.map((x) => (x.asId === s.asId ? s : x)), nrMemslotPages, bitmapsAllocated };
 }

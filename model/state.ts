@@ -9,6 +9,7 @@ import type * as sortedBtree from 'sorted-btree';
 import type { RuleId } from '../spec/rules.js';
 import { emptyBigintMap, emptyNumberMap } from './internal/sorted-map.js';
 import type { ObservableState } from './invariants.js';
+import type { DirtyRuns } from './dirty-bits.js';
 import type { Profile } from './profiles.js';
 import type { Gfn, Memslot } from './types.js';
 import { KVM_X86_DEFAULT_VM, vmProfile } from './vm-types.js';
@@ -62,6 +63,10 @@ export interface VmState {
   readonly nrMemslotPages: bigint;
   /** Dirty bitmaps allocated so far; the next one gets this number. */
   readonly bitmapsAllocated: number;
+  /** The set bits of each live dirty bitmap, by its number (spec/25, "The bits"). */
+  readonly dirtyBits: SortedMap<number, DirtyRuns>;
+  /** `kvm->manual_dirty_log_protect`: KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE (1) | KVM_DIRTY_LOG_INITIALLY_SET (2). */
+  readonly manualProtect: number;
 }
 
 /** One model transition: the next state, the answer, and every rule that fired on the way. */
@@ -87,7 +92,7 @@ export function createVm(kernel: Profile, vmType: number = KVM_X86_DEFAULT_VM): 
     // [MS-GEN-01] "Generations must be different for each address space."
     spaces.push({ asId, generation: BigInt(asId), byGfn: emptyBigintMap(), byId: emptyNumberMap() });
   }
-  return { kernel, profile, vmType, gmems: [], spaces, nrMemslotPages: 0n, bitmapsAllocated: 0 };
+  return { kernel, profile, vmType, gmems: [], spaces, nrMemslotPages: 0n, bitmapsAllocated: 0, dirtyBits: emptyNumberMap(), manualProtect: 0 };
 }
 
 /** The address space `asId`; the caller has checked that it exists. */

@@ -21,6 +21,9 @@ export const U32_MAX = 0xffff_ffff;
 export const KVM_MEM_LOG_DIRTY_PAGES = 1 << 0;
 export const KVM_MEM_READONLY = 1 << 1;
 export const KVM_MEM_GUEST_MEMFD = 1 << 2;
+/** include/uapi/linux/kvm.h: KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2's argument bits. */
+export const KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE = 1 << 0;
+export const KVM_DIRTY_LOG_INITIALLY_SET = 1 << 1;
 /** include/uapi/linux/kvm.h: the flags of KVM_CREATE_GUEST_MEMFD. */
 export const GUEST_MEMFD_FLAG_MMAP = 1n << 0n;
 export const GUEST_MEMFD_FLAG_INIT_SHARED = 1n << 1n;
@@ -91,8 +94,12 @@ export interface Memslot {
 /** What a set-memory-region request answers: success with the change it made, or an errno. */
 export type SetOutcome = { readonly ok: true; readonly change: ChangeKind } | { readonly ok: false; readonly errno: Errno };
 
-/** What KVM_GET_DIRTY_LOG answers, and every other ioctl whose success is a plain 0. */
-export type DirtyLogOutcome = { readonly ok: true } | { readonly ok: false; readonly errno: Errno };
+/**
+ * What KVM_GET_DIRTY_LOG answers, and every other ioctl whose success is a plain 0. A
+ * KVM_GET_DIRTY_LOG success carries the bitmap it copied out (hex, spec/25) where the answerer
+ * knows it.
+ */
+export type DirtyLogOutcome = { readonly ok: true; readonly bitmap?: string } | { readonly ok: false; readonly errno: Errno };
 export type IoctlOutcome = DirtyLogOutcome;
 
 /** The model's answer: the outcome plus the rule that decided it (evidence for coverage and reports). */

@@ -192,7 +192,7 @@ function runOps(p: Profile, impl: MemslotImpl, ops: readonly Op[]): void {
       case 'dirtyLog': {
         const slot = op.asId * 0x1_0000 + op.id;
         const r = model.getDirtyLog(vm, slot).result;
-        expect(impl.getDirtyLog(slot)).toEqual(r.ok ? { ok: true } : { ok: false, errno: r.errno });
+        expect(impl.getDirtyLog(slot)).toEqual(r.ok ? { ok: true, bitmap: r.bitmap } : { ok: false, errno: r.errno });
         break;
       }
       case 'lookup': {

@@ -53,6 +53,15 @@ export class Delegate implements MemslotImpl {
   checkExtension(cap: model.CapName, fd: model.CapFd): number {
     return this.inner.checkExtension(cap, fd);
   }
+  clearDirtyLog(c: model.ClearDirtyLog): DirtyLogOutcome {
+    return this.inner.clearDirtyLog(c);
+  }
+  enableManualDirtyLogProtect(args0: bigint, flags: number): DirtyLogOutcome {
+    return this.inner.enableManualDirtyLogProtect(args0, flags);
+  }
+  guestWrite(asId: number, gpa: Gpa): boolean {
+    return this.inner.guestWrite(asId, gpa);
+  }
   setUserMemoryRegion(mem: MemoryRegion): SetOutcome {
     return this.inner.setUserMemoryRegion(mem);
   }

@@ -75,7 +75,12 @@ export class SutClient {
       throw new SutError(`the SUT refused ${quote(text)}: ${JSON.stringify(v['error'])}`, 'protocol');
     }
     try {
-      return parseAnswer(r, v, 0, 'sut');
+      const a = parseAnswer(r, v, 0, 'sut');
+      // A SUT that runs guest writes knows its bits, and must say them (spec/80).
+      if (r.op === 'get_dirty_log' && a.kind === 'ret' && a.bitmap === undefined && this.supports('write')) {
+        throw new SutError(`the SUT lists "write" but answered ${quote(reply.line)} to ${quote(text)} without "bitmap"`, 'protocol');
+      }
+      return a;
     } catch (e) {
       if (e instanceof InputError) {
         throw new SutError(

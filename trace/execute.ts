@@ -18,7 +18,8 @@ export interface ModelAnswer {
 }
 
 export function outcomeAnswer(r: SetOutcome | DirtyLogOutcome): Answer {
-  return r.ok ? { kind: 'ret' } : { kind: 'errno', errno: r.errno };
+  if (!r.ok) return { kind: 'errno', errno: r.errno };
+  return 'bitmap' in r && r.bitmap !== undefined ? { kind: 'ret', bitmap: r.bitmap } : { kind: 'ret' };
 }
 
 export function slotInfo(s: Memslot): SlotInfo {
@@ -34,6 +35,9 @@ export function slotInfo(s: Memslot): SlotInfo {
 /** Why a request cannot be asked of this VM at all (an input defect), or null. */
 export function requestDefect(vm: model.VmState, r: Request): { field: string; message: string } | null {
   const profile = vm.profile;
+  if (r.op === 'write' && r.asId < profile.addressSpaces && model.inInternalSlot(vm, r.asId, r.gpa)) {
+    return { field: 'gpa', message: 'a guest write into an internal slot (the APIC page, TSS, identity map) is outside the spec' };
+  }
   if (r.op === 'set_user_memory_region2' && typeof r.region.guestMemfd === 'number' && r.region.guestMemfd >= vm.gmems.length) {
     return { field: 'guest_memfd', message: `handle ${r.region.guestMemfd} names no guest_memfd of this VM (it has ${vm.gmems.length})` };
   }
@@ -106,6 +110,14 @@ export function modelStep(vm: model.VmState, r: Request): ModelAnswer {
       const c = model.checkExtension(vm, r.cap, r.fd);
       return { state: vm, answer: { kind: 'value', value: c.value }, rule: c.rule, fired: [c.rule] };
     }
+    case 'clear_dirty_log':
+      return stepAnswer(model.clearDirtyLog(vm, r.clear));
+    case 'enable_cap':
+      return stepAnswer(model.enableManualDirtyLogProtect(vm, r.args0, r.flags));
+    case 'write': {
+      const w = model.guestWrite(vm, r.asId, r.gpa);
+      return { state: w.state, answer: w.result.landed ? { kind: 'ret' } : { kind: 'mmio' }, rule: w.result.rule, fired: w.fired };
+    }
     case 'get_dirty_log':
       return stepAnswer(model.getDirtyLog(vm, r.slot));
     case 'set_internal_memslot':
@@ -143,6 +155,9 @@ export function implStep(impl: MemslotImpl, r: Request): Answer {
     .with({ op: 'create_guest_memfd' }, ({ size, flags }) => outcomeAnswer(impl.createGuestMemfd(size, flags)))
     .with({ op: 'set_memory_attributes' }, (x) => outcomeAnswer(impl.setMemoryAttributes(x.address, x.size, x.attributes, x.flags)))
     .with({ op: 'check_extension' }, ({ cap, fd }): Answer => ({ kind: 'value', value: impl.checkExtension(cap, fd) }))
+    .with({ op: 'clear_dirty_log' }, ({ clear }) => outcomeAnswer(impl.clearDirtyLog(clear)))
+    .with({ op: 'enable_cap' }, ({ args0, flags }) => outcomeAnswer(impl.enableManualDirtyLogProtect(args0, flags)))
+    .with({ op: 'write' }, ({ asId, gpa }): Answer => (impl.guestWrite(asId, gpa) ? { kind: 'ret' } : { kind: 'mmio' }))
     .with({ op: 'get_dirty_log' }, ({ slot }) => outcomeAnswer(impl.getDirtyLog(slot)))
     .with({ op: 'set_internal_memslot' }, (x) => outcomeAnswer(impl.setInternalMemslot(x.id, x.guestPhysAddr, x.memorySize, x.userspaceAddr)))
     .with({ op: 'get_slots' }, ({ asId }): Answer => ({ kind: 'slots', slots: impl.slots(asId).map(slotInfo) }))

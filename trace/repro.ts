@@ -71,6 +71,13 @@ export function callText(r: Request): string {
     )
     .with({ op: 'check_extension' }, ({ cap, fd }) => `KVM_CHECK_EXTENSION(KVM_CAP_${cap}) on ${fd === 'vm' ? 'the VM fd' : '/dev/kvm'}`)
     .with(
+      { op: 'clear_dirty_log' },
+      ({ clear: c }) =>
+        `KVM_CLEAR_DIRTY_LOG(slot=${h(BigInt(c.slot))}, first_page=${h(c.firstPage)}, num_pages=${c.numPages}, bitmap=${c.bitmap === '' ? '0' : c.bitmap})`,
+    )
+    .with({ op: 'enable_cap' }, ({ cap, args0, flags }) => `KVM_ENABLE_CAP(KVM_CAP_${cap}, args[0]=${h(args0)}, flags=${h(BigInt(flags))})`)
+    .with({ op: 'write' }, ({ asId, gpa }) => `guest write of one byte at gpa ${h(gpa)} (vCPU in address space ${asId})`)
+    .with(
       { op: 'set_user_memory_region' },
       ({ region: m }) =>
         `KVM_SET_USER_MEMORY_REGION(slot=${h(BigInt(m.slot))} /*as ${m.slot >>> 16} id ${m.slot & 0xffff}*/, flags=${h(BigInt(m.flags))}, guest_phys_addr=${h(m.guestPhysAddr)}, memory_size=${h(m.memorySize)}, userspace_addr=${h(m.userspaceAddr)})`,

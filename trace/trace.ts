@@ -9,6 +9,7 @@ import { match } from 'ts-pattern';
 import { isErrno, type Errno, type GmemRef, type MemoryRegion, type MemoryRegion2 } from '../model/types.js';
 import { parseU64, profileFromJson, profileToJson, type Profile } from '../model/profiles.js';
 import { CAP_NAMES, type CapFd, type CapName } from '../model/capabilities.js';
+import type { ClearDirtyLog } from '../model/dirty-log.js';
 
 export type Request =
   /** `vmType` absent: type 0, as `{"op":"reset"}` has always meant. */
@@ -18,6 +19,9 @@ export type Request =
   | { readonly op: 'create_guest_memfd'; readonly size: bigint; readonly flags: bigint }
   | { readonly op: 'set_memory_attributes'; readonly address: bigint; readonly size: bigint; readonly attributes: bigint; readonly flags: bigint }
   | { readonly op: 'check_extension'; readonly cap: CapName; readonly fd: CapFd }
+  | { readonly op: 'clear_dirty_log'; readonly clear: ClearDirtyLog }
+  | { readonly op: 'enable_cap'; readonly cap: 'MANUAL_DIRTY_LOG_PROTECT2'; readonly args0: bigint; readonly flags: number }
+  | { readonly op: 'write'; readonly asId: number; readonly gpa: bigint }
   | { readonly op: 'get_dirty_log'; readonly slot: number }
   | { readonly op: 'set_internal_memslot'; readonly id: number; readonly guestPhysAddr: bigint; readonly memorySize: bigint; readonly userspaceAddr: bigint }
   | { readonly op: 'get_slots'; readonly asId: number }
@@ -39,6 +43,9 @@ export const OPS: readonly Op[] = [
   'create_guest_memfd',
   'set_memory_attributes',
   'check_extension',
+  'clear_dirty_log',
+  'enable_cap',
+  'write',
 ];
 /**
  * What a SUT lists in hello to say that its `reset` takes `vm_type`: not an op of its own, the
@@ -63,7 +70,10 @@ export interface HvaHitInfo {
 
 export type Answer =
   | { readonly kind: 'ok' }
-  | { readonly kind: 'ret' }
+  /** `bitmap`: what a KVM_GET_DIRTY_LOG copied out, hex (spec/25), where the answer says it. */
+  | { readonly kind: 'ret'; readonly bitmap?: string }
+  /** A guest write that exits to user space as MMIO. */
+  | { readonly kind: 'mmio' }
   | { readonly kind: 'errno'; readonly errno: Errno }
   | { readonly kind: 'slots'; readonly slots: readonly SlotInfo[] }
   | { readonly kind: 'generation'; readonly generation: bigint }
@@ -126,6 +136,14 @@ class Fields {
     if (v === 'other_vm' || v === 'memfd' || v === 'closed') return v;
     if (typeof v === 'string') throw this.err(field, `must be a handle (a JSON number) or "other_vm", "memfd", "closed", got ${JSON.stringify(v)}`);
     return this.u32(field);
+  }
+  /** A bitmap: lowercase or uppercase hex digits, an even number of them (bytes in memory order). */
+  hexBytes(field: string): string {
+    if (!this.has(field)) throw this.err(field, 'missing');
+    const v = this.obj[field];
+    if (typeof v !== 'string' || v.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(v))
+      throw this.err(field, `must be a string of hex byte pairs, got ${JSON.stringify(v)}`);
+    return v.toLowerCase();
   }
   only(allowed: readonly string[]): void {
     for (const key of Object.keys(this.obj)) {
@@ -204,6 +222,30 @@ export function parseRequest(f: Fields, extra: readonly string[] = []): Request 
     case 'set_memory_attributes':
       allow('address', 'size', 'attributes', 'flags');
       return { op, address: f.u64('address'), size: f.u64('size'), attributes: f.u64('attributes'), flags: f.u64('flags') };
+    case 'clear_dirty_log': {
+      allow('slot', 'first_page', 'num_pages', 'bitmap');
+      const numPages = f.u32('num_pages');
+      const bitmap = f.hexBytes('bitmap');
+      // The kernel copies ALIGN(num_pages, 64) / 8 bytes: a longer buffer says something the call does not.
+      if (bitmap.length / 2 > Math.ceil(numPages / 64) * 8) {
+        throw new InputError(
+          f.line,
+          'bitmap',
+          `holds ${bitmap.length / 2} bytes, more than the ${Math.ceil(numPages / 64) * 8} the kernel reads for num_pages ${numPages}`,
+          f.source,
+        );
+      }
+      return { op, clear: { slot: f.u32('slot'), firstPage: f.u64('first_page'), numPages, bitmap } };
+    }
+    case 'enable_cap': {
+      allow('cap', 'args0', 'flags');
+      if (f.obj['cap'] !== 'MANUAL_DIRTY_LOG_PROTECT2')
+        throw new InputError(f.line, 'cap', `must be "MANUAL_DIRTY_LOG_PROTECT2", got ${JSON.stringify(f.obj['cap'])}`, f.source);
+      return { op, cap: 'MANUAL_DIRTY_LOG_PROTECT2', args0: f.u64('args0'), flags: f.u32('flags') };
+    }
+    case 'write':
+      allow('as_id', 'gpa');
+      return { op, asId: f.u32('as_id', 0xffff), gpa: f.u64('gpa') };
     case 'check_extension': {
       allow('cap', 'fd');
       const cap = f.obj['cap'];
@@ -293,11 +335,30 @@ export function parseAnswer(request: Request, obj: unknown, line: number, source
       }
       return { kind: 'value', value: v };
     }
+    case 'write': {
+      if (one('exit') && (obj as Obj)['exit'] === 'mmio') return { kind: 'mmio' };
+      if (one('ret') && (obj as Obj)['ret'] === 0) return { kind: 'ret' };
+      throw shape('{"ret":0} or {"exit":"mmio"}');
+    }
+    case 'get_dirty_log': {
+      if (keys.length === 2 && Object.hasOwn(obj, 'ret') && Object.hasOwn(obj, 'bitmap')) {
+        if ((obj as Obj)['ret'] !== 0) throw new InputError(line, `${field === '' ? '' : `${field}.`}ret`, 'must be 0 (failures are {"errno":"NAME"})', source);
+        return { kind: 'ret', bitmap: canonicalBitmap(f.hexBytes('bitmap')) };
+      }
+      if (one('ret')) {
+        if ((obj as Obj)['ret'] !== 0) throw new InputError(line, `${field === '' ? '' : `${field}.`}ret`, 'must be 0 (failures are {"errno":"NAME"})', source);
+        return { kind: 'ret' };
+      }
+      const e = errnoAnswer();
+      if (e !== null) return e;
+      throw shape('{"ret":0}, {"ret":0,"bitmap":"HEX"} or {"errno":"NAME"}');
+    }
     case 'set_user_memory_region':
     case 'set_user_memory_region2':
     case 'create_guest_memfd':
     case 'set_memory_attributes':
-    case 'get_dirty_log':
+    case 'clear_dirty_log':
+    case 'enable_cap':
     case 'set_internal_memslot': {
       if (one('ret')) {
         if ((obj as Obj)['ret'] !== 0) throw new InputError(line, `${field === '' ? '' : `${field}.`}ret`, 'must be 0 (failures are {"errno":"NAME"})', source);
@@ -346,6 +407,13 @@ export function parseAnswer(request: Request, obj: unknown, line: number, source
   }
 }
 
+/** A bitmap in its canonical form: lowercase, trailing zero bytes dropped. */
+export function canonicalBitmap(hex: string): string {
+  let end = hex.length;
+  while (end >= 2 && hex[end - 1] === '0' && hex[end - 2] === '0') end -= 2;
+  return hex.slice(0, end);
+}
+
 /** Parses one line of a trace. Returns null for a blank line. */
 export function parseTraceLine(text: string, line: number, source = 'trace'): TraceLine | null {
   if (text.trim() === '') return null;
@@ -388,6 +456,15 @@ export function requestToJson(r: Request): Obj {
       flags: h(x.flags),
     }))
     .with({ op: 'check_extension' }, ({ cap, fd }) => ({ op: 'check_extension', cap, fd }))
+    .with({ op: 'clear_dirty_log' }, ({ clear: c }) => ({
+      op: 'clear_dirty_log',
+      slot: c.slot,
+      first_page: h(c.firstPage),
+      num_pages: c.numPages,
+      bitmap: c.bitmap,
+    }))
+    .with({ op: 'enable_cap' }, ({ cap, args0, flags }) => ({ op: 'enable_cap', cap, args0: h(args0), flags }))
+    .with({ op: 'write' }, ({ asId, gpa }) => ({ op: 'write', as_id: asId, gpa: h(gpa) }))
     .with({ op: 'set_user_memory_region' }, ({ region: m }) => ({
       op: 'set_user_memory_region',
       slot: m.slot,
@@ -415,7 +492,8 @@ export function requestToJson(r: Request): Obj {
 export function answerToJson(a: Answer): Obj {
   return match(a)
     .with({ kind: 'ok' }, () => ({ ok: true }))
-    .with({ kind: 'ret' }, () => ({ ret: 0 }))
+    .with({ kind: 'ret' }, ({ bitmap }) => (bitmap === undefined ? { ret: 0 } : { ret: 0, bitmap }))
+    .with({ kind: 'mmio' }, () => ({ exit: 'mmio' }))
     .with({ kind: 'errno' }, ({ errno }) => ({ errno }))
     .with({ kind: 'slots' }, ({ slots }) => ({
       slots: slots.map((s) => ({
@@ -440,8 +518,11 @@ export function answerToJson(a: Answer): Obj {
 export function answersEqual(a: Answer, b: Answer): boolean {
   switch (a.kind) {
     case 'ok':
-    case 'ret':
+    case 'mmio':
       return b.kind === a.kind;
+    case 'ret':
+      // A bitmap is compared where both answers carry one (an older trace records none).
+      return b.kind === 'ret' && (a.bitmap === undefined || b.bitmap === undefined || a.bitmap === b.bitmap);
     case 'errno':
       return b.kind === 'errno' && a.errno === b.errno;
     case 'generation':

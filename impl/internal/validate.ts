@@ -32,6 +32,7 @@ import {
   type SetOutcome,
 } from '../../model/types.js';
 import type { SlotFields } from './memslot.js';
+import { readDirtyLog, type DirtyBitmaps } from './dirty-bitmaps.js';
 
 /** `unsigned long` on x86-64. */
 const ULONG_MAX = U64_MAX;
@@ -281,10 +282,10 @@ export function setInternalMemslotLoop(
 }
 
 /**
- * Mirrors: kvm_get_dirty_log_protect() (the checks; the bitmap contents are not modelled).
+ * Mirrors: kvm_get_dirty_log_protect()
  * @returns success, or EINVAL / ENOENT.
  */
-export function getDirtyLogCommon(profile: Profile, slot: number, view: ActiveMemslotsView): DirtyLogOutcome {
+export function getDirtyLogCommon(profile: Profile, slot: number, view: ActiveMemslotsView, bitmaps: DirtyBitmaps): DirtyLogOutcome {
   const asId = slot >>> 16;
   const id = slot & 0xffff;
   // [MS-DLG-01]
@@ -297,7 +298,7 @@ export function getDirtyLogCommon(profile: Profile, slot: number, view: ActiveMe
   // [MS-DLG-04]
   if (memslot.dirtyBitmap === null) return { ok: false, errno: 'ENOENT' };
   // [MS-DLG-05]
-  return { ok: true };
+  return readDirtyLog(bitmaps, memslot);
 }
 
 /** The outcome of a decision that changes nothing. */

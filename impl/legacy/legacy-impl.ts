@@ -20,6 +20,7 @@ import { match } from 'ts-pattern';
 import type { ConcurrentMemslotImpl, ImplFactory, MemslotImpl, MemslotsReader, SyncPoint, WriterSteps } from '../interface.js';
 import type { Profile } from '../../model/profiles.js';
 import {
+  KVM_MEM_READONLY,
   InvariantError,
   KVM_MEMSLOT_INVALID,
   PAGE_SHIFT,
@@ -64,6 +65,8 @@ import { BindingList } from './binding-list.js';
 import { checkCreateGuestMemfd, checkExtensionCommon, setMemoryAttributesCommon, vmTypeSupported, type GmemFile } from '../internal/vm-ioctls.js';
 import type { CapFd, CapName } from '../../model/capabilities.js';
 import { vmProfile } from '../../model/vm-types.js';
+import type { ClearDirtyLog } from '../../model/dirty-log.js';
+import { DirtyBitmaps, clearDirtyLogCommon, enableManualProtectCommon } from '../internal/dirty-bitmaps.js';
 
 type ChangeKind = MemslotChange['change'];
 
@@ -316,6 +319,8 @@ export class LegacyMemslots implements ConcurrentMemslotImpl {
   private nrPages = 0n;
   /** Dirty bitmaps allocated so far; the next one gets this number ([MS-DLG-07]). */
   private dirtyBitmapsAllocated = 0;
+  /** The bits of every dirty bitmap, and the manual-protect setting. */
+  private readonly bitmaps = new DirtyBitmaps();
   private readonly view: ActiveMemslotsView;
   /** `kvm->srcu`: the readers inside a read section, by address space and publish epoch. */
   private srcu: Srcu;
@@ -361,6 +366,7 @@ export class LegacyMemslots implements ConcurrentMemslotImpl {
     }
     this.nrPages = 0n;
     this.dirtyBitmapsAllocated = 0;
+    this.bitmaps.reset();
     return { ok: true };
   }
 
@@ -393,6 +399,25 @@ export class LegacyMemslots implements ConcurrentMemslotImpl {
     return checkExtensionCommon(this.kernel, this.profile, this.vmType, cap, fd);
   }
 
+  clearDirtyLog(c: ClearDirtyLog): DirtyLogOutcome {
+    return clearDirtyLogCommon(this.profile, c, this.view, this.bitmaps);
+  }
+
+  enableManualDirtyLogProtect(args0: bigint, flags: number): DirtyLogOutcome {
+    return enableManualProtectCommon(this.bitmaps, args0, flags);
+  }
+
+  guestWrite(asId: number, gpa: Gpa): boolean {
+    checkAsId(this.profile, asId);
+    const gfn = gpa >> PAGE_SHIFT;
+    const slot = this.gfnToMemslot(asId, gfn);
+    // [MS-WR-01] [MS-WR-02] No slot, an INVALID one, or READONLY: an MMIO exit.
+    if (slot === null || (slot.flags & (KVM_MEMSLOT_INVALID | KVM_MEM_READONLY)) !== 0) return false;
+    // [MS-WR-03] [MS-WR-04]
+    if (slot.dirtyBitmap !== null) this.bitmaps.setBit(slot.dirtyBitmap, gfn - slot.baseGfn);
+    return true;
+  }
+
   gracePeriod(point: SyncPoint): Promise<void> {
     return this.srcu.gracePeriod(point);
   }
@@ -404,7 +429,7 @@ export class LegacyMemslots implements ConcurrentMemslotImpl {
   }
 
   getDirtyLog(slot: number): DirtyLogOutcome {
-    return getDirtyLogCommon(this.profile, slot, this.view);
+    return getDirtyLogCommon(this.profile, slot, this.view, this.bitmaps);
   }
 
   private *apply(d: Decision): WriterSteps<SetOutcome> {
@@ -422,7 +447,12 @@ export class LegacyMemslots implements ConcurrentMemslotImpl {
     if (c.change === 'CREATE' && c.new.gmem !== null) this.gmems[c.new.gmem.file]!.bindings.bind(c.new.gmem.pgoff, c.new.npages);
     if (c.change === 'DELETE' && c.old.gmem !== null) this.gmems[c.old.gmem.file]!.bindings.unbind(c.old.gmem.pgoff);
     // 5.10 __kvm_set_memory_region(): the dirty bitmap is settled before kvm_set_memslot().
-    const allocate = (): number => this.dirtyBitmapsAllocated++;
+    const allocate = (): number => {
+      const n = this.dirtyBitmapsAllocated++;
+      // Only a CREATE, MOVE or FLAGS_ONLY allocates, and each has its new slot.
+      this.bitmaps.alloc(n, c.new!.npages);
+      return n;
+    };
     const neu = match(c)
       .with({ change: 'DELETE' }, (c) => deletedPlaceholder(c.old))
       .with({ change: 'CREATE' }, (c) => makeMemslot(c.new, chooseDirtyBitmap(c.new.flags, null, allocate)))

@@ -19,6 +19,9 @@ import type { ConcurrentMemslotImpl, ImplFactory, MemslotImpl, MemslotsReader, S
 import type { Profile } from '../../model/profiles.js';
 import {
   InvariantError,
+  KVM_MEM_READONLY,
+  KVM_MEMSLOT_INVALID,
+  PAGE_SHIFT,
   type DirtyLogOutcome,
   type Gfn,
   type Gpa,
@@ -62,6 +65,8 @@ import { drainSteps, Readers, Srcu } from '../internal/srcu.js';
 import { checkCreateGuestMemfd, checkExtensionCommon, setMemoryAttributesCommon, vmTypeSupported, type GmemFile } from '../internal/vm-ioctls.js';
 import type { CapFd, CapName } from '../../model/capabilities.js';
 import { vmProfile } from '../../model/vm-types.js';
+import type { ClearDirtyLog } from '../../model/dirty-log.js';
+import { DirtyBitmaps, clearDirtyLogCommon, enableManualProtectCommon } from '../internal/dirty-bitmaps.js';
 import { RangeMap } from './range-map.js';
 import { gfnSearchKey, toGfnNum, type GfnNum } from '../internal/gfn-num.js';
 import { GfnTree, NO_ENTRY } from './gfn-tree.js';
@@ -229,6 +234,8 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
   private nrPages = 0n;
   /** Dirty bitmaps allocated so far; the next one gets this number ([MS-DLG-07]). */
   private dirtyBitmapsAllocated = 0;
+  /** The bits of every dirty bitmap, and the manual-protect setting. */
+  private readonly bitmaps = new DirtyBitmaps();
   /** Per-vCPU slot caches, by vCPU number. */
   private vcpus = new Map<number, VcpuSlotCache>();
   /** Validation's questions, answered from the active sets in O(1) / O(log n). */
@@ -280,6 +287,7 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
     }
     this.nrPages = 0n;
     this.dirtyBitmapsAllocated = 0;
+    this.bitmaps.reset();
     this.vcpus = new Map();
     return { ok: true };
   }
@@ -315,6 +323,25 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
     return checkExtensionCommon(this.kernel, this.profile, this.vmType, cap, fd);
   }
 
+  clearDirtyLog(c: ClearDirtyLog): DirtyLogOutcome {
+    return clearDirtyLogCommon(this.profile, c, this.view, this.bitmaps);
+  }
+
+  enableManualDirtyLogProtect(args0: bigint, flags: number): DirtyLogOutcome {
+    return enableManualProtectCommon(this.bitmaps, args0, flags);
+  }
+
+  guestWrite(asId: number, gpa: Gpa): boolean {
+    checkAsId(this.profile, asId);
+    const gfn = gpa >> PAGE_SHIFT;
+    const slot = this.gfnToMemslot(asId, gfn);
+    // [MS-WR-01] [MS-WR-02] No slot, an INVALID one, or READONLY: an MMIO exit.
+    if (slot === null || (slot.flags & (KVM_MEMSLOT_INVALID | KVM_MEM_READONLY)) !== 0) return false;
+    // [MS-WR-03] [MS-WR-04]
+    if (slot.dirtyBitmap !== null) this.bitmaps.setBit(slot.dirtyBitmap, gfn - slot.baseGfn);
+    return true;
+  }
+
   gracePeriod(point: SyncPoint): Promise<void> {
     return this.srcu.gracePeriod(point);
   }
@@ -324,7 +351,7 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
   }
 
   getDirtyLog(slot: number): DirtyLogOutcome {
-    return getDirtyLogCommon(this.profile, slot, this.view);
+    return getDirtyLogCommon(this.profile, slot, this.view, this.bitmaps);
   }
 
   private apply(d: Decision): SetOutcome {
@@ -400,7 +427,11 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
   private prepareMemoryRegion(old: Memslot | null, fields: SlotFields): Memslot {
     return makeMemslot(
       fields,
-      chooseDirtyBitmap(fields.flags, old, () => this.dirtyBitmapsAllocated++),
+      chooseDirtyBitmap(fields.flags, old, () => {
+        const n = this.dirtyBitmapsAllocated++;
+        this.bitmaps.alloc(n, fields.npages);
+        return n;
+      }),
     );
   }
 

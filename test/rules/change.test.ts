@@ -373,6 +373,8 @@ describe('selftest shapes (set_memory_region_test.c, memslot_modification_stress
       spaces: [addressSpace(0, BigInt(n), slots)],
       nrMemslotPages: BigInt(n) * 0x200n,
       bitmapsAllocated: 0,
+      dirtyBits: createVm(p).dirtyBits,
+      manualProtect: 0,
     };
   }
 
