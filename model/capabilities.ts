@@ -48,8 +48,8 @@ export function checkExtension(vm: VmState, cap: CapName, fd: CapFd): CapResult 
       // [MS-CAP-02]
       return v(k.userMemSlots, 'MS-CAP-02');
     case 'READONLY_MEM':
-      // [MS-CAP-03]
-      return v(onVm ? vm.profile.readonlyMem : k.readonlyMem, 'MS-CAP-03');
+      // [MS-CAP-03] `kvm ? kvm_arch_has_readonly_mem(kvm) : 1`
+      return v(onVm ? vm.profile.readonlyMem : true, 'MS-CAP-03');
     case 'MULTI_ADDRESS_SPACE':
       // [MS-CAP-04] Compiled out without SMM: the x86 default answers 0.
       return v(k.addressSpaces === 1 ? 0 : onVm ? vm.profile.addressSpaces : k.addressSpaces, 'MS-CAP-04');

@@ -81,7 +81,7 @@ export function checkExtensionCommon(kernel: Profile, vm: Profile, vmType: numbe
     case 'NR_MEMSLOTS':
       return kernel.userMemSlots;
     case 'READONLY_MEM':
-      return Number(onVm ? vm.readonlyMem : kernel.readonlyMem);
+      return onVm ? Number(vm.readonlyMem) : 1;
     case 'MULTI_ADDRESS_SPACE':
       if (kernel.addressSpaces < 2) return 0;
       return onVm ? vm.addressSpaces : kernel.addressSpaces;
