@@ -26,9 +26,9 @@ describe('the rules a step reports as fired', () => {
     expect(setUserMemoryRegion(createVm(NOSMM), SLOT0).fired).toEqual(['MS-CRT-02', 'MS-DLG-08', 'MS-GEN-02']);
   });
 
-  it('[MS-FLG-01][MS-DLG-07][MS-MOV-01][MS-DLG-06][MS-GEN-02][MS-GEN-03] FLAGS_ONLY that starts logging, then a MOVE that keeps the bitmap', () => {
+  it('[MS-FLG-01][MS-DLG-07][MS-DLB-01][MS-MOV-01][MS-DLG-06][MS-GEN-02][MS-GEN-03] FLAGS_ONLY that starts logging, then a MOVE that keeps the bitmap', () => {
     const flags = setUserMemoryRegion(vm, { ...SLOT0, flags: 1 });
-    expect(flags.fired).toEqual(['MS-FLG-01', 'MS-DLG-07', 'MS-GEN-02']);
+    expect(flags.fired).toEqual(['MS-FLG-01', 'MS-DLG-07', 'MS-DLB-01', 'MS-GEN-02']);
     const move = setUserMemoryRegion(flags.state, { ...SLOT0, flags: 1, guestPhysAddr: 0x20_0000n });
     expect(move.fired).toEqual(['MS-MOV-01', 'MS-DLG-06', 'MS-GEN-03']);
   });

@@ -273,7 +273,7 @@ function commit(
     } else {
       // [MS-DLG-07] [MS-DLB-01] Zeroed, or all ones with KVM_DIRTY_LOG_INITIALLY_SET.
       dirtyBitmap = bitmapsAllocated++;
-      fired.push('MS-DLG-07');
+      fired.push('MS-DLG-07', 'MS-DLB-01');
       dirtyBits = dirtyBits.with(dirtyBitmap, (vm.manualProtect & KVM_DIRTY_LOG_INITIALLY_SET) !== 0 ? allRuns(next.npages) : noRuns());
     }
     created = memslot(next, next.flags, dirtyBitmap);

@@ -243,6 +243,27 @@ async function execute(box: ModelBox, target: Target, op: Op): Promise<Outcome> 
       const shown = got.ok && got.bitmap === undefined ? { ...want.result, bitmap: undefined } : want.result;
       return { expected: `${t(want.result)} [${want.result.rule}]`, actual: t(got), agree: t(shown) === t(got), fired: want.fired };
     })
+    .with({ kind: 'write' }, async ({ asId, gpa }): Promise<Outcome> => {
+      if (target.guestWrite === undefined) return SKIPPED;
+      const want = advance(box, model.guestWrite(box.vm, asId, gpa));
+      const got = await target.guestWrite(asId, gpa);
+      const t = (landed: boolean): string => (landed ? 'lands' : 'MMIO exit');
+      return { expected: `${t(want.result.landed)} [${want.result.rule}]`, actual: t(got), agree: want.result.landed === got, fired: want.fired };
+    })
+    .with({ kind: 'clearLog' }, async ({ clear }): Promise<Outcome> => {
+      if (target.clearDirtyLog === undefined) return SKIPPED;
+      const want = advance(box, model.clearDirtyLog(box.vm, clear));
+      const got = await target.clearDirtyLog(clear);
+      const t = (r: { ok: boolean; errno?: string }): string => (r.ok ? 'ok' : (r.errno ?? '?'));
+      return { expected: `${t(want.result)} [${want.result.rule}]`, actual: t(got), agree: t(want.result) === t(got), fired: want.fired };
+    })
+    .with({ kind: 'manual' }, async ({ args0, flags }): Promise<Outcome> => {
+      if (target.enableManualDirtyLogProtect === undefined) return SKIPPED;
+      const want = advance(box, model.enableManualDirtyLogProtect(box.vm, args0, flags));
+      const got = await target.enableManualDirtyLogProtect(args0, flags);
+      const t = (r: { ok: boolean; errno?: string }): string => (r.ok ? 'ok' : (r.errno ?? '?'));
+      return { expected: `${t(want.result)} [${want.result.rule}]`, actual: t(got), agree: t(want.result) === t(got), fired: want.fired };
+    })
     .with({ kind: 'idLookup' }, async ({ asId, id }): Promise<Outcome> => {
       if (target.idToMemslot === undefined) return SKIPPED;
       const want = model.idToMemslot(box.vm, asId, id);

@@ -19,6 +19,7 @@ import {
   type MemoryRegion,
   type Memslot,
   type Profile,
+  type ClearDirtyLog,
 } from '../model/index.js';
 import type { Request } from '../trace/trace.js';
 
@@ -37,11 +38,22 @@ export type Op =
   | { readonly kind: 'hvaRange'; readonly start: Hva; readonly end: Hva }
   | { readonly kind: 'vcpu'; readonly vcpu: number; readonly inSmm: boolean; readonly gfns: readonly Gfn[] }
   | { readonly kind: 'visible'; readonly asId: number; readonly gfn: Gfn }
-  | { readonly kind: 'gfnToHva'; readonly asId: number; readonly gfn: Gfn; readonly write: boolean };
+  | { readonly kind: 'gfnToHva'; readonly asId: number; readonly gfn: Gfn; readonly write: boolean }
+  | { readonly kind: 'write'; readonly asId: number; readonly gpa: Gpa }
+  | { readonly kind: 'clearLog'; readonly clear: ClearDirtyLog }
+  | { readonly kind: 'manual'; readonly args0: bigint; readonly flags: number };
 
 /** Does the op change (or may it change) the VM? */
 export function mutates(op: Op): boolean {
-  return op.kind === 'reset' || op.kind === 'set' || op.kind === 'bulk' || op.kind === 'internal';
+  return (
+    op.kind === 'reset' ||
+    op.kind === 'set' ||
+    op.kind === 'bulk' ||
+    op.kind === 'internal' ||
+    op.kind === 'write' ||
+    op.kind === 'clearLog' ||
+    op.kind === 'manual'
+  );
 }
 
 export function flagsText(flags: number): string {
@@ -106,6 +118,13 @@ export function opCall(profile: Profile, op: Op): string {
     )
     .with({ kind: 'visible' }, ({ asId, gfn }) => `kvm_is_visible_gfn(kvm /*as ${asId}*/, gfn=${hex(gfn)})`)
     .with({ kind: 'gfnToHva' }, ({ asId, gfn, write }) => `__gfn_to_hva_many(__gfn_to_memslot(as ${asId}, ${hex(gfn)}), gfn=${hex(gfn)}, write=${write})`)
+    .with({ kind: 'write' }, ({ asId, gpa }) => `guest write of one byte at gpa ${hex(gpa)} (vCPU in address space ${asId})`)
+    .with(
+      { kind: 'clearLog' },
+      ({ clear: c }) =>
+        `KVM_CLEAR_DIRTY_LOG(slot=${hex(c.slot >>> 0)}, first_page=${hex(c.firstPage)}, num_pages=${c.numPages}, bitmap=${c.bitmap === '' ? '0' : c.bitmap})`,
+    )
+    .with({ kind: 'manual' }, ({ args0, flags }) => `KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, args[0]=${hex(args0)}, flags=${flags})`)
     .exhaustive();
 }
 
@@ -140,6 +159,12 @@ export function traceRequests(profile: Profile, op: Op): { readonly requests: re
       exact: true,
     }))
     .with({ kind: 'dirtyLog' }, ({ slot }) => ({ requests: [{ op: 'get_dirty_log', slot } as const], exact: true }))
+    .with({ kind: 'write' }, ({ asId, gpa }) => ({ requests: [{ op: 'write', asId, gpa } as const], exact: true }))
+    .with({ kind: 'clearLog' }, ({ clear }) => ({ requests: [{ op: 'clear_dirty_log', clear } as const], exact: true }))
+    .with({ kind: 'manual' }, ({ args0, flags }) => ({
+      requests: [{ op: 'enable_cap', cap: 'MANUAL_DIRTY_LOG_PROTECT2', args0, flags } as const],
+      exact: true,
+    }))
     .with({ kind: 'gfnLookup' }, ({ asId, gfns }) => ({ requests: gfns.map((gfn) => ({ op: 'gfn_to_memslot', asId, gfn }) as const), exact: true }))
     .with({ kind: 'hvaRange' }, ({ start, end }) => ({ requests: [{ op: 'hva_to_memslots', start, end } as const], exact: true }))
     .with({ kind: 'vcpu' }, ({ inSmm, gfns }) => ({ requests: gfns.map((gfn) => ({ op: 'gfn_to_memslot', asId: vcpuAs(inSmm), gfn }) as const), exact: false }))

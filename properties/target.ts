@@ -11,6 +11,7 @@ import type { AsyncMemslotImpl, MemslotImpl } from '../impl/interface.js';
 import type {
   CapFd,
   CapName,
+  ClearDirtyLog,
   ChangeKind,
   DirtyLogOutcome,
   Errno,
@@ -61,6 +62,11 @@ export interface Target {
   createGuestMemfd?(size: bigint, flags: bigint): Awaitable<IoctlOutcome>;
   setMemoryAttributes?(address: bigint, size: bigint, attributes: bigint, flags: bigint): Awaitable<IoctlOutcome>;
   checkExtension?(cap: CapName, fd: CapFd): Awaitable<number>;
+  // Dirty bits (spec/25); a SUT offers them when its hello lists write / clear_dirty_log / enable_cap.
+  /** A guest write: true when it lands, false for an MMIO exit. */
+  guestWrite?(asId: number, gpa: Gpa): Awaitable<boolean>;
+  clearDirtyLog?(c: ClearDirtyLog): Awaitable<IoctlOutcome>;
+  enableManualDirtyLogProtect?(args0: bigint, flags: number): Awaitable<IoctlOutcome>;
   setInternalMemslot?(id: number, gpa: Gpa, size: bigint, hva: Hva): Awaitable<TargetSetOutcome>;
   idToMemslot?(asId: number, id: number): Awaitable<Memslot | null>;
   gfnToMemslot?(asId: number, gfn: Gfn): Awaitable<Memslot | SlotRef | null>;
@@ -98,6 +104,9 @@ export function implTarget(impl: MemslotImpl | AsyncMemslotImpl): Target {
     createGuestMemfd: (size, flags) => impl.createGuestMemfd(size, flags),
     setMemoryAttributes: (a, s, at, f) => impl.setMemoryAttributes(a, s, at, f),
     checkExtension: (c, fd) => impl.checkExtension(c, fd),
+    guestWrite: (a, g) => impl.guestWrite(a, g),
+    clearDirtyLog: (c) => impl.clearDirtyLog(c),
+    enableManualDirtyLogProtect: (a, f) => impl.enableManualDirtyLogProtect(a, f),
     getDirtyLog: (s) => impl.getDirtyLog(s),
     setInternalMemslot: (id, gpa, size, hva) => impl.setInternalMemslot(id, gpa, size, hva),
     idToMemslot: (a, id) => impl.idToMemslot(a, id),
@@ -200,6 +209,26 @@ export function sutTarget(sut: SutClient, opts: { readonly maxPages: bigint | nu
       const a = await ask(r);
       if (a.kind !== 'value') return unexpected(r, a);
       return a.value;
+    };
+  }
+  if (has('write')) {
+    extra.guestWrite = async (asId, gpa) => {
+      const r: Request = { op: 'write', asId, gpa };
+      const a = await ask(r);
+      if (a.kind !== 'ret' && a.kind !== 'mmio') return unexpected(r, a);
+      return a.kind === 'ret';
+    };
+  }
+  if (has('clear_dirty_log')) {
+    extra.clearDirtyLog = async (clear) => {
+      const r: Request = { op: 'clear_dirty_log', clear };
+      return outcome(await ask(r), r);
+    };
+  }
+  if (has('enable_cap')) {
+    extra.enableManualDirtyLogProtect = async (args0, flags) => {
+      const r: Request = { op: 'enable_cap', cap: 'MANUAL_DIRTY_LOG_PROTECT2', args0, flags };
+      return outcome(await ask(r), r);
     };
   }
   if (has('set_internal_memslot')) {

@@ -15,6 +15,9 @@ import { createSlotArb } from './create-slot.js';
 import { deleteMissingArb } from './delete-missing.js';
 import { deleteSlotArb } from './delete-slot.js';
 import { getDirtyLogArb } from './get-dirty-log.js';
+import { guestWriteArb } from './guest-write.js';
+import { clearDirtyLogArb } from './clear-dirty-log.js';
+import { manualProtectArb } from './manual-protect.js';
 import { gfnToHvaArb } from './gfn-to-hva.js';
 import { gpaWrapArb } from './gpa-wrap.js';
 import { internalSlotArb } from './internal-slot.js';
@@ -65,6 +68,9 @@ function entries(c: ArbConfig): Entry[] {
     [maxPagesArb, 1],
     [maxGfnArb, 2],
     [getDirtyLogArb, 4],
+    [guestWriteArb, 4],
+    [clearDirtyLogArb, 2],
+    [manualProtectArb, 1],
     [internalSlotArb, 3],
     [rawRegionArb, 4],
     [resetVmArb, 1],

@@ -1,0 +1,46 @@
+/** [MS-WR-01] .. [MS-WR-04] A vCPU writes one byte: into a live user slot's page, or where no slot is. */
+import fc from 'fast-check';
+import { PAGE_SHIFT, memslots } from '../../model/index.js';
+import type { ModelBox } from '../harness.js';
+import type { Op } from '../ops.js';
+import { asIdArb, pickArb, type ArbConfig } from '../arbitraries.js';
+import { MemslotCommand, userSlots } from './common.js';
+
+export class GuestWrite extends MemslotCommand {
+  constructor(
+    readonly pick: number | null,
+    readonly page: number,
+    readonly offset: number,
+    readonly asId: number,
+  ) {
+    super();
+  }
+
+  resolve(m: Readonly<ModelBox>): Op {
+    const live = userSlots(m);
+    if (this.pick !== null && live.length > 0) {
+      const t = live[this.pick % live.length]!;
+      const gfn = t.baseGfn + (BigInt(this.page) % t.npages);
+      return { kind: 'write', asId: t.asId, gpa: (gfn << PAGE_SHIFT) + BigInt(this.offset) };
+    }
+    // Past the highest slot of the address space: no slot holds it (MMIO).
+    const asId = this.asId % m.vm.spaces.length;
+    const top = memslots(m.vm, asId).reduce((e, s) => (s.baseGfn + s.npages > e ? s.baseGfn + s.npages : e), 0n);
+    return { kind: 'write', asId, gpa: ((top + BigInt(this.page)) << PAGE_SHIFT) + BigInt(this.offset) };
+  }
+
+  toString(): string {
+    return `guest_write(${this.pick === null ? `no slot, as ${this.asId}` : `slot[${this.pick}]`}, page ${this.page}, +${this.offset})`;
+  }
+}
+
+export function guestWriteArb(c: ArbConfig): fc.Arbitrary<GuestWrite> {
+  return fc
+    .tuple(
+      fc.oneof({ arbitrary: pickArb, weight: 4 }, { arbitrary: fc.constant(null), weight: 1 }),
+      fc.oneof(fc.nat({ max: 3 }), fc.nat({ max: 1 << 12 })),
+      fc.nat({ max: 4095 }),
+      asIdArb(c.profile),
+    )
+    .map(([p, page, off, a]) => new GuestWrite(p, page, off, a));
+}
