@@ -302,6 +302,65 @@ class FirstInternalIdAccepted extends Delegate {
   }
 }
 
+/** [MS-DLB-02] KVM_GET_DIRTY_LOG without manual protect does not clear: every later read still shows the bits. */
+class GetDoesNotClear extends Delegate {
+  private seen = new Map<number, string>();
+  override reset(vmType?: number): DirtyLogOutcome {
+    this.seen.clear();
+    return super.reset(vmType);
+  }
+  override setUserMemoryRegion(mem: MemoryRegion): SetOutcome {
+    const r = this.inner.setUserMemoryRegion(mem);
+    // A new bitmap (create, logging switched on) starts from what the kernel says.
+    if (r.ok && r.change !== 'MOVE') this.seen.delete(mem.slot);
+    return r;
+  }
+  override getDirtyLog(slot: number): DirtyLogOutcome {
+    const r = this.inner.getDirtyLog(slot);
+    if (!r.ok || r.bitmap === undefined) return r;
+    const acc = orHex(this.seen.get(slot) ?? '', r.bitmap);
+    this.seen.set(slot, acc);
+    return { ok: true, bitmap: acc };
+  }
+}
+
+/** Bytewise OR of two bitmaps in the protocol's hex (trailing zero bytes left out). */
+function orHex(a: string, b: string): string {
+  const n = Math.max(a.length, b.length) / 2;
+  let out = '';
+  for (let i = 0; i < n; i++)
+    out += ((parseInt(a.slice(2 * i, 2 * i + 2) || '0', 16) | parseInt(b.slice(2 * i, 2 * i + 2) || '0', 16)) & 0xff).toString(16).padStart(2, '0');
+  return out.replace(/(00)+$/, '');
+}
+
+/** [MS-CLR-05] KVM_CLEAR_DIRTY_LOG ignores where the range ends: it clears every set bit of the buffer's words up to the slot's end. */
+class ClearIgnoresRangeEnd extends Delegate {
+  override clearDirtyLog(c: model.ClearDirtyLog): DirtyLogOutcome {
+    // The checks decide as before (an empty buffer clears nothing) ...
+    const r = this.inner.clearDirtyLog({ ...c, bitmap: '' });
+    const slot = this.inner.idToMemslot(c.slot >>> 16, c.slot & 0xffff);
+    if (!r.ok || slot === null) return r;
+    // ... then the clear runs to the end of the slot, with every bit past the range set in the buffer.
+    const toEnd = Number(slot.npages - c.firstPage);
+    const words = Math.ceil(c.numPages / 64) * 16;
+    const bitmap = c.bitmap.padEnd(words, '0') + 'ff'.repeat(Math.ceil(toEnd / 8));
+    return this.inner.clearDirtyLog({ ...c, numPages: toEnd, bitmap: bitmap.slice(0, Math.ceil(toEnd / 64) * 16) });
+  }
+}
+
+/** [MS-DLG-06] A MOVE drops the dirty bitmap and gives the slot a fresh one (bits lost). */
+class BitmapDroppedOnMove extends Delegate {
+  override setUserMemoryRegion(mem: MemoryRegion): SetOutcome {
+    const r = this.inner.setUserMemoryRegion(mem);
+    if (r.ok && r.change === 'MOVE' && (mem.flags & model.KVM_MEM_LOG_DIRTY_PAGES) !== 0) {
+      // Logging off and on again: what a MOVE that reallocates does.
+      this.inner.setUserMemoryRegion({ ...mem, flags: mem.flags & ~model.KVM_MEM_LOG_DIRTY_PAGES });
+      this.inner.setUserMemoryRegion(mem);
+    }
+    return r;
+  }
+}
+
 /** A planted bug: its name, the rule it breaks, and how to wrap an implementation with it. */
 export interface PlantedBug {
   readonly name: string;
@@ -317,6 +376,9 @@ const plant =
 
 /** Every planted bug. */
 export const PLANTED_BUGS: readonly PlantedBug[] = [
+  { name: 'KVM_GET_DIRTY_LOG does not clear without manual protect', rule: 'MS-DLB-02', wrap: plant(GetDoesNotClear, 'get-does-not-clear') },
+  { name: 'KVM_CLEAR_DIRTY_LOG ignores the end of its range', rule: 'MS-CLR-05', wrap: plant(ClearIgnoresRangeEnd, 'clear-ignores-end') },
+  { name: 'the dirty bitmap dropped on MOVE', rule: 'MS-DLG-06', wrap: plant(BitmapDroppedOnMove, 'bitmap-dropped-on-move') },
   { name: 'adjacent slots treated as overlapping', rule: 'MS-OVL-01', wrap: plant(AdjacentOverlaps, 'adjacent-overlap') },
   { name: 'a one-page overlap missed', rule: 'MS-OVL-01', wrap: plant(OnePageOverlapMissed, 'one-page-overlap') },
   { name: 'stale gfn index after delete', rule: 'MS-LKP-02', wrap: plant(StaleGfnIndexAfterDelete, 'stale-gfn-index') },

@@ -10,12 +10,16 @@ export class GetDirtyLog extends MemslotCommand {
     readonly pick: number | null,
     readonly asId: number,
     readonly id: number,
+    readonly logged = false,
   ) {
     super();
   }
 
   resolve(m: Readonly<ModelBox>): Op {
-    const live = userSlots(m);
+    const all = userSlots(m);
+    const withBitmap = all.filter((s) => s.dirtyBitmap !== null);
+    // Reads of a slot with a bitmap, where the bits are (the migration loop).
+    const live = this.logged && withBitmap.length > 0 ? withBitmap : all;
     if (this.pick !== null && live.length > 0) {
       const t = live[this.pick % live.length]!;
       return { kind: 'dirtyLog', slot: slotNr(t.asId, t.id) };
@@ -25,12 +29,17 @@ export class GetDirtyLog extends MemslotCommand {
 
   toString(): string {
     const abs = `slot=${slotNr(this.asId, this.id)} /*as ${this.asId}, id ${this.id}*/`;
-    return `KVM_GET_DIRTY_LOG(${this.pick === null ? abs : `slot[${this.pick}] (or ${abs})`})`;
+    return `KVM_GET_DIRTY_LOG(${this.pick === null ? abs : `${this.logged ? 'logged ' : ''}slot[${this.pick}] (or ${abs})`})`;
   }
 }
 
 export function getDirtyLogArb(c: ArbConfig): fc.Arbitrary<GetDirtyLog> {
   return fc
-    .tuple(fc.oneof({ arbitrary: pickArb, weight: 2 }, { arbitrary: fc.constant(null), weight: 1 }), requestAsIdArb(c.profile), slotIdArb(c.profile))
-    .map(([p, a, i]) => new GetDirtyLog(p, a, i));
+    .tuple(
+      fc.oneof({ arbitrary: pickArb, weight: 2 }, { arbitrary: fc.constant(null), weight: 1 }),
+      requestAsIdArb(c.profile),
+      slotIdArb(c.profile),
+      fc.boolean(),
+    )
+    .map(([p, a, i, logged]) => new GetDirtyLog(p, a, i, logged));
 }

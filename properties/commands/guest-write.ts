@@ -12,12 +12,16 @@ export class GuestWrite extends MemslotCommand {
     readonly page: number,
     readonly offset: number,
     readonly asId: number,
+    readonly logged: boolean,
   ) {
     super();
   }
 
   resolve(m: Readonly<ModelBox>): Op {
-    const live = userSlots(m);
+    // Most writes go where they count: a slot with a dirty bitmap, when there is one.
+    const all = userSlots(m);
+    const withBitmap = all.filter((s) => s.dirtyBitmap !== null);
+    const live = this.logged && withBitmap.length > 0 ? withBitmap : all;
     if (this.pick !== null && live.length > 0) {
       const t = live[this.pick % live.length]!;
       const gfn = t.baseGfn + (BigInt(this.page) % t.npages);
@@ -30,7 +34,7 @@ export class GuestWrite extends MemslotCommand {
   }
 
   toString(): string {
-    return `guest_write(${this.pick === null ? `no slot, as ${this.asId}` : `slot[${this.pick}]`}, page ${this.page}, +${this.offset})`;
+    return `guest_write(${this.pick === null ? `no slot, as ${this.asId}` : `${this.logged ? 'logged ' : ''}slot[${this.pick}]`}, page ${this.page}, +${this.offset})`;
   }
 }
 
@@ -41,6 +45,7 @@ export function guestWriteArb(c: ArbConfig): fc.Arbitrary<GuestWrite> {
       fc.oneof(fc.nat({ max: 3 }), fc.nat({ max: 1 << 12 })),
       fc.nat({ max: 4095 }),
       asIdArb(c.profile),
+      fc.oneof({ arbitrary: fc.constant(true), weight: 3 }, { arbitrary: fc.constant(false), weight: 1 }),
     )
-    .map(([p, page, off, a]) => new GuestWrite(p, page, off, a));
+    .map(([p, page, off, a, logged]) => new GuestWrite(p, page, off, a, logged));
 }
