@@ -22,7 +22,10 @@ export class ClearDirtyLogCmd extends MemslotCommand {
   }
 
   resolve(m: Readonly<ModelBox>): Op {
-    const live = userSlots(m);
+    // Slots with a bitmap, when there are any: the others only answer ENOENT (MS-CLR-03).
+    const all = userSlots(m);
+    const withBitmap = all.filter((s) => s.dirtyBitmap !== null);
+    const live = withBitmap.length > 0 && this.pick !== null && this.pick % 4 !== 3 ? withBitmap : all;
     const t = this.pick !== null && live.length > 0 ? live[this.pick % live.length]! : null;
     const npages = t?.npages ?? 64n;
     const slot = t === null ? slotNr(this.asId, this.id) : slotNr(t.asId, t.id);
@@ -57,8 +60,8 @@ export function clearDirtyLogArb(c: ArbConfig): fc.Arbitrary<ClearDirtyLogCmd> {
       asId: requestAsIdArb(c.profile),
       id: slotIdArb(c.profile),
       word: fc.nat({ max: 8 }),
-      misaligned: fc.boolean(),
-      count: fc.constantFrom<Count>('to-end', 'to-end', 'words', 'short-odd', 'past'),
+      misaligned: fc.oneof({ arbitrary: fc.constant(false), weight: 4 }, { arbitrary: fc.constant(true), weight: 1 }),
+      count: fc.constantFrom<Count>('to-end', 'to-end', 'to-end', 'words', 'words', 'short-odd', 'past'),
       words: fc.nat({ max: 4 }),
       mask: fc.array(fc.oneof(fc.constant(0xff), fc.nat({ max: 255 })), { maxLength: 24 }),
     })

@@ -69,7 +69,7 @@ function entries(c: ArbConfig): Entry[] {
     [maxGfnArb, 2],
     [getDirtyLogArb, 6],
     [guestWriteArb, 6],
-    [clearDirtyLogArb, 2],
+    [clearDirtyLogArb, 3],
     [manualProtectArb, 1],
     [internalSlotArb, 3],
     [rawRegionArb, 4],
