@@ -23,7 +23,7 @@ import { buildRecorder } from '../sut/recorder.js';
 import { parseHelloLine } from '../sut/protocol.js';
 import { formatProfileLine, readTrace } from '../trace/trace.js';
 import { fileLines } from '../trace/lines.js';
-import { coverageLine, formatTraceReport, reportTrace } from '../lint/trace-report.js';
+import { formatTraceReport, reportTrace } from '../lint/trace-report.js';
 import { cpioNewc, type CpioEntry } from './cpio.js';
 import { prepareKernel, type PreparedKernel } from './fetch.js';
 import { initPrelude, qemuArgs } from './guest.js';
@@ -350,12 +350,11 @@ export async function recordVmmMatrix(o: VmmOptions): Promise<number> {
         const gz = path.join(o.outDir, `${base}.jsonl.gz`);
         writeFileSync(gz, gzipSync(Buffer.from(text), { level: 9 }));
         writeFileSync(path.join(o.outDir, `${base}.extra.jsonl.gz`), gzipSync(Buffer.from(r.extra.map((l) => `${l}\n`).join('')), { level: 9 }));
-        writeFileSync(path.join(o.outDir, `${base}.log`), `${r.log.join('\n')}\n`);
+        writeFileSync(path.join(o.outDir, `${base}.log`), `${r.log.map(monitorEcho).join('\n')}\n`);
         const report = await reportTrace(readTrace(fileLines(gz), gz), profile);
         process.stdout.write(
           `\n== ${base}: ${SCENARIOS[r.scenario]!.what}\n   exit ${r.status}, ${r.seconds.toFixed(1)} s in the guest, ${r.trace.length} trace lines, ${r.extra.length} side-log lines\n${formatTraceReport(report, 5)}\n`,
         );
-        void coverageLine;
         if (report.replay.mismatches > 0) status = 1;
         if (r.status !== 0 && status === 0) status = 2;
       }
@@ -364,6 +363,13 @@ export async function recordVmmMatrix(o: VmmOptions): Promise<number> {
     }
   }
   return status;
+}
+
+/** HMP echoes each typed character with cursor moves: keep the command as typed. */
+export function monitorEcho(line: string): string {
+  // eslint-disable-next-line no-control-regex
+  const m = /^\(qemu\) (?:.*\x1b\[D)?([^\x1b]*)\x1b\[K$/.exec(line);
+  return m ? `(qemu) ${m[1]}` : line;
 }
 
 function qemuVersion(): string {

@@ -24,6 +24,9 @@
  *   KVM_SET_MEMORY_ATTRIBUTES      set_memory_attributes
  *   KVM_CHECK_EXTENSION            check_extension ("vm" or "system") for spec/80's caps;
  *                                  others: side log
+ * /dev/kvm is recognised by its device number (10:232; MEMSLOT_RECORD_KVM_DEV=MAJOR:MINOR names
+ * a stand-in, for tests), a VM by the fd KVM_CREATE_VM returned, a guest_memfd by the fd
+ * KVM_CREATE_GUEST_MEMFD returned; close() forgets an fd.
  * The side log (MEMSLOT_RECORD_EXTRA, optional) gets, as JSON lines, what the trace cannot
  * express: other capabilities, requests on a VM older than the newest (the trace is one VM at a
  * time), answers outside the protocol (a negative check_extension, a positive set-region).
@@ -152,6 +155,8 @@ static int vm_count;      /* VMs created so far (the newest is vm_count) */
 static int cur_vm;        /* the VM the trace speaks for: the newest created, 0 before any */
 static int next_handle;   /* the next guest_memfd handle of cur_vm */
 
+static void read_kvm_dev(void);
+
 static void init_real(void) {
   if (real_ioctl == NULL) real_ioctl = (int (*)(int, unsigned long, ...))dlsym(RTLD_NEXT, "ioctl");
   if (real_close == NULL) real_close = (int (*)(int))dlsym(RTLD_NEXT, "close");
@@ -168,6 +173,7 @@ static int open_log(const char *var) {
 static void open_logs(void) {
   if (opened) return;
   opened = 1;
+  read_kvm_dev();
   out_fd = open_log("MEMSLOT_RECORD_OUT");
   extra_fd = open_log("MEMSLOT_RECORD_EXTRA");
 }
@@ -260,12 +266,23 @@ static void trace_or_extra(struct buf *t, int ret, int err, int vm, const char *
   emit(extra_fd, &b);
 }
 
-/* Which VM an fd is, classifying /dev/kvm on first sight. */
+/* /dev/kvm's device number: 10:232, or MEMSLOT_RECORD_KVM_DEV=MAJOR:MINOR (a stand-in, for tests). */
+static unsigned kvm_major = 10, kvm_minor = 232;
+static void read_kvm_dev(void) {
+  const char *d = getenv("MEMSLOT_RECORD_KVM_DEV");
+  unsigned a, b;
+  if (d != NULL && sscanf(d, "%u:%u", &a, &b) == 2) {
+    kvm_major = a;
+    kvm_minor = b;
+  }
+}
+
+/* Which kind an fd is, classifying /dev/kvm on first sight. */
 static int classify(int fd) {
   if (fd < 0 || fd >= FD_MAX) return 0;
   if (fd_kind[fd] != 0) return fd_kind[fd];
   struct stat st;
-  if (fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) && major(st.st_rdev) == 10 && minor(st.st_rdev) == 232) {
+  if (fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) && major(st.st_rdev) == kvm_major && minor(st.st_rdev) == kvm_minor) {
     fd_kind[fd] = 1;
   }
   return fd_kind[fd];
