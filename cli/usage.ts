@@ -18,6 +18,9 @@ Usage:
       Replay a trace through the model (and a SUT), comparing every answer.
   memslot-oracle record --sut kvm|"CMD ARGS" --out FILE [--seed S] [--sequences N] [--steps N] [--wide]
       Send random request sequences to a SUT and write its answers as a trace.
+  memslot-oracle record --out FILE [--profile P] -- CMD ARGS
+      Run a VMM under the ioctl recorder (LD_PRELOAD): its memslot ioctls and the kernel's answers as a trace,
+      what a trace cannot hold in FILE.extra.jsonl; then replay it with its coverage and the VMM checks.
   memslot-oracle repro TRACE [--format c|vitest|text] [--out FILE]
       Turn a trace into a C program (run it against /dev/kvm), a vitest file, or a readable list.
   memslot-oracle vectors --out FILE [--profile P] [--seed S] [--count N]

@@ -27,8 +27,11 @@ export const READY_MARKER = '@@memslot-oracle:kvm-sut-ready@@';
 /** The virtio-serial port's name inside the guest (/sys/class/virtio-ports/vport*p*\/name). */
 export const PORT_NAME = 'memslot-sut';
 
-/** The /init script for these modules (in load order). */
-export function initScript(modules: readonly ModuleFile[]): string {
+/**
+ * The start of every /init: mounts, the modules (in load order), /dev/kvm checked, and the
+ * virtio port named memslot-sut found (its device in $port). Defines say and die.
+ */
+export function initPrelude(modules: readonly ModuleFile[]): string {
   const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
   const loads = modules
     .map((m) => {
@@ -58,7 +61,12 @@ while [ $i -lt 400 ]; do
   i=$((i + 1))
 done
 [ -n "$port" ] || die "no virtio port named ${PORT_NAME}"
-say "driver on $port"
+`;
+}
+
+/** The /init script for these modules (in load order). */
+export function initScript(modules: readonly ModuleFile[]): string {
+  return `${initPrelude(modules)}say "driver on $port"
 exec 3<>"$port"
 echo "${READY_MARKER}" >&3
 /kvm-sut <&3 >&3 3>&-

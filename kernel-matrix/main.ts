@@ -41,7 +41,8 @@ const RECORDER: Recorder = recordRandomThenFill;
 void recordByReplay;
 void recordWithOracle;
 
-const USAGE = `usage: npm run kernel-matrix -- [--kernels ${KERNELS.map((k) => k.name).join(',')} | --vmlinuz BZIMAGE --modules DIR] [--npt 0|1] [--check-runs N] [--no-fill] [--fill-memory 3G] [--steps N] [--seed S] [--out DIR] [--timeout MS] [--refresh] [--verbose]`;
+const USAGE = `usage: npm run kernel-matrix -- [--kernels ${KERNELS.map((k) => k.name).join(',')} | --vmlinuz BZIMAGE --modules DIR] [--npt 0|1] [--check-runs N] [--no-fill] [--fill-memory 3G] [--steps N] [--seed S] [--out DIR] [--timeout MS] [--refresh] [--verbose]
+       npm run kernel-matrix -- --vmm qemu [--kernels 6.1] [--scenarios boot,dimm,virtio-mem,migrate,reboot] [--memory 2G] [--out DIR]`;
 
 export interface Row {
   readonly kernel: string;
@@ -144,6 +145,9 @@ async function main(argv: string[]): Promise<number> {
       refresh: { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
+      vmm: { type: 'string' },
+      scenarios: { type: 'string' },
+      memory: { type: 'string', default: '2G' },
     },
   });
   if (values.help) {
@@ -169,6 +173,21 @@ async function main(argv: string[]): Promise<number> {
         return k;
       });
   if (values.npt !== undefined && values.npt !== '0' && values.npt !== '1') throw new SetupError(`--npt must be 0 or 1`);
+  if (values.vmm !== undefined) {
+    if (values.vmm !== 'qemu') throw new SetupError(`--vmm: only qemu (the host's qemu-system-x86_64, run inside the guest) is known, got ${values.vmm}`);
+    if (own || values.npt !== undefined) throw new SetupError(`--vmm qemu records the table's kernels with the module's default npt (no --vmlinuz, --npt)`);
+    const { recordVmmMatrix, SCENARIOS, VMM_OUT_DIR } = await import('./vmm.js');
+    const scenarios = values.scenarios === undefined ? Object.keys(SCENARIOS) : values.scenarios.split(',').map((s) => s.trim());
+    const progress = new Progress();
+    return recordVmmMatrix({
+      kernels: values.kernels === undefined ? [findKernel('6.1')!] : kernels,
+      scenarios,
+      outDir: values.out ?? VMM_OUT_DIR(),
+      memory: values.memory,
+      refresh: values.refresh,
+      log: (s) => progress.log(s),
+    });
+  }
   const steps = Number(values.steps);
   const seed = Number(values.seed);
   const timeoutMs = Number(values.timeout);

@@ -109,31 +109,62 @@ export interface BuildOptions {
 
 const builds = new Map<string, Promise<string>>();
 
+/** A C program or library of the package, compiled on first use into the cache. */
+export interface CBuild {
+  /** Its source, relative to the package root. */
+  readonly source: string;
+  /** The cached file's name before the source hash (`kvm-sut`). */
+  readonly name: string;
+  /** After the hash (`-static`, `.so`). */
+  readonly suffix: string;
+  /** Flags after CFLAGS (`-static`; `-shared -fPIC`). */
+  readonly flags: readonly string[];
+  /** Flags after the source (`-ldl`). */
+  readonly libs: readonly string[];
+  /** Said after a failed compile (`static: is libc6-dev installed?`). */
+  readonly hint?: string;
+}
+
+/**
+ * Compiles a C source of the package (if not cached yet) with \`$CC\`, under a name holding the
+ * first 12 hex digits of the source's sha256, and resolves with the output's path. Errors are
+ * SutError 'setup'.
+ */
+export function buildCached(b: CBuild): Promise<string> {
+  const source = path.join(packageRoot(), b.source);
+  let text: Buffer;
+  try {
+    text = readFileSync(source);
+  } catch (e) {
+    return Promise.reject(new SutError(`cannot read ${source} (${(e as NodeJS.ErrnoException).code ?? String(e)}); reinstall the package`, 'setup'));
+  }
+  const hash = createHash('sha256').update(text).digest('hex').slice(0, 12);
+  const cc = compilerCommand();
+  const out = path.join(cacheDir(), `${b.name}-${hash}${b.suffix}`);
+  const key = `${cc.join('\0')}\0${out}`;
+  let build = builds.get(key);
+  if (!build) {
+    build = compile(cc, source, out, b);
+    builds.set(key, build);
+    build.catch(() => builds.delete(key));
+  }
+  return build;
+}
+
 /**
  * Compiles the driver (if not cached yet) and resolves with the executable's path. Does not
  * check /dev/kvm, so it can build a driver to run elsewhere. Errors are SutError 'setup'.
  */
 export function buildKvmDriver(opts: BuildOptions = {}): Promise<string> {
-  const source = kvmDriverSource();
-  let text: Buffer;
-  try {
-    text = readFileSync(source);
-  } catch (e) {
-    return Promise.reject(
-      new SutError(`cannot read the driver source ${source} (${(e as NodeJS.ErrnoException).code ?? String(e)}); reinstall the package`, 'setup'),
-    );
-  }
-  const hash = createHash('sha256').update(text).digest('hex').slice(0, 12);
-  const cc = compilerCommand();
-  const out = path.join(cacheDir(), `kvm-sut-${hash}${opts.static ? '-static' : ''}`);
-  const key = `${cc.join('\0')}\0${out}`;
-  let build = builds.get(key);
-  if (!build) {
-    build = compile(cc, source, out, opts.static === true);
-    builds.set(key, build);
-    build.catch(() => builds.delete(key));
-  }
-  return build;
+  const isStatic = opts.static === true;
+  return buildCached({
+    source: SOURCE_IN_PACKAGE,
+    name: 'kvm-sut',
+    suffix: isStatic ? '-static' : '',
+    flags: isStatic ? ['-static'] : [],
+    libs: [],
+    ...(isStatic ? { hint: 'static: is libc6-dev installed?' } : {}),
+  });
 }
 
 /**
@@ -146,17 +177,17 @@ export async function kvmDriverPath(): Promise<string> {
   return buildKvmDriver();
 }
 
-function isExecutableFile(p: string): boolean {
+function isBuilt(p: string, executable: boolean): boolean {
   try {
     const st = statSync(p);
-    return st.isFile() && (st.mode & 0o111) !== 0;
+    return st.isFile() && (!executable || (st.mode & 0o111) !== 0);
   } catch {
     return false;
   }
 }
 
-async function compile(cc: string[], source: string, out: string, isStatic: boolean): Promise<string> {
-  if (isExecutableFile(out)) return out;
+async function compile(cc: string[], source: string, out: string, b: CBuild): Promise<string> {
+  if (isBuilt(out, !b.flags.includes('-shared'))) return out;
   const dir = path.dirname(out);
   try {
     mkdirSync(dir, { recursive: true });
@@ -168,7 +199,7 @@ async function compile(cc: string[], source: string, out: string, isStatic: bool
   }
   const tmp = `${out}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   const [file, ...ccArgs] = cc;
-  const args = [...ccArgs, ...CFLAGS, ...(isStatic ? ['-static'] : []), '-o', tmp, source];
+  const args = [...ccArgs, ...CFLAGS, ...b.flags, '-o', tmp, source, ...b.libs];
   try {
     await new Promise<void>((resolve, reject) => {
       execFile(file!, args, { timeout: COMPILE_TIMEOUT_MS, maxBuffer: 16 << 20 }, (err, _stdout, stderr) => {
@@ -190,7 +221,7 @@ async function compile(cc: string[], source: string, out: string, isStatic: bool
         const status = err.killed ? `was killed (${err.signal ?? 'timeout'})` : `failed (exit ${String(err.code)})`;
         reject(
           new SutError(
-            `compiling ${source} with ${cc.join(' ')} ${status}${isStatic ? ' (static: is libc6-dev installed?)' : ''}; fix the compiler setup or set CC: ${tail}`,
+            `compiling ${source} with ${cc.join(' ')} ${status}${b.hint !== undefined ? ` (${b.hint})` : ''}; fix the compiler setup or set CC: ${tail}`,
             'setup',
           ),
         );

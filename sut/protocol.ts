@@ -127,6 +127,18 @@ function withStderr(e: unknown, child: ChildSut): unknown {
   return e;
 }
 
+/** A SUT's hello answer line, checked as the client checks it (SutError 'protocol' when it is not valid). */
+export function parseHelloLine(line: string): Hello {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    throw new SutError(`the SUT's hello answer ${quote(line)} is not JSON`, 'protocol');
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new SutError(`the SUT's hello answer ${quote(line)} is not a JSON object`, 'protocol');
+  return parseHello(v, line);
+}
+
 function parseHello(value: unknown, line: string): Hello {
   const bad = (why: string): SutError => new SutError(`the SUT's hello answer ${quote(line)} is not valid: ${why}`, 'protocol');
   const v = value as Record<string, unknown>;

@@ -108,8 +108,9 @@ export async function record(opts: RecordOptions): Promise<RecordSummary> {
 }
 
 export async function recordCli(args: string[]): Promise<number> {
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args,
+    allowPositionals: true,
     options: {
       sut: { type: 'string' },
       out: { type: 'string' },
@@ -121,8 +122,19 @@ export async function recordCli(args: string[]): Promise<number> {
       timeout: { type: 'string' },
     },
   });
-  if (values.sut === undefined) throw new UsageError('record needs --sut kvm|"CMD ARGS"');
+  const dashDash = args.indexOf('--');
+  if (positionals.length > 0 && (dashDash < 0 || args.length - dashDash - 1 !== positionals.length))
+    throw new UsageError(`record: unexpected argument ${JSON.stringify(positionals[0])}; a VMM to record comes after --: record --out FILE -- CMD ARGS`);
   if (values.out === undefined) throw new UsageError('record needs --out FILE');
+  if (dashDash >= 0) {
+    if (values.sut !== undefined) throw new UsageError('record: --sut (random requests to a SUT) and -- CMD (a VMM under the recorder) exclude each other');
+    if (positionals.length === 0) throw new UsageError('record -- needs a command: record --out FILE -- CMD ARGS');
+    for (const o of ['seed', 'sequences', 'steps', 'wide'] as const)
+      if (values[o] !== undefined) throw new UsageError(`record: --${o} is for random requests (--sut), not for recording a VMM (-- CMD)`);
+    const { recordVmm } = await import('./record-vmm.js');
+    return recordVmm({ command: positionals, out: values.out, profile: values.profile, timeoutMs: parseTimeout(values.timeout) });
+  }
+  if (values.sut === undefined) throw new UsageError('record needs --sut kvm|"CMD ARGS" (random requests to a SUT) or -- CMD ARGS (a VMM under the recorder)');
   const seed = seedOption(values.seed);
   const wide = values.wide === true;
   const sequences = intOption('sequences', values.sequences, wide ? 5 : 100);
