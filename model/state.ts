@@ -5,23 +5,15 @@
  * keyed by `baseGfn` and one by `id`, holding the same slot objects; every change returns new
  * maps and leaves the old ones as they were (model/internal/sorted-map.ts).
  */
-import type * as sortedBtree from 'sorted-btree';
 import type { RuleId } from '../spec/rules.js';
-import { emptyBigintMap, emptyNumberMap } from './internal/sorted-map.js';
+import { emptyBigintMap, emptyNumberMap, type SortedMap } from './internal/sorted-map.js';
 import type { ObservableState } from './invariants.js';
 import type { DirtyRuns } from './dirty-bits.js';
 import type { Profile } from './profiles.js';
 import type { Gfn, Memslot } from './types.js';
 import { KVM_X86_DEFAULT_VM, vmProfile } from './vm-types.js';
 
-/**
- * A persistent sorted map (sorted-btree's copy-on-write B+ tree): its reads, O(log n) each, and
- * `with`/`without`, which return a new map. No method that changes a map in place is in the type.
- */
-export type SortedMap<K, V> = Pick<
-  sortedBtree.default<K, V>,
-  'size' | 'get' | 'getPairOrNextLower' | 'nextLowerPair' | 'nextHigherPair' | 'getRange' | 'valuesArray' | 'with' | 'without'
->;
+export type { SortedMap };
 
 export interface AddressSpace {
   readonly asId: number;

@@ -6,7 +6,16 @@
  * handed out stays valid and unchanged, as the immutable state requires.
  */
 import btree from 'sorted-btree';
-import type { SortedMap } from '../state.js';
+import type * as sortedBtree from 'sorted-btree';
+
+/**
+ * A persistent sorted map (sorted-btree's copy-on-write B+ tree): its reads, O(log n) each, and
+ * `with`/`without`, which return a new map. No method that changes a map in place is in the type.
+ */
+export type SortedMap<K, V> = Pick<
+  sortedBtree.default<K, V>,
+  'size' | 'get' | 'getPairOrNextLower' | 'nextLowerPair' | 'nextHigherPair' | 'getRange' | 'valuesArray' | 'with' | 'without'
+>;
 
 // sorted-btree is CommonJS: Node gives its module.exports as the default export.
 const BTree = btree.default;
