@@ -5,10 +5,10 @@
  */
 import { parseArgs } from 'node:util';
 import { LINE_PROFILES, PROFILES, profileToJson } from '../model/profiles.js';
-import { fileLines } from '../trace/lines.js';
+import { fileLineBatches, fileLines } from '../trace/lines.js';
 import { resolveProfile } from './profile-arg.js';
 import { formatReplay, replay } from '../trace/replay.js';
-import { InputError, readTrace } from '../trace/trace.js';
+import { InputError, readTrace, readTraceBatches } from '../trace/trace.js';
 import { intOption, parseTimeout } from './options.js';
 import { formatLint, lintTrace, VmmLinter } from '../lint/vmm-lint.js';
 import { USAGE, UsageError } from './usage.js';
@@ -30,7 +30,11 @@ async function replayCommand(args: string[]): Promise<number> {
     return replayWithSut(path, profile, values.sut, values.profile !== undefined, parseTimeout(values.timeout), values.record);
   }
   const linter = new VmmLinter(profile);
-  const summary = await replay(readTrace(fileLines(path), path), { profile, onStep: (s) => linter.step(s), onReset: async (p) => linter.reset(p) });
+  const summary = await replay(readTraceBatches(fileLineBatches(path), path), {
+    profile,
+    onStep: (s) => linter.step(s),
+    onReset: async (p) => linter.reset(p),
+  });
   process.stdout.write(`${formatReplay(summary, false)}\n\n${formatLint(linter.finish())}\n`);
   return summary.mismatches === 0 ? 0 : 1;
 }

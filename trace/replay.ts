@@ -51,8 +51,21 @@ export interface ReplayStep {
   readonly answer: Answer;
 }
 
-/** Replays parsed trace lines. Throws InputError on a defect of the input. */
-export async function replay(lines: AsyncIterable<TraceLine>, opts: ReplayOptions): Promise<ReplaySummary> {
+/**
+ * Replays parsed trace lines, one at a time or in batches (readTraceBatches()). Throws
+ * InputError on a defect of the input.
+ */
+export async function replay(lines: AsyncIterable<TraceLine | readonly TraceLine[]>, opts: ReplayOptions): Promise<ReplaySummary> {
+  const input = lines[Symbol.asyncIterator]();
+  try {
+    return await replayFrom(input, opts);
+  } finally {
+    // As for-await does: the input is closed however the replay ends (a file stream, say).
+    await input.return?.();
+  }
+}
+
+async function replayFrom(input: AsyncIterator<TraceLine | readonly TraceLine[]>, opts: ReplayOptions): Promise<ReplaySummary> {
   const limit = opts.reportLimit ?? 10;
   let vm = model.createVm(opts.profile);
   let steps = 0;
@@ -60,11 +73,22 @@ export async function replay(lines: AsyncIterable<TraceLine>, opts: ReplayOption
   let resourceSteps = 0;
   const first: Mismatch[] = [];
   const ruleCounts = new Map<RuleId, number>();
-  await opts.onReset?.(opts.profile);
-  for await (const t of lines) {
+  if (opts.onReset !== undefined) await opts.onReset(opts.profile);
+  // Nothing below awaits without a SUT: the lines of a batch replay without a promise each.
+  let batch: readonly TraceLine[] = [];
+  let next = 0;
+  for (;;) {
+    if (next === batch.length) {
+      const r = await input.next();
+      if (r.done === true) break;
+      batch = isBatch(r.value) ? r.value : [r.value];
+      next = 0;
+      continue;
+    }
+    const t = batch[next++]!;
     if (t.kind === 'profile') {
       vm = model.createVm(t.profile);
-      await opts.onReset?.(t.profile);
+      if (opts.onReset !== undefined) await opts.onReset(t.profile);
       continue;
     }
     const defect = requestDefect(vm, t.request);
@@ -103,6 +127,10 @@ export async function replay(lines: AsyncIterable<TraceLine>, opts: ReplayOption
     }
   }
   return { steps, mismatches, resourceSteps, first, ruleCounts };
+}
+
+function isBatch(x: TraceLine | readonly TraceLine[]): x is readonly TraceLine[] {
+  return Array.isArray(x);
 }
 
 /** The human-readable report: the summary line first, then the first mismatches. */

@@ -5,7 +5,8 @@
  * tree in O(1) and copy the O(log n) nodes on the path they change: every tree the model has
  * handed out stays valid and unchanged, as the immutable state requires.
  */
-import btree from 'sorted-btree';
+import { createRequire } from 'node:module';
+import type btree from 'sorted-btree';
 import type * as sortedBtree from 'sorted-btree';
 
 /**
@@ -17,8 +18,9 @@ export type SortedMap<K, V> = Pick<
   'size' | 'get' | 'getPairOrNextLower' | 'nextLowerPair' | 'nextHigherPair' | 'getRange' | 'valuesArray' | 'with' | 'without'
 >;
 
-// sorted-btree is CommonJS: Node gives its module.exports as the default export.
-const BTree = btree.default;
+// sorted-btree is CommonJS. Loaded with require(): an ESM import of a CommonJS module makes Node
+// parse it for its export names (cjs-module-lexer), about 50 ms of every CLI run's start.
+const BTree = (createRequire(import.meta.url)('sorted-btree') as typeof btree).default;
 
 function compareBigint(a: bigint, b: bigint): number {
   return a < b ? -1 : a > b ? 1 : 0;
