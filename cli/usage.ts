@@ -14,7 +14,7 @@ Usage:
       Run the stateful conformance suite against an implementation (default: scalable).
   memslot-oracle check --sut kvm|"CMD ARGS" [--seed S] [--runs N] [--max-steps N] [--profile P] [--out DIR] [--timeout MS]
       The same suite over the SUT protocol (spec/80-protocol.md), against any program or /dev/kvm.
-  memslot-oracle replay TRACE [--profile NAME|FILE] [--sut kvm|"CMD ARGS"] [--timeout MS] [--record OUT]
+  memslot-oracle replay TRACE [--profile NAME|FILE] [--sut kvm|"CMD ARGS"] [--timeout MS] [--record OUT] [--lint]
       Replay a trace through the model (and a SUT), comparing every answer.
   memslot-oracle record --sut kvm|"CMD ARGS" --out FILE [--seed S] [--sequences N] [--steps N] [--wide]
       Send random request sequences to a SUT and write its answers as a trace.

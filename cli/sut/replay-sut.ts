@@ -18,6 +18,7 @@ export async function replayWithSut(
   explicitProfile: boolean,
   timeoutMs: number,
   recordTo?: string,
+  lint = false,
 ): Promise<number> {
   const sut = await SutClient.start(sutSpec, { timeoutMs });
   let out: WriteStream | null = null;
@@ -45,7 +46,7 @@ export async function replayWithSut(
     const linter = new VmmLinter(start);
     const summary = await replay(checked(), {
       profile: start,
-      onStep: (s) => linter.step(s),
+      ...(lint ? { onStep: (s: Parameters<VmmLinter['step']>[0]) => linter.step(s) } : {}),
       onReset: async (p) => {
         linter.reset(p);
         if (p === start) write(formatProfileLine(p));
@@ -58,7 +59,7 @@ export async function replayWithSut(
       },
       sutSupports: (r) => sut.supportsRequest(r),
     });
-    process.stdout.write(`SUT: ${sut.description}\n${formatReplay(summary, true)}\n\n${formatLint(linter.finish())}\n`);
+    process.stdout.write(`SUT: ${sut.description}\n${formatReplay(summary, true)}\n${lint ? `\n${formatLint(linter.finish())}\n` : ''}`);
     return summary.mismatches === 0 ? 0 : 1;
   } finally {
     await sut.close();
