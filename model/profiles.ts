@@ -59,7 +59,8 @@ const MEMORY_API_618 = {
   guestMemfd: true,
   guestMemfdSlots: 'all',
   guestMemfdFlags: 3n,
-  gmemBindErrno: 'EEXIST',
+  // Probed on 6.18.15: a second binding of a bound range fails with EINVAL, as in 6.12 (EEXIST came in 7.x).
+  gmemBindErrno: 'EINVAL',
   gmemBindLate: false,
   memoryAttributes: true,
   dirtyRingMaxBytes: 65536 * 16,
@@ -155,7 +156,7 @@ export const LINE_PROFILES: Readonly<Record<string, Profile>> = {
   /** Linux 6.18 (Debian 6.18.15, trixie-backports). */
   'linux-6.18-x86_64': { name: 'linux-6.18-x86_64', addressSpaces: 2, ...MAINLINE },
   /** Linux 7.3 (Debian 7.3.4, trixie-backports). */
-  'linux-7.3-x86_64': { name: 'linux-7.3-x86_64', addressSpaces: 2, ...MAINLINE, gmemBindLate: true },
+  'linux-7.3-x86_64': { name: 'linux-7.3-x86_64', addressSpaces: 2, ...MAINLINE, gmemBindErrno: 'EEXIST', gmemBindLate: true },
 };
 
 /**
@@ -165,13 +166,34 @@ export const LINE_PROFILES: Readonly<Record<string, Profile>> = {
  */
 export const SOURCE_PROFILES: Readonly<Record<string, Profile>> = {
   /** 7.2.13 (Debian sid): as 7.3, but the already-bound check runs inside kvm_gmem_bind(), before the arch checks (K72 kvm_main.c:2108). */
-  'linux-7.2-x86_64': { name: 'linux-7.2-x86_64', addressSpaces: 2, ...MAINLINE },
+  'linux-7.2-x86_64': { name: 'linux-7.2-x86_64', addressSpaces: 2, ...MAINLINE, gmemBindErrno: 'EEXIST' },
   /** 7.3 built with CONFIG_KVM_SW_PROTECTED_VM and the TDP MMU: DEFAULT and SW_PROTECTED (x86.c:7134-7135). */
-  'linux-7.3-x86_64-sw-protected': { name: 'linux-7.3-x86_64-sw-protected', addressSpaces: 2, ...MAINLINE, gmemBindLate: true, vmTypes: 0b11 },
+  'linux-7.3-x86_64-sw-protected': {
+    name: 'linux-7.3-x86_64-sw-protected',
+    addressSpaces: 2,
+    ...MAINLINE,
+    gmemBindErrno: 'EEXIST',
+    gmemBindLate: true,
+    vmTypes: 0b11,
+  },
   /** 7.3 on an AMD host with SEV-SNP: DEFAULT, SEV, SEV_ES, SNP (sev.c:3243-3251). */
-  'linux-7.3-x86_64-amd-sev': { name: 'linux-7.3-x86_64-amd-sev', addressSpaces: 2, ...MAINLINE, gmemBindLate: true, vmTypes: 0b11101 },
+  'linux-7.3-x86_64-amd-sev': {
+    name: 'linux-7.3-x86_64-amd-sev',
+    addressSpaces: 2,
+    ...MAINLINE,
+    gmemBindErrno: 'EEXIST',
+    gmemBindLate: true,
+    vmTypes: 0b11101,
+  },
   /** 7.3 on an Intel host with TDX: DEFAULT and TDX (vmx/main.c:1105). */
-  'linux-7.3-x86_64-intel-tdx': { name: 'linux-7.3-x86_64-intel-tdx', addressSpaces: 2, ...MAINLINE, gmemBindLate: true, vmTypes: 0b100001 },
+  'linux-7.3-x86_64-intel-tdx': {
+    name: 'linux-7.3-x86_64-intel-tdx',
+    addressSpaces: 2,
+    ...MAINLINE,
+    gmemBindErrno: 'EEXIST',
+    gmemBindLate: true,
+    vmTypes: 0b100001,
+  },
 };
 
 /** The parameters a built-in profile takes after its name (`NAME,max_gfn=0x...`). */

@@ -75,7 +75,7 @@ export const RULES = {
   'MS-GMB-02': 'a guest_memfd CREATE whose fd is not a guest_memfd fails with EINVAL',
   'MS-GMB-03': "a guest_memfd CREATE with another VM's guest_memfd fails with EINVAL",
   'MS-GMB-04': "a guest_memfd CREATE whose range passes the file's size fails with EINVAL",
-  'MS-GMB-05': 'a guest_memfd CREATE over a file range bound to another slot fails with the line errno (EINVAL 6.12, EEXIST 7.2+)',
+  'MS-GMB-05': 'a guest_memfd CREATE over a file range bound to another slot fails with the line errno (EINVAL 6.12 and 6.18, EEXIST 7.2+)',
   'MS-GMB-06': 'a guest_memfd CREATE binds the file range to the slot; DELETE unbinds it',
   'MS-X86-02': "a CREATE or MOVE whose last gfn has one of the VM's gfn_direct_bits (TDX) fails with EINVAL",
   'MS-GMF-01': 'KVM_CREATE_GUEST_MEMFD fails with ENOTTY where the kernel lacks it',

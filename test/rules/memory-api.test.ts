@@ -119,7 +119,7 @@ describe('KVM_SET_USER_MEMORY_REGION2', () => {
     expect(s.fired[0]).toBe('MS-V2-02');
     expectTitleCites('MS-V2-02');
   });
-  it('[MS-GMS-01] 6.12 refuses guest_memfd slots on a type-0 VM; 7.2, 7.3 (and 6.18 by default) accept them', () => {
+  it('[MS-GMS-01] 6.12 refuses guest_memfd slots on a type-0 VM; 6.18 (probed), 7.2 and 7.3 accept them', () => {
     err(vmWithGmem(K612), r2(0, 0n, MB), 'EINVAL', 'MS-GMS-01');
     for (const p of [K72, K73, K618]) expect(setUserMemoryRegion2(vmWithGmem(p), r2(0, 0n, MB)).result.ok).toBe(true);
   });
@@ -169,8 +169,9 @@ describe('guest_memfd bindings', () => {
     err(vm, r2(0, 0n, MB, G, MB + 0x1000n), 'EINVAL', 'MS-GMB-04');
     ok(vm, r2(0, 0n, MB, G, MB), 'MS-CRT-02');
   });
-  it('[MS-GMB-05] a file range bound to another slot: EINVAL on 6.12 (private-memory VM), EEXIST on 7.2 and 7.3', () => {
+  it('[MS-GMB-05] a file range bound to another slot: EINVAL on 6.12 (private-memory VM) and 6.18, EEXIST on 7.2 and 7.3', () => {
     const first = (p: Profile, t = 0): VmState => ok(vmWithGmem(p, 4n * MB, t), r2(0, 0n, MB, G, MB), 'MS-CRT-02');
+    err(first(K618), r2(1, 8n * MB, MB, G, MB), 'EINVAL', 'MS-GMB-05');
     err(first(K73), r2(1, 8n * MB, MB, G, 0x1f_f000n - 0x10_0000n + MB), 'EEXIST', 'MS-GMB-05');
     err(first(K72), r2(1, 8n * MB, MB, G, MB), 'EEXIST', 'MS-GMB-05');
     const k612sw: Profile = { ...K612, name: 'k612-sw', vmTypes: 0b11 };
