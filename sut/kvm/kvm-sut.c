@@ -15,6 +15,19 @@
  *     -> {"ret":0} | {"errno":"EINVAL"}    KVM_SET_USER_MEMORY_REGION (v1)
  *   {"op":"get_dirty_log","slot":N}
  *     -> {"ret":0} | {"errno":"ENOENT"}    KVM_GET_DIRTY_LOG
+ *   The 6.8+ memory API (spec/80 "Optional: the 6.8+ memory API"), listed in
+ *   hello only where the running kernel has the ioctl:
+ *   {"op":"reset","vm_type":N}              KVM_CREATE_VM(N) before the old VM
+ *     -> {"ok":true} | {"errno":"EINVAL"}   is closed; refused: the old VM stays
+ *   {"op":"create_guest_memfd","size":"0x..","flags":"0x.."}
+ *     -> {"ret":0} | {"errno":..}           the next handle (0, 1, .. per VM)
+ *   {"op":"set_user_memory_region2", v1 fields, "guest_memfd_offset":"0x..",
+ *    "guest_memfd": handle | "other_vm" | "memfd" | "closed"}
+ *     -> {"ret":0} | {"errno":..}           KVM_SET_USER_MEMORY_REGION2
+ *   {"op":"set_memory_attributes","address","size","attributes","flags"}
+ *     -> {"ret":0} | {"errno":..}           KVM_SET_MEMORY_ATTRIBUTES
+ *   {"op":"check_extension","cap":"GUEST_MEMFD","fd":"vm"|"system"}
+ *     -> {"value":N}                        KVM_CHECK_EXTENSION
  *   anything else, or an unparsable line -> {"error":"..."}
  *
  * u32 fields are JSON numbers; u64 fields are JSON strings, "0x" hex or
@@ -71,6 +84,9 @@
 
 #include <linux/kvm.h>
 
+typedef uint32_t u32;
+typedef uint64_t u64;
+
 /* Capability numbers, for headers older than the running kernel. */
 #ifndef KVM_CAP_NR_MEMSLOTS
 #define KVM_CAP_NR_MEMSLOTS 10
@@ -81,6 +97,68 @@
 #ifndef KVM_CAP_MULTI_ADDRESS_SPACE
 #define KVM_CAP_MULTI_ADDRESS_SPACE 118
 #endif
+
+/*
+ * The 6.8+ memory API (spec/28-memory-api.md), from the kernel's uapi
+ * (include/uapi/linux/kvm.h of 6.12 and 7.3): the host's header may be older
+ * than the running kernel, so the structs and ioctl numbers are our own, under
+ * our own names (no clash with a header that has them).
+ */
+#define MS_KVM_CAP_USER_MEMORY			3
+#define MS_KVM_CAP_NR_MEMSLOTS			10
+#define MS_KVM_CAP_READONLY_MEM			81
+#define MS_KVM_CAP_MULTI_ADDRESS_SPACE		118
+#define MS_KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2	168
+#define MS_KVM_CAP_DIRTY_LOG_RING		192
+#define MS_KVM_CAP_DIRTY_LOG_RING_ACQ_REL	223
+#define MS_KVM_CAP_USER_MEMORY2			231
+#define MS_KVM_CAP_MEMORY_ATTRIBUTES		233
+#define MS_KVM_CAP_GUEST_MEMFD			234
+#define MS_KVM_CAP_VM_TYPES			235
+#define MS_KVM_CAP_GUEST_MEMFD_FLAGS		244
+
+#define MS_KVM_MEM_GUEST_MEMFD			(1U << 2)
+
+struct ms_kvm_userspace_memory_region2 {
+	u32 slot;
+	u32 flags;
+	u64 guest_phys_addr;
+	u64 memory_size;
+	u64 userspace_addr;
+	u64 guest_memfd_offset;
+	u32 guest_memfd;
+	u32 pad1;
+	u64 pad2[14];
+};
+
+struct ms_kvm_create_guest_memfd {
+	u64 size;
+	u64 flags;
+	u64 reserved[6];
+};
+
+struct ms_kvm_memory_attributes {
+	u64 address;
+	u64 size;
+	u64 attributes;
+	u64 flags;
+};
+
+_Static_assert(sizeof(struct ms_kvm_userspace_memory_region2) == 160, "region2 is 160 bytes");
+_Static_assert(sizeof(struct ms_kvm_create_guest_memfd) == 64, "create_guest_memfd is 64 bytes");
+_Static_assert(sizeof(struct ms_kvm_memory_attributes) == 32, "memory_attributes is 32 bytes");
+
+#define MS_KVM_SET_USER_MEMORY_REGION2 \
+	_IOW(KVMIO, 0x49, struct ms_kvm_userspace_memory_region2)
+#define MS_KVM_SET_MEMORY_ATTRIBUTES \
+	_IOW(KVMIO, 0xd2, struct ms_kvm_memory_attributes)
+#define MS_KVM_CREATE_GUEST_MEMFD \
+	_IOWR(KVMIO, 0xd4, struct ms_kvm_create_guest_memfd)
+
+/* The fd passed where a request carries no guest_memfd (spec/80). */
+#define NO_GUEST_MEMFD 0xffffffffU
+/* Size of the guest_memfd made for "other_vm" (any size does, spec/80). */
+#define OTHER_VM_GMEM_SIZE (1ULL << 30)
 
 #if defined(__x86_64__) || defined(__i386__)
 #define KVM_INTERNAL_MEM_SLOTS 3	/* TSS, APIC access page, identity map */
@@ -93,9 +171,6 @@
 #define PROTOCOL_VERSION 1
 /* Unknown slot in get_dirty_log: a bitmap buffer for 2^31 pages (256 MiB). */
 #define MAX_BITMAP_BYTES ((1ULL << 31) / 8)
-
-typedef uint32_t u32;
-typedef uint64_t u64;
 
 /* ------------------------------------------------------------------------ */
 /* Output                                                                   */
@@ -150,17 +225,25 @@ static void answer_errorf(const char *fmt, ...)
 
 static const char *errno_name(int err, char *buf, size_t len)
 {
-	switch (err) {
-	case EINVAL: return "EINVAL";
-	case EEXIST: return "EEXIST";
-	case ENOENT: return "ENOENT";
-	case ENOMEM: return "ENOMEM";
-	case EIO: return "EIO";
-	case EFAULT: return "EFAULT";
-	case ENXIO: return "ENXIO";
-	case EBADF: return "EBADF";
-	case EPERM: return "EPERM";
-	}
+	/* The names of the kernel's uapi (asm-generic errno-base.h, errno.h). */
+	static const struct { int err; const char *name; } names[] = {
+		{ EPERM, "EPERM" }, { ENOENT, "ENOENT" }, { ESRCH, "ESRCH" },
+		{ EINTR, "EINTR" }, { EIO, "EIO" }, { ENXIO, "ENXIO" },
+		{ E2BIG, "E2BIG" }, { ENOEXEC, "ENOEXEC" }, { EBADF, "EBADF" },
+		{ ECHILD, "ECHILD" }, { EAGAIN, "EAGAIN" }, { ENOMEM, "ENOMEM" },
+		{ EACCES, "EACCES" }, { EFAULT, "EFAULT" }, { EBUSY, "EBUSY" },
+		{ EEXIST, "EEXIST" }, { EXDEV, "EXDEV" }, { ENODEV, "ENODEV" },
+		{ ENOTDIR, "ENOTDIR" }, { EISDIR, "EISDIR" }, { EINVAL, "EINVAL" },
+		{ ENFILE, "ENFILE" }, { EMFILE, "EMFILE" }, { ENOTTY, "ENOTTY" },
+		{ EFBIG, "EFBIG" }, { ENOSPC, "ENOSPC" }, { ESPIPE, "ESPIPE" },
+		{ EROFS, "EROFS" }, { ERANGE, "ERANGE" }, { ENOSYS, "ENOSYS" },
+		{ EOVERFLOW, "EOVERFLOW" }, { EOPNOTSUPP, "EOPNOTSUPP" },
+		{ EHWPOISON, "EHWPOISON" },
+	};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].err == err)
+			return names[i].name;
 	snprintf(buf, len, "E%d", err);
 	return buf;
 }
@@ -671,14 +754,69 @@ static void *big_bitmap;		/* MAX_BITMAP_BYTES, MAP_NORESERVE */
 static void *small_bitmap;
 static size_t small_bitmap_len;
 
-static int create_vm(void)
+static u32 vm_type;		/* the type of vm_fd's VM */
+
+/* guest_memfd handles of the current VM (spec/80): handle i is gmem_fds[i]. */
+static int *gmem_fds;
+static size_t nr_gmem, cap_gmem;
+
+/* "other_vm": a second VM of the current type and a guest_memfd of it; -1 until used. */
+static int other_vm_fd = -1;
+static int other_gmem_fd = -1;
+/* "memfd": a plain memfd_create() file; -1 until used. */
+static int plain_memfd = -1;
+
+static int create_vm_type(u32 type)
 {
 	int fd;
 
 	do
-		fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
+		fd = ioctl(kvm_fd, KVM_CREATE_VM, (unsigned long)type);
 	while (fd < 0 && errno == EINTR);
 	return fd;
+}
+
+static int create_vm(void)
+{
+	return create_vm_type(0);
+}
+
+/* KVM_CREATE_GUEST_MEMFD on vm: the new fd, or -1 with errno set. */
+static int create_gmem(int vm, u64 size, u64 flags)
+{
+	struct ms_kvm_create_guest_memfd args = { .size = size, .flags = flags };
+
+	return ioctl(vm, MS_KVM_CREATE_GUEST_MEMFD, &args);
+}
+
+/* Returns 0 or a positive errno. */
+static int set_region2(int fd, u32 slot, u32 flags, u64 gpa, u64 size, u64 uaddr,
+		       u64 gmem_offset, u32 gmem_fd)
+{
+	struct ms_kvm_userspace_memory_region2 region = {
+		.slot = slot,
+		.flags = flags,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = uaddr,
+		.guest_memfd_offset = gmem_offset,
+		.guest_memfd = gmem_fd,
+	};
+
+	return ioctl(fd, MS_KVM_SET_USER_MEMORY_REGION2, &region) ? errno : 0;
+}
+
+/* Closes the guest_memfd files of the current VM and the "other_vm" pair. */
+static void gmem_clear(void)
+{
+	for (size_t i = 0; i < nr_gmem; i++)
+		close(gmem_fds[i]);
+	nr_gmem = 0;
+	if (other_gmem_fd >= 0)
+		close(other_gmem_fd);
+	if (other_vm_fd >= 0)
+		close(other_vm_fd);
+	other_gmem_fd = other_vm_fd = -1;
 }
 
 static int check_extension(int fd, long cap)
@@ -760,6 +898,15 @@ struct profile {
 	bool v1_flags_mask;
 	bool max_nr_pages_user_only;
 	bool nr_memslot_pages_check;
+	/* The 6.8+ memory API (spec/28, spec/60), probed on a type-0 VM. */
+	u32 vm_types;
+	bool user_memory2;
+	bool guest_memfd;
+	bool guest_memfd_slots_all;
+	u64 guest_memfd_flags;
+	bool gmem_bind_eexist;
+	bool gmem_bind_late;
+	bool memory_attributes;
 };
 
 static struct profile profile;
@@ -810,6 +957,98 @@ static bool nr_pages_ok(int vm, u64 npages)
 	if (!err)	/* cannot happen: it overlaps slot 1 */
 		set_region(vm, 0, 0, 0, 0, 0);
 	return err == EEXIST;
+}
+
+/*
+ * The memory-API probes, on a fresh type-0 scratch VM (the others above are
+ * left as they were):
+ *
+ *  - vm_types: KVM_CAP_VM_TYPES on /dev/kvm, as it answers (0 where the
+ *    kernel lacks the cap: then type 0 only, spec/60).
+ *  - user_memory2: KVM_CAP_USER_MEMORY2 on the VM.
+ *  - guest_memfd: KVM_CREATE_GUEST_MEMFD with size 0 answers EINVAL (the
+ *    ioctl exists; every line checks the size) rather than ENOTTY.
+ *  - memory_attributes: KVM_SET_MEMORY_ATTRIBUTES with flags 1 answers EINVAL
+ *    rather than ENOTTY.
+ *  - guest_memfd_flags: the bits b in 0..63 for which a one-page create with
+ *    flags 1 << b succeeds.
+ *  - guest_memfd_slots: "all" if a one-page KVM_MEM_GUEST_MEMFD slot bound to
+ *    a guest_memfd of this VM is created on the type-0 VM, else "private".
+ *  - gmem_bind_errno: with that slot (slot 0, gpa 0, file page 0) in place, a
+ *    second one (slot 1, gpa 1 MiB) over the same file page: its errno.
+ *  - gmem_bind_late: then slot 1 at gfn max_gfn + 1 over the same file page:
+ *    EINVAL (MS-X86-01 first) means late, EEXIST early.
+ *    Only where the already-bound errno is EEXIST and there is a max gfn;
+ *    elsewhere the two orders give one answer and the field is false.
+ *
+ * Where no guest_memfd slot can be made on a type-0 VM (6.12, or a kernel
+ * without the API), gmem_bind_errno cannot be observed on it and is reported
+ * as the source says for such kernels: EINVAL (6.12 guest_memfd.c:483,509-512).
+ */
+static void run_gmem_probes(struct profile *p)
+{
+	int vm, fd, r;
+
+	p->vm_types = (u32)check_extension(kvm_fd, MS_KVM_CAP_VM_TYPES);
+	vm = create_vm();
+	if (vm < 0) {
+		fprintf(stderr, "kvm-sut: probe: KVM_CREATE_VM (memory API probe VM) failed: %s\n",
+			strerror(errno));
+		return;
+	}
+	p->user_memory2 = check_extension(vm, MS_KVM_CAP_USER_MEMORY2) > 0;
+
+	r = create_gmem(vm, 0, 0);
+	p->guest_memfd = r >= 0 || errno != ENOTTY;
+	if (r >= 0)
+		close(r);
+	{
+		struct ms_kvm_memory_attributes attrs = { .size = PAGE_SIZE, .flags = 1 };
+
+		r = ioctl(vm, MS_KVM_SET_MEMORY_ATTRIBUTES, &attrs);
+		p->memory_attributes = r == 0 || errno != ENOTTY;
+	}
+
+	if (p->guest_memfd) {
+		for (int bit = 0; bit < 64; bit++) {
+			fd = create_gmem(vm, PAGE_SIZE, 1ULL << bit);
+			if (fd >= 0) {
+				p->guest_memfd_flags |= 1ULL << bit;
+				close(fd);
+			}
+		}
+	}
+
+	if (p->guest_memfd && p->user_memory2) {
+		fd = create_gmem(vm, 16 * PAGE_SIZE, 0);
+		if (fd < 0) {
+			fprintf(stderr, "kvm-sut: probe: KVM_CREATE_GUEST_MEMFD of 16 pages failed: %s\n",
+				strerror(errno));
+		} else {
+			if (!set_region2(vm, 0, MS_KVM_MEM_GUEST_MEMFD, 0, PAGE_SIZE, 0, 0, (u32)fd)) {
+				p->guest_memfd_slots_all = true;
+				r = set_region2(vm, 1, MS_KVM_MEM_GUEST_MEMFD, 1ULL << 20, PAGE_SIZE, 0, 0, (u32)fd);
+				if (!r)
+					set_region2(vm, 1, 0, 1ULL << 20, 0, 0, 0, NO_GUEST_MEMFD);
+				p->gmem_bind_eexist = r == EEXIST;
+				if (r != EEXIST && r != EINVAL)
+					fprintf(stderr, "kvm-sut: probe: a second binding of a bound range answered %s\n",
+						r ? strerror(r) : "success");
+				if (p->gmem_bind_eexist && p->has_max_gfn) {
+					r = set_region2(vm, 1, MS_KVM_MEM_GUEST_MEMFD,
+							(p->max_gfn + 1) << PAGE_SHIFT, PAGE_SIZE,
+							0, 0, (u32)fd);
+					if (!r)
+						set_region2(vm, 1, 0, (p->max_gfn + 1) << PAGE_SHIFT, 0,
+							    0, 0, NO_GUEST_MEMFD);
+					p->gmem_bind_late = r == EINVAL;
+				}
+				set_region2(vm, 0, 0, 0, 0, 0, 0, NO_GUEST_MEMFD);
+			}
+			close(fd);
+		}
+	}
+	close(vm);
 }
 
 static bool run_probes(char *err, size_t errlen)
@@ -875,6 +1114,8 @@ static bool run_probes(char *err, size_t errlen)
 	}
 	close(vm);
 
+	run_gmem_probes(&p);
+
 	profile = p;
 	profile_done = true;
 	return true;
@@ -925,25 +1166,287 @@ static void do_hello(const struct request *req)
 	else
 		fputs("\"max_nr_pages\":null,", stdout);
 	printf("\"readonly_mem\":%s,\"v1_flags_mask\":%s,"
-	       "\"max_nr_pages_user_only\":%s,\"nr_memslot_pages_check\":%s},",
+	       "\"max_nr_pages_user_only\":%s,\"nr_memslot_pages_check\":%s,",
 	       p->readonly_mem ? "true" : "false",
 	       p->v1_flags_mask ? "true" : "false",
 	       p->max_nr_pages_user_only ? "true" : "false",
 	       p->nr_memslot_pages_check ? "true" : "false");
-	fputs("\"ops\":[\"hello\",\"reset\",\"set_user_memory_region\",\"get_dirty_log\"]}",
-	      stdout);
+	printf("\"vm_types\":%" PRIu32 ",\"user_memory2\":%s,\"guest_memfd\":%s,"
+	       "\"guest_memfd_slots\":\"%s\",\"guest_memfd_flags\":\"0x%" PRIx64 "\","
+	       "\"gmem_bind_errno\":\"%s\",\"gmem_bind_late\":%s,\"memory_attributes\":%s},",
+	       p->vm_types,
+	       p->user_memory2 ? "true" : "false",
+	       p->guest_memfd ? "true" : "false",
+	       p->guest_memfd_slots_all ? "all" : "private",
+	       p->guest_memfd_flags,
+	       p->gmem_bind_eexist ? "EEXIST" : "EINVAL",
+	       p->gmem_bind_late ? "true" : "false",
+	       p->memory_attributes ? "true" : "false");
+	/*
+	 * KVM_CHECK_EXTENSION and the type argument of KVM_CREATE_VM exist on
+	 * every kernel (5.10's x86 refuses every type but 0); the other
+	 * memory-API ops only where the running kernel has the ioctl.
+	 */
+	fputs("\"ops\":[\"hello\",\"reset\",\"set_user_memory_region\",\"get_dirty_log\","
+	      "\"reset_vm_type\",\"check_extension\"", stdout);
+	if (p->user_memory2)
+		fputs(",\"set_user_memory_region2\"", stdout);
+	if (p->guest_memfd)
+		fputs(",\"create_guest_memfd\"", stdout);
+	if (p->memory_attributes)
+		fputs(",\"set_memory_attributes\"", stdout);
+	fputs("]}", stdout);
 	end_answer();
 }
 
-static void do_reset(void)
+/*
+ * A fresh VM of vm_type (default 0). The new VM is created before the old one
+ * is closed: a type the kernel refuses answers its errno and leaves the old
+ * VM, its slots and its guest_memfd files as they were (spec/80).
+ */
+static void do_reset(const struct request *req)
 {
+	char err[256];
+	u32 type = 0;
+	int fd;
+
+	if (find_field(req, "vm_type") && !get_u32(req, "vm_type", &type, err, sizeof(err))) {
+		answer_error(err);
+		return;
+	}
+	fd = create_vm_type(type);
+	if (fd < 0) {
+		/* A plain reset must succeed (spec/80); a typed one answers the errno. */
+		if (!find_field(req, "vm_type"))
+			answer_errorf("KVM_CREATE_VM failed: %s", strerror(errno));
+		else
+			answer_ioctl(errno);
+		return;
+	}
+	gmem_clear();
 	if (vm_fd >= 0)
 		close(vm_fd);
-	vm_fd = -1;
+	vm_fd = fd;
+	vm_type = type;
 	shadow_clear();
+	fputs("{\"ok\":true}", stdout);
+	end_answer();
+}
+
+static void do_create_guest_memfd(const struct request *req)
+{
+	char err[256];
+	u64 size, flags;
+	int fd;
+
+	if (!get_u64(req, "size", &size, err, sizeof(err)) ||
+	    !get_u64(req, "flags", &flags, err, sizeof(err))) {
+		answer_error(err);
+		return;
+	}
 	if (!ensure_vm())
 		return;
-	fputs("{\"ok\":true}", stdout);
+	if (nr_gmem == cap_gmem) {
+		size_t n = cap_gmem ? 2 * cap_gmem : 16;
+		int *t = realloc(gmem_fds, n * sizeof(*t));
+
+		if (!t) {
+			answer_error("out of memory for the guest_memfd table");
+			return;
+		}
+		gmem_fds = t;
+		cap_gmem = n;
+	}
+	fd = create_gmem(vm_fd, size, flags);
+	if (fd < 0) {
+		answer_ioctl(errno);
+		return;
+	}
+	gmem_fds[nr_gmem++] = fd;
+	answer_ioctl(0);
+}
+
+/* The fd a request's guest_memfd field names (spec/80), or false with err set. */
+static bool gmem_ref_fd(const struct field *f, u32 *out, char *err, size_t errlen)
+{
+	if (f->type == V_NUMBER) {
+		struct request one = { .nr_fields = 1 };
+		u32 handle;
+
+		one.fields[0] = *f;
+		if (!get_u32(&one, f->key, &handle, err, errlen))
+			return false;
+		if (handle >= nr_gmem) {
+			snprintf(err, errlen, "guest_memfd handle %" PRIu32 " was not created "
+				 "by this VM (it has %zu)", handle, nr_gmem);
+			return false;
+		}
+		*out = (u32)gmem_fds[handle];
+		return true;
+	}
+	if (f->type != V_STRING) {
+		snprintf(err, errlen, "field \"guest_memfd\" must be a handle (number) or "
+			 "\"other_vm\", \"memfd\", \"closed\", not %s", type_names[f->type]);
+		return false;
+	}
+	if (!strcmp(f->text, "other_vm")) {
+		if (other_vm_fd < 0) {
+			other_vm_fd = create_vm_type(vm_type);
+			if (other_vm_fd < 0) {
+				snprintf(err, errlen, "KVM_CREATE_VM (type %" PRIu32 ") for \"other_vm\" "
+					 "failed: %s", vm_type, strerror(errno));
+				return false;
+			}
+		}
+		if (other_gmem_fd < 0) {
+			other_gmem_fd = create_gmem(other_vm_fd, OTHER_VM_GMEM_SIZE, 0);
+			if (other_gmem_fd < 0) {
+				snprintf(err, errlen, "KVM_CREATE_GUEST_MEMFD on the second VM for "
+					 "\"other_vm\" failed: %s", strerror(errno));
+				return false;
+			}
+		}
+		*out = (u32)other_gmem_fd;
+		return true;
+	}
+	if (!strcmp(f->text, "memfd")) {
+		if (plain_memfd < 0) {
+			plain_memfd = memfd_create("memslot-sut", MFD_CLOEXEC);
+			if (plain_memfd < 0) {
+				snprintf(err, errlen, "memfd_create failed: %s", strerror(errno));
+				return false;
+			}
+			if (ftruncate(plain_memfd, (off_t)OTHER_VM_GMEM_SIZE))
+				fprintf(stderr, "kvm-sut: ftruncate of the memfd failed: %s\n",
+					strerror(errno));
+		}
+		*out = (u32)plain_memfd;
+		return true;
+	}
+	if (!strcmp(f->text, "closed")) {
+		/* A number that was just closed: no open file until the next open. */
+		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0) {
+			snprintf(err, errlen, "open /dev/null failed: %s", strerror(errno));
+			return false;
+		}
+		close(fd);
+		*out = (u32)fd;
+		return true;
+	}
+	snprintf(err, errlen, "field \"guest_memfd\" must be a handle or \"other_vm\", "
+		 "\"memfd\", \"closed\": \"%.40s\"", f->text);
+	return false;
+}
+
+static void do_set_region2(const struct request *req)
+{
+	const struct field *ref = find_field(req, "guest_memfd");
+	u64 gpa, size, uaddr, offset = 0;
+	u32 slot, flags, fd = NO_GUEST_MEMFD;
+	char err[256];
+	int ret;
+
+	if (!get_u32(req, "slot", &slot, err, sizeof(err)) ||
+	    !get_u32(req, "flags", &flags, err, sizeof(err)) ||
+	    !get_u64(req, "guest_phys_addr", &gpa, err, sizeof(err)) ||
+	    !get_u64(req, "memory_size", &size, err, sizeof(err)) ||
+	    !get_u64(req, "userspace_addr", &uaddr, err, sizeof(err))) {
+		answer_error(err);
+		return;
+	}
+	if ((flags & MS_KVM_MEM_GUEST_MEMFD) &&
+	    (!ref || !find_field(req, "guest_memfd_offset"))) {
+		answer_error("a region with KVM_MEM_GUEST_MEMFD needs \"guest_memfd\" and "
+			     "\"guest_memfd_offset\"");
+		return;
+	}
+	if (find_field(req, "guest_memfd_offset") &&
+	    !get_u64(req, "guest_memfd_offset", &offset, err, sizeof(err))) {
+		answer_error(err);
+		return;
+	}
+	if (!ensure_vm())
+		return;
+	if (ref && !gmem_ref_fd(ref, &fd, err, sizeof(err))) {
+		answer_error(err);
+		return;
+	}
+	ret = set_region2(vm_fd, slot, flags, gpa, size, uaddr, offset, fd);
+	if (!ret && !shadow_set(slot, size >> PAGE_SHIFT))
+		fprintf(stderr, "kvm-sut: out of memory for the slot shadow\n");
+	answer_ioctl(ret);
+}
+
+static void do_set_memory_attributes(const struct request *req)
+{
+	struct ms_kvm_memory_attributes attrs;
+	char err[256];
+
+	if (!get_u64(req, "address", &attrs.address, err, sizeof(err)) ||
+	    !get_u64(req, "size", &attrs.size, err, sizeof(err)) ||
+	    !get_u64(req, "attributes", &attrs.attributes, err, sizeof(err)) ||
+	    !get_u64(req, "flags", &attrs.flags, err, sizeof(err))) {
+		answer_error(err);
+		return;
+	}
+	if (!ensure_vm())
+		return;
+	answer_ioctl(ioctl(vm_fd, MS_KVM_SET_MEMORY_ATTRIBUTES, &attrs) ? errno : 0);
+}
+
+static const struct { const char *name; long cap; } cap_names[] = {
+	{ "USER_MEMORY", MS_KVM_CAP_USER_MEMORY },
+	{ "NR_MEMSLOTS", MS_KVM_CAP_NR_MEMSLOTS },
+	{ "READONLY_MEM", MS_KVM_CAP_READONLY_MEM },
+	{ "MULTI_ADDRESS_SPACE", MS_KVM_CAP_MULTI_ADDRESS_SPACE },
+	{ "MANUAL_DIRTY_LOG_PROTECT2", MS_KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 },
+	{ "DIRTY_LOG_RING", MS_KVM_CAP_DIRTY_LOG_RING },
+	{ "DIRTY_LOG_RING_ACQ_REL", MS_KVM_CAP_DIRTY_LOG_RING_ACQ_REL },
+	{ "USER_MEMORY2", MS_KVM_CAP_USER_MEMORY2 },
+	{ "MEMORY_ATTRIBUTES", MS_KVM_CAP_MEMORY_ATTRIBUTES },
+	{ "GUEST_MEMFD", MS_KVM_CAP_GUEST_MEMFD },
+	{ "VM_TYPES", MS_KVM_CAP_VM_TYPES },
+	{ "GUEST_MEMFD_FLAGS", MS_KVM_CAP_GUEST_MEMFD_FLAGS },
+};
+
+static void do_check_extension(const struct request *req)
+{
+	const struct field *cap = find_field(req, "cap");
+	const struct field *fdf = find_field(req, "fd");
+	long nr = -1;
+	int fd, r;
+
+	if (!cap || cap->type != V_STRING) {
+		answer_error("field \"cap\" must be a capability name (a string)");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(cap_names) / sizeof(cap_names[0]); i++)
+		if (!strcmp(cap_names[i].name, cap->text))
+			nr = cap_names[i].cap;
+	if (nr < 0) {
+		answer_errorf("unknown capability \"%.64s\"", cap->text);
+		return;
+	}
+	if (!fdf || fdf->type != V_STRING ||
+	    (strcmp(fdf->text, "vm") && strcmp(fdf->text, "system"))) {
+		answer_error("field \"fd\" must be \"vm\" or \"system\"");
+		return;
+	}
+	if (!strcmp(fdf->text, "vm")) {
+		if (!ensure_vm())
+			return;
+		fd = vm_fd;
+	} else {
+		fd = kvm_fd;
+	}
+	r = ioctl(fd, KVM_CHECK_EXTENSION, nr);
+	if (r < 0) {
+		answer_errorf("KVM_CHECK_EXTENSION(%ld) failed: %s", nr, strerror(errno));
+		return;
+	}
+	printf("{\"value\":%d}", r);
 	end_answer();
 }
 
@@ -1041,7 +1544,15 @@ static void handle_line(const char *line, char *arena)
 	if (!strcmp(op->text, "hello"))
 		do_hello(&req);
 	else if (!strcmp(op->text, "reset"))
-		do_reset();
+		do_reset(&req);
+	else if (!strcmp(op->text, "set_user_memory_region2") && profile.user_memory2)
+		do_set_region2(&req);
+	else if (!strcmp(op->text, "create_guest_memfd") && profile.guest_memfd)
+		do_create_guest_memfd(&req);
+	else if (!strcmp(op->text, "set_memory_attributes") && profile.memory_attributes)
+		do_set_memory_attributes(&req);
+	else if (!strcmp(op->text, "check_extension"))
+		do_check_extension(&req);
 	else if (!strcmp(op->text, "set_user_memory_region"))
 		do_set_region(&req);
 	else if (!strcmp(op->text, "get_dirty_log"))
