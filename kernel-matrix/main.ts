@@ -9,7 +9,9 @@
  * build the guest (guest.ts), record a trace against `qemu-sut.js --kernel NAME` (record.ts;
  * RECORDER below says how), write it gzip-compressed to
  * test/ground-truth/kernel-matrix/<name>[-npt0].jsonl.gz, replay it through the model with the
- * profile of its profile line (the driver's hello), and print a table.
+ * profile of its profile line (the driver's hello), and print a table. Each kernel has up to
+ * three recordings (`--parts`): the random part, the fill (fill.ts, `.fill`) and the memory-API
+ * scenario (gmem.ts, `.gmem`), each in a boot of its own.
  *
  * Exit status: 0 every trace agrees with the model; 1 a disagreement; 2 a setup problem
  * (missing tools or packages: the message gives the install command) or a broken run.
@@ -30,7 +32,8 @@ import { Progress, readSutProgress } from './progress.js';
 import { buildInitramfs } from './guest.js';
 import { KERNELS, findKernel, type KernelEntry } from './kernels.js';
 import type { QemuSutStats } from './qemu-sut.js';
-import { recordByReplay, recordRandomThenFill, recordWithOracle, type Recorder } from './record.js';
+import { recordByReplay, recordRandomThenFill, recordWithOracle, sendAndRecord, type Recorder, type SendResult } from './record.js';
+import { gmemRequests } from './gmem.js';
 import { SetupError } from './tools.js';
 
 /**
@@ -41,7 +44,7 @@ const RECORDER: Recorder = recordRandomThenFill;
 void recordByReplay;
 void recordWithOracle;
 
-const USAGE = `usage: npm run kernel-matrix -- [--kernels ${KERNELS.map((k) => k.name).join(',')} | --vmlinuz BZIMAGE --modules DIR] [--npt 0|1] [--check-runs N] [--no-fill] [--fill-memory 3G] [--steps N] [--seed S] [--out DIR] [--timeout MS] [--refresh] [--verbose]
+const USAGE = `usage: npm run kernel-matrix -- [--kernels ${KERNELS.map((k) => k.name).join(',')} | --vmlinuz BZIMAGE --modules DIR] [--npt 0|1] [--check-runs N] [--parts random,fill,gmem] [--no-fill] [--fill-memory 3G] [--steps N] [--seed S] [--out DIR] [--timeout MS] [--refresh] [--verbose]
        npm run kernel-matrix -- --vmm qemu [--kernels 6.1] [--scenarios boot,dimm,virtio-mem,migrate,reboot] [--memory 2G] [--out DIR]`;
 
 export interface Row {
@@ -81,7 +84,7 @@ export async function checkTrace(gzFile: string): Promise<ReplaySummary> {
 
 const q = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
-export function traceName(k: KernelEntry, npt: string | undefined, part?: 'fill'): string {
+export function traceName(k: KernelEntry, npt: string | undefined, part?: 'fill' | 'gmem'): string {
   return `${k.name}${npt === '0' ? '-npt0' : ''}${part === undefined ? '' : `.${part}`}.jsonl.gz`;
 }
 
@@ -142,6 +145,7 @@ async function main(argv: string[]): Promise<number> {
       'check-runs': { type: 'string' },
       'fill-memory': { type: 'string', default: '3G' },
       'no-fill': { type: 'boolean', default: false },
+      parts: { type: 'string', default: 'random,fill,gmem' },
       refresh: { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -203,7 +207,13 @@ async function main(argv: string[]): Promise<number> {
   ) {
     throw new SetupError(`--steps, --seed, --timeout and --check-runs must be integers (steps >= 0, timeout > 0, check-runs >= 0)\n${USAGE}`);
   }
-  const fill = !values['no-fill'];
+  const parts = new Set(values.parts.split(',').map((x) => x.trim()).filter((x) => x !== ''));
+  for (const x of parts) if (!['random', 'fill', 'gmem'].includes(x)) throw new SetupError(`--parts names random, fill and gmem, not "${x}"\n${USAGE}`);
+  if (parts.size === 0) throw new SetupError(`--parts names no part\n${USAGE}`);
+  const random = parts.has('random');
+  const fill = random && parts.has('fill') && !values['no-fill'];
+  const gmem = parts.has('gmem');
+  if (parts.has('fill') && !random) throw new SetupError(`the fill is made from the random part's profile: --parts fill needs random\n${USAGE}`);
   const outDir = values.out ?? (own ? path.resolve('kernel-matrix-results') : path.join(packageRoot(), 'test', 'ground-truth', 'kernel-matrix'));
   mkdirSync(outDir, { recursive: true });
   const progress = new Progress();
@@ -262,23 +272,38 @@ async function main(argv: string[]): Promise<number> {
       };
       const raw = path.join(work, 'trace.jsonl');
       const rawFill = path.join(work, 'fill-recorded.jsonl');
-      log(`${k.name}: recording (${prepared.pkg} ${prepared.version}, ${prepared.release}, ${nptLabel})`);
+      const rawGmem = path.join(work, 'gmem-recorded.jsonl');
+      log(`${k.name}: recording ${[...parts].join(', ')} (${prepared.pkg} ${prepared.version}, ${prepared.release}, ${nptLabel})`);
       const t0 = Date.now();
-      const { how } = await RECORDER({
-        sutFor,
-        out: raw,
-        ...(fill ? { fillOut: rawFill } : {}),
-        seed,
-        steps,
-        timeoutMs,
-        work,
-        log,
-        onPhase: (phase, n) => watch(phase, phase === 'random' ? 'random steps' : 'fill-to-the-limit steps', n),
-      });
+      let how = '';
+      if (random) {
+        ({ how } = await RECORDER({
+          sutFor,
+          out: raw,
+          ...(fill ? { fillOut: rawFill } : {}),
+          seed,
+          steps,
+          timeoutMs,
+          work,
+          log,
+          onPhase: (phase, n) => watch(phase, phase === 'random' ? 'random steps' : 'fill-to-the-limit steps', n),
+        }));
+      }
+      let gmemSent: SendResult | null = null;
+      if (gmem) {
+        watch('gmem', 'memory-API scenario steps', undefined);
+        log(`${k.name}: sending the memory-API scenario (kernel-matrix/gmem.ts) to ${sutFor('gmem')}`);
+        gmemSent = await sendAndRecord(sutFor('gmem'), gmemRequests, rawGmem, timeoutMs);
+        const skipped = [...gmemSent.skipped].map(([op, n]) => `${op} ${n}`).join(', ');
+        log(`${k.name}: memory-API scenario: ${gmemSent.answered} requests answered${skipped === '' ? '' : `; skipped (not listed by the SUT): ${skipped}`}`);
+        how = `${how}${how === '' ? '' : '; '}the memory-API scenario of kernel-matrix/gmem.ts, sent as is`;
+      }
       const gz = path.join(outDir, traceName(k, values.npt));
-      writeFileSync(gz, gzipSync(readFileSync(raw), { level: 9 }));
+      if (random) writeFileSync(gz, gzipSync(readFileSync(raw), { level: 9 }));
       const gzFill = path.join(outDir, traceName(k, values.npt, 'fill'));
       if (fill) writeFileSync(gzFill, gzipSync(readFileSync(rawFill), { level: 9 }));
+      const gzGmem = path.join(outDir, traceName(k, values.npt, 'gmem'));
+      if (gmem) writeFileSync(gzGmem, gzipSync(readFileSync(rawGmem), { level: 9 }));
       const stats = (phase: string): QemuSutStats | null => {
         try {
           return JSON.parse(readFileSync(path.join(work, `stats-${phase}.json`), 'utf8')) as QemuSutStats;
@@ -286,14 +311,16 @@ async function main(argv: string[]): Promise<number> {
           return null;
         }
       };
-      const s1 = stats('random');
+      const s1 = random ? stats('random') : stats('gmem');
       const s2 = fill ? stats('fill') : null;
+      const s3 = random && gmem ? stats('gmem') : null;
       if (s1 === null) log(`${k.name}: qemu-sut wrote no stats`);
       log(`${k.name}: recorded in ${((Date.now() - t0) / 1000).toFixed(0)} s by ${how}`);
       if (poll !== undefined) clearInterval(poll);
       progress.status(tag, 'replaying through the model');
-      const summary = await checkTrace(gz);
+      const summary = await checkTrace(random ? gz : gzGmem);
       const fillSummary = fill ? await checkTrace(gzFill) : null;
+      const gmemSummary = random && gmem ? await checkTrace(gzGmem) : null;
       let checkResult = '';
       if (checkRuns > 0) {
         watch('check', `check --sut (${checkRuns} runs), requests`, undefined);
@@ -301,29 +328,29 @@ async function main(argv: string[]): Promise<number> {
       }
       if (poll !== undefined) clearInterval(poll);
       progress.done();
-      const requests = (s1?.requests ?? 0) + (s2?.requests ?? 0);
-      const requestMs = (s1?.requestMs ?? 0) + (s2?.requestMs ?? 0);
+      const requests = (s1?.requests ?? 0) + (s2?.requests ?? 0) + (s3?.requests ?? 0);
+      const requestMs = (s1?.requestMs ?? 0) + (s2?.requestMs ?? 0) + (s3?.requestMs ?? 0);
       const row: Row = {
         kernel: k.name,
         pkg: prepared.pkg,
         version: prepared.version,
         release: prepared.release,
         npt: values.npt ?? 'default (1)',
-        profile: traceProfile(gz),
+        profile: traceProfile(random ? gz : gzGmem),
         entryProfile: k.profile,
-        steps: summary.steps + (fillSummary?.steps ?? 0),
-        mismatches: summary.mismatches + (fillSummary?.mismatches ?? 0),
-        resourceSteps: summary.resourceSteps + (fillSummary?.resourceSteps ?? 0),
+        steps: summary.steps + (fillSummary?.steps ?? 0) + (gmemSummary?.steps ?? 0),
+        mismatches: summary.mismatches + (fillSummary?.mismatches ?? 0) + (gmemSummary?.mismatches ?? 0),
+        resourceSteps: summary.resourceSteps + (fillSummary?.resourceSteps ?? 0) + (gmemSummary?.resourceSteps ?? 0),
         bootS: s1?.bootMs == null ? null : s1.bootMs / 1000,
         ioctlsPerS: requestMs === 0 ? null : requests / (requestMs / 1000),
-        trace: gz,
+        trace: random ? gz : gzGmem,
         summary,
       };
       rows.push(row);
       const rules = new Map(summary.ruleCounts);
-      for (const [r, n] of fillSummary?.ruleCounts ?? []) rules.set(r, (rules.get(r) ?? 0) + n);
+      for (const [r, n] of [...(fillSummary?.ruleCounts ?? []), ...(gmemSummary?.ruleCounts ?? [])]) rules.set(r, (rules.get(r) ?? 0) + n);
       log(
-        `${k.name}: ${row.steps} steps (${summary.steps} random, ${fillSummary?.steps ?? 0} fill), ${row.mismatches} mismatches; rules deciding requests: ${[
+        `${k.name}: ${row.steps} steps (${random ? `${summary.steps} random, ${fillSummary?.steps ?? 0} fill, ${gmemSummary?.steps ?? 0} memory API` : `${summary.steps} memory API`}), ${row.mismatches} mismatches; rules deciding requests: ${[
           ...rules.entries(),
         ]
           .sort((a, b) => a[0].localeCompare(b[0]))
@@ -331,8 +358,9 @@ async function main(argv: string[]): Promise<number> {
           .join(', ')}${checkResult === '' ? '' : `; ${checkResult}`}`,
       );
       for (const [f, sm] of [
-        [gz, summary],
+        [random ? gz : gzGmem, summary],
         [gzFill, fillSummary],
+        [gzGmem, gmemSummary],
       ] as const)
         if (sm !== null && sm.mismatches > 0) process.stdout.write(`\n${k.name} (${f}), the kernel's answers as "expected":\n${formatReplay(sm, false)}\n`);
     } finally {

@@ -11,7 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
-import { profileFromJson } from '../model/profiles.js';
+import { profileFromJson, type Profile } from '../model/profiles.js';
 import { fillRequests } from './fill.js';
 import { formatProfileLine, formatTraceLine, type Request } from '../trace/trace.js';
 import { SutClient } from '../sut/protocol.js';
@@ -157,13 +157,27 @@ export const recordRandomThenFill: Recorder = async (o) => {
   return { how: `${r.how}; then the fill-to-the-limit sequence of kernel-matrix/fill.ts for the kernel's profile, sent as is` };
 };
 
+/** What `sendAndRecord` did: requests answered, and those skipped (an op the SUT does not list), by op. */
+export interface SendResult {
+  readonly answered: number;
+  readonly skipped: ReadonlyMap<string, number>;
+}
+
 /**
  * Sends `requests` to the SUT as they are and writes its answers as a trace: the profile line
  * of its hello, then each request with the SUT's answer as `expect`. No model runs alongside
  * (the matrix replays the trace afterwards): replay --sut --record would run the model in
- * lockstep, and a fill of 32,764 slots in both address spaces costs it minutes.
+ * lockstep, and a fill of 32,764 slots in both address spaces costs it minutes. `requests` may
+ * be a function of the profile the SUT declares (the memory-API scenario needs its max gfn). A
+ * request the SUT cannot be asked (an op it does not list, a typed reset without
+ * `reset_vm_type`) is skipped, and counted in the result.
  */
-export async function sendAndRecord(sutCmd: string, requests: readonly Request[], out: string, timeoutMs: number): Promise<void> {
+export async function sendAndRecord(
+  sutCmd: string,
+  requests: readonly Request[] | ((p: Profile) => readonly Request[]),
+  out: string,
+  timeoutMs: number,
+): Promise<SendResult> {
   // Written as it goes: a guest that dies midway leaves every answer it gave.
   writeFileSync(out, '');
   const sut = await SutClient.start(sutCmd, { timeoutMs });
@@ -172,16 +186,24 @@ export async function sendAndRecord(sutCmd: string, requests: readonly Request[]
     if (pending.length > 0) appendFileSync(out, `${pending.join('\n')}\n`);
     pending = [];
   };
+  const skipped = new Map<string, number>();
+  let answered = 0;
   try {
     if (sut.hello.profile === null) throw new SetupError(`${sut.description} declares no profile in its hello`);
     pending.push(formatProfileLine(sut.hello.profile));
-    for (const r of requests) {
-      if (!sut.supports(r.op)) continue;
+    for (const r of typeof requests === 'function' ? requests(sut.hello.profile) : requests) {
+      if (!sut.supportsRequest(r)) {
+        const what = r.op === 'reset' ? 'reset_vm_type' : r.op;
+        skipped.set(what, (skipped.get(what) ?? 0) + 1);
+        continue;
+      }
       pending.push(formatTraceLine(r, await sut.request(r)));
+      answered++;
       if (pending.length >= 1000) flush();
     }
   } finally {
     flush();
     await sut.close();
   }
+  return { answered, skipped };
 }

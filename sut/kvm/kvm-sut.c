@@ -907,6 +907,8 @@ struct profile {
 	bool gmem_bind_eexist;
 	bool gmem_bind_late;
 	bool memory_attributes;
+	int dirty_ring_max_bytes;
+	bool dirty_ring_acq_rel;
 };
 
 static struct profile profile;
@@ -966,6 +968,9 @@ static bool nr_pages_ok(int vm, u64 npages)
  *  - vm_types: KVM_CAP_VM_TYPES on /dev/kvm, as it answers (0 where the
  *    kernel lacks the cap: then type 0 only, spec/60).
  *  - user_memory2: KVM_CAP_USER_MEMORY2 on the VM.
+ *  - dirty_ring_max_bytes, dirty_ring_acq_rel: KVM_CAP_DIRTY_LOG_RING and
+ *    KVM_CAP_DIRTY_LOG_RING_ACQ_REL on the VM (the profile's defaults follow
+ *    v1_flags_mask, which 6.1 lacks though it has dirty rings: so said here).
  *  - guest_memfd: KVM_CREATE_GUEST_MEMFD with size 0 answers EINVAL (the
  *    ioctl exists; every line checks the size) rather than ENOTTY.
  *  - memory_attributes: KVM_SET_MEMORY_ATTRIBUTES with flags 1 answers EINVAL
@@ -997,6 +1002,8 @@ static void run_gmem_probes(struct profile *p)
 		return;
 	}
 	p->user_memory2 = check_extension(vm, MS_KVM_CAP_USER_MEMORY2) > 0;
+	p->dirty_ring_max_bytes = check_extension(vm, MS_KVM_CAP_DIRTY_LOG_RING);
+	p->dirty_ring_acq_rel = check_extension(vm, MS_KVM_CAP_DIRTY_LOG_RING_ACQ_REL) > 0;
 
 	r = create_gmem(vm, 0, 0);
 	p->guest_memfd = r >= 0 || errno != ENOTTY;
@@ -1173,7 +1180,8 @@ static void do_hello(const struct request *req)
 	       p->nr_memslot_pages_check ? "true" : "false");
 	printf("\"vm_types\":%" PRIu32 ",\"user_memory2\":%s,\"guest_memfd\":%s,"
 	       "\"guest_memfd_slots\":\"%s\",\"guest_memfd_flags\":\"0x%" PRIx64 "\","
-	       "\"gmem_bind_errno\":\"%s\",\"gmem_bind_late\":%s,\"memory_attributes\":%s},",
+	       "\"gmem_bind_errno\":\"%s\",\"gmem_bind_late\":%s,\"memory_attributes\":%s,"
+	       "\"dirty_ring_max_bytes\":%d,\"dirty_ring_acq_rel\":%s},",
 	       p->vm_types,
 	       p->user_memory2 ? "true" : "false",
 	       p->guest_memfd ? "true" : "false",
@@ -1181,7 +1189,9 @@ static void do_hello(const struct request *req)
 	       p->guest_memfd_flags,
 	       p->gmem_bind_eexist ? "EEXIST" : "EINVAL",
 	       p->gmem_bind_late ? "true" : "false",
-	       p->memory_attributes ? "true" : "false");
+	       p->memory_attributes ? "true" : "false",
+	       p->dirty_ring_max_bytes,
+	       p->dirty_ring_acq_rel ? "true" : "false");
 	/*
 	 * KVM_CHECK_EXTENSION and the type argument of KVM_CREATE_VM exist on
 	 * every kernel (5.10's x86 refuses every type but 0); the other
