@@ -20,8 +20,10 @@ import { readTrace, type TraceLine } from '../../trace/trace.js';
 import { PROFILES, type Profile } from '../../model/profiles.js';
 
 const DIR = fileURLToPath(new URL('../ground-truth/kernel-matrix/', import.meta.url));
+// The memory-API recordings (`.gmem.jsonl.gz`, kernel-matrix/gmem.ts) join this replay with the
+// chapter-28 model (issue 16); until then they are checked by `npm run kernel-matrix` only.
 const files = readdirSync(DIR)
-  .filter((f) => f.endsWith('.jsonl.gz'))
+  .filter((f) => f.endsWith('.jsonl.gz') && !f.endsWith('.gmem.jsonl.gz'))
   .sort();
 
 interface Result {
