@@ -149,7 +149,13 @@ export function gmemRequests(p: Profile): Request[] {
   // 5. KVM_SET_MEMORY_ATTRIBUTES (slot 3 of 4. is at gpa 5 MiB).
   push(attrs(0x50_0000n, PAGE, 0n, 1n), attrs(0x50_0000n, PAGE, 0n, 1n << 63n), attrs(0x50_0000n, PAGE, 8n, 1n));
   for (const b of [0n, 1n, 2n, 3n, 4n, 63n]) push(attrs(0x50_0000n, PAGE, 1n << b));
-  push(attrs(0x50_0000n, 0n, 0n), attrs((1n << 64n) - PAGE, 2n * PAGE, 0n), attrs((1n << 64n) - PAGE, PAGE, 0n), attrs(0x50_0800n, PAGE, 0n), attrs(0x50_0000n, 0x800n, 0n));
+  push(
+    attrs(0x50_0000n, 0n, 0n),
+    attrs((1n << 64n) - PAGE, 2n * PAGE, 0n),
+    attrs((1n << 64n) - PAGE, PAGE, 0n),
+    attrs(0x50_0800n, PAGE, 0n),
+    attrs(0x50_0000n, 0x800n, 0n),
+  );
   push(attrs(0x50_0000n, 0n, 8n), attrs(0x50_0800n, 0n, 0n));
   push(attrs(0x50_0000n, PAGE, 0n), attrs(0x4000_0000n, 0x20_0000n, 0n), attrs(0n, 0x4000_0000n, 0n), attrs(0x50_0000n, PAGE, 0n), slots());
 

@@ -207,7 +207,12 @@ async function main(argv: string[]): Promise<number> {
   ) {
     throw new SetupError(`--steps, --seed, --timeout and --check-runs must be integers (steps >= 0, timeout > 0, check-runs >= 0)\n${USAGE}`);
   }
-  const parts = new Set(values.parts.split(',').map((x) => x.trim()).filter((x) => x !== ''));
+  const parts = new Set(
+    values.parts
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x !== ''),
+  );
   for (const x of parts) if (!['random', 'fill', 'gmem'].includes(x)) throw new SetupError(`--parts names random, fill and gmem, not "${x}"\n${USAGE}`);
   if (parts.size === 0) throw new SetupError(`--parts names no part\n${USAGE}`);
   const random = parts.has('random');

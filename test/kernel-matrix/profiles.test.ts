@@ -12,9 +12,7 @@ import { LINE_PROFILES, PROFILES, profileDiff, profileFromJson, profileToJson, w
 import { resolveProfile } from '../../cli/profile-arg.js';
 
 const DIR = fileURLToPath(new URL('../ground-truth/kernel-matrix/', import.meta.url));
-// The memory-API recordings (`.gmem.jsonl.gz`) join with the chapter-28 model (issue 16): 6.18's
-// reports gmem_bind_errno EINVAL, where linux-6.18-x86_64 still says EEXIST.
-const files = readdirSync(DIR).filter((f) => f.endsWith('.jsonl.gz') && !f.endsWith('.gmem.jsonl.gz'));
+const files = readdirSync(DIR).filter((f) => f.endsWith('.jsonl.gz'));
 
 /** The trace's profile, and the fields its driver reported (older drivers report fewer). */
 function traceProfile(file: string): { profile: Profile; fields: string[] } {
@@ -33,7 +31,7 @@ describe('kernel-line profiles', () => {
   });
 
   for (const f of files) {
-    const line = f.replace(/(-npt0)?(\.fill)?\.jsonl\.gz$/, '');
+    const line = f.replace(/(-npt0)?(\.fill|\.gmem)?\.jsonl\.gz$/, '');
     it(`${f}: the driver's profile is ${KERNELS.find((k) => k.name === line)?.profile ?? '?'} with its max gfn`, () => {
       const k = KERNELS.find((x) => x.name === line);
       expect(k, `no line ${line} in kernel-matrix/kernels.ts`).toBeDefined();
@@ -65,7 +63,11 @@ describe('kernel-line profiles', () => {
   it('[MS-GMB-05] the lines differ first in the switches the driver takes from its version (6.8: v1 mask, 6.14: size limit on user ids only) and in the guest_memfd binding check (7.x: EEXIST, 7.3: late)', () => {
     const d = (a: string, b: string): unknown => profileDiff(LINE_PROFILES[a]!, LINE_PROFILES[b]!);
     expect(d('linux-6.18-x86_64', 'linux-7.3-x86_64')).toEqual({ field: 'gmem_bind_errno', a: 'EINVAL', b: 'EEXIST' });
-    expect(profileDiff({ ...LINE_PROFILES['linux-6.18-x86_64']!, gmemBindErrno: 'EEXIST' }, LINE_PROFILES['linux-7.3-x86_64']!)).toEqual({ field: 'gmem_bind_late', a: false, b: true });
+    expect(profileDiff({ ...LINE_PROFILES['linux-6.18-x86_64']!, gmemBindErrno: 'EEXIST' }, LINE_PROFILES['linux-7.3-x86_64']!)).toEqual({
+      field: 'gmem_bind_late',
+      a: false,
+      b: true,
+    });
     expect(d('linux-6.1-x86_64', 'linux-6.12-x86_64')).toEqual({ field: 'v1_flags_mask', a: false, b: true });
     expect(d('linux-6.12-x86_64', 'linux-6.18-x86_64')).toEqual({ field: 'max_nr_pages_user_only', a: false, b: true });
     expect(profileDiff({ ...LINE_PROFILES['linux-6.18-x86_64']!, name: 'x86_64' }, PROFILES['x86_64']!)).toBeNull();
