@@ -20,10 +20,13 @@ import { readTrace, type TraceLine } from '../../trace/trace.js';
 import { PROFILES, type Profile } from '../../model/profiles.js';
 
 const DIR = fileURLToPath(new URL('../ground-truth/kernel-matrix/', import.meta.url));
-// The memory-API recordings (`.gmem.jsonl.gz`, kernel-matrix/gmem.ts) join this replay with the
-// chapter-28 model (issue 16); until then they are checked by `npm run kernel-matrix` only.
+// The memory-API recordings (`.gmem.jsonl.gz`, kernel-matrix/gmem.ts: a scripted scenario, not
+// random) are replayed below on their own.
 const files = readdirSync(DIR)
   .filter((f) => f.endsWith('.jsonl.gz') && !f.endsWith('.gmem.jsonl.gz'))
+  .sort();
+const gmemFiles = readdirSync(DIR)
+  .filter((f) => f.endsWith('.gmem.jsonl.gz'))
   .sort();
 
 interface Result {
@@ -85,6 +88,32 @@ describe.skipIf(files.length === 0)('real kernels under QEMU (test/ground-truth/
       expect(r.perAsId.get(0) ?? 0).toBeGreaterThan(total / 4);
       expect(r.perAsId.get(1) ?? 0).toBeGreaterThan(total / 4);
       expect(s.mismatches, formatReplay(s, false)).toBe(0);
+    });
+  }
+});
+
+/** The chapter-28 rules each line's scenario must have decided (what the kernel showed). */
+const GMEM_RULES: Readonly<Record<string, readonly string[]>> = {
+  '5.10': ['MS-CAP-01', 'MS-CAP-02', 'MS-CAP-06', 'MS-CAP-07', 'MS-CAP-09', 'MS-CAP-10', 'MS-VM-01'],
+  '6.1': ['MS-CAP-06', 'MS-CAP-07', 'MS-CAP-09', 'MS-VM-01'],
+  '6.12': ['MS-GMS-01', 'MS-GMF-02', 'MS-GMF-03', 'MS-GMF-04', 'MS-ATR-02', 'MS-ATR-03', 'MS-ATR-04', 'MS-ATR-05', 'MS-ATR-06', 'MS-CAP-09', 'MS-VM-01'],
+  '6.18': ['MS-GMS-02', 'MS-GMS-03', 'MS-GMS-04', 'MS-GMS-05', 'MS-GMS-06', 'MS-GMB-01', 'MS-GMB-02', 'MS-GMB-03', 'MS-GMB-04', 'MS-GMB-05', 'MS-GMF-04', 'MS-ATR-06'],
+  '7.3': ['MS-GMS-02', 'MS-GMS-03', 'MS-GMS-04', 'MS-GMS-05', 'MS-GMS-06', 'MS-GMB-01', 'MS-GMB-02', 'MS-GMB-03', 'MS-GMB-04', 'MS-GMB-05', 'MS-X86-01', 'MS-GMF-04', 'MS-ATR-06'],
+};
+
+const gmemResults = await Promise.all(gmemFiles.map(check));
+
+describe.skipIf(gmemFiles.length === 0)('the 6.8+ memory API on real kernels (test/ground-truth/kernel-matrix/*.gmem.jsonl.gz)', () => {
+  for (const r of gmemResults) {
+    const line = r.file.replace(/\.gmem\.jsonl\.gz$/, '');
+    const want = GMEM_RULES[line] ?? [];
+    it(`${want.map((id) => `[${id}]`).join('')} ${line}: the kernel's answers to the memory-API scenario agree with the model, rule for rule`, () => {
+      if (r.error !== null) throw r.error;
+      const s = r.summary!;
+      expect(s.steps).toBeGreaterThan(50);
+      expect(s.mismatches, formatReplay(s, false)).toBe(0);
+      const decided = [...s.ruleCounts.keys()];
+      for (const id of want) expect(decided, `${line} decided by ${id}`).toContain(id);
     });
   }
 });
