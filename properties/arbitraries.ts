@@ -58,6 +58,8 @@ export function edgeGfns(p: Profile): bigint[] {
     INTERNAL_SLOT_LAYOUT.identityMapGpa >> PAGE_SHIFT,
     0xfeffdn,
     1n << 20n,
+    // TDX's shared bit (MS-X86-02): below the max gfn, but a slot there fails on a TDX VM.
+    1n << 35n,
     (1n << 52n) - 1n,
   ];
   if (p.maxGfn !== null) out.push(p.maxGfn - 1n, p.maxGfn, p.maxGfn + 1n);

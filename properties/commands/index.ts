@@ -100,9 +100,9 @@ function entries(c: ArbConfig): Entry[] {
     [bulkFillArb, c.fill ? 1 : 0],
     [resetVmTypeArb, w(o.createVm, 2)],
     [createGuestMemfdArb, w(o.guestMemfd, 4)],
-    [createSlot2Arb, w(o.region2, 8)],
+    [createSlot2Arb, w(o.region2, 10)],
     [deleteSlot2Arb, w(o.region2, 3)],
-    [modifyGmemSlotArb, w(o.region2, 3)],
+    [modifyGmemSlotArb, w(o.region2, 4)],
     [setMemoryAttributesArb, w(o.attributes, 2)],
     [checkExtensionArb, w(o.capabilities, 2)],
   ];

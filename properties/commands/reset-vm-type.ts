@@ -18,13 +18,15 @@ export class ResetVmType extends MemslotCommand {
 
   resolve(m: Readonly<ModelBox>): Op {
     if (this.choice.kind === 'type') return { kind: 'createVm', vmType: this.choice.vmType };
+    // The types besides DEFAULT where the kernel has any (a plain reset makes a DEFAULT VM already).
     const mask = acceptedVmTypes(m.vm.kernel);
-    const offered = [...Array(32).keys()].filter((t) => (mask >>> t) & 1);
+    const all = [...Array(32).keys()].filter((t) => (mask >>> t) & 1);
+    const offered = all.length > 1 ? all.filter((t) => t !== 0) : all;
     return { kind: 'createVm', vmType: offered[this.choice.pick % offered.length] ?? 0 };
   }
 
   toString(): string {
-    return this.choice.kind === 'type' ? `kvm_create_vm(type=${this.choice.vmType})` : `kvm_create_vm(offered type[${this.choice.pick}])`;
+    return this.choice.kind === 'type' ? `kvm_create_vm(type=${this.choice.vmType})` : `kvm_create_vm(offered type[${this.choice.pick}], DEFAULT last)`;
   }
 }
 
