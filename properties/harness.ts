@@ -63,6 +63,15 @@ export interface RecordedStep {
   readonly failure: string | null;
 }
 
+/**
+ * An op that cannot be asked in this state: a handle the VM has not created (spec/80: a defect of
+ * the trace, never sent). Commands never resolve to one; a minimiser that deleted the step
+ * creating the file gets this, and the candidate is no counterexample.
+ */
+export class OpDefect extends Error {
+  override readonly name = 'OpDefect';
+}
+
 /** The implementation disagreed with the model (or broke an invariant, or threw). */
 export class Disagreement extends Error {
   constructor(readonly step: RecordedStep) {
@@ -197,7 +206,12 @@ const ioctlText = (r: model.IoctlOutcome): string => (r.ok ? 'ok' : r.errno);
 
 /** An ioctl whose success is a plain 0, on both sides. */
 function ioctl(want: Applied<model.IoctlResult>, got: model.IoctlOutcome): Outcome {
-  return { expected: `${ioctlText(want.result)} [${want.result.rule}]`, actual: ioctlText(got), agree: ioctlText(want.result) === ioctlText(got), fired: want.fired };
+  return {
+    expected: `${ioctlText(want.result)} [${want.result.rule}]`,
+    actual: ioctlText(got),
+    agree: ioctlText(want.result) === ioctlText(got),
+    fired: want.fired,
+  };
 }
 
 /** Runs the op on both sides and compares the answers. */
@@ -205,6 +219,9 @@ async function execute(box: ModelBox, target: Target, op: Op): Promise<Outcome> 
   const p = box.profile;
   // A lookup of an address space this VM lacks (a type with one, [MS-VM-02]) asks nothing real.
   if (asIdBeyond(op, box.vm.profile.addressSpaces)) return SKIPPED;
+  if (op.kind === 'set2' && typeof op.region.guestMemfd === 'number' && op.region.guestMemfd >= box.vm.gmems.length) {
+    throw new OpDefect(`guest_memfd handle ${op.region.guestMemfd} names no file of this VM (it has ${box.vm.gmems.length})`);
+  }
   return match(op)
     .with({ kind: 'reset' }, async (): Promise<Outcome> => {
       box.vm = model.createVm(p);
@@ -465,7 +482,7 @@ export async function step(box: ModelBox, target: Target, op: Op): Promise<Recor
   try {
     out = await execute(box, target, op);
   } catch (e) {
-    if (e instanceof Disagreement || e instanceof SutError) throw e;
+    if (e instanceof Disagreement || e instanceof SutError || e instanceof OpDefect) throw e;
     return fail('(see failure)', `threw ${describeError(e)}`, `the call threw: ${describeError(e)}`);
   }
   if (out.skipped === true) return null;

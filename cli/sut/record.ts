@@ -84,7 +84,11 @@ export async function record(opts: RecordOptions): Promise<RecordSummary> {
       for (const r of reqs) {
         if (!sut.supportsRequest(r) || requestDefect(box.vm, r) !== null) continue;
         const accepted = modelStep(box.vm, r);
-        if ((r.op === 'set_user_memory_region' || r.op === 'set_user_memory_region2') && r.region.memorySize >> PAGE_SHIFT > RECORD_MAX_PAGES && accepted.answer.kind === 'ret') {
+        if (
+          (r.op === 'set_user_memory_region' || r.op === 'set_user_memory_region2') &&
+          r.region.memorySize >> PAGE_SHIFT > RECORD_MAX_PAGES &&
+          accepted.answer.kind === 'ret'
+        ) {
           skippedHuge++;
           continue;
         }

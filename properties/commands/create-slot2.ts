@@ -100,13 +100,7 @@ export class CreateSlot2 extends MemslotCommand {
     const id = freeId(m, asId, this.idHint);
     const maxGfn = m.vm.profile.maxGfn ?? (1n << 40n) - 1n;
     const gfn =
-      this.at.kind === 'free'
-        ? freeGfnRun(m, asId, this.npages)
-        : this.at.kind === 'gfn'
-          ? this.at.gfn
-          : this.at.kind === 'past-max'
-            ? maxGfn + 1n
-            : 1n << 35n;
+      this.at.kind === 'free' ? freeGfnRun(m, asId, this.npages) : this.at.kind === 'gfn' ? this.at.gfn : this.at.kind === 'past-max' ? maxGfn + 1n : 1n << 35n;
     const flags = (this.flags | (this.gmem ? KVM_MEM_GUEST_MEMFD : 0)) >>> 0;
     const guestMemfd = resolveFd(m, this.fd, this.offset);
     const r: MemoryRegion2 = {
@@ -153,7 +147,10 @@ export function createSlot2Arb(c: ArbConfig): fc.Arbitrary<CreateSlot2> {
     { arbitrary: gfnArb(c.profile).map((gfn) => ({ kind: 'gfn' as const, gfn })), weight: 3 },
     { arbitrary: fc.constant({ kind: 'past-max' as const }), weight: 1 },
     // More often where the kernel offers a VM type with gfn_direct_bits (TDX): only there does it decide.
-    { arbitrary: fc.constant({ kind: 'shared-bit' as const }), weight: VM_TYPES.some((t, i) => t.gfnDirectBits !== 0n && (acceptedVmTypes(c.profile) >>> i) & 1) ? 4 : 1 },
+    {
+      arbitrary: fc.constant({ kind: 'shared-bit' as const }),
+      weight: VM_TYPES.some((t, i) => t.gfnDirectBits !== 0n && (acceptedVmTypes(c.profile) >>> i) & 1) ? 4 : 1,
+    },
   );
   const flags = fc.oneof(
     { arbitrary: fc.constant(0), weight: 16 },
@@ -163,6 +160,16 @@ export function createSlot2Arb(c: ArbConfig): fc.Arbitrary<CreateSlot2> {
   const uaddr = fc.oneof({ arbitrary: fc.bigInt(0n, 255n).map((k) => UADDR_BASE + k * PAGE_SIZE), weight: 8 }, { arbitrary: uaddrArb(c.profile), weight: 1 });
   const npages = fc.oneof({ arbitrary: fc.bigInt(1n, 4n), weight: 8 }, { arbitrary: npagesArb(c.profile), weight: 1 });
   return fc
-    .tuple(asIdArb(c.profile), fc.nat({ max: 31 }), at, npages, flags, fc.oneof({ arbitrary: fc.constant(true), weight: 3 }, { arbitrary: fc.constant(false), weight: 1 }), uaddr, fdSelArb(), offsetSelArb())
+    .tuple(
+      asIdArb(c.profile),
+      fc.nat({ max: 31 }),
+      at,
+      npages,
+      flags,
+      fc.oneof({ arbitrary: fc.constant(true), weight: 3 }, { arbitrary: fc.constant(false), weight: 1 }),
+      uaddr,
+      fdSelArb(),
+      offsetSelArb(),
+    )
     .map(([as, id, a, n, f, g, u, fd, o]) => new CreateSlot2(as, id, a, n, f, g, u, fd, o));
 }

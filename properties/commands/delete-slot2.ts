@@ -42,6 +42,9 @@ export class DeleteSlot2 extends TargetCommand {
 }
 
 export function deleteSlot2Arb(_c: ArbConfig): fc.Arbitrary<DeleteSlot2> {
-  const offset = fc.oneof({ arbitrary: fc.constant('slot' as const), weight: 6 }, { arbitrary: fc.constantFrom('misaligned' as const, 'wrap' as const), weight: 1 });
+  const offset = fc.oneof(
+    { arbitrary: fc.constant('slot' as const), weight: 6 },
+    { arbitrary: fc.constantFrom('misaligned' as const, 'wrap' as const), weight: 1 },
+  );
   return fc.tuple(pickArb, fc.boolean(), offset).map(([p, d, o]) => new DeleteSlot2(p, d, o));
 }

@@ -55,6 +55,17 @@ export class ModifyGmemSlot extends TargetCommand {
 }
 
 export function modifyGmemSlotArb(_c: ArbConfig): fc.Arbitrary<ModifyGmemSlot> {
-  const how = fc.constantFrom<GmemModify>('reissue', 'reissue', 'move', 'log', 'drop-flag', 'drop-flag', 'v1-reissue', 'v1-drop-flag', 'v1-drop-flag', 'add-flag');
+  const how = fc.constantFrom<GmemModify>(
+    'reissue',
+    'reissue',
+    'move',
+    'log',
+    'drop-flag',
+    'drop-flag',
+    'v1-reissue',
+    'v1-drop-flag',
+    'v1-drop-flag',
+    'add-flag',
+  );
   return fc.tuple(pickArb, how).map(([p, h]) => new ModifyGmemSlot(p, h));
 }
