@@ -10,10 +10,10 @@ describe('conformance vectors', () => {
     it(`[MS-VAL-01][MS-VAL-02][MS-OVL-01][MS-INT-03][MS-DLG-06] vectors under ${name} hit every rule a trace can express, deterministically, and replay clean`, async () => {
       const profile = withParams(name) as Profile;
       const a: string[] = [];
-      const r = makeVectors(profile, 7, 120, (l) => a.push(l));
+      const r = makeVectors(profile, 7, 60, (l) => a.push(l));
       expect(r.missing).toEqual([]);
       const b: string[] = [];
-      makeVectors(profile, 7, 120, (l) => b.push(l));
+      makeVectors(profile, 7, 60, (l) => b.push(l));
       expect(b).toEqual(a);
       const summary = await replay(readTrace(a), { profile });
       expect(summary.steps).toBe(a.length - 1);

@@ -104,7 +104,7 @@ function entries(c: ArbConfig): Entry[] {
     [deleteSlot2Arb, w(o.region2, 3)],
     [modifyGmemSlotArb, w(o.region2, 4)],
     [setMemoryAttributesArb, w(o.attributes, 2)],
-    [checkExtensionArb, w(o.capabilities, 2)],
+    [checkExtensionArb, w(o.capabilities, 3)],
   ];
 }
 
