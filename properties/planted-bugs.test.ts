@@ -33,7 +33,10 @@ describe('planted bugs are caught and shrunk', () => {
         const r = await runCheck({ impl: bug.wrap(IMPLEMENTATIONS.scalable), profile: p, seed: SEED, runs: RUNS, maxSteps: 100, minimiseMs: 10_000, outDir });
         if (r.ok) expect.fail(`planted bug "${bug.name}" survived ${r.runs} runs (${r.steps} steps, seed ${r.seed})`);
         const cx = r.counterexample;
-        if (VERBOSE) console.log(`planted bug "${bug.name}" under ${p.name}:\n${cx.steps.join('\n')}\n${cx.failure}\n`);
+        if (VERBOSE)
+          console.log(
+            `planted bug "${bug.name}" under ${p.name} (${r.runs} runs, ${r.steps} steps, ${r.elapsedMs} ms; fast-check shrank to ${cx.fastCheckCommands.length} commands):\n${cx.steps.join('\n')}\n${cx.failure}\n`,
+          );
         expect(cx.steps.length, cx.report).toBeGreaterThan(0);
         expect(cx.steps.length, cx.report).toBeLessThanOrEqual(6);
         expect(cx.steps.at(-1), cx.report).toContain('DISAGREES');
