@@ -61,6 +61,7 @@ type Entry = readonly [(c: ArbConfig) => fc.Arbitrary<MemslotCommand>, number];
  */
 function entries(c: ArbConfig): Entry[] {
   const o = c.offers ?? OFFERS_ALL;
+  const p = c.profile;
   const w = (offered: boolean, weight: number): number => (offered ? weight : 0);
   return [
     [createSlotArb, 10],
@@ -98,12 +99,14 @@ function entries(c: ArbConfig): Entry[] {
     [bulkCreateArb, 2],
     [bulkDeleteArb, 1],
     [bulkFillArb, c.fill ? 1 : 0],
+    // A kernel without an ioctl answers ENOTTY to all of it (MS-V2-01, MS-GMF-01, MS-ATR-01): one
+    // command of each then suffices, and the rest of the mix keeps its share.
     [resetVmTypeArb, w(o.createVm, 2)],
-    [createGuestMemfdArb, w(o.guestMemfd, 4)],
-    [createSlot2Arb, w(o.region2, 10)],
-    [deleteSlot2Arb, w(o.region2, 3)],
-    [modifyGmemSlotArb, w(o.region2, 4)],
-    [setMemoryAttributesArb, w(o.attributes, 2)],
+    [createGuestMemfdArb, w(o.guestMemfd, p.guestMemfd ? 4 : 1)],
+    [createSlot2Arb, w(o.region2, p.userMemory2 ? 10 : 1)],
+    [deleteSlot2Arb, w(o.region2 && p.userMemory2, 3)],
+    [modifyGmemSlotArb, w(o.region2 && p.userMemory2 && p.guestMemfd, 4)],
+    [setMemoryAttributesArb, w(o.attributes, p.memoryAttributes ? 2 : 1)],
     [checkExtensionArb, w(o.capabilities, 3)],
   ];
 }
