@@ -103,10 +103,10 @@ function entries(c: ArbConfig): Entry[] {
     // command of each then suffices, and the rest of the mix keeps its share.
     [resetVmTypeArb, w(o.createVm, 2)],
     [createGuestMemfdArb, w(o.guestMemfd, p.guestMemfd ? 4 : 1)],
-    [createSlot2Arb, w(o.region2, p.userMemory2 ? 10 : 1)],
+    [createSlot2Arb, w(o.region2, p.userMemory2 ? 10 : 2)],
     [deleteSlot2Arb, w(o.region2 && p.userMemory2, 3)],
     [modifyGmemSlotArb, w(o.region2 && p.userMemory2 && p.guestMemfd, 4)],
-    [setMemoryAttributesArb, w(o.attributes, p.memoryAttributes ? 2 : 1)],
+    [setMemoryAttributesArb, w(o.attributes, p.memoryAttributes ? 3 : 1)],
     [checkExtensionArb, w(o.capabilities, 3)],
   ];
 }
