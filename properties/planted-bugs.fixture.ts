@@ -467,9 +467,9 @@ class InitSharedOnPrivateVm extends Delegate {
 }
 
 /**
- * [MS-GMB-05] 7.3's check order on an earlier line: the already-bound check runs after
- * MS-X86-01, so a CREATE that overlaps a binding and passes the max gfn answers EINVAL, where
- * 6.18 and 7.2 answer EEXIST.
+ * [MS-GMB-05] 7.3's check order on 7.2: the already-bound check runs after MS-X86-01, so a
+ * CREATE that overlaps a binding and passes the max gfn answers EINVAL, where 7.2 answers EEXIST.
+ * (6.18 answers EINVAL to both checks: there the order cannot be seen.)
  */
 class BindCheckAfterArchChecks extends Delegate {
   override setUserMemoryRegion2(mem: MemoryRegion2): SetOutcome {
@@ -478,6 +478,23 @@ class BindCheckAfterArchChecks extends Delegate {
     const maxGfn = this.profile.maxGfn;
     if (!r.ok && r.errno === 'EEXIST' && maxGfn !== null && last > maxGfn && gmemCreate(this, mem)) return { ok: false, errno: 'EINVAL' };
     return r;
+  }
+}
+
+/** [MS-GMB-05] 7.2's check order on 7.3: a CREATE that overlaps a binding and passes the max gfn answers EEXIST, where 7.3 answers EINVAL (MS-X86-01). */
+class BindCheckBeforeArchChecks extends Delegate {
+  override setUserMemoryRegion2(mem: MemoryRegion2): SetOutcome {
+    const r = this.inner.setUserMemoryRegion2(mem);
+    const last = (mem.guestPhysAddr >> PAGE_SHIFT) + (mem.memorySize >> PAGE_SHIFT) - 1n;
+    const maxGfn = this.profile.maxGfn;
+    if (r.ok || r.errno !== 'EINVAL' || maxGfn === null || last <= maxGfn || !gmemCreate(this, mem)) return r;
+    const pgoff = mem.guestMemfdOffset >> PAGE_SHIFT;
+    const end = pgoff + (mem.memorySize >> PAGE_SHIFT);
+    const asId = mem.slot >>> 16;
+    const gfn = mem.guestPhysAddr >> PAGE_SHIFT;
+    const gfnClash = this.inner.gfnRangeMemslots(asId, gfn, gfn + (mem.memorySize >> PAGE_SHIFT)).length > 0;
+    const bound = boundRanges(this.inner, mem.guestMemfd).some((b) => pgoff < b.pgoff + b.npages && b.pgoff < end);
+    return !gfnClash && bound ? { ok: false, errno: 'EEXIST' } : r;
   }
 }
 
@@ -553,10 +570,16 @@ export const PLANTED_BUGS: readonly PlantedBug[] = [
     profiles: ['linux-7.3-x86_64-sw-protected', 'linux-7.3-x86_64-intel-tdx'],
   },
   {
-    name: "7.3's check order (already bound after the max gfn) on 6.18 and 7.2",
+    name: "7.3's check order (already bound after the max gfn) on 7.2",
     rule: 'MS-GMB-05',
     wrap: plant(BindCheckAfterArchChecks, 'bind-late'),
-    profiles: ['x86_64', 'linux-7.2-x86_64'],
+    profiles: ['linux-7.2-x86_64'],
+  },
+  {
+    name: "7.2's check order (already bound before the max gfn) on 7.3",
+    rule: 'MS-GMB-05',
+    wrap: plant(BindCheckBeforeArchChecks, 'bind-early'),
+    profiles: ['linux-7.3-x86_64'],
   },
   { name: 'GUEST_MEMFD with READONLY accepted', rule: 'MS-GMS-03', wrap: plant(GmemReadonlyAccepted, 'gmem-readonly'), profiles: ['x86_64'] },
 ];
