@@ -63,7 +63,11 @@ describe('kernel-line profiles', () => {
   it('[MS-GMB-05] the lines differ first in the switches the driver takes from its version (6.8: v1 mask, 6.14: size limit on user ids only) and in the guest_memfd binding check (7.x: EEXIST, 7.3: late)', () => {
     const d = (a: string, b: string): unknown => profileDiff(LINE_PROFILES[a]!, LINE_PROFILES[b]!);
     expect(d('linux-6.18-x86_64', 'linux-7.3-x86_64')).toEqual({ field: 'gmem_bind_errno', a: 'EINVAL', b: 'EEXIST' });
-    expect(profileDiff({ ...LINE_PROFILES['linux-6.18-x86_64']!, gmemBindErrno: 'EEXIST' }, LINE_PROFILES['linux-7.3-x86_64']!)).toEqual({ field: 'gmem_bind_late', a: false, b: true });
+    expect(profileDiff({ ...LINE_PROFILES['linux-6.18-x86_64']!, gmemBindErrno: 'EEXIST' }, LINE_PROFILES['linux-7.3-x86_64']!)).toEqual({
+      field: 'gmem_bind_late',
+      a: false,
+      b: true,
+    });
     expect(d('linux-6.1-x86_64', 'linux-6.12-x86_64')).toEqual({ field: 'v1_flags_mask', a: false, b: true });
     expect(d('linux-6.12-x86_64', 'linux-6.18-x86_64')).toEqual({ field: 'max_nr_pages_user_only', a: false, b: true });
     expect(profileDiff({ ...LINE_PROFILES['linux-6.18-x86_64']!, name: 'x86_64' }, PROFILES['x86_64']!)).toBeNull();
