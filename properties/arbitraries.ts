@@ -14,7 +14,20 @@ export interface ArbConfig {
   readonly maxBulk: number;
   /** Whether BulkFill (every free user id of an address space, then the first id past the limit) is generated. */
   readonly fill: boolean;
+  /** The optional requests the target offers (spec/28); a command for one it lacks is not generated. Default: all. */
+  readonly offers?: Offers;
 }
+
+/** Which optional requests of the 6.8+ memory API a target offers (properties/target.ts targetOffers()). */
+export interface Offers {
+  readonly createVm: boolean;
+  readonly region2: boolean;
+  readonly guestMemfd: boolean;
+  readonly attributes: boolean;
+  readonly capabilities: boolean;
+}
+
+export const OFFERS_ALL: Offers = { createVm: true, region2: true, guestMemfd: true, attributes: true, capabilities: true };
 
 /** Where typical user memory lives; slots' hva ranges alias often because offsets are small. */
 export const UADDR_BASE = 0x7f00_0000_0000n;
@@ -45,6 +58,8 @@ export function edgeGfns(p: Profile): bigint[] {
     INTERNAL_SLOT_LAYOUT.identityMapGpa >> PAGE_SHIFT,
     0xfeffdn,
     1n << 20n,
+    // TDX's shared bit (MS-X86-02): below the max gfn, but a slot there fails on a TDX VM.
+    1n << 35n,
     (1n << 52n) - 1n,
   ];
   if (p.maxGfn !== null) out.push(p.maxGfn - 1n, p.maxGfn, p.maxGfn + 1n);

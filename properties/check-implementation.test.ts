@@ -4,6 +4,7 @@ import { IMPLEMENTATIONS } from '../impl/index.js';
 import type { MemoryRegion, SetOutcome } from '../model/types.js';
 import type { AsyncMemslotImpl } from '../impl/interface.js';
 import { checkImplementation } from './check-implementation.js';
+import * as model from '../model/index.js';
 
 /** An async wrapper: every method answers through a promise. */
 function asyncOf(impl: MemslotImpl): AsyncMemslotImpl {
@@ -32,7 +33,9 @@ describe('checkImplementation (library API)', () => {
           k === 'setUserMemoryRegion'
             ? async (m: MemoryRegion): Promise<SetOutcome> => {
                 const r = inner.setUserMemoryRegion(m);
-                return m.memorySize === 0n && !r.ok ? { ok: true, change: 'DELETE' } : r;
+                // Only the delete of a missing slot ([MS-DEL-01]), not every failing delete (a misaligned one fails MS-VAL-05 first).
+                const missing = model.setUserMemoryRegion(model.createVm(p), m).result.rule === 'MS-DEL-01';
+                return m.memorySize === 0n && !r.ok && missing ? { ok: true, change: 'DELETE' } : r;
               }
             : Reflect.get(t, k),
       });

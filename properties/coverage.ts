@@ -8,6 +8,7 @@
  */
 import { RULE_IDS, RULES, isRuleId, type RuleId } from '../spec/rules.js';
 import type { Profile } from '../model/profiles.js';
+import { VM_TYPES, acceptedVmTypes } from '../model/vm-types.js';
 
 /**
  * Rules that no request sequence can reach, each with why and where it is covered instead.
@@ -52,6 +53,45 @@ export function unreachableUnder(p: Profile): Partial<Record<RuleId, string>> {
     out['MS-GEN-05'] = 'this profile has no max gfn, the only architecture check after the INVALID publish';
   }
   if (!p.nrMemslotPagesCheck) out['MS-CRT-01'] = 'this profile has no nr_memslot_pages check';
+  return { ...out, ...memoryApiUnreachableUnder(p) };
+}
+
+/** The chapter-28 rules no request can reach under `p` (spec/28: which kernel line and VM types offer what). */
+function memoryApiUnreachableUnder(p: Profile): Partial<Record<RuleId, string>> {
+  const out: Partial<Record<RuleId, string>> = {};
+  const types = VM_TYPES.filter((_, t) => (acceptedVmTypes(p) >>> t) & 1);
+  if (p.userMemory2) out['MS-V2-01'] = 'this profile has KVM_SET_USER_MEMORY_REGION2';
+  if (p.guestMemfd) out['MS-GMF-01'] = 'this profile has KVM_CREATE_GUEST_MEMFD';
+  if (p.memoryAttributes) out['MS-ATR-01'] = 'this profile has KVM_SET_MEMORY_ATTRIBUTES';
+  const noAttrs = 'this profile has no KVM_SET_MEMORY_ATTRIBUTES (MS-ATR-01 decides)';
+  if (!p.memoryAttributes) for (const r of ['MS-ATR-02', 'MS-ATR-03', 'MS-ATR-04', 'MS-ATR-05', 'MS-ATR-06'] as const) out[r] = noAttrs;
+  if (!p.guestMemfd)
+    for (const r of ['MS-GMF-02', 'MS-GMF-03', 'MS-GMF-04'] as const) out[r] = 'this profile has no KVM_CREATE_GUEST_MEMFD (MS-GMF-01 decides)';
+  if (!p.userMemory2) out['MS-V2-02'] = 'this profile has no KVM_SET_USER_MEMORY_REGION2 (MS-V2-01 decides)';
+  // A guest_memfd slot needs v2, guest_memfd, and a VM type that takes one (MS-GMS-01).
+  const gmemSlots = p.userMemory2 && p.guestMemfd && (p.guestMemfdSlots === 'all' || types.some((t) => t.privateMem));
+  if (!gmemSlots) {
+    const why =
+      !p.userMemory2 || !p.guestMemfd ? 'this profile has no guest_memfd slots' : 'no VM type of this profile takes guest_memfd slots (MS-GMS-01 decides)';
+    const rules = [
+      'MS-GMS-02',
+      'MS-GMS-03',
+      'MS-GMS-04',
+      'MS-GMS-05',
+      'MS-GMS-06',
+      'MS-GMB-01',
+      'MS-GMB-02',
+      'MS-GMB-03',
+      'MS-GMB-04',
+      'MS-GMB-05',
+      'MS-GMB-06',
+    ] as const;
+    for (const r of rules) out[r] = why;
+  }
+  if (!p.userMemory2 || !p.guestMemfd || p.guestMemfdSlots === 'all' || types.every((t) => t.privateMem)) {
+    out['MS-GMS-01'] = 'every VM type of this profile takes guest_memfd slots (or there are none)';
+  }
+  if (types.every((t) => t.gfnDirectBits === 0n)) out['MS-X86-02'] = 'no VM type of this profile has gfn_direct_bits (TDX only)';
   return out;
 }
 

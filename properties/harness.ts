@@ -9,7 +9,7 @@ import * as model from '../model/index.js';
 import { InvariantError, type Gfn, type Memslot, type ObservableState, type Profile } from '../model/index.js';
 import type { RuleId } from '../spec/rules.js';
 import { Coverage } from './coverage.js';
-import { hitsText, hvaText, mutates, opCall, slotText, type Op } from './ops.js';
+import { asIdBeyond, hitsText, hvaText, mutates, opCall, slotText, type Op } from './ops.js';
 import { SutError } from '../sut/child.js';
 import type { SlotRef, Target, TargetSetOutcome, TargetState } from './target.js';
 
@@ -30,6 +30,7 @@ export interface Applied<R> {
 
 /** The fast-check model: the model's VM (the state after the last request) plus the run's bookkeeping. */
 export interface ModelBox {
+  /** The kernel's profile; the current VM's own (its type applied, [MS-VM-02]) is `vm.profile`. */
   readonly profile: Profile;
   vm: model.VmState;
   /** Shared by every run of one check. */
@@ -60,6 +61,15 @@ export interface RecordedStep {
   readonly agree: boolean;
   /** Why the step failed, when it did. */
   readonly failure: string | null;
+}
+
+/**
+ * An op that cannot be asked in this state: a handle the VM has not created (spec/80: a defect of
+ * the trace, never sent). Commands never resolve to one; a minimiser that deleted the step
+ * creating the file gets this, and the candidate is no counterexample.
+ */
+export class OpDefect extends Error {
+  override readonly name = 'OpDefect';
 }
 
 /** The implementation disagreed with the model (or broke an invariant, or threw). */
@@ -168,15 +178,22 @@ function sameSet(want: TargetSetOutcome, got: TargetSetOutcome): boolean {
 const SKIPPED: Outcome = { expected: '(not offered)', actual: '(not offered)', agree: true, fired: [], skipped: true };
 
 /**
- * One set-memory-region request on both sides: the model's step, or the resource branch when
- * the target answered ENOMEM where MS-RES-01 allows it. Null: not sent (over the target's page limit).
+ * One set-memory-region request (v1, or v2 when `region` carries the v2 tail) on both sides: the
+ * model's step, or the resource branch when the target answered ENOMEM where MS-RES-01 allows
+ * it. Null: not sent (over the target's page limit, or a v2 request the target does not offer).
  */
-async function setRegion(box: ModelBox, target: Target, region: model.MemoryRegion): Promise<{ want: Applied<model.SetResult>; got: TargetSetOutcome } | null> {
-  const accepted = model.setUserMemoryRegion(box.vm, region);
+async function setRegion(
+  box: ModelBox,
+  target: Target,
+  region: model.MemoryRegion | model.MemoryRegion2,
+): Promise<{ want: Applied<model.SetResult>; got: TargetSetOutcome } | null> {
+  const v2 = 'guestMemfd' in region;
+  if (v2 && target.setUserMemoryRegion2 === undefined) return null;
+  const accepted = v2 ? model.setUserMemoryRegion2(box.vm, region) : model.setUserMemoryRegion(box.vm, region);
   if (target.maxPages !== null && accepted.result.ok && region.memorySize >> model.PAGE_SHIFT > target.maxPages) return null;
-  const got = await target.setUserMemoryRegion(region);
+  const got = v2 ? await target.setUserMemoryRegion2!(region) : await target.setUserMemoryRegion(region);
   if (target.mayFailAllocation && !got.ok && got.errno === 'ENOMEM') {
-    const noMem = model.setUserMemoryRegionNoMem(box.vm, region);
+    const noMem = v2 ? model.setUserMemoryRegion2NoMem(box.vm, region) : model.setUserMemoryRegionNoMem(box.vm, region);
     if (noMem !== null) {
       box.resource.steps++;
       return { want: advance(box, noMem), got };
@@ -185,9 +202,26 @@ async function setRegion(box: ModelBox, target: Target, region: model.MemoryRegi
   return { want: advance(box, accepted), got };
 }
 
+const ioctlText = (r: model.IoctlOutcome): string => (r.ok ? 'ok' : r.errno);
+
+/** An ioctl whose success is a plain 0, on both sides. */
+function ioctl(want: Applied<model.IoctlResult>, got: model.IoctlOutcome): Outcome {
+  return {
+    expected: `${ioctlText(want.result)} [${want.result.rule}]`,
+    actual: ioctlText(got),
+    agree: ioctlText(want.result) === ioctlText(got),
+    fired: want.fired,
+  };
+}
+
 /** Runs the op on both sides and compares the answers. */
 async function execute(box: ModelBox, target: Target, op: Op): Promise<Outcome> {
   const p = box.profile;
+  // A lookup of an address space this VM lacks (a type with one, [MS-VM-02]) asks nothing real.
+  if (asIdBeyond(op, box.vm.profile.addressSpaces)) return SKIPPED;
+  if (op.kind === 'set2' && typeof op.region.guestMemfd === 'number' && op.region.guestMemfd >= box.vm.gmems.length) {
+    throw new OpDefect(`guest_memfd handle ${op.region.guestMemfd} names no file of this VM (it has ${box.vm.gmems.length})`);
+  }
   return match(op)
     .with({ kind: 'reset' }, async (): Promise<Outcome> => {
       box.vm = model.createVm(p);
@@ -197,7 +231,7 @@ async function execute(box: ModelBox, target: Target, op: Op): Promise<Outcome> 
       box.prev = null;
       return { expected: 'fresh VM', actual: 'fresh VM', agree: true, fired: ['MS-GEN-01'] };
     })
-    .with({ kind: 'set' }, async ({ region }): Promise<Outcome> => {
+    .with({ kind: 'set' }, { kind: 'set2' }, async ({ region }): Promise<Outcome> => {
       const r = await setRegion(box, target, region);
       if (r === null) return SKIPPED;
       const expected = `${setText(r.want.result)} [${r.want.result.rule}]`;
@@ -342,6 +376,33 @@ async function execute(box: ModelBox, target: Target, op: Op): Promise<Outcome> 
       const rule: RuleId = want.ok ? 'MS-LKP-11' : want.error === 'KVM_HVA_ERR_RO_BAD' ? 'MS-LKP-10' : 'MS-LKP-09';
       return lookup(hvaText(want) === hvaText(got), `${hvaText(want)} [${rule}]`, hvaText(got), [rule]);
     })
+    .with({ kind: 'createVm' }, async ({ vmType }): Promise<Outcome> => {
+      if (target.createVm === undefined) return SKIPPED;
+      const want = advance(box, model.createVmOfType(box.vm, vmType));
+      const got = await target.createVm(vmType);
+      if (want.result.ok) {
+        box.vcpus.clear();
+        box.gfnHistory.clear();
+        box.prev = null;
+      }
+      return ioctl(want, got);
+    })
+    .with({ kind: 'createGmem' }, async ({ size, flags }): Promise<Outcome> => {
+      if (target.createGuestMemfd === undefined) return SKIPPED;
+      const want = advance(box, model.createGuestMemfd(box.vm, size, flags));
+      return ioctl(want, await target.createGuestMemfd(size, flags));
+    })
+    .with({ kind: 'attrs' }, async (x): Promise<Outcome> => {
+      if (target.setMemoryAttributes === undefined) return SKIPPED;
+      const want = advance(box, model.setMemoryAttributes(box.vm, x.address, x.size, x.attributes, x.flags));
+      return ioctl(want, await target.setMemoryAttributes(x.address, x.size, x.attributes, x.flags));
+    })
+    .with({ kind: 'cap' }, async ({ cap, fd }): Promise<Outcome> => {
+      if (target.checkExtension === undefined) return SKIPPED;
+      const want = model.checkExtension(box.vm, cap, fd);
+      const got = await target.checkExtension(cap, fd);
+      return { expected: `${want.value} [${want.rule}]`, actual: String(got), agree: want.value === got, fired: [want.rule] };
+    })
     .exhaustive();
 }
 
@@ -421,7 +482,7 @@ export async function step(box: ModelBox, target: Target, op: Op): Promise<Recor
   try {
     out = await execute(box, target, op);
   } catch (e) {
-    if (e instanceof Disagreement || e instanceof SutError) throw e;
+    if (e instanceof Disagreement || e instanceof SutError || e instanceof OpDefect) throw e;
     return fail('(see failure)', `threw ${describeError(e)}`, `the call threw: ${describeError(e)}`);
   }
   if (out.skipped === true) return null;
@@ -435,7 +496,7 @@ export async function step(box: ModelBox, target: Target, op: Op): Promise<Recor
     const all = whole(now);
     if (all !== null) {
       try {
-        model.checkInvariants(box.profile, all, box.prev ?? undefined);
+        model.checkInvariants(box.vm.profile, all, box.prev ?? undefined);
       } catch (e) {
         if (!(e instanceof InvariantError)) throw e;
         return fail(out.expected, out.actual, `invariant broken on the implementation's state: ${e.message}`);
@@ -453,7 +514,7 @@ export async function step(box: ModelBox, target: Target, op: Op): Promise<Recor
 async function observeTarget(box: ModelBox, target: Target, onError: (e: unknown) => never): Promise<TargetState | null> {
   if (target.observe === undefined) return null;
   try {
-    const now = await target.observe(box.profile);
+    const now = await target.observe(box.vm.profile);
     box.bitmapsShown = now.bitmaps;
     return now;
   } catch (e) {

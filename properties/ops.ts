@@ -7,6 +7,7 @@
  */
 import { match } from 'ts-pattern';
 import {
+  KVM_MEM_GUEST_MEMFD,
   KVM_MEM_LOG_DIRTY_PAGES,
   KVM_MEM_READONLY,
   PAGE_SHIFT,
@@ -16,7 +17,11 @@ import {
   type Hva,
   type HvaRangeHit,
   type HvaResult,
+  type CapFd,
+  type CapName,
+  type GmemRef,
   type MemoryRegion,
+  type MemoryRegion2,
   type Memslot,
   type Profile,
   type ClearDirtyLog,
@@ -41,7 +46,14 @@ export type Op =
   | { readonly kind: 'gfnToHva'; readonly asId: number; readonly gfn: Gfn; readonly write: boolean }
   | { readonly kind: 'write'; readonly asId: number; readonly gpa: Gpa }
   | { readonly kind: 'clearLog'; readonly clear: ClearDirtyLog }
-  | { readonly kind: 'manual'; readonly args0: bigint; readonly flags: number };
+  | { readonly kind: 'manual'; readonly args0: bigint; readonly flags: number }
+  // The 6.8+ memory API (spec/28).
+  /** KVM_CREATE_VM of a type: a fresh VM, or the errno and the old VM ([MS-VM-01]). */
+  | { readonly kind: 'createVm'; readonly vmType: number }
+  | { readonly kind: 'set2'; readonly region: MemoryRegion2 }
+  | { readonly kind: 'createGmem'; readonly size: bigint; readonly flags: bigint }
+  | { readonly kind: 'attrs'; readonly address: bigint; readonly size: bigint; readonly attributes: bigint; readonly flags: bigint }
+  | { readonly kind: 'cap'; readonly cap: CapName; readonly fd: CapFd };
 
 /** Does the op change (or may it change) the VM? */
 export function mutates(op: Op): boolean {
@@ -52,15 +64,24 @@ export function mutates(op: Op): boolean {
     op.kind === 'internal' ||
     op.kind === 'write' ||
     op.kind === 'clearLog' ||
-    op.kind === 'manual'
+    op.kind === 'manual' ||
+    op.kind === 'createVm' ||
+    op.kind === 'set2' ||
+    op.kind === 'createGmem'
   );
+}
+
+/** Whether the op names an address space the current VM lacks (after a reset to a type with one: [MS-VM-02]); such lookups are not asked. */
+export function asIdBeyond(op: Op, addressSpaces: number): boolean {
+  return 'asId' in op && op.asId >= addressSpaces;
 }
 
 export function flagsText(flags: number): string {
   const names: string[] = [];
   if (flags & KVM_MEM_LOG_DIRTY_PAGES) names.push('LOG_DIRTY_PAGES');
   if (flags & KVM_MEM_READONLY) names.push('READONLY');
-  const rest = (flags & ~(KVM_MEM_LOG_DIRTY_PAGES | KVM_MEM_READONLY)) >>> 0;
+  if (flags & KVM_MEM_GUEST_MEMFD) names.push('GUEST_MEMFD');
+  const rest = (flags & ~(KVM_MEM_LOG_DIRTY_PAGES | KVM_MEM_READONLY | KVM_MEM_GUEST_MEMFD)) >>> 0;
   if (rest !== 0) names.push(hex(rest));
   return names.length === 0 ? '0' : `${hex(flags >>> 0)} /*${names.join('|')}*/`;
 }
@@ -73,6 +94,16 @@ export function regionCall(m: MemoryRegion): string {
     `KVM_SET_USER_MEMORY_REGION(slot=${hex(m.slot >>> 0)} /*as ${as}, id ${id}*/, flags=${flagsText(m.flags)}, ` +
     `guest_phys_addr=${hex(m.guestPhysAddr)}, memory_size=${hex(m.memorySize)}${pagesNote(m.memorySize)}, userspace_addr=${hex(m.userspaceAddr)})`
   );
+}
+
+/** How a guest_memfd reference reads: a handle of this VM, or the kind of fd (spec/80). */
+export function gmemRefText(ref: GmemRef): string {
+  return typeof ref === 'number' ? `gmem#${ref}` : ref === 'other_vm' ? "another VM's guest_memfd" : ref === 'memfd' ? 'a memfd' : 'a closed fd';
+}
+
+/** `KVM_SET_USER_MEMORY_REGION2(...)` as a kernel-style call. */
+export function region2Call(m: MemoryRegion2): string {
+  return `${regionCall(m).replace('KVM_SET_USER_MEMORY_REGION(', 'KVM_SET_USER_MEMORY_REGION2(').slice(0, -1)}, guest_memfd_offset=${hex(m.guestMemfdOffset)}, guest_memfd=${gmemRefText(m.guestMemfd)})`;
 }
 
 function pagesNote(size: bigint): string {
@@ -125,6 +156,14 @@ export function opCall(profile: Profile, op: Op): string {
         `KVM_CLEAR_DIRTY_LOG(slot=${hex(c.slot >>> 0)}, first_page=${hex(c.firstPage)}, num_pages=${c.numPages}, bitmap=${c.bitmap === '' ? '0' : c.bitmap})`,
     )
     .with({ kind: 'manual' }, ({ args0, flags }) => `KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, args[0]=${hex(args0)}, flags=${flags})`)
+    .with({ kind: 'createVm' }, ({ vmType }) => `KVM_CREATE_VM(type=${vmType})`)
+    .with({ kind: 'set2' }, ({ region }) => region2Call(region))
+    .with({ kind: 'createGmem' }, ({ size, flags }) => `KVM_CREATE_GUEST_MEMFD(size=${hex(size)}, flags=${hex(flags)})`)
+    .with(
+      { kind: 'attrs' },
+      (x) => `KVM_SET_MEMORY_ATTRIBUTES(address=${hex(x.address)}, size=${hex(x.size)}, attributes=${hex(x.attributes)}, flags=${hex(x.flags)})`,
+    )
+    .with({ kind: 'cap' }, ({ cap, fd }) => `KVM_CHECK_EXTENSION(KVM_CAP_${cap}) on ${fd === 'vm' ? 'the VM fd' : '/dev/kvm'}`)
     .exhaustive();
 }
 
@@ -143,7 +182,8 @@ export function hvaText(r: HvaResult): string {
 }
 
 /**
- * The protocol requests that stand for the op in a trace (spec/70-traces.md). Requests the
+ * The protocol requests that stand for the op in a trace (spec/70-traces.md), `profile` being
+ * the current VM's (its address spaces decide the vCPU's). Requests the
  * protocol has map one to one; lookups it lacks are stood in for by the nearest request
  * (`exact: false`): gfn_to_memslot for the vCPU view, visibility and gfn-to-hva, get_slots for
  * id, approx and gfn-range lookups.
@@ -173,5 +213,13 @@ export function traceRequests(profile: Profile, op: Op): { readonly requests: re
       requests: [{ op: 'get_slots', asId } as const],
       exact: false,
     }))
+    .with({ kind: 'createVm' }, ({ vmType }) => ({ requests: [{ op: 'reset', vmType } as const], exact: true }))
+    .with({ kind: 'set2' }, ({ region }) => ({ requests: [{ op: 'set_user_memory_region2', region } as const], exact: true }))
+    .with({ kind: 'createGmem' }, ({ size, flags }) => ({ requests: [{ op: 'create_guest_memfd', size, flags } as const], exact: true }))
+    .with({ kind: 'attrs' }, (x) => ({
+      requests: [{ op: 'set_memory_attributes', address: x.address, size: x.size, attributes: x.attributes, flags: x.flags } as const],
+      exact: true,
+    }))
+    .with({ kind: 'cap' }, ({ cap, fd }) => ({ requests: [{ op: 'check_extension', cap, fd } as const], exact: true }))
     .exhaustive();
 }

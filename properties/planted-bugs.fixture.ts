@@ -6,6 +6,8 @@
  */
 import * as model from '../model/index.js';
 import {
+  GUEST_MEMFD_FLAG_INIT_SHARED,
+  KVM_MEM_GUEST_MEMFD,
   KVM_MEM_READONLY,
   PAGE_SHIFT,
   type DirtyLogOutcome,
@@ -107,8 +109,13 @@ export class Delegate implements MemslotImpl {
 
   /** The slot `mem` names, if its address space exists and the slot does. */
   protected existing(mem: MemoryRegion): Memslot | null {
+    return this.slotOf(mem);
+  }
+
+  /** The slot `mem` names, if its address space exists and the slot does. */
+  slotOf(mem: MemoryRegion): Memslot | null {
     const asId = mem.slot >>> 16;
-    return asId < this.profile.addressSpaces ? this.inner.idToMemslot(asId, mem.slot & 0xffff) : null;
+    return asId < this.profile.addressSpaces && (mem.slot & 0xffff) < this.profile.memSlotsNum ? this.inner.idToMemslot(asId, mem.slot & 0xffff) : null;
   }
 
   /** The rule that would decide `mem` on an empty VM: the request's own validity. */
@@ -361,11 +368,155 @@ class BitmapDroppedOnMove extends Delegate {
   }
 }
 
+// Chapter 28: the 6.8+ memory API (spec/28-memory-api.md).
+
+/** Whether `mem` is a v2 CREATE with KVM_MEM_GUEST_MEMFD for a file of this VM (a handle). */
+function gmemCreate(d: Delegate, mem: MemoryRegion2): mem is MemoryRegion2 & { readonly guestMemfd: number } {
+  return (mem.flags & KVM_MEM_GUEST_MEMFD) !== 0 && mem.memorySize > 0n && typeof mem.guestMemfd === 'number' && d.slotOf(mem) === null;
+}
+
+/** The file ranges bound to live slots, from the slots' own bindings: `[pgoff, pgoff + npages)` of `file`. */
+function boundRanges(inner: MemslotImpl, file: number): { pgoff: bigint; npages: bigint }[] {
+  const out: { pgoff: bigint; npages: bigint }[] = [];
+  for (let asId = 0; asId < inner.profile.addressSpaces; asId++) {
+    for (const s of inner.slots(asId)) if (s.gmem !== null && s.gmem.file === file) out.push({ pgoff: s.gmem.pgoff, npages: s.npages });
+  }
+  return out;
+}
+
+/** [MS-GMS-05] A guest_memfd slot re-issued exactly as it is answers 0, as MS-NOP-01 says for other slots. */
+class GmemReissueAccepted extends Delegate {
+  override setUserMemoryRegion2(mem: MemoryRegion2): SetOutcome {
+    const old = this.slotOf(mem);
+    const r = this.inner.setUserMemoryRegion2(mem);
+    if (
+      !r.ok &&
+      old?.gmem != null &&
+      mem.memorySize === old.npages << PAGE_SHIFT &&
+      mem.guestPhysAddr === old.baseGfn << PAGE_SHIFT &&
+      mem.userspaceAddr === old.userspaceAddr &&
+      mem.flags === old.flags
+    ) {
+      return { ok: true, change: 'NONE' };
+    }
+    return r;
+  }
+}
+
+/**
+ * [MS-GMB-05] The already-bound check compares only start offsets: a range that overlaps a bound
+ * one without starting where it does is bound anyway.
+ */
+class GmemOverlapStartOnly extends Delegate {
+  override setUserMemoryRegion2(mem: MemoryRegion2): SetOutcome {
+    const r = this.inner.setUserMemoryRegion2(mem);
+    if (r.ok || r.errno !== this.profile.gmemBindErrno || !gmemCreate(this, mem)) return r;
+    const pgoff = mem.guestMemfdOffset >> PAGE_SHIFT;
+    const end = pgoff + (mem.memorySize >> PAGE_SHIFT);
+    const bound = boundRanges(this.inner, mem.guestMemfd);
+    const overlaps = bound.filter((b) => pgoff < b.pgoff + b.npages && b.pgoff < end);
+    const asId = mem.slot >>> 16;
+    const gfn = mem.guestPhysAddr >> PAGE_SHIFT;
+    const gfnClash = this.inner.gfnRangeMemslots(asId, gfn, gfn + (mem.memorySize >> PAGE_SHIFT)).length > 0;
+    if (!gfnClash && overlaps.length > 0 && overlaps.every((b) => b.pgoff !== pgoff)) return { ok: true, change: 'CREATE' };
+    return r;
+  }
+}
+
+/** [MS-GMB-06] A delete does not unbind: the file range of a deleted guest_memfd slot cannot be bound again. */
+class DeleteKeepsBinding extends Delegate {
+  private ghosts: { file: number; pgoff: bigint; npages: bigint }[] = [];
+  override reset(vmType?: number): DirtyLogOutcome {
+    const r = super.reset(vmType);
+    if (r.ok) this.ghosts = [];
+    return r;
+  }
+  private deleting(mem: MemoryRegion, r: SetOutcome, old: Memslot | null): SetOutcome {
+    if (r.ok && r.change === 'DELETE' && old?.gmem != null) this.ghosts.push({ file: old.gmem.file, pgoff: old.gmem.pgoff, npages: old.npages });
+    return r;
+  }
+  override setUserMemoryRegion(mem: MemoryRegion): SetOutcome {
+    const old = this.slotOf(mem);
+    return this.deleting(mem, this.inner.setUserMemoryRegion(mem), old);
+  }
+  override setUserMemoryRegion2(mem: MemoryRegion2): SetOutcome {
+    const old = this.slotOf(mem);
+    if (gmemCreate(this, mem)) {
+      const pgoff = mem.guestMemfdOffset >> PAGE_SHIFT;
+      const end = pgoff + (mem.memorySize >> PAGE_SHIFT);
+      const r = this.inner.setUserMemoryRegion2(mem);
+      if (r.ok && this.ghosts.some((g) => g.file === mem.guestMemfd && pgoff < g.pgoff + g.npages && g.pgoff < end)) {
+        this.inner.setUserMemoryRegion2({ ...mem, memorySize: 0n });
+        return { ok: false, errno: this.profile.gmemBindErrno };
+      }
+      return r;
+    }
+    return this.deleting(mem, this.inner.setUserMemoryRegion2(mem), old);
+  }
+}
+
+/** [MS-GMF-02] The supported guest_memfd flags are the kernel's, not the VM's: INIT_SHARED is accepted on a VM with private memory. */
+class InitSharedOnPrivateVm extends Delegate {
+  override createGuestMemfd(size: bigint, flags: bigint): DirtyLogOutcome {
+    const r = this.inner.createGuestMemfd(size, flags);
+    if (!r.ok && (flags & GUEST_MEMFD_FLAG_INIT_SHARED) !== 0n && (flags & ~this.kernel.guestMemfdFlags) === 0n) {
+      return this.inner.createGuestMemfd(size, flags & ~GUEST_MEMFD_FLAG_INIT_SHARED);
+    }
+    return r;
+  }
+}
+
+/**
+ * [MS-GMB-05] 7.3's check order on 7.2: the already-bound check runs after MS-X86-01, so a
+ * CREATE that overlaps a binding and passes the max gfn answers EINVAL, where 7.2 answers EEXIST.
+ * (6.18 answers EINVAL to both checks: there the order cannot be seen.)
+ */
+class BindCheckAfterArchChecks extends Delegate {
+  override setUserMemoryRegion2(mem: MemoryRegion2): SetOutcome {
+    const r = this.inner.setUserMemoryRegion2(mem);
+    const last = (mem.guestPhysAddr >> PAGE_SHIFT) + (mem.memorySize >> PAGE_SHIFT) - 1n;
+    const maxGfn = this.profile.maxGfn;
+    if (!r.ok && r.errno === 'EEXIST' && maxGfn !== null && last > maxGfn && gmemCreate(this, mem)) return { ok: false, errno: 'EINVAL' };
+    return r;
+  }
+}
+
+/** [MS-GMB-05] 7.2's check order on 7.3: a CREATE that overlaps a binding and passes the max gfn answers EEXIST, where 7.3 answers EINVAL (MS-X86-01). */
+class BindCheckBeforeArchChecks extends Delegate {
+  override setUserMemoryRegion2(mem: MemoryRegion2): SetOutcome {
+    const r = this.inner.setUserMemoryRegion2(mem);
+    const last = (mem.guestPhysAddr >> PAGE_SHIFT) + (mem.memorySize >> PAGE_SHIFT) - 1n;
+    const maxGfn = this.profile.maxGfn;
+    if (r.ok || r.errno !== 'EINVAL' || maxGfn === null || last <= maxGfn || !gmemCreate(this, mem)) return r;
+    const pgoff = mem.guestMemfdOffset >> PAGE_SHIFT;
+    const end = pgoff + (mem.memorySize >> PAGE_SHIFT);
+    const asId = mem.slot >>> 16;
+    const gfn = mem.guestPhysAddr >> PAGE_SHIFT;
+    const gfnClash = this.inner.gfnRangeMemslots(asId, gfn, gfn + (mem.memorySize >> PAGE_SHIFT)).length > 0;
+    const bound = boundRanges(this.inner, mem.guestMemfd).some((b) => pgoff < b.pgoff + b.npages && b.pgoff < end);
+    return !gfnClash && bound ? { ok: false, errno: 'EEXIST' } : r;
+  }
+}
+
+/** [MS-GMS-03] KVM_MEM_GUEST_MEMFD with KVM_MEM_READONLY is accepted (READONLY is dropped). */
+class GmemReadonlyAccepted extends Delegate {
+  override setUserMemoryRegion2(mem: MemoryRegion2): SetOutcome {
+    const r = this.inner.setUserMemoryRegion2(mem);
+    if (!r.ok && (mem.flags & KVM_MEM_GUEST_MEMFD) !== 0 && (mem.flags & KVM_MEM_READONLY) !== 0 && this.profile.readonlyMem) {
+      const again = this.inner.setUserMemoryRegion2({ ...mem, flags: mem.flags & ~KVM_MEM_READONLY });
+      if (again.ok) return again;
+    }
+    return r;
+  }
+}
+
 /** A planted bug: its name, the rule it breaks, and how to wrap an implementation with it. */
 export interface PlantedBug {
   readonly name: string;
   readonly rule: string;
   readonly wrap: (inner: ImplFactory) => ImplFactory;
+  /** The profiles where it shows (default x86_64 and linux-5.10-x86_64). */
+  readonly profiles?: readonly string[];
 }
 
 const plant =
@@ -394,4 +545,41 @@ export const PLANTED_BUGS: readonly PlantedBug[] = [
   { name: 'delete of a missing slot returns 0', rule: 'MS-DEL-01', wrap: plant(DeleteMissingSucceeds, 'delete-missing-ok') },
   { name: 'READONLY toggle accepted', rule: 'MS-MOD-03', wrap: plant(ReadonlyToggleAccepted, 'readonly-toggle') },
   { name: 'slot id KVM_USER_MEM_SLOTS accepted', rule: 'MS-VAL-02', wrap: plant(FirstInternalIdAccepted, 'id-bound') },
+  {
+    name: 'an identical re-issue of a guest_memfd slot answers 0',
+    rule: 'MS-GMS-05',
+    wrap: plant(GmemReissueAccepted, 'gmem-reissue'),
+    profiles: ['x86_64', 'linux-7.3-x86_64'],
+  },
+  {
+    name: 'the already-bound check compares only start offsets',
+    rule: 'MS-GMB-05',
+    wrap: plant(GmemOverlapStartOnly, 'gmem-overlap-start'),
+    profiles: ['x86_64', 'linux-7.3-x86_64'],
+  },
+  {
+    name: 'a delete does not unbind the guest_memfd range',
+    rule: 'MS-GMB-06',
+    wrap: plant(DeleteKeepsBinding, 'gmem-no-unbind'),
+    profiles: ['x86_64', 'linux-7.3-x86_64-sw-protected'],
+  },
+  {
+    name: 'INIT_SHARED accepted on a VM with private memory',
+    rule: 'MS-GMF-02',
+    wrap: plant(InitSharedOnPrivateVm, 'init-shared-private'),
+    profiles: ['linux-7.3-x86_64-sw-protected', 'linux-7.3-x86_64-intel-tdx'],
+  },
+  {
+    name: "7.3's check order (already bound after the max gfn) on 7.2",
+    rule: 'MS-GMB-05',
+    wrap: plant(BindCheckAfterArchChecks, 'bind-late'),
+    profiles: ['linux-7.2-x86_64'],
+  },
+  {
+    name: "7.2's check order (already bound before the max gfn) on 7.3",
+    rule: 'MS-GMB-05',
+    wrap: plant(BindCheckBeforeArchChecks, 'bind-early'),
+    profiles: ['linux-7.3-x86_64'],
+  },
+  { name: 'GUEST_MEMFD with READONLY accepted', rule: 'MS-GMS-03', wrap: plant(GmemReadonlyAccepted, 'gmem-readonly'), profiles: ['x86_64'] },
 ];

@@ -8,31 +8,35 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { IMPLEMENTATIONS } from '../impl/index.js';
-import { PROFILES, type Profile } from '../model/index.js';
+import { withParams, type Profile } from '../model/index.js';
 import { replay } from '../trace/replay.js';
 import { readTrace } from '../trace/trace.js';
 import { fileLines } from '../trace/lines.js';
 import { PLANTED_BUGS } from './planted-bugs.fixture.js';
 import { runCheck } from './run-check.js';
 
-import { runs, seed } from '../test/knobs.js';
+import { VERBOSE, runs, seed } from '../test/knobs.js';
 const SEED = seed(20_260_826);
 const RUNS = runs(200);
 
 function profile(name: string): Profile {
-  const p = PROFILES[name];
-  if (p === undefined) throw new Error(`no built-in profile ${name}`);
+  const p = withParams(name);
+  if (p === null || typeof p === 'string') throw new Error(`no built-in profile ${name}`);
   return p;
 }
 
 describe('planted bugs are caught and shrunk', () => {
   for (const bug of PLANTED_BUGS) {
-    for (const p of [profile('x86_64'), profile('linux-5.10-x86_64')]) {
+    for (const p of (bug.profiles ?? ['x86_64', 'linux-5.10-x86_64']).map(profile)) {
       it(`[${bug.rule}] planted bug "${bug.name}" under ${p.name}: caught, at most 6 steps, seed and replayPath reported, trace replays through the model`, async () => {
         const outDir = mkdtempSync(join(tmpdir(), 'memslot-planted-'));
         const r = await runCheck({ impl: bug.wrap(IMPLEMENTATIONS.scalable), profile: p, seed: SEED, runs: RUNS, maxSteps: 100, minimiseMs: 10_000, outDir });
         if (r.ok) expect.fail(`planted bug "${bug.name}" survived ${r.runs} runs (${r.steps} steps, seed ${r.seed})`);
         const cx = r.counterexample;
+        if (VERBOSE)
+          console.log(
+            `planted bug "${bug.name}" under ${p.name} (${r.runs} runs, ${r.steps} steps, ${r.elapsedMs} ms; fast-check shrank to ${cx.fastCheckCommands.length} commands):\n${cx.steps.join('\n')}\n${cx.failure}\n`,
+          );
         expect(cx.steps.length, cx.report).toBeGreaterThan(0);
         expect(cx.steps.length, cx.report).toBeLessThanOrEqual(6);
         expect(cx.steps.at(-1), cx.report).toContain('DISAGREES');

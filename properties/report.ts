@@ -156,11 +156,11 @@ export function traceOf(profile: Profile, ops: readonly Op[]): { lines: string[]
   };
   for (const op of ops) {
     stepLines.push(lines.length + 1);
-    const t = traceRequests(profile, op);
+    const t = traceRequests(vm.profile, op);
     exact.push(t.exact);
     for (const r of t.requests) lines.push(formatTraceLine(r, answer(r)));
   }
-  for (let asId = 0; asId < profile.addressSpaces; asId++) {
+  for (let asId = 0; asId < vm.profile.addressSpaces; asId++) {
     for (const r of [{ op: 'get_generation', asId } as const, { op: 'get_slots', asId } as const]) lines.push(formatTraceLine(r, answer(r)));
   }
   return { lines, stepLines, exact };

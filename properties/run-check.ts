@@ -15,7 +15,7 @@ import { commandArbs, type MemslotCommand } from './commands/index.js';
 import { Coverage } from './coverage.js';
 import { newBox, startRun, type ModelBox } from './harness.js';
 import { buildCounterexample, recordCommands, type Counterexample, type TargetFactory } from './report.js';
-import { implTarget, type Target } from './target.js';
+import { implTarget, targetOffers, type Target } from './target.js';
 
 /** Defaults tuned so that `memslot-oracle check` takes 10-20 s on two cores. */
 export const DEFAULT_RUNS = 200;
@@ -104,7 +104,9 @@ export async function runCheck(opts: CheckOptions): Promise<CheckResult> {
   const numRuns = opts.runs ?? DEFAULT_RUNS;
   const maxSteps = opts.maxSteps ?? DEFAULT_MAX_STEPS;
   const factory = targetFactory(opts);
-  const implName = opts.implName ?? (await factory(profile)).name;
+  // One target up front: its name, and which optional requests it offers (only those are generated).
+  const probe = await factory(profile);
+  const implName = opts.implName ?? probe.name;
   const coverage = new Coverage();
   const counter = { steps: 0 };
   const resource = { steps: 0 };
@@ -113,7 +115,7 @@ export async function runCheck(opts: CheckOptions): Promise<CheckResult> {
   const started = Date.now();
   const prefix = opts.prefix ?? [];
 
-  const cfg = { profile, maxBulk: opts.maxBulk ?? 2000, fill: opts.fill ?? profile.userMemSlots <= 4096 };
+  const cfg = { profile, maxBulk: opts.maxBulk ?? 2000, fill: opts.fill ?? profile.userMemSlots <= 4096, offers: targetOffers(probe) };
   const cmdsArb = fc.commands(commandArbs(cfg), {
     maxCommands: maxSteps,
     size: 'max',

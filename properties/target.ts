@@ -28,6 +28,7 @@ import type {
 } from '../model/index.js';
 import { PAGE_SHIFT } from '../model/index.js';
 import type { SutClient } from '../sut/protocol.js';
+import type { Offers } from './arbitraries.js';
 import type { Answer, Request, SlotInfo } from '../trace/trace.js';
 
 export type Awaitable<T> = T | Promise<T>;
@@ -91,6 +92,17 @@ export interface Target {
   readonly mayFailAllocation: boolean;
   /** Creates and moves the model would accept above this many pages are not sent (a kernel allocates per page). */
   readonly maxPages: bigint | null;
+}
+
+/** Which optional requests of the memory API the target offers: its commands are generated only for those. */
+export function targetOffers(t: Target): Offers {
+  return {
+    createVm: t.createVm !== undefined,
+    region2: t.setUserMemoryRegion2 !== undefined,
+    guestMemfd: t.createGuestMemfd !== undefined,
+    attributes: t.setMemoryAttributes !== undefined,
+    capabilities: t.checkExtension !== undefined,
+  };
 }
 
 /** An implementation in process, sync or async: everything it offers, its whole state included. */

@@ -108,28 +108,107 @@ export function reproText(steps: readonly ReproStep[]): string {
     .join('\n');
 }
 
+/** A C string literal of `text`. */
+function cString(text: string): string {
+  return `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+/** The C `fd_kind` and handle of a v2 request's `guest_memfd`. */
+function fdFields(ref: model.GmemRef): string {
+  if (typeof ref === 'number') return `.fd_kind = FD_HANDLE, .handle = ${ref}`;
+  return `.fd_kind = ${ref === 'other_vm' ? 'FD_OTHER_VM' : ref === 'memfd' ? 'FD_MEMFD' : 'FD_CLOSED'}`;
+}
+
+/** Definitions a host's <linux/kvm.h> older than 6.8 lacks, each guarded (uapi linux/kvm.h of 7.3). */
+const V2_DEFINITIONS = `#ifndef KVM_SET_USER_MEMORY_REGION2
+struct kvm_userspace_memory_region2 {
+\t__u32 slot;
+\t__u32 flags;
+\t__u64 guest_phys_addr;
+\t__u64 memory_size;
+\t__u64 userspace_addr;
+\t__u64 guest_memfd_offset;
+\t__u32 guest_memfd;
+\t__u32 pad1;
+\t__u64 pad2[14];
+};
+#define KVM_SET_USER_MEMORY_REGION2 _IOW(KVMIO, 0x49, struct kvm_userspace_memory_region2)
+#endif
+#ifndef KVM_CREATE_GUEST_MEMFD
+struct kvm_create_guest_memfd {
+\t__u64 size;
+\t__u64 flags;
+\t__u64 reserved[6];
+};
+#define KVM_CREATE_GUEST_MEMFD _IOWR(KVMIO, 0xd4, struct kvm_create_guest_memfd)
+#endif
+#ifndef KVM_SET_MEMORY_ATTRIBUTES
+struct kvm_memory_attributes {
+\t__u64 address;
+\t__u64 size;
+\t__u64 attributes;
+\t__u64 flags;
+};
+#define KVM_SET_MEMORY_ATTRIBUTES _IOW(KVMIO, 0xd2, struct kvm_memory_attributes)
+#endif
+#ifndef KVM_MEM_GUEST_MEMFD
+#define KVM_MEM_GUEST_MEMFD (1UL << 2)
+#endif
+${Object.entries(model.CAPS)
+  .map(([name, n]) => `#ifndef KVM_CAP_${name}\n#define KVM_CAP_${name} ${n}\n#endif`)
+  .join('\n')}`;
+
 /** A standalone C program that replays the kernel-facing steps against /dev/kvm. */
 export function reproC(steps: readonly ReproStep[], source: string): string {
   const rows: string[] = [];
   let maxPages = 64n;
-  let skipped = 0;
+  let maxHandles = 1;
   for (const s of steps) {
-    const want = s.expect.kind === 'errno' ? s.expect.errno : s.expect.kind === 'ret' || s.expect.kind === 'ok' ? '0' : null;
+    const want =
+      s.expect.kind === 'errno'
+        ? s.expect.errno
+        : s.expect.kind === 'ret' || s.expect.kind === 'ok'
+          ? '0'
+          : s.expect.kind === 'value'
+            ? String(s.expect.value)
+            : null;
     const comment = `/* ${String(s.n).padStart(3)}: trace line ${s.line}${s.rule === null ? '' : `, ${s.rule}`} */`;
+    const w = want === null ? '' : `.want = ${want}, .want_name = "${want}", `;
+    const call = `.call = ${cString(callText(s.request))}`;
     const row = match(s.request)
-      .with({ op: 'reset' }, () => `{ OP_RESET, ${s.line}, 0, 0, 0, 0, 0, 0, "0" },`)
+      .with({ op: 'reset' }, ({ vmType }) =>
+        vmType === undefined
+          ? `{ .op = OP_RESET, .line = ${s.line}, ${w}${call} },`
+          : `{ .op = OP_RESET, .line = ${s.line}, .typed = 1, .vm_type = ${vmType}, ${w}${call} },`,
+      )
       .with(
         { op: 'set_user_memory_region' },
         ({ region: m }) =>
-          `{ OP_SET, ${s.line}, ${h(BigInt(m.slot))}, ${h(BigInt(m.flags))}, ${h(m.guestPhysAddr)}ULL, ${h(m.memorySize)}ULL, ${h(m.userspaceAddr)}ULL, ${want === '0' ? '0' : want}, "${want}" },`,
+          `{ .op = OP_SET, .line = ${s.line}, .slot = ${h(BigInt(m.slot))}, .flags = ${h(BigInt(m.flags))}, .a = ${h(m.guestPhysAddr)}ULL, .b = ${h(m.memorySize)}ULL, .c = ${h(m.userspaceAddr)}ULL, ${w}${call} },`,
       )
+      .with({ op: 'set_user_memory_region2' }, ({ region: m }) => {
+        if (typeof m.guestMemfd === 'number' && m.guestMemfd + 1 > maxHandles) maxHandles = m.guestMemfd + 1;
+        return `{ .op = OP_SET2, .line = ${s.line}, .slot = ${h(BigInt(m.slot))}, .flags = ${h(BigInt(m.flags))}, .a = ${h(m.guestPhysAddr)}ULL, .b = ${h(m.memorySize)}ULL, .c = ${h(m.userspaceAddr)}ULL, .d = ${h(m.guestMemfdOffset)}ULL, ${fdFields(m.guestMemfd)}, ${w}${call} },`;
+      })
       .with({ op: 'get_dirty_log' }, ({ slot }) => {
         if (s.npages > maxPages) maxPages = s.npages;
-        return `{ OP_DIRTY_LOG, ${s.line}, ${h(BigInt(slot))}, 0, 0, 0, 0, ${want === '0' ? '0' : want}, "${want}" },`;
+        return `{ .op = OP_DIRTY_LOG, .line = ${s.line}, .slot = ${h(BigInt(slot))}, ${w}${call} },`;
       })
+      .with({ op: 'create_guest_memfd' }, ({ size, flags }) => {
+        maxHandles++;
+        return `{ .op = OP_CREATE_GMEM, .line = ${s.line}, .a = ${h(size)}ULL, .b = ${h(flags)}ULL, ${w}${call} },`;
+      })
+      .with(
+        { op: 'set_memory_attributes' },
+        (x) =>
+          `{ .op = OP_ATTRS, .line = ${s.line}, .a = ${h(x.address)}ULL, .b = ${h(x.size)}ULL, .c = ${h(x.attributes)}ULL, .d = ${h(x.flags)}ULL, ${w}${call} },`,
+      )
+      .with(
+        { op: 'check_extension' },
+        ({ cap, fd }) => `{ .op = OP_CAP, .line = ${s.line}, .cap = KVM_CAP_${cap}, .on_vm = ${fd === 'vm' ? 1 : 0}, ${w}${call} },`,
+      )
       .otherwise(() => null);
     if (row === null || want === null) {
-      skipped++;
       rows.push(`\t/* ${String(s.n).padStart(3)}: trace line ${s.line}: ${requestText(s.request).replace(/\*\//g, '* /')} (no ioctl; skipped) */`);
       continue;
     }
@@ -158,37 +237,105 @@ export function reproC(steps: readonly ReproStep[], source: string): string {
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/kvm.h>
+
+${V2_DEFINITIONS}
 
 ${errnoDefs}
 
 #define KSFT_SKIP 4
+#define MAX_HANDLES ${maxHandles}
 
-enum op { OP_RESET, OP_SET, OP_DIRTY_LOG };
+enum op { OP_RESET, OP_SET, OP_SET2, OP_DIRTY_LOG, OP_CREATE_GMEM, OP_ATTRS, OP_CAP };
+/* What KVM_SET_USER_MEMORY_REGION2 passes as guest_memfd (memslot-oracle spec/80). */
+enum fd_kind { FD_NONE, FD_HANDLE, FD_OTHER_VM, FD_MEMFD, FD_CLOSED };
 
 struct step {
 \tenum op op;
 \tint line;		/* line of the trace */
 \tuint32_t slot, flags;
-\tuint64_t guest_phys_addr, memory_size, userspace_addr;
-\tint want;		/* 0 for success, else the errno expected */
+\t/* OP_SET/OP_SET2: guest_phys_addr, memory_size, userspace_addr, guest_memfd_offset;
+\t * OP_CREATE_GMEM: size, flags; OP_ATTRS: address, size, attributes, flags */
+\tuint64_t a, b, c, d;
+\tenum fd_kind fd_kind;
+\tint handle;		/* FD_HANDLE: the guest_memfd created n-th since the last reset */
+\tint typed;		/* OP_RESET: KVM_CREATE_VM with vm_type */
+\tuint32_t vm_type;
+\tlong cap;
+\tint on_vm;		/* OP_CAP: the VM fd, else /dev/kvm */
+\tlong want;		/* 0 for success (OP_CAP: the value), else the errno expected */
 \tconst char *want_name;
+\tconst char *call;
 };
 
 static const struct step steps[] = {
 ${rows.join('\n')}
 };
 
-static int create_vm(int kvm)
-{
-\tint vm = ioctl(kvm, KVM_CREATE_VM, 0);
+static int kvm, vm = -1;
+static uint32_t vm_type;
+static int gmem[MAX_HANDLES], ngmem;
+static int other_vm = -1, other_gmem = -1, memfd = -1;
 
-\tif (vm < 0) {
-\t\tperror("KVM_CREATE_VM");
-\t\texit(KSFT_SKIP);
+static void drop_vm(void)
+{
+\tfor (int i = 0; i < ngmem; i++)
+\t\tclose(gmem[i]);
+\tngmem = 0;
+\tif (other_gmem >= 0)
+\t\tclose(other_gmem);
+\tif (other_vm >= 0)
+\t\tclose(other_vm);
+\tother_gmem = other_vm = -1;
+\tif (vm >= 0)
+\t\tclose(vm);
+}
+
+static int create_gmem(int on, uint64_t size, uint64_t flags)
+{
+\tstruct kvm_create_guest_memfd gm = { .size = size, .flags = flags };
+
+\treturn ioctl(on, KVM_CREATE_GUEST_MEMFD, &gm);
+}
+
+/* The fd a v2 step passes as guest_memfd. */
+static uint32_t gmem_fd(const struct step *s)
+{
+\tswitch (s->fd_kind) {
+\tcase FD_HANDLE:
+\t\tif (s->handle >= ngmem) {
+\t\t\tprintf("trace line %d: guest_memfd handle %d was never created\\n", s->line, s->handle);
+\t\t\texit(1);
+\t\t}
+\t\treturn gmem[s->handle];
+\tcase FD_OTHER_VM:
+\t\tif (other_gmem < 0) {
+\t\t\tother_vm = ioctl(kvm, KVM_CREATE_VM, vm_type);
+\t\t\tother_gmem = other_vm < 0 ? -1 : create_gmem(other_vm, 0x200000, 0);
+\t\t\tif (other_gmem < 0) {
+\t\t\t\tperror("a second VM's guest_memfd");
+\t\t\t\texit(KSFT_SKIP);
+\t\t\t}
+\t\t}
+\t\treturn other_gmem;
+\tcase FD_MEMFD:
+\t\tif (memfd < 0)
+\t\t\tmemfd = syscall(SYS_memfd_create, "memslot-oracle", 0);
+\t\tif (memfd < 0) {
+\t\t\tperror("memfd_create");
+\t\t\texit(KSFT_SKIP);
+\t\t}
+\t\treturn memfd;
+\tcase FD_CLOSED:
+\t\tfor (int fd = 1023; fd > 2; fd--)
+\t\t\tif (fcntl(fd, F_GETFD) < 0 && errno == EBADF)
+\t\t\t\treturn fd;
+\t\treturn 1023;
+\tdefault:
+\t\treturn 0xffffffffu;
 \t}
-\treturn vm;
 }
 
 static const char *errno_name(int e)
@@ -207,7 +354,6 @@ int main(void)
 \tsize_t nsteps = sizeof(steps) / sizeof(steps[0]);
 \tsize_t bitmap_bytes = ${bitmapBytes}UL;
 \tvoid *bitmap;
-\tint kvm, vm;
 
 \tkvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 \tif (kvm < 0) {
@@ -219,39 +365,76 @@ int main(void)
 \t\tperror("mmap");
 \t\treturn KSFT_SKIP;
 \t}
-\tvm = create_vm(kvm);
+\tvm = ioctl(kvm, KVM_CREATE_VM, 0);
+\tif (vm < 0) {
+\t\tperror("KVM_CREATE_VM");
+\t\treturn KSFT_SKIP;
+\t}
 
 \tfor (size_t i = 0; i < nsteps; i++) {
 \t\tconst struct step *s = &steps[i];
-\t\tint r = 0, err = 0;
+\t\tlong r = 0;
+\t\tint err = 0;
 
-\t\tif (s->op == OP_RESET) {
-\t\t\tclose(vm);
-\t\t\tvm = create_vm(kvm);
-\t\t\tcontinue;
+\t\tswitch (s->op) {
+\t\tcase OP_RESET: {
+\t\t\tuint32_t type = s->typed ? s->vm_type : 0;
+\t\t\tint fresh = ioctl(kvm, KVM_CREATE_VM, type);
+
+\t\t\tif (fresh < 0 && !s->typed) {
+\t\t\t\tperror("KVM_CREATE_VM");
+\t\t\t\treturn KSFT_SKIP;
+\t\t\t}
+\t\t\t/* A refused type keeps the previous VM (spec/80). */
+\t\t\tif (fresh >= 0) {
+\t\t\t\tdrop_vm();
+\t\t\t\tvm = fresh;
+\t\t\t\tvm_type = type;
+\t\t\t}
+\t\t\tr = fresh;
+\t\t\tbreak;
 \t\t}
-\t\tif (s->op == OP_SET) {
+\t\tcase OP_SET: {
 \t\t\tstruct kvm_userspace_memory_region region = {
-\t\t\t\t.slot = s->slot,
-\t\t\t\t.flags = s->flags,
-\t\t\t\t.guest_phys_addr = s->guest_phys_addr,
-\t\t\t\t.memory_size = s->memory_size,
-\t\t\t\t.userspace_addr = s->userspace_addr,
+\t\t\t\t.slot = s->slot, .flags = s->flags, .guest_phys_addr = s->a, .memory_size = s->b, .userspace_addr = s->c,
 \t\t\t};
 \t\t\tr = ioctl(vm, KVM_SET_USER_MEMORY_REGION, &region);
-\t\t} else {
+\t\t\tbreak;
+\t\t}
+\t\tcase OP_SET2: {
+\t\t\tstruct kvm_userspace_memory_region2 region = {
+\t\t\t\t.slot = s->slot, .flags = s->flags, .guest_phys_addr = s->a, .memory_size = s->b, .userspace_addr = s->c,
+\t\t\t\t.guest_memfd_offset = s->d, .guest_memfd = gmem_fd(s),
+\t\t\t};
+\t\t\tr = ioctl(vm, KVM_SET_USER_MEMORY_REGION2, &region);
+\t\t\tbreak;
+\t\t}
+\t\tcase OP_DIRTY_LOG: {
 \t\t\tstruct kvm_dirty_log log = { .slot = s->slot, .dirty_bitmap = bitmap };
 \t\t\tr = ioctl(vm, KVM_GET_DIRTY_LOG, &log);
+\t\t\tbreak;
+\t\t}
+\t\tcase OP_CREATE_GMEM:
+\t\t\tr = create_gmem(vm, s->a, s->b);
+\t\t\tif (r >= 0 && ngmem < MAX_HANDLES)
+\t\t\t\tgmem[ngmem++] = r;
+\t\t\tbreak;
+\t\tcase OP_ATTRS: {
+\t\t\tstruct kvm_memory_attributes attrs = { .address = s->a, .size = s->b, .attributes = s->c, .flags = s->d };
+\t\t\tr = ioctl(vm, KVM_SET_MEMORY_ATTRIBUTES, &attrs);
+\t\t\tbreak;
+\t\t}
+\t\tcase OP_CAP:
+\t\t\tr = ioctl(s->on_vm ? vm : kvm, KVM_CHECK_EXTENSION, s->cap);
+\t\t\tif (r >= 0 && r != s->want) {
+\t\t\t\tprintf("step %zu (trace line %d) diverged: %s returned %ld, expected %s\\n", i + 1, s->line, s->call, r, s->want_name);
+\t\t\t\treturn 1;
+\t\t\t}
+\t\t\tbreak;
 \t\t}
 \t\terr = r < 0 ? errno : 0;
-\t\tif (err != s->want) {
-\t\t\tif (s->op == OP_SET)
-\t\t\t\tprintf("step %zu (trace line %d) diverged: KVM_SET_USER_MEMORY_REGION(slot=0x%x, flags=0x%x, guest_phys_addr=0x%llx, memory_size=0x%llx, userspace_addr=0x%llx)",
-\t\t\t\t       i + 1, s->line, s->slot, s->flags, (unsigned long long)s->guest_phys_addr,
-\t\t\t\t       (unsigned long long)s->memory_size, (unsigned long long)s->userspace_addr);
-\t\t\telse
-\t\t\t\tprintf("step %zu (trace line %d) diverged: KVM_GET_DIRTY_LOG(slot=0x%x)", i + 1, s->line, s->slot);
-\t\t\tprintf(" returned %s, expected %s\\n", err ? errno_name(err) : "0", s->want_name);
+\t\tif (s->op == OP_CAP ? err != 0 : err != s->want) {
+\t\t\tprintf("step %zu (trace line %d) diverged: %s returned %s, expected %s\\n", i + 1, s->line, s->call, err ? errno_name(err) : "0", s->want_name);
 \t\t\treturn 1;
 \t\t}
 \t}

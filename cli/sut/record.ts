@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { PAGE_SHIFT, type Profile } from '../../model/index.js';
 import { walks } from '../../properties/sequences.js';
 import { traceRequests } from '../../properties/ops.js';
-import { judge, modelStep } from '../../trace/execute.js';
+import { judge, modelStep, requestDefect } from '../../trace/execute.js';
 import { resourceNote } from '../../trace/replay.js';
 import { resolveProfile } from '../profile-arg.js';
 import { answerText, formatProfileLine, formatTraceLine, requestText, type Answer, type Request } from '../../trace/trace.js';
@@ -80,11 +80,15 @@ export async function record(opts: RecordOptions): Promise<RecordSummary> {
     write(formatTraceLine({ op: 'reset' }, reset));
     requests++;
     for (const op of ops) {
-      const { requests: reqs } = traceRequests(profile, op);
+      const { requests: reqs } = traceRequests(box.vm.profile, op);
       for (const r of reqs) {
-        if (!sut.supportsRequest(r)) continue;
+        if (!sut.supportsRequest(r) || requestDefect(box.vm, r) !== null) continue;
         const accepted = modelStep(box.vm, r);
-        if (r.op === 'set_user_memory_region' && r.region.memorySize >> PAGE_SHIFT > RECORD_MAX_PAGES && accepted.answer.kind === 'ret') {
+        if (
+          (r.op === 'set_user_memory_region' || r.op === 'set_user_memory_region2') &&
+          r.region.memorySize >> PAGE_SHIFT > RECORD_MAX_PAGES &&
+          accepted.answer.kind === 'ret'
+        ) {
           skippedHuge++;
           continue;
         }

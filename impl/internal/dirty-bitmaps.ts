@@ -103,8 +103,12 @@ export function clearDirtyLogCommon(profile: Profile, c: ClearDirtyLog, view: Ac
   // [MS-CLR-04]
   const n = BigInt(c.numPages);
   if (c.firstPage > slot.npages || n > slot.npages - c.firstPage || (n < slot.npages - c.firstPage && n % 64n !== 0n)) return { ok: false, errno: 'EINVAL' };
-  // [MS-CLR-05] One long word of the user buffer at a time, as the kernel's loop.
-  const words = (n + 63n) / 64n;
+  // [MS-CLR-05] One long word of the user buffer at a time, as the kernel's loop. Words past the
+  // buffer's end carry no bits (mask 0, nothing cleared), so the loop stops there: a slot of 2^31
+  // pages would otherwise take 2^25 iterations for nothing.
+  const all = (n + 63n) / 64n;
+  const inBuffer = BigInt(Math.ceil(c.bitmap.length / 16));
+  const words = all < inBuffer ? all : inBuffer;
   for (let i = 0n; i < words; i++) {
     let mask = 0n;
     for (let k = 0n; k < 8n; k++) {

@@ -102,7 +102,7 @@ export function region(slot: number, flags: number, gfn: Gfn, npages: bigint, ua
 export function freeId(m: Readonly<ModelBox>, asId: number, hint: number): number {
   const n = m.profile.userMemSlots;
   const start = hint % n;
-  if (asId >= m.profile.addressSpaces) return start;
+  if (asId >= m.vm.profile.addressSpaces) return start;
   for (let k = 0; k < n; k++) {
     const id = (start + k) % n;
     if (findSlot(m.vm, asId, id) === undefined) return id;
@@ -113,6 +113,7 @@ export function freeId(m: Readonly<ModelBox>, asId: number, hint: number): numbe
 /** Every free user id of `asId`, ascending. */
 export function freeIds(m: Readonly<ModelBox>, asId: number): number[] {
   const out: number[] = [];
+  if (asId >= m.vm.profile.addressSpaces) return [];
   // The live ids in ascending order (the model's id map), and the gaps between them.
   let next = 0;
   for (const s of space(m.vm, asId).byId.valuesArray()) {
@@ -129,6 +130,7 @@ export function freeIds(m: Readonly<ModelBox>, asId: number): number[] {
  */
 export function freeGfnRun(m: Readonly<ModelBox>, asId: number, pages: bigint): Gfn {
   let cursor = 0n;
+  if (asId >= m.vm.profile.addressSpaces) return cursor;
   for (const s of memslots(m.vm, asId)) {
     if (s.baseGfn - cursor >= pages) return cursor;
     const end = s.baseGfn + s.npages;
@@ -153,3 +155,8 @@ export function resolveGfn(m: Readonly<ModelBox>, sel: GfnSel): { gfn: Gfn; asId
 }
 
 export { hex };
+
+/** Live user slots bound to a guest_memfd. */
+export function gmemSlots(m: Readonly<ModelBox>): readonly Memslot[] {
+  return userSlots(m).filter((s) => s.gmem !== null);
+}

@@ -40,6 +40,14 @@ import { setDirtyLoggingArb } from './set-dirty-logging.js';
 import { slotIdBoundArb } from './slot-id-bound.js';
 import { toggleReadonlyArb } from './toggle-readonly.js';
 import { userAddrLimitArb } from './user-addr-limit.js';
+import { checkExtensionArb } from './check-extension.js';
+import { createGuestMemfdArb } from './create-guest-memfd.js';
+import { createSlot2Arb } from './create-slot2.js';
+import { deleteSlot2Arb } from './delete-slot2.js';
+import { modifyGmemSlotArb } from './modify-gmem-slot.js';
+import { resetVmTypeArb } from './reset-vm-type.js';
+import { setMemoryAttributesArb } from './set-memory-attributes.js';
+import { OFFERS_ALL } from '../arbitraries.js';
 
 export { MemslotCommand, TargetCommand } from './common.js';
 export { BulkFill } from './bulk-fill.js';
@@ -47,8 +55,14 @@ export { BulkCreate } from './bulk-create.js';
 
 type Entry = readonly [(c: ArbConfig) => fc.Arbitrary<MemslotCommand>, number];
 
-/** The command mix: state changes first, then the error rules, lookups and bulk steps. */
+/**
+ * The command mix: state changes first, then the error rules, lookups and bulk steps, then the
+ * 6.8+ memory API (spec/28), each only where the target offers its request.
+ */
 function entries(c: ArbConfig): Entry[] {
+  const o = c.offers ?? OFFERS_ALL;
+  const p = c.profile;
+  const w = (offered: boolean, weight: number): number => (offered ? weight : 0);
   return [
     [createSlotArb, 10],
     [createNearArb, 8],
@@ -85,6 +99,15 @@ function entries(c: ArbConfig): Entry[] {
     [bulkCreateArb, 2],
     [bulkDeleteArb, 1],
     [bulkFillArb, c.fill ? 1 : 0],
+    // A kernel without an ioctl answers ENOTTY to all of it (MS-V2-01, MS-GMF-01, MS-ATR-01): one
+    // command of each then suffices, and the rest of the mix keeps its share.
+    [resetVmTypeArb, w(o.createVm, 2)],
+    [createGuestMemfdArb, w(o.guestMemfd, p.guestMemfd ? 4 : 1)],
+    [createSlot2Arb, w(o.region2, p.userMemory2 ? 10 : 2)],
+    [deleteSlot2Arb, w(o.region2 && p.userMemory2, 3)],
+    [modifyGmemSlotArb, w(o.region2 && p.userMemory2 && p.guestMemfd, 4)],
+    [setMemoryAttributesArb, w(o.attributes, p.memoryAttributes ? 3 : 1)],
+    [checkExtensionArb, w(o.capabilities, 3)],
   ];
 }
 
