@@ -6,7 +6,14 @@
  * bitmap is the same in both designs.
  */
 import { MAX_EXCHANGED_BITS } from '../../model/dirty-bits.js';
-import { KVM_DIRTY_LOG_INITIALLY_SET, KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE, type DirtyLogOutcome, type Memslot } from '../../model/types.js';
+import {
+  KVM_DIRTY_LOG_INITIALLY_SET,
+  KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
+  KVM_MEM_READONLY,
+  KVM_MEMSLOT_INVALID,
+  type DirtyLogOutcome,
+  type Memslot,
+} from '../../model/types.js';
 import type { ClearDirtyLog } from '../../model/dirty-log.js';
 import type { Profile } from '../../model/profiles.js';
 import type { ActiveMemslotsView } from './validate.js';
@@ -78,6 +85,18 @@ export class DirtyBitmaps {
     this.maps.clear();
     this.manualProtect = 0;
   }
+}
+
+/**
+ * A guest write into `slot` (what the implementation's gfn lookup found, or null): whether it
+ * lands, and the bit it sets. Mirrors: kvm_faultin_pfn() + mark_page_dirty_in_slot()
+ */
+export function guestWriteInto(bitmaps: DirtyBitmaps, slot: Memslot | null, gfn: bigint): boolean {
+  // [MS-WR-01] [MS-WR-02] No slot, an INVALID one, or READONLY: an MMIO exit.
+  if (slot === null || (slot.flags & (KVM_MEMSLOT_INVALID | KVM_MEM_READONLY)) !== 0) return false;
+  // [MS-WR-03] [MS-WR-04]
+  if (slot.dirtyBitmap !== null) bitmaps.setBit(slot.dirtyBitmap, gfn - slot.baseGfn);
+  return true;
 }
 
 /** KVM_GET_DIRTY_LOG's success: the copy, and the clear without manual protect. */

@@ -19,8 +19,6 @@ import type { ConcurrentMemslotImpl, ImplFactory, MemslotImpl, MemslotsReader, S
 import type { Profile } from '../../model/profiles.js';
 import {
   InvariantError,
-  KVM_MEM_READONLY,
-  KVM_MEMSLOT_INVALID,
   PAGE_SHIFT,
   type DirtyLogOutcome,
   type Gfn,
@@ -66,7 +64,7 @@ import { checkCreateGuestMemfd, checkExtensionCommon, setMemoryAttributesCommon,
 import type { CapFd, CapName } from '../../model/capabilities.js';
 import { vmProfile } from '../../model/vm-types.js';
 import type { ClearDirtyLog } from '../../model/dirty-log.js';
-import { DirtyBitmaps, clearDirtyLogCommon, enableManualProtectCommon } from '../internal/dirty-bitmaps.js';
+import { DirtyBitmaps, clearDirtyLogCommon, enableManualProtectCommon, guestWriteInto } from '../internal/dirty-bitmaps.js';
 import { RangeMap } from './range-map.js';
 import { gfnSearchKey, toGfnNum, type GfnNum } from '../internal/gfn-num.js';
 import { GfnTree, NO_ENTRY } from './gfn-tree.js';
@@ -334,12 +332,7 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
   guestWrite(asId: number, gpa: Gpa): boolean {
     checkAsId(this.profile, asId);
     const gfn = gpa >> PAGE_SHIFT;
-    const slot = this.gfnToMemslot(asId, gfn);
-    // [MS-WR-01] [MS-WR-02] No slot, an INVALID one, or READONLY: an MMIO exit.
-    if (slot === null || (slot.flags & (KVM_MEMSLOT_INVALID | KVM_MEM_READONLY)) !== 0) return false;
-    // [MS-WR-03] [MS-WR-04]
-    if (slot.dirtyBitmap !== null) this.bitmaps.setBit(slot.dirtyBitmap, gfn - slot.baseGfn);
-    return true;
+    return guestWriteInto(this.bitmaps, this.gfnToMemslot(asId, gfn), gfn);
   }
 
   gracePeriod(point: SyncPoint): Promise<void> {
