@@ -109,6 +109,19 @@ export interface BuildOptions {
 
 const builds = new Map<string, Promise<string>>();
 
+/** The contents of the files a C source includes with `#include "NAME"` (next to it), in order; unreadable ones are left to the compiler. */
+function localIncludes(source: string, text: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  for (const m of text.toString('utf8').matchAll(/^[ \t]*#[ \t]*include[ \t]*"([^"]+)"/gm)) {
+    try {
+      out.push(readFileSync(path.join(path.dirname(source), m[1]!)));
+    } catch {
+      // The compile reports it.
+    }
+  }
+  return out;
+}
+
 /** A C program or library of the package, compiled on first use into the cache. */
 export interface CBuild {
   /** Its source, relative to the package root. */
@@ -138,7 +151,10 @@ export function buildCached(b: CBuild): Promise<string> {
   } catch (e) {
     return Promise.reject(new SutError(`cannot read ${source} (${(e as NodeJS.ErrnoException).code ?? String(e)}); reinstall the package`, 'setup'));
   }
-  const hash = createHash('sha256').update(text).digest('hex').slice(0, 12);
+  // The files it #includes with quotes (kvm-sut.c: vcpu-write.inc.c) are part of the hash.
+  const h = createHash('sha256').update(text);
+  for (const inc of localIncludes(source, text)) h.update(inc);
+  const hash = h.digest('hex').slice(0, 12);
   const cc = compilerCommand();
   const out = path.join(cacheDir(), `${b.name}-${hash}${b.suffix}`);
   const key = `${cc.join('\0')}\0${out}`;

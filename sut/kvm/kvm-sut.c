@@ -14,7 +14,8 @@
  *    "guest_phys_addr":"0x..","memory_size":"0x..","userspace_addr":"0x.."}
  *     -> {"ret":0} | {"errno":"EINVAL"}    KVM_SET_USER_MEMORY_REGION (v1)
  *   {"op":"get_dirty_log","slot":N}
- *     -> {"ret":0} | {"errno":"ENOENT"}    KVM_GET_DIRTY_LOG
+ *     -> {"ret":0,"bitmap":"HEX"} | {"errno":"ENOENT"}    KVM_GET_DIRTY_LOG
+ *   write, clear_dirty_log, enable_cap: see vcpu-write.inc.c
  *   The 6.8+ memory API (spec/80 "Optional: the 6.8+ memory API"), listed in
  *   hello only where the running kernel has the ioctl:
  *   {"op":"reset","vm_type":N}              KVM_CREATE_VM(N) before the old VM
@@ -1128,6 +1129,9 @@ static bool run_probes(char *err, size_t errlen)
 	return true;
 }
 
+/* Guest writes, the bitmap, KVM_CLEAR_DIRTY_LOG, manual protect (vw_*). */
+#include "vcpu-write.inc.c"
+
 /* ------------------------------------------------------------------------ */
 /* Requests                                                                 */
 /* ------------------------------------------------------------------------ */
@@ -1151,6 +1155,7 @@ static void do_hello(const struct request *req)
 		answer_error(err);
 		return;
 	}
+	vw_probe();
 
 	printf("{\"protocol\":%d,\"name\":", PROTOCOL_VERSION);
 	{
@@ -1205,6 +1210,7 @@ static void do_hello(const struct request *req)
 		fputs(",\"create_guest_memfd\"", stdout);
 	if (p->memory_attributes)
 		fputs(",\"set_memory_attributes\"", stdout);
+	vw_put_ops();
 	fputs("]}", stdout);
 	end_answer();
 }
@@ -1234,6 +1240,7 @@ static void do_reset(const struct request *req)
 		return;
 	}
 	gmem_clear();
+	vw_reset();
 	if (vm_fd >= 0)
 		close(vm_fd);
 	vm_fd = fd;
@@ -1386,6 +1393,8 @@ static void do_set_region2(const struct request *req)
 	ret = set_region2(vm_fd, slot, flags, gpa, size, uaddr, offset, fd);
 	if (!ret && !shadow_set(slot, size >> PAGE_SHIFT))
 		fprintf(stderr, "kvm-sut: out of memory for the slot shadow\n");
+	if (!ret)
+		vw_note_region(slot, flags, gpa, size, uaddr);
 	answer_ioctl(ret);
 }
 
@@ -1481,6 +1490,8 @@ static void do_set_region(const struct request *req)
 	ret = set_region(vm_fd, slot, flags, gpa, size, uaddr);
 	if (!ret && !shadow_set(slot, size >> PAGE_SHIFT))
 		fprintf(stderr, "kvm-sut: out of memory for the slot shadow\n");
+	if (!ret)
+		vw_note_region(slot, flags, gpa, size, uaddr);
 	answer_ioctl(ret);
 }
 
@@ -1529,7 +1540,8 @@ static void do_get_dirty_log(const struct request *req)
 		answer_errorf("cannot allocate a dirty bitmap buffer: %s", strerror(errno));
 		return;
 	}
-	answer_ioctl(ioctl(vm_fd, KVM_GET_DIRTY_LOG, &log) ? errno : 0);
+	vw_answer_dirty_log(ioctl(vm_fd, KVM_GET_DIRTY_LOG, &log) ? errno : 0, log.dirty_bitmap,
+			    shadow_get(slot));
 }
 
 static void handle_line(const char *line, char *arena)
@@ -1567,6 +1579,8 @@ static void handle_line(const char *line, char *arena)
 		do_set_region(&req);
 	else if (!strcmp(op->text, "get_dirty_log"))
 		do_get_dirty_log(&req);
+	else if (vw_dispatch(op->text, &req))
+		;
 	else
 		answer_errorf("unknown op \"%.64s\"", op->text);
 }
