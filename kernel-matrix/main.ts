@@ -32,8 +32,9 @@ import { Progress, readSutProgress } from './progress.js';
 import { buildInitramfs } from './guest.js';
 import { KERNELS, findKernel, type KernelEntry } from './kernels.js';
 import type { QemuSutStats } from './qemu-sut.js';
-import { recordByReplay, recordRandomThenFill, recordWithOracle, sendAndRecord, type Recorder, type SendResult } from './record.js';
+import { recordByReplay, recordRandomThenFill, recordWithOracle, recordDirty, sendAndRecord, type Recorder, type SendResult } from './record.js';
 import { gmemRequests } from './gmem.js';
+import { DIRTY_RULES } from './dirty.js';
 import { SetupError } from './tools.js';
 
 /**
@@ -44,7 +45,7 @@ const RECORDER: Recorder = recordRandomThenFill;
 void recordByReplay;
 void recordWithOracle;
 
-const USAGE = `usage: npm run kernel-matrix -- [--kernels ${KERNELS.map((k) => k.name).join(',')} | --vmlinuz BZIMAGE --modules DIR] [--npt 0|1] [--check-runs N] [--parts random,fill,gmem] [--no-fill] [--fill-memory 3G] [--steps N] [--seed S] [--out DIR] [--timeout MS] [--refresh] [--verbose]
+const USAGE = `usage: npm run kernel-matrix -- [--kernels ${KERNELS.map((k) => k.name).join(',')} | --vmlinuz BZIMAGE --modules DIR] [--npt 0|1] [--check-runs N] [--parts random,fill,gmem,dirty] [--no-fill] [--fill-memory 3G] [--steps N] [--seed S] [--out DIR] [--timeout MS] [--refresh] [--verbose]
        npm run kernel-matrix -- --vmm qemu [--kernels 6.1] [--scenarios boot,dimm,virtio-mem,migrate,reboot] [--memory 2G] [--out DIR]`;
 
 export interface Row {
@@ -84,7 +85,7 @@ export async function checkTrace(gzFile: string): Promise<ReplaySummary> {
 
 const q = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
-export function traceName(k: KernelEntry, npt: string | undefined, part?: 'fill' | 'gmem'): string {
+export function traceName(k: KernelEntry, npt: string | undefined, part?: 'fill' | 'gmem' | 'dirty'): string {
   return `${k.name}${npt === '0' ? '-npt0' : ''}${part === undefined ? '' : `.${part}`}.jsonl.gz`;
 }
 
@@ -96,6 +97,32 @@ export function lineProfile(r: Pick<Row, 'profile'> & { entryProfile: string }):
   if (p === null || typeof p === 'string') return `? (${r.entryProfile})`;
   const d = profileDiff(r.profile, p);
   return d === null ? name : `${r.entryProfile} except ${d.field} = ${JSON.stringify(d.a)}`;
+}
+
+/** A kernel's answers to the dirty-bits scenario (dirty.ts). */
+export interface DirtyRow {
+  readonly kernel: string;
+  readonly release: string;
+  readonly npt: string;
+  readonly steps: number;
+  readonly mismatches: number;
+  /** Rules of spec/25 the scenario did not fire (none expected). */
+  readonly unfired: readonly string[];
+  readonly trace: string;
+}
+
+function dirtyTable(rows: readonly DirtyRow[]): string {
+  const head = ['kernel', 'npt', 'dirty-bits steps', 'mismatches', 'spec/25 rules fired'];
+  const body = rows.map((r) => [
+    `${r.kernel} (${r.release})`,
+    r.npt,
+    String(r.steps),
+    String(r.mismatches),
+    `${DIRTY_RULES.length - r.unfired.length} of ${DIRTY_RULES.length}${r.unfired.length === 0 ? '' : ` (not ${r.unfired.join(', ')})`}`,
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: readonly string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...body.map(line)].join('\n');
 }
 
 function table(rows: readonly Row[]): string {
@@ -145,7 +172,7 @@ async function main(argv: string[]): Promise<number> {
       'check-runs': { type: 'string' },
       'fill-memory': { type: 'string', default: '3G' },
       'no-fill': { type: 'boolean', default: false },
-      parts: { type: 'string', default: 'random,fill,gmem' },
+      parts: { type: 'string', default: 'random,fill,gmem,dirty' },
       refresh: { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -213,7 +240,8 @@ async function main(argv: string[]): Promise<number> {
       .map((x) => x.trim())
       .filter((x) => x !== ''),
   );
-  for (const x of parts) if (!['random', 'fill', 'gmem'].includes(x)) throw new SetupError(`--parts names random, fill and gmem, not "${x}"\n${USAGE}`);
+  for (const x of parts)
+    if (!['random', 'fill', 'gmem', 'dirty'].includes(x)) throw new SetupError(`--parts names random, fill, gmem and dirty, not "${x}"\n${USAGE}`);
   if (parts.size === 0) throw new SetupError(`--parts names no part\n${USAGE}`);
   const random = parts.has('random');
   const fill = random && parts.has('fill') && !values['no-fill'];
@@ -236,6 +264,10 @@ async function main(argv: string[]): Promise<number> {
 
   const nptLabel = values.npt === undefined ? 'npt=1' : `npt=${values.npt}`;
   const rows: Row[] = [];
+  const dirtyRows: DirtyRow[] = [];
+  const dirty = parts.has('dirty');
+  // The dirty-bits scenario alone: its own boot, none of the rows of the other parts.
+  const dirtyOnly = dirty && parts.size === 1;
   for (const t of targets) {
     // Everything that may download or compile happens here, before the oracle's hello timeout.
     progress.status(`${t.label} ${nptLabel}`, 'preparing (download and unpack when not cached)');
@@ -277,6 +309,35 @@ async function main(argv: string[]): Promise<number> {
       };
       const raw = path.join(work, 'trace.jsonl');
       const rawFill = path.join(work, 'fill-recorded.jsonl');
+      /** The dirty-bits scenario (dirty.ts) in a boot of its own, recorded and replayed. */
+      const dirtyPart = async (): Promise<DirtyRow> => {
+        watch('dirty', 'dirty-bits steps', undefined);
+        const rawDirty = path.join(work, 'dirty-recorded.jsonl');
+        log(`${k.name}: the dirty-bits scenario (kernel-matrix/dirty.ts) to ${sutFor('dirty')}`);
+        await recordDirty(sutFor('dirty'), rawDirty, timeoutMs);
+        const gzDirty = path.join(outDir, traceName(k, values.npt, 'dirty'));
+        writeFileSync(gzDirty, gzipSync(readFileSync(rawDirty), { level: 9 }));
+        progress.status(tag, 'replaying the dirty-bits scenario through the model');
+        const sm = await checkTrace(gzDirty);
+        const unfired = DIRTY_RULES.filter((r) => !sm.firedCounts.has(r));
+        log(
+          `${k.name}: dirty bits: ${sm.steps} steps, ${sm.mismatches} mismatches; spec/25 rules fired: ${DIRTY_RULES.length - unfired.length} of ${DIRTY_RULES.length}${unfired.length === 0 ? '' : ` (not: ${unfired.join(', ')})`}`,
+        );
+        if (sm.mismatches > 0) process.stdout.write(`\n${k.name} (${gzDirty}), the kernel's answers as "expected":\n${formatReplay(sm, false)}\n`);
+        return {
+          kernel: k.name,
+          release: prepared.release,
+          npt: values.npt ?? 'default (1)',
+          steps: sm.steps,
+          mismatches: sm.mismatches,
+          unfired,
+          trace: gzDirty,
+        };
+      };
+      if (dirtyOnly) {
+        dirtyRows.push(await dirtyPart());
+        continue;
+      }
       const rawGmem = path.join(work, 'gmem-recorded.jsonl');
       log(`${k.name}: recording ${[...parts].join(', ')} (${prepared.pkg} ${prepared.version}, ${prepared.release}, ${nptLabel})`);
       const t0 = Date.now();
@@ -331,6 +392,7 @@ async function main(argv: string[]): Promise<number> {
         watch('check', `check --sut (${checkRuns} runs), requests`, undefined);
         checkResult = await runCheck(sutFor('check'), seed, checkRuns, timeoutMs, log);
       }
+      if (dirty) dirtyRows.push(await dirtyPart());
       if (poll !== undefined) clearInterval(poll);
       progress.done();
       const requests = (s1?.requests ?? 0) + (s2?.requests ?? 0) + (s3?.requests ?? 0);
@@ -374,8 +436,9 @@ async function main(argv: string[]): Promise<number> {
       rmSync(work, { recursive: true, force: true });
     }
   }
-  process.stdout.write(`\n${table(rows)}\n`);
-  return rows.every((r) => r.mismatches === 0) ? 0 : 1;
+  if (rows.length > 0) process.stdout.write(`\n${table(rows)}\n`);
+  if (dirtyRows.length > 0) process.stdout.write(`\n${dirtyTable(dirtyRows)}\n`);
+  return rows.every((r) => r.mismatches === 0) && dirtyRows.every((r) => r.mismatches === 0) ? 0 : 1;
 }
 
 /** `memslot-oracle check --sut CMD --runs N`: its summary line. */

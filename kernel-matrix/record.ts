@@ -11,16 +11,17 @@
  */
 import { spawn } from 'node:child_process';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
-import { profileFromJson, type Profile } from '../model/profiles.js';
 import { fillRequests } from './fill.js';
-import { formatProfileLine, formatTraceLine, type Request } from '../trace/trace.js';
+import { dirtyRequests } from './dirty.js';
+import { formatProfileLine, formatTraceLine, type Op, type Request } from '../trace/trace.js';
+import { profileFromJson, type Profile } from '../model/profiles.js';
 import { SutClient } from '../sut/protocol.js';
 import path from 'node:path';
 import { packageRoot } from '../sut/kvm-driver.js';
 import { generateTrace } from './gen-trace.js';
 import { SetupError } from './tools.js';
 
-export type RecordPhase = 'random' | 'fill';
+export type RecordPhase = 'random' | 'fill' | 'dirty';
 
 export interface RecordOptions {
   /** The SUT command line (qemu-sut with its arguments) for a part of the recording (each part boots anew). */
@@ -177,6 +178,7 @@ export async function sendAndRecord(
   requests: readonly Request[] | ((p: Profile) => readonly Request[]),
   out: string,
   timeoutMs: number,
+  need: readonly Op[] = [],
 ): Promise<SendResult> {
   // Written as it goes: a guest that dies midway leaves every answer it gave.
   writeFileSync(out, '');
@@ -190,6 +192,8 @@ export async function sendAndRecord(
   let answered = 0;
   try {
     if (sut.hello.profile === null) throw new SetupError(`${sut.description} declares no profile in its hello`);
+    const missing = need.filter((op) => !sut.supports(op));
+    if (missing.length > 0) throw new SetupError(`${sut.description} does not list ${missing.join(', ')} in its hello (the driver says why on stderr)`);
     pending.push(formatProfileLine(sut.hello.profile));
     for (const r of typeof requests === 'function' ? requests(sut.hello.profile) : requests) {
       if (!sut.supportsRequest(r)) {
@@ -206,4 +210,13 @@ export async function sendAndRecord(
     await sut.close();
   }
   return { answered, skipped };
+}
+
+/** The ops the dirty-bits scenario (dirty.ts) needs: a SUT without them cannot record it. */
+export const DIRTY_OPS: readonly Op[] = ['write', 'get_dirty_log', 'clear_dirty_log', 'enable_cap'];
+
+/** Records the dirty-bits scenario (dirty.ts, made from the SUT's own hello profile) into `out`. */
+export async function recordDirty(sutCmd: string, out: string, timeoutMs: number): Promise<void> {
+  const r = await sendAndRecord(sutCmd, dirtyRequests, out, timeoutMs, DIRTY_OPS);
+  if (r.skipped.size > 0) throw new SetupError(`the SUT does not list ${[...r.skipped.keys()].join(', ')}, which the dirty-bits scenario sends`);
 }

@@ -27,6 +27,8 @@ export interface ReplaySummary {
   readonly first: readonly Mismatch[];
   /** How often each rule decided a request. */
   readonly ruleCounts: ReadonlyMap<RuleId, number>;
+  /** How often each rule fired at all (deciding or not: MS-DLG-07 and MS-DLB-01 of a create, say). */
+  readonly firedCounts: ReadonlyMap<RuleId, number>;
 }
 
 export interface ReplayOptions {
@@ -73,6 +75,7 @@ async function replayFrom(input: AsyncIterator<TraceLine | readonly TraceLine[]>
   let resourceSteps = 0;
   const first: Mismatch[] = [];
   const ruleCounts = new Map<RuleId, number>();
+  const firedCounts = new Map<RuleId, number>();
   if (opts.onReset !== undefined) await opts.onReset(opts.profile);
   // Nothing below awaits without a SUT: the lines of a batch replay without a promise each.
   let batch: readonly TraceLine[] = [];
@@ -109,6 +112,7 @@ async function replayFrom(input: AsyncIterator<TraceLine | readonly TraceLine[]>
     steps++;
     if (judged.resource) resourceSteps++;
     if (m.rule !== null) ruleCounts.set(m.rule, (ruleCounts.get(m.rule) ?? 0) + 1);
+    for (const r of new Set(m.fired)) firedCounts.set(r, (firedCounts.get(r) ?? 0) + 1);
     const expectBad = t.expect !== undefined && !judged.allows(t.expect);
     const sutBad = sut !== undefined && !judged.allows(sut);
     if (expectBad || sutBad) {
@@ -126,7 +130,7 @@ async function replayFrom(input: AsyncIterator<TraceLine | readonly TraceLine[]>
       }
     }
   }
-  return { steps, mismatches, resourceSteps, first, ruleCounts };
+  return { steps, mismatches, resourceSteps, first, ruleCounts, firedCounts };
 }
 
 function isBatch(x: TraceLine | readonly TraceLine[]): x is readonly TraceLine[] {

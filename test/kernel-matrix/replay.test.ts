@@ -10,6 +10,11 @@
  * (kernel-matrix/fill.ts): every user slot of both address spaces, then the ids past the limit
  * and the largest slots; on 5.10 the kernel answers ENOMEM to 2^31 - 1 pages, which replay
  * accepts where the model would create the slot (spec chapter 27).
+ *
+ * `<kernel>[-npt0].dirty.jsonl.gz` is the dirty-bits scenario (kernel-matrix/dirty.ts): guest
+ * writes through the driver's vCPU in both address spaces (as 1 in SMM), the bitmaps
+ * GET_DIRTY_LOG copies out, KVM_CLEAR_DIRTY_LOG and manual protect; every rule of spec/25 must
+ * fire in it (its title lists the rules that fired, not only those that decided).
  */
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +23,7 @@ import { fileLines } from '../../trace/lines.js';
 import { formatReplay, replay, type ReplaySummary } from '../../trace/replay.js';
 import { readTrace, type TraceLine } from '../../trace/trace.js';
 import { PROFILES, type Profile } from '../../model/profiles.js';
+import { DIRTY_RULES } from '../../kernel-matrix/dirty.js';
 
 const DIR = fileURLToPath(new URL('../ground-truth/kernel-matrix/', import.meta.url));
 // The memory-API recordings (`.gmem.jsonl.gz`, kernel-matrix/gmem.ts: a scripted scenario, not
@@ -47,7 +53,7 @@ async function check(file: string): Promise<Result> {
       else if (t.request.op === 'set_user_memory_region' || t.request.op === 'get_dirty_log') {
         const slot = t.request.op === 'get_dirty_log' ? t.request.slot : t.request.region.slot;
         perAsId.set(slot >>> 16, (perAsId.get(slot >>> 16) ?? 0) + 1);
-      }
+      } else if (t.request.op === 'write') perAsId.set(t.request.asId, (perAsId.get(t.request.asId) ?? 0) + 1);
       yield t;
     }
   }
@@ -66,8 +72,10 @@ async function check(file: string): Promise<Result> {
 
 const results = await Promise.all(files.map(check));
 
+const isDirty = (file: string): boolean => file.endsWith('.dirty.jsonl.gz');
+
 function title(r: Result): string {
-  const rules = r.summary === null ? [] : [...r.summary.ruleCounts.keys()].sort();
+  const rules = r.summary === null ? [] : [...(isDirty(r.file) ? r.summary.firedCounts : r.summary.ruleCounts).keys()].sort();
   const tags = rules.map((id) => `[${id}]`).join('');
   const kernel = r.file.replace(/\.jsonl\.gz$/, '');
   const steps = r.summary === null ? '?' : String(r.summary.steps);
@@ -82,7 +90,12 @@ describe.skipIf(files.length === 0)('real kernels under QEMU (test/ground-truth/
       expect(r.profile, `${r.file} must start with a profile line`).not.toBeNull();
       expect(r.profile!.addressSpaces).toBe(2);
       const s = r.summary!;
-      expect(s.steps).toBeGreaterThan(1000);
+      expect(s.steps).toBeGreaterThan(isDirty(r.file) ? 200 : 1000);
+      if (isDirty(r.file))
+        expect(
+          DIRTY_RULES.filter((id) => !s.firedCounts.has(id)),
+          'spec/25 rules the scenario did not fire',
+        ).toEqual([]);
       // Both address spaces carry a large share of the requests.
       const total = [...r.perAsId.values()].reduce((a, b) => a + b, 0);
       expect(r.perAsId.get(0) ?? 0).toBeGreaterThan(total / 4);
@@ -143,4 +156,19 @@ describe.skipIf(gmemFiles.length === 0)('the 6.8+ memory API on real kernels (te
       for (const id of want) expect(decided, `${line} decided by ${id}`).toContain(id);
     });
   }
+});
+
+describe.skipIf(!files.includes('7.3.dirty.jsonl.gz'))('the dirty-bits traces compare the bits', () => {
+  it('a kernel bitmap changed by one bit is a mismatch', async () => {
+    const { gunzipSync } = await import('node:zlib');
+    const { readFileSync } = await import('node:fs');
+    const text = gunzipSync(readFileSync(`${DIR}7.3.dirty.jsonl.gz`)).toString('utf8');
+    const target = '"bitmap":"0002"';
+    expect(text).toContain(target);
+    const tampered = text.replace(target, '"bitmap":"0003"');
+    const lines = tampered.split('\n').filter((l) => l !== '');
+    const s = await replay(readTrace(lines, '7.3.dirty (tampered)'), { profile: PROFILES['x86_64']!, reportLimit: 5 });
+    expect(s.mismatches).toBe(1);
+    expect(s.first[0]!.request.op).toBe('get_dirty_log');
+  });
 });
