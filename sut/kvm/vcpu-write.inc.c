@@ -34,11 +34,19 @@
  * host address already taken by something else, or one mmap refuses, answers an error).
  * Exits: KVM_EXIT_HLT -> {"ret":0}; a KVM_EXIT_MMIO write on the way (no slot, a READONLY
  * slot) -> {"exit":"mmio"} (the run is resumed so the instruction completes and HLT comes);
- * anything else -> an error naming the exit reason. gpas of 4 GiB and above answer an error.
+ * anything else -> an error naming the exit reason.
+ *
+ * gpas of 4 GiB and above: the vCPU gets KVM_GET_SUPPORTED_CPUID (KVM_SET_CPUID2, for long
+ * mode) and the guest runs in 64-bit mode with 4-level paging in the same single code page:
+ * the page is its own PML4, PDPT, PD and page table (entry 0 points to itself, so linear 0 is
+ * the code page; entry 1 maps linear 0x1000 to the target page), the code at offset 0x10 is
+ * invlpg [rax]; mov byte [rax], 1; hlt, with RAX = 0x1000 + the page offset. A gpa beyond
+ * the vCPU's physical address bits (CPUID 0x80000008) answers an error.
  *
  * hello lists write only when a probe on a scratch VM worked: in every address space, a
  * write into a logged one-page slot landed (the byte is 1), exited with HLT and set bit 0 of
- * the slot's bitmap. clear_dirty_log and enable_cap are listed when the kernel has
+ * the slot's bitmap; the same at gpa 4 GiB (long mode) decides whether such gpas work (if
+ * not, they answer an error and stderr says why). clear_dirty_log and enable_cap are listed when the kernel has
  * KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2.
  *
  * The bitmap. get_dirty_log's buffer is kvm_dirty_bitmap_bytes() = ALIGN(npages, 64) / 8 of
@@ -87,6 +95,12 @@ static u64 *vw_pages;
 static size_t vw_pages_cap, vw_pages_n;
 
 static const unsigned char vw_guest[] = { 0xc6, 0x00, 0x01, 0xf4, 0xeb, 0xfd };
+/* 64-bit: invlpg [rax]; mov byte [rax], 1; hlt; jmp hlt, at VW_LONG_RIP of the code page. */
+static const unsigned char vw_guest64[] = { 0x0f, 0x01, 0x38, 0xc6, 0x00, 0x01, 0xf4, 0xeb, 0xfd };
+#define VW_LONG_RIP 0x10
+#define VW_LONG_VA 0x1000		/* the target page's linear address */
+static char vw_long_why[256];		/* why gpas of 4 GiB and above cannot be written, "" if they can */
+static unsigned vw_phys_bits;		/* the vCPU's MAXPHYADDR (CPUID 0x80000008) */
 
 /* Called by do_set_region after a successful KVM_SET_USER_MEMORY_REGION. */
 static void vw_note_region(u32 slot, u32 flags, u64 gpa, u64 size, u64 uaddr)
@@ -141,8 +155,34 @@ static bool vw_code_page(char *err, size_t errlen)
 		snprintf(err, errlen, "cannot map the guest code page: %s", strerror(errno));
 		return false;
 	}
-	memcpy(vw_code, vw_guest, sizeof(vw_guest));
 	return true;
+}
+
+/*
+ * Gives the vCPU the CPUID KVM supports (long mode needs X86_FEATURE_LM in it): only the
+ * writes at 4 GiB and above need it, so a failure only records why in vw_long_why.
+ */
+static void vw_set_cpuid(struct vw_vcpu *c)
+{
+	const int max = 256;
+	struct kvm_cpuid2 *cpuid = calloc(1, sizeof(*cpuid) + max * sizeof(struct kvm_cpuid_entry2));
+
+	vw_phys_bits = 36;	/* KVM's default without CPUID 0x80000008 */
+	if (!cpuid) {
+		snprintf(vw_long_why, sizeof(vw_long_why), "out of memory for CPUID");
+		return;
+	}
+	cpuid->nent = max;
+	if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid)) {
+		snprintf(vw_long_why, sizeof(vw_long_why), "KVM_GET_SUPPORTED_CPUID failed: %s", strerror(errno));
+	} else if (ioctl(c->fd, KVM_SET_CPUID2, cpuid)) {
+		snprintf(vw_long_why, sizeof(vw_long_why), "KVM_SET_CPUID2 failed: %s", strerror(errno));
+	} else {
+		for (u32 i = 0; i < cpuid->nent; i++)
+			if (cpuid->entries[i].function == 0x80000008)
+				vw_phys_bits = cpuid->entries[i].eax & 0xff;
+	}
+	free(cpuid);
 }
 
 static bool vw_vcpu_open(int vm, struct vw_vcpu *c, char *err, size_t errlen)
@@ -170,6 +210,7 @@ static bool vw_vcpu_open(int vm, struct vw_vcpu *c, char *err, size_t errlen)
 		return false;
 	}
 	c->run_size = (size_t)size;
+	vw_set_cpuid(c);
 	return true;
 }
 
@@ -237,16 +278,51 @@ static bool vw_exec(struct vw_vcpu *c, u32 as, u64 code_gpa, u64 gpa, bool *mmio
 	vw_segment(&sregs.cs, 0x08, 11);	/* execute/read, accessed */
 	vw_segment(&sregs.ds, 0x10, 3);		/* read/write, accessed */
 	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
-	sregs.cr0 = 0x11;			/* PE | ET, no paging */
-	sregs.cr4 = 0;
-	sregs.efer = 0;
+	regs.rflags = 0x2;
+	if (gpa < (VW_GFN_4G << PAGE_SHIFT)) {
+		/* Flat 32-bit protected mode without paging: EIP and EAX are physical. */
+		memset(vw_code, 0, PAGE_SIZE);
+		memcpy(vw_code, vw_guest, sizeof(vw_guest));
+		sregs.cr0 = 0x11;		/* PE | ET, no paging */
+		sregs.cr4 = 0;
+		sregs.efer = 0;
+		regs.rip = code_gpa;
+		regs.rax = gpa;
+	} else {
+		/*
+		 * 64-bit mode, 4-level paging, one page: the code page is its own PML4, PDPT,
+		 * PD and page table (entry 0 points to the page itself, so linear 0 maps the
+		 * code page) and entry 1 of the table maps linear VW_LONG_VA to the target page.
+		 */
+		u64 *pte = (u64 *)vw_code;
+
+		if (vw_long_why[0]) {
+			snprintf(err, errlen, "write of gpa 0x%" PRIx64 " (4 GiB or above) needs long mode: %s",
+				 gpa, vw_long_why);
+			return false;
+		}
+		if (vw_phys_bits < 64 && gpa >> vw_phys_bits) {
+			snprintf(err, errlen, "write of gpa 0x%" PRIx64 ": beyond the vCPU's %u physical "
+				 "address bits (CPUID 0x80000008)", gpa, vw_phys_bits);
+			return false;
+		}
+		memset(vw_code, 0, PAGE_SIZE);
+		pte[0] = code_gpa | 0x3;			/* present, writable */
+		pte[1] = (gpa & ~(PAGE_SIZE - 1)) | 0x3;
+		memcpy(vw_code + VW_LONG_RIP, vw_guest64, sizeof(vw_guest64));
+		sregs.cs.l = 1;
+		sregs.cs.db = 0;
+		sregs.cr0 = 0x80000011;		/* PG | ET | PE */
+		sregs.cr3 = code_gpa;
+		sregs.cr4 = 0x20;		/* PAE */
+		sregs.efer = 0x500;		/* LMA | LME */
+		regs.rip = VW_LONG_RIP;
+		regs.rax = VW_LONG_VA + (gpa & (PAGE_SIZE - 1));
+	}
 	if (ioctl(c->fd, KVM_SET_SREGS, &sregs)) {
 		snprintf(err, errlen, "KVM_SET_SREGS failed: %s", strerror(errno));
 		return false;
 	}
-	regs.rip = code_gpa;
-	regs.rax = gpa;
-	regs.rflags = 0x2;
 	if (ioctl(c->fd, KVM_SET_REGS, &regs)) {
 		snprintf(err, errlen, "KVM_SET_REGS failed: %s", strerror(errno));
 		return false;
@@ -457,11 +533,6 @@ static void do_write(const struct request *req)
 			      profile.address_spaces);
 		return;
 	}
-	if (gpa >= (VW_GFN_4G << PAGE_SHIFT)) {
-		answer_errorf("write: gpa 0x%" PRIx64 " is not below 4 GiB (the driver's guest runs "
-			      "without paging)", gpa);
-		return;
-	}
 	if (!ensure_vm())
 		return;
 	if (!vw_code_page(err, sizeof(err)) || !vw_vcpu_open(vm_fd, &vw_cpu, err, sizeof(err))) {
@@ -508,7 +579,7 @@ static bool vw_probe_as(int vm, struct vw_vcpu *c, u32 as, unsigned char *data)
 {
 	struct kvm_dirty_log log = { 0 };
 	u64 bits[1] = { 0 };
-	const u64 code_gpa = 0x10000, data_gpa = 0x20000;
+	const u64 code_gpa = 0x10000, data_gpa = 0x20000, high_gpa = 1ULL << 32;
 	bool mmio;
 	char err[256];
 	int r;
@@ -532,12 +603,33 @@ static bool vw_probe_as(int vm, struct vw_vcpu *c, u32 as, unsigned char *data)
 	}
 	log.slot = as << 16 | 1;
 	log.dirty_bitmap = bits;
+	errno = 0;
 	if (ioctl(vm, KVM_GET_DIRTY_LOG, &log) || bits[0] != 1) {
 		snprintf(vw_probe_why, sizeof(vw_probe_why),
 			 "probe, address space %u: KVM_GET_DIRTY_LOG %s (bitmap 0x%" PRIx64 ")", as,
 			 errno ? strerror(errno) : "succeeded", bits[0]);
 		return false;
 	}
+	/* At 4 GiB (long mode): a failure here only keeps those gpas out (vw_long_why). */
+	if (vw_long_why[0])
+		return true;
+	if ((r = set_region(vm, as << 16 | 2, KVM_MEM_LOG_DIRTY_PAGES, high_gpa, PAGE_SIZE,
+			    (u64)(uintptr_t)data))) {
+		snprintf(vw_long_why, sizeof(vw_long_why), "probe: a slot at 4 GiB in address space %u was refused: %s",
+			 as, strerror(r));
+		return true;
+	}
+	if (!vw_exec(c, as, code_gpa, high_gpa + 0x20, &mmio, err, sizeof(err))) {
+		snprintf(vw_long_why, sizeof(vw_long_why), "probe at 4 GiB, address space %u: %.200s", as, err);
+		return true;
+	}
+	bits[0] = 0;
+	log.slot = as << 16 | 2;
+	errno = 0;
+	if (mmio || data[0x20] != 1 || ioctl(vm, KVM_GET_DIRTY_LOG, &log) || bits[0] != 1)
+		snprintf(vw_long_why, sizeof(vw_long_why),
+			 "probe at 4 GiB, address space %u: the write %s", as,
+			 mmio ? "exited as MMIO" : data[0x20] != 1 ? "did not land" : "set no dirty bit");
 	return true;
 }
 
@@ -592,6 +684,8 @@ static void vw_probe(void)
 			munmap(data[as], PAGE_SIZE);
 	if (!vw_write_ok)
 		fprintf(stderr, "kvm-sut: write is not listed: %s\n", vw_probe_why);
+	else if (vw_long_why[0])
+		fprintf(stderr, "kvm-sut: writes at 4 GiB and above will answer an error: %s\n", vw_long_why);
 }
 
 /* The ops after the four of protocol v1, for hello (each with a leading comma). */
