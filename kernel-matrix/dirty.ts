@@ -21,8 +21,9 @@
  *   a CREATE, a FLAGS_ONLY; an existing bitmap and a MOVE's kept one unchanged), and 0 (GET
  *   clears again).
  *
- * All gpas are below 4 GiB (the driver's guest runs without paging); the userspace addresses
- * are distinct per slot, so the driver can map the pages the writes touch.
+ * The gpas are below 4 GiB (the driver's guest runs in flat 32-bit mode) but for a logged
+ * slot at 4 GiB and an MMIO write at 8 GiB (64-bit mode); the userspace addresses are
+ * distinct per slot, so the driver can map the pages the writes touch.
  */
 import type { Profile } from '../model/profiles.js';
 import type { RuleId } from '../spec/rules.js';
@@ -219,6 +220,13 @@ export function dirtyRequests(p: Profile): Request[] {
     get(4); // page 5
     set(5, LOG, 0x50_0000n, 3n, ua + 0x500_0000n); // zeros again
     get(5); // ""
+    // Above 4 GiB (the driver's guest in 64-bit mode): a logged slot at 4 GiB, MMIO at 8 GiB.
+    const G4 = 0x1_0000_0000n;
+    set(6, LOG, G4, 3n, ua + 0x600_0000n);
+    write(G4 + P, 0xabcn);
+    write(G4 + 2n * P + 0xffen, 0n);
+    write(2n * G4);
+    get(6); // pages 1 2
     if (as === 1) out.push({ op: 'get_dirty_log', slot: 0 }); // the as-0 twin: still ""
   }
   out.push({ op: 'reset' });

@@ -52,13 +52,19 @@ describe.skipIf(!usable.ok)('kvm-sut on the real kernel', () => {
   const EINVAL = { errno: 'EINVAL' };
   const EEXIST = { errno: 'EEXIST' };
   const ENOENT = { errno: 'ENOENT' };
+  /** A successful GET of a clean bitmap (spec/80: the bitmap in the answer). */
+  const CLEAN = { ret: 0, bitmap: '' };
+  const lists = async (op: string): Promise<boolean> => ((await sut.request({ op: 'hello', protocol: 1 })).value as { ops: string[] }).ops.includes(op);
 
   it('hello reports the probed profile', async () => {
     const reply = await sut.request({ op: 'hello', protocol: 1 });
     const v = reply.value as Record<string, unknown>;
     expect(v['protocol']).toBe(1);
     expect(v['name']).toMatch(/^linux-kvm \d+\.\d+/);
-    expect(v['ops']).toEqual(['hello', 'reset', 'set_user_memory_region', 'get_dirty_log']);
+    // The four of protocol v1, then the dirty-bit ops where they work (the driver probes write).
+    const ops = v['ops'] as string[];
+    expect(ops.slice(0, 4)).toEqual(['hello', 'reset', 'set_user_memory_region', 'get_dirty_log']);
+    for (const op of ops.slice(4)) expect(['write', 'clear_dirty_log', 'enable_cap']).toContain(op);
     expect(v['profile']).toEqual({
       address_spaces: 1,
       user_mem_slots: 32764,
@@ -114,13 +120,43 @@ describe.skipIf(!usable.ok)('kvm-sut on the real kernel', () => {
     expect(await set(0, 0, 0n, 16n * MiB, 0n)).toEqual(OK);
     expect(await dirtyLog(0)).toEqual(ENOENT); // no LOG_DIRTY_PAGES
     expect(await set(0, LOG_DIRTY, 0n, 16n * MiB, 0n)).toEqual(OK); // FLAGS_ONLY
-    expect(await dirtyLog(0)).toEqual(OK);
+    expect(await dirtyLog(0)).toEqual(CLEAN);
     expect(await set(1, LOG_DIRTY, 16n * MiB, 0x1000n, 0n)).toEqual(OK);
-    expect(await dirtyLog(1)).toEqual(OK);
+    expect(await dirtyLog(1)).toEqual(CLEAN);
     expect(await dirtyLog(32764)).toEqual(EINVAL);
     expect(await dirtyLog(0x10000)).toEqual(EINVAL);
     await reset();
     expect(await dirtyLog(0)).toEqual(ENOENT); // reset dropped everything
+  });
+
+  it('[MS-WR-01][MS-WR-02][MS-WR-03][MS-WR-04][MS-DLB-02][MS-CLR-05][MS-MAN-03] writes through a vCPU set the bits GET and CLEAR see', async (ctx) => {
+    if (!(await lists('write'))) ctx.skip();
+    await reset();
+    const write = (as_id: number, gpa: bigint): Promise<unknown> => ask(JSON.stringify({ op: 'write', as_id, gpa: hex(gpa) }));
+    const base = 0x7e00_0000_0000n;
+    expect(await set(0, LOG_DIRTY, MiB, 0x20_0000n, base)).toEqual(OK);
+    expect(await write(0, MiB + 0x123n)).toEqual(OK);
+    expect(await write(0, MiB + 0x9fffn)).toEqual(OK);
+    expect(await dirtyLog(0)).toEqual({ ret: 0, bitmap: '0102' }); // pages 0 and 9
+    expect(await dirtyLog(0)).toEqual(CLEAN); // get-and-clear
+    expect(await write(0, 0x5000_0000n)).toEqual({ exit: 'mmio' }); // no slot
+    expect(await set(1, READONLY, 4n * MiB, 0x1000n, base + 0x100_0000n)).toEqual(OK);
+    expect(await write(0, 4n * MiB)).toEqual({ exit: 'mmio' }); // read-only
+    expect(await set(2, 0, 5n * MiB, 0x1000n, base + 0x200_0000n)).toEqual(OK);
+    expect(await write(0, 5n * MiB)).toEqual(OK); // plain
+    expect(await set(3, LOG_DIRTY, 1n << 32n, 0x2000n, base + 0x300_0000n)).toEqual(OK);
+    expect(await write(0, (1n << 32n) + 0x1001n)).toEqual(OK); // 64-bit mode
+    expect(await dirtyLog(3)).toEqual({ ret: 0, bitmap: '02' });
+    if (await lists('enable_cap')) {
+      expect(await ask(JSON.stringify({ op: 'enable_cap', cap: 'MANUAL_DIRTY_LOG_PROTECT2', args0: '0x1', flags: 0 }))).toEqual(OK);
+      expect(await write(0, MiB)).toEqual(OK);
+      expect(await dirtyLog(0)).toEqual({ ret: 0, bitmap: '01' });
+      expect(await dirtyLog(0)).toEqual({ ret: 0, bitmap: '01' }); // manual: GET does not clear
+      expect(await ask(JSON.stringify({ op: 'clear_dirty_log', slot: 0, first_page: '0x0', num_pages: 64, bitmap: '01' }))).toEqual(OK);
+      expect(await dirtyLog(0)).toEqual(CLEAN);
+      expect(await ask(JSON.stringify({ op: 'clear_dirty_log', slot: 0, first_page: '0x1', num_pages: 64, bitmap: '' }))).toEqual(EINVAL);
+    }
+    expect(await write(0, 1n << 60n)).toHaveProperty('error'); // beyond the vCPU's physical address bits
   });
 
   it('ignores extra fields and answers bad requests with an error line', async () => {
@@ -199,6 +235,28 @@ describe('kvm-driver build', () => {
     expect(cacheDir({ MEMSLOT_ORACLE_CACHE: '/a', XDG_CACHE_HOME: '/b' })).toBe('/a');
     expect(cacheDir({ XDG_CACHE_HOME: '/b' })).toBe(path.join('/b', 'memslot-oracle'));
     expect(cacheDir({})).toMatch(/\.cache[\\/]memslot-oracle$/);
+  });
+
+  it('names the cached driver by the hash of kvm-sut.c and the files it #includes (vcpu-write.inc.c)', async (ctx) => {
+    if (spawnSync('cc', ['--version']).error !== undefined) ctx.skip();
+    const { createHash } = await import('node:crypto');
+    const { readFileSync } = await import('node:fs');
+    const src = path.join(packageRoot(), 'sut', 'kvm');
+    const hash = createHash('sha256')
+      .update(readFileSync(path.join(src, 'kvm-sut.c')))
+      .update(readFileSync(path.join(src, 'vcpu-write.inc.c')))
+      .digest('hex')
+      .slice(0, 12);
+    const own = mkdtempSync(path.join(tmpdir(), 'memslot-oracle-cache-'));
+    const before = process.env['MEMSLOT_ORACLE_CACHE'];
+    process.env['MEMSLOT_ORACLE_CACHE'] = own;
+    try {
+      expect(path.basename(await buildKvmDriver())).toBe(`kvm-sut-${hash}`);
+    } finally {
+      if (before === undefined) delete process.env['MEMSLOT_ORACLE_CACHE'];
+      else process.env['MEMSLOT_ORACLE_CACHE'] = before;
+      rmSync(own, { recursive: true, force: true });
+    }
   });
 
   it('reports a missing compiler as a setup error', async () => {
