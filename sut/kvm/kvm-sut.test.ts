@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChildSut, SutError } from '../child.js';
+import { OPS } from '../../trace/trace.js';
 import { buildKvmDriver, cacheDir, kvmDriverPath, kvmDriverSource, kvmUsable, packageRoot } from '../kvm-driver.js';
 
 const usable = kvmUsable();
@@ -61,10 +62,11 @@ describe.skipIf(!usable.ok)('kvm-sut on the real kernel', () => {
     const v = reply.value as Record<string, unknown>;
     expect(v['protocol']).toBe(1);
     expect(v['name']).toMatch(/^linux-kvm \d+\.\d+/);
-    // The four of protocol v1, then the dirty-bit ops where they work (the driver probes write).
+    // The four of protocol v1, then optional ops where they work (the memory API where the
+    // kernel has it; write, clear_dirty_log, enable_cap where the driver's probe worked).
     const ops = v['ops'] as string[];
     expect(ops.slice(0, 4)).toEqual(['hello', 'reset', 'set_user_memory_region', 'get_dirty_log']);
-    for (const op of ops.slice(4)) expect(['write', 'clear_dirty_log', 'enable_cap']).toContain(op);
+    for (const op of ops.slice(4)) expect([...OPS, 'reset_vm_type']).toContain(op);
     expect(v['profile']).toEqual({
       address_spaces: 1,
       user_mem_slots: 32764,
