@@ -27,14 +27,19 @@ export class GuestWrite extends MemslotCommand {
       const gfn = t.baseGfn + (BigInt(this.page) % t.npages);
       return { kind: 'write', asId: t.asId, gpa: (gfn << PAGE_SHIFT) + BigInt(this.offset) };
     }
-    // Past the highest slot of the address space: no slot holds it (MMIO).
+    // The lowest page no slot of the address space holds (MMIO): low, so that a real guest can
+    // address it (under TCG a guest has 40 physical address bits).
     const asId = this.asId % m.vm.spaces.length;
-    const top = memslots(m.vm, asId).reduce((e, s) => (s.baseGfn + s.npages > e ? s.baseGfn + s.npages : e), 0n);
-    return { kind: 'write', asId, gpa: ((top + BigInt(this.page)) << PAGE_SHIFT) + BigInt(this.offset) };
+    let free = 0n;
+    for (const s of memslots(m.vm, asId)) {
+      if (free < s.baseGfn) break;
+      if (s.baseGfn + s.npages > free) free = s.baseGfn + s.npages;
+    }
+    return { kind: 'write', asId, gpa: (free << PAGE_SHIFT) + BigInt(this.offset) };
   }
 
   toString(): string {
-    return `guest_write(${this.pick === null ? `no slot, as ${this.asId}` : `${this.logged ? 'logged ' : ''}slot[${this.pick}]`}, page ${this.page}, +${this.offset})`;
+    return `guest_write(${this.pick === null ? `lowest free page, as ${this.asId}` : `${this.logged ? 'logged ' : ''}slot[${this.pick}], page ${this.page}`}, +${this.offset})`;
   }
 }
 
