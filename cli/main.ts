@@ -5,7 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { LINE_PROFILES, PROFILES, profileToJson } from '../model/profiles.js';
-import { fileLineBatches, fileLines } from '../trace/lines.js';
+import { MissingFileError, fileLineBatches, fileLines } from '../trace/lines.js';
 import { resolveProfile } from './profile-arg.js';
 import { formatReplay, replay } from '../trace/replay.js';
 import { InputError, readTrace, readTraceBatches } from '../trace/trace.js';
@@ -112,7 +112,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (e: unknown) => {
-    if (e instanceof UsageError || e instanceof InputError) {
+    if (e instanceof UsageError || e instanceof InputError || e instanceof MissingFileError) {
       process.stderr.write(`memslot-oracle: ${e.message}\n`);
     } else if (e instanceof Error && e.name === 'SutError') {
       process.stderr.write(`memslot-oracle: SUT error: ${e.message}\n`);

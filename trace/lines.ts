@@ -2,7 +2,14 @@
 import { createReadStream, existsSync } from 'node:fs';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
-import { UsageError } from '../cli/usage.js';
+
+/** A trace file that is not there: bad input, reported as such (exit status 2), never a verdict. */
+export class MissingFileError extends Error {
+  constructor(readonly path: string) {
+    super(`${path}: no such file`);
+    this.name = 'MissingFileError';
+  }
+}
 
 /**
  * The lines of `path`, a batch per chunk read: split as readline splits with `crlfDelay:
@@ -12,7 +19,7 @@ import { UsageError } from '../cli/usage.js';
  * caller awaits something else (a slow SUT's first answer, say), and they would be lost.
  */
 export function fileLineBatches(path: string): AsyncIterable<readonly string[]> {
-  if (path !== '-' && !existsSync(path)) throw new UsageError(`${path}: no such file`);
+  if (path !== '-' && !existsSync(path)) throw new MissingFileError(path);
   return {
     async *[Symbol.asyncIterator]() {
       let input: Readable = process.stdin;
