@@ -5,8 +5,22 @@
  */
 import type { Profile } from '../model/profiles.js';
 import type { CapFd, CapName } from '../model/capabilities.js';
-import type { ClearDirtyLog } from '../model/dirty-log.js';
-import type { DirtyLogOutcome, Gfn, Gpa, Hva, HvaRangeHit, HvaResult, IoctlOutcome, MemoryRegion, MemoryRegion2, Memslot, SetOutcome } from '../model/types.js';
+import type { ClearDirtyLog, EnableCapName, WriteOutcome } from '../model/dirty-log.js';
+import type { RingEntry } from '../model/state.js';
+import type {
+  DirtyLogOutcome,
+  Errno,
+  Gfn,
+  Gpa,
+  Hva,
+  HvaRangeHit,
+  HvaResult,
+  IoctlOutcome,
+  MemoryRegion,
+  MemoryRegion2,
+  Memslot,
+  SetOutcome,
+} from '../model/types.js';
 
 export interface MemslotImpl {
   readonly name: string;
@@ -32,10 +46,14 @@ export interface MemslotImpl {
   checkExtension(cap: CapName, fd: CapFd): number;
   /** Mirrors: kvm_clear_dirty_log_protect() */
   clearDirtyLog(c: ClearDirtyLog): IoctlOutcome;
-  /** Mirrors: KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) */
-  enableManualDirtyLogProtect(args0: bigint, flags: number): IoctlOutcome;
-  /** A vCPU of address space `asId` writes one byte at `gpa`: true when it lands, false for an MMIO exit. */
-  guestWrite(asId: number, gpa: Gpa): boolean;
+  /** Mirrors: kvm_vm_ioctl_enable_cap_generic() for KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 and KVM_CAP_DIRTY_LOG_RING[_ACQ_REL] */
+  enableCap(cap: EnableCapName, args0: bigint, flags: number): IoctlOutcome;
+  /** vCPU 0 (created by the VM's first write) writes one byte at `gpa` in address space `asId`. */
+  guestWrite(asId: number, gpa: Gpa): WriteOutcome;
+  /** User space's harvest of vCPU 0's dirty ring: the entries since the last harvest, flagged for reset. */
+  harvestDirtyRing(): RingEntry[];
+  /** Mirrors: kvm_vm_ioctl_reset_dirty_pages(); the number of entries reset. */
+  resetDirtyRings(): CountOutcome;
   /** Mirrors: __x86_set_memory_region(); `hva` stands for what vm_mmap() returned. */
   setInternalMemslot(id: number, gpa: Gpa, size: bigint, hva: Hva): SetOutcome;
   /** Mirrors: kvm_get_dirty_log_protect() */
@@ -65,6 +83,9 @@ export interface MemslotImpl {
   /** `kvm->nr_memslot_pages` */
   nrMemslotPages(): bigint;
 }
+
+/** An ioctl that returns a count on success. */
+export type CountOutcome = { readonly ok: true; readonly count: number } | { readonly ok: false; readonly errno: Errno };
 
 export type ImplFactory = (profile: Profile) => MemslotImpl;
 

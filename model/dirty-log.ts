@@ -4,11 +4,13 @@
  */
 import type { RuleId } from '../spec/rules.js';
 import { clearRange, hexBits, isSet, noRuns, runsToHex, setPage, type DirtyRuns } from './dirty-bits.js';
+import { dropAllMappings, enableDirtyLogRing, ringPush, ringSoftLimit, ringUsed, type RingCap } from './dirty-ring.js';
 import type { Step, VmState } from './state.js';
 import { findSlot, space } from './state.js';
 import {
   KVM_DIRTY_LOG_INITIALLY_SET,
   KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
+  KVM_MEM_LOG_DIRTY_PAGES,
   KVM_MEM_READONLY,
   KVM_MEMSLOT_INVALID,
   PAGE_SHIFT,
@@ -32,6 +34,8 @@ function bitsOf(vm: VmState, n: number): DirtyRuns {
  * @returns the bitmap it copied out, or EINVAL / ENOENT with the deciding rule.
  */
 export function getDirtyLog(vm: VmState, slot: number): Step<DirtyLogResult> {
+  // [MS-DLG-09] `if (!kvm_use_dirty_bitmap(kvm)) return -ENXIO;`
+  if (vm.ring.size !== 0) return answer(vm, 'ENXIO', 'MS-DLG-09');
   const asId = slot >>> 16;
   const id = slot & 0xffff;
   // [MS-DLG-01]
@@ -61,6 +65,8 @@ export interface ClearDirtyLog {
 
 /** Mirrors: kvm_clear_dirty_log_protect() */
 export function clearDirtyLog(vm: VmState, c: ClearDirtyLog): Step<IoctlResult> {
+  // [MS-CLR-06] `if (!kvm_use_dirty_bitmap(kvm)) return -ENXIO;`
+  if (vm.ring.size !== 0) return answer(vm, 'ENXIO', 'MS-CLR-06');
   const asId = c.slot >>> 16;
   const id = c.slot & 0xffff;
   // [MS-CLR-01]
@@ -99,30 +105,67 @@ export function enableManualDirtyLogProtect(vm: VmState, args0: bigint, flags: n
   return answer(vm, null, 'MS-MAN-03', { ...vm, manualProtect: Number(args0) });
 }
 
-/** What a guest write does: it lands in a slot, or exits to user space as MMIO. */
-export type WriteResult = { readonly landed: true; readonly rule: RuleId } | { readonly landed: false; readonly rule: RuleId };
+/** What a guest write does: `ret` when it lands in a slot, `mmio` when it exits as MMIO, `dirty_ring_full` when the vCPU stops for its ring. */
+export type WriteOutcome = 'ret' | 'mmio' | 'dirty_ring_full';
+export interface WriteResult {
+  readonly outcome: WriteOutcome;
+  readonly rule: RuleId;
+}
 
 /**
- * A vCPU of address space `asId` writes one byte at `gpa`.
- * Mirrors: kvm_mmu_page_fault() → kvm_faultin_pfn() (__gfn_to_hva_many() with write) and mark_page_dirty_in_slot()
+ * vCPU 0, in address space `asId`, writes one byte at `gpa`; the VM's first write creates the vCPU.
+ * Mirrors: vcpu_enter_guest() (kvm_dirty_ring_check_request()), kvm_mmu_page_fault() → kvm_faultin_pfn()
+ * (__gfn_to_hva_many() with write), make_spte() → mark_page_dirty_in_slot()
  */
 export function guestWrite(vm: VmState, asId: number, gpa: bigint): Step<WriteResult> {
+  // KVM_CREATE_VCPU (with its ring, when the VM has one: kvm_dirty_ring_alloc()).
+  const v: VmState = vm.vcpuCreated ? vm : { ...vm, vcpuCreated: true };
+  const step = (outcome: WriteOutcome, rule: RuleId, state: VmState, more: readonly RuleId[] = []): Step<WriteResult> => {
+    // [MS-RNG-11] A SUT whose write drops the VM's mappings afterwards (the kvm driver's code slot).
+    const after = state.ring.size !== 0 && state.profile.writeDropsMappings ? dropAllMappings(state) : state;
+    return { state: after, result: { outcome, rule }, fired: [rule, ...more], published: [] };
+  };
+  const ring = v.ring.size !== 0;
+  // [MS-RNG-08] A soft-full ring keeps the vCPU out of the guest: KVM_EXIT_DIRTY_RING_FULL before it runs.
+  if (ring && ringUsed(v.ring) >= ringSoftLimit(v)) return step('dirty_ring_full', 'MS-RNG-08', v);
   const gfn = gpa >> PAGE_SHIFT;
-  const sp = space(vm, asId);
+  const sp = space(v, asId);
   const s = sp.byGfn.getPairOrNextLower(gfn)?.[1];
   const slot = s !== undefined && gfn < s.baseGfn + s.npages && (s.flags & KVM_MEMSLOT_INVALID) === 0 ? s : undefined;
-  const step = (landed: boolean, rule: RuleId, state: VmState = vm): Step<WriteResult> => ({ state, result: { landed, rule }, fired: [rule], published: [] });
   // [MS-WR-01] No slot: emulated MMIO.
-  if (slot === undefined) return step(false, 'MS-WR-01');
+  if (slot === undefined) return step('mmio', 'MS-WR-01', v);
   // [MS-WR-02] A read-only slot: the write exits as MMIO (KVM_HVA_ERR_RO_BAD).
-  if ((slot.flags & KVM_MEM_READONLY) !== 0) return step(false, 'MS-WR-02');
+  if ((slot.flags & KVM_MEM_READONLY) !== 0) return step('mmio', 'MS-WR-02', v);
+  const offset = gfn - slot.baseGfn;
+  // kvm_slot_dirty_track_enabled(): with a ring, a logged slot's pages go to the ring, never to a bitmap.
+  if (ring && (slot.flags & KVM_MEM_LOG_DIRTY_PAGES) !== 0) {
+    const p = ringPush(v, slot, offset);
+    // [MS-RNG-09] [MS-RNG-10]
+    return step(p.full ? 'dirty_ring_full' : 'ret', p.rule, p.state);
+  }
   // [MS-WR-03] With a bitmap: mark_page_dirty_in_slot() sets the page's bit.
   if (slot.dirtyBitmap !== null) {
-    const bits = setPage(bitsOf(vm, slot.dirtyBitmap), gfn - slot.baseGfn);
-    return step(true, 'MS-WR-03', { ...vm, dirtyBits: vm.dirtyBits.with(slot.dirtyBitmap, bits, true) });
+    const bits = setPage(bitsOf(v, slot.dirtyBitmap), offset);
+    return step('ret', 'MS-WR-03', { ...v, dirtyBits: v.dirtyBits.with(slot.dirtyBitmap, bits, true) });
   }
   // [MS-WR-04]
-  return step(true, 'MS-WR-04');
+  return step('ret', 'MS-WR-04', v);
+}
+
+/** Whether a write at `gpa` of `asId` lands where the model cannot tell what the ring gets ([MS-RNG-11], INITIALLY_SET). */
+export function inUnknownRingSlot(vm: VmState, asId: number, gpa: bigint): boolean {
+  if (vm.ring.unknown.size === 0) return false;
+  const gfn = gpa >> PAGE_SHIFT;
+  const s = space(vm, asId).byGfn.getPairOrNextLower(gfn)?.[1];
+  return s !== undefined && gfn < s.baseGfn + s.npages && vm.ring.unknown.has((s.asId << 16) | s.id);
+}
+
+/** The capabilities KVM_ENABLE_CAP takes in the protocol. */
+export type EnableCapName = 'MANUAL_DIRTY_LOG_PROTECT2' | RingCap;
+
+/** Mirrors: kvm_vm_ioctl_enable_cap_generic() */
+export function enableCap(vm: VmState, cap: EnableCapName, args0: bigint, flags: number): Step<IoctlResult> {
+  return cap === 'MANUAL_DIRTY_LOG_PROTECT2' ? enableManualDirtyLogProtect(vm, args0, flags) : enableDirtyLogRing(vm, cap, args0);
 }
 
 /** Whether `gpa` lies in an internal slot of `asId` (a write there is outside the spec). */

@@ -4,7 +4,31 @@ export * from './profiles.js';
 export * from './state.js';
 export { setUserMemoryRegion, setUserMemoryRegion2, setMemoryRegion } from './set-memory-region.js';
 export { setUserMemoryRegionNoMem, setUserMemoryRegion2NoMem } from './resources.js';
-export { getDirtyLog, clearDirtyLog, enableManualDirtyLogProtect, guestWrite, inInternalSlot, type ClearDirtyLog, type WriteResult } from './dirty-log.js';
+export {
+  getDirtyLog,
+  clearDirtyLog,
+  enableManualDirtyLogProtect,
+  enableCap,
+  guestWrite,
+  inInternalSlot,
+  inUnknownRingSlot,
+  type ClearDirtyLog,
+  type EnableCapName,
+  type WriteOutcome,
+  type WriteResult,
+} from './dirty-log.js';
+export {
+  enableDirtyLogRing,
+  harvestDirtyRing,
+  resetDirtyRings,
+  ringUsed,
+  ringSoftLimit,
+  KVM_DIRTY_GFN_SIZE,
+  KVM_DIRTY_RING_MAX_ENTRIES,
+  type RingCap,
+  type Harvest,
+  type ResetResult,
+} from './dirty-ring.js';
 export { runsToHex, hexBits, MAX_EXCHANGED_BITS, type DirtyRuns } from './dirty-bits.js';
 export { setInternalMemslot, internalSlotIds, INTERNAL_SLOT_LAYOUT } from './internal-slots.js';
 export * from './lookup.js';

@@ -50,6 +50,14 @@ export interface Profile {
   readonly dirtyRingMaxBytes: number;
   /** KVM_CAP_DIRTY_LOG_RING_ACQ_REL is offered (6.1+). */
   readonly dirtyRingAcqRel: boolean;
+  /** kvm_dirty_ring_get_rsvd_entries(): 64 + kvm_cpu_dirty_log_size() (0 on AMD, 512 with Intel PML). */
+  readonly dirtyRingRsvdEntries: number;
+  /**
+   * A property of the SUT's vCPU, not of the kernel: its `write` drops every mapping of the VM
+   * when it is done (the kvm driver's write deletes a code slot of its own, which zaps them all:
+   * MS-RNG-11). False for a SUT whose writes leave the MMU as the guest left it.
+   */
+  readonly writeDropsMappings: boolean;
 }
 
 /** The 6.8+ memory API as the pinned kernel (6.18) has it. */
@@ -65,6 +73,8 @@ const MEMORY_API_618 = {
   memoryAttributes: true,
   dirtyRingMaxBytes: 65536 * 16,
   dirtyRingAcqRel: true,
+  dirtyRingRsvdEntries: 64,
+  writeDropsMappings: false,
 } as const;
 
 /** Before the 6.8+ memory API (5.10, 6.1). */
@@ -79,6 +89,8 @@ const NO_MEMORY_API = {
   memoryAttributes: false,
   dirtyRingMaxBytes: 0,
   dirtyRingAcqRel: false,
+  dirtyRingRsvdEntries: 64,
+  writeDropsMappings: false,
 } as const;
 
 const MAINLINE = {
@@ -242,6 +254,8 @@ const FILE_FIELDS = {
   memory_attributes: 'memoryAttributes',
   dirty_ring_max_bytes: 'dirtyRingMaxBytes',
   dirty_ring_acq_rel: 'dirtyRingAcqRel',
+  dirty_ring_rsvd_entries: 'dirtyRingRsvdEntries',
+  write_drops_mappings: 'writeDropsMappings',
 } as const satisfies Record<string, keyof Profile>;
 
 const REQUIRED_FIELDS = ['address_spaces', 'user_mem_slots', 'mem_slots_num', 'max_gfn', 'user_addr_max', 'max_nr_pages'];
@@ -316,6 +330,8 @@ export function profileFromJson(value: unknown, name: string): ProfileResult {
   const memoryAttributes = bool('memory_attributes', base.memoryAttributes);
   const dirtyRingMaxBytes = optInt('dirty_ring_max_bytes', base.dirtyRingMaxBytes, 0x7fff_ffff);
   const dirtyRingAcqRel = bool('dirty_ring_acq_rel', base.dirtyRingAcqRel);
+  const dirtyRingRsvdEntries = optInt('dirty_ring_rsvd_entries', base.dirtyRingRsvdEntries, 0xffff);
+  const writeDropsMappings = bool('write_drops_mappings', base.writeDropsMappings);
   for (const v of [guestMemfdSlots, gmemBindErrno]) {
     if (typeof v === 'object') return { ok: false, error: v.error };
   }
@@ -328,6 +344,8 @@ export function profileFromJson(value: unknown, name: string): ProfileResult {
     memoryAttributes,
     dirtyRingMaxBytes,
     dirtyRingAcqRel,
+    dirtyRingRsvdEntries,
+    writeDropsMappings,
     addressSpaces,
     userMemSlots,
     memSlotsNum,
@@ -368,6 +386,8 @@ export function profileFromJson(value: unknown, name: string): ProfileResult {
       memoryAttributes: memoryAttributes as boolean,
       dirtyRingMaxBytes: dirtyRingMaxBytes as number,
       dirtyRingAcqRel: dirtyRingAcqRel as boolean,
+      dirtyRingRsvdEntries: dirtyRingRsvdEntries as number,
+      writeDropsMappings: writeDropsMappings as boolean,
     },
   };
 }
@@ -395,6 +415,8 @@ export function profileToJson(p: Profile): Record<string, unknown> {
     memory_attributes: p.memoryAttributes,
     dirty_ring_max_bytes: p.dirtyRingMaxBytes,
     dirty_ring_acq_rel: p.dirtyRingAcqRel,
+    dirty_ring_rsvd_entries: p.dirtyRingRsvdEntries,
+    write_drops_mappings: p.writeDropsMappings,
   };
 }
 

@@ -10,6 +10,7 @@ import { findSlot, replaceMemslot, space } from './state.js';
 import { vmTypeInfo } from './vm-types.js';
 import { NO_GMEM } from './guest-memfd.js';
 import { allRuns, noRuns } from './dirty-bits.js';
+import { flagsOnlyMappings, zapForSlotChange } from './dirty-ring.js';
 import {
   KVM_DIRTY_LOG_INITIALLY_SET,
   KVM_MEM_GUEST_MEMFD,
@@ -270,6 +271,10 @@ function commit(
       // [MS-DLG-06] A MOVE reuses the bitmap and its contents.
       dirtyBitmap = old.dirtyBitmap;
       fired.push('MS-DLG-06');
+    } else if (vm.ring.size !== 0) {
+      // [MS-DLG-10] `else if (kvm_use_dirty_bitmap(kvm))`: a VM with a dirty ring allocates none.
+      dirtyBitmap = null;
+      fired.push('MS-DLG-10');
     } else {
       // [MS-DLG-07] [MS-DLB-01] Zeroed, or all ones with KVM_DIRTY_LOG_INITIALLY_SET.
       dirtyBitmap = bitmapsAllocated++;
@@ -299,8 +304,16 @@ function commit(
   const gmems = old?.gmem != null || created?.gmem != null ? rebind(vm.gmems, old, created) : vm.gmems;
   // A bitmap no slot keeps is freed (DELETE, or logging switched off): kvm_destroy_dirty_bitmap().
   if (old !== null && old.dirtyBitmap !== null && created?.dirtyBitmap !== old.dirtyBitmap) dirtyBits = dirtyBits.without(old.dirtyBitmap);
-  const state = withSpace({ ...vm, gmems, dirtyBits }, replaceMemslot(before, old, created, generation), nrMemslotPages, bitmapsAllocated);
+  let state = withSpace({ ...vm, gmems, dirtyBits }, replaceMemslot(before, old, created, generation), nrMemslotPages, bitmapsAllocated);
   published.push(state);
+  // [MS-RNG-11] What the change does to the MMU's mappings, which decide the ring's pushes.
+  if (vm.ring.size !== 0 && (change === 'DELETE' || change === 'MOVE')) {
+    state = zapForSlotChange(state, old!);
+    fired.push('MS-RNG-11');
+  } else if (vm.ring.size !== 0 && change === 'FLAGS_ONLY') {
+    state = flagsOnlyMappings(state, created!, (created!.flags & KVM_MEM_LOG_DIRTY_PAGES) !== 0, (vm.manualProtect & KVM_DIRTY_LOG_INITIALLY_SET) !== 0);
+    fired.push('MS-RNG-11');
+  }
   return { state, result: { ok: true, change, rule: decidedBy }, fired, published };
 }
 
@@ -316,15 +329,22 @@ export function revertMove(
   old: Memslot,
   rule: RuleId,
   errno: Errno = 'EINVAL',
-  fired: readonly RuleId[] = [rule, 'MS-GEN-05'],
+  firedBefore: readonly RuleId[] = [rule, 'MS-GEN-05'],
 ): Step<SetResult> {
+  let fired = firedBefore;
   const n = BigInt(vm.profile.addressSpaces);
   const before = space(vm, asId);
   const invalid = memslot(old, old.flags | KVM_MEMSLOT_INVALID, old.dirtyBitmap);
   // [MS-GEN-05]
   const invalidState = withSpace(vm, replaceMemslot(before, old, invalid, before.generation + n), vm.nrMemslotPages, vm.bitmapsAllocated);
-  const state = withSpace(vm, { ...before, generation: before.generation + 2n * n }, vm.nrMemslotPages, vm.bitmapsAllocated);
-  return { state, result: { ok: false, errno, rule }, fired, published: [invalidState, state] };
+  let state = withSpace(vm, { ...before, generation: before.generation + 2n * n }, vm.nrMemslotPages, vm.bitmapsAllocated);
+  const published = [invalidState, state];
+  // [MS-RNG-11] The INVALID publish zapped the mappings (kvm_invalidate_memslot()) before the change failed.
+  if (vm.ring.size !== 0) {
+    state = zapForSlotChange(state, old);
+    fired = [...fired, 'MS-RNG-11'];
+  }
+  return { state, result: { ok: false, errno, rule }, fired, published };
 }
 
 /**

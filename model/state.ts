@@ -59,6 +59,40 @@ export interface VmState {
   readonly dirtyBits: SortedMap<number, DirtyRuns>;
   /** `kvm->manual_dirty_log_protect`: KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE (1) | KVM_DIRTY_LOG_INITIALLY_SET (2). */
   readonly manualProtect: number;
+  /** vCPU 0 exists: the VM's first `write` created it (KVM_CREATE_VCPU). */
+  readonly vcpuCreated: boolean;
+  /** vCPU 0's dirty ring (spec/25, "Dirty rings"); size 0 without one. */
+  readonly ring: DirtyRing;
+}
+
+/** A dirty ring entry, `struct kvm_dirty_gfn` without its flags: the slot (`as_id << 16 | id`) and the page offset in it. */
+export interface RingEntry {
+  readonly slot: number;
+  readonly offset: bigint;
+}
+
+export interface DirtyRing {
+  /** `kvm->dirty_ring_size` in bytes; 0: the VM has no ring. */
+  readonly size: number;
+  /** The entries not yet reset, by ring index: `[resetIndex, dirtyIndex)`. */
+  readonly entries: SortedMap<number, RingEntry>;
+  /** `ring->reset_index`: the next entry KVM_RESET_DIRTY_RINGS looks at. */
+  readonly resetIndex: number;
+  /** User space's fetch index: the entries below it are harvested (flagged KVM_DIRTY_GFN_F_RESET). */
+  readonly fetchIndex: number;
+  /** `ring->dirty_index`: the next entry a push fills. */
+  readonly dirtyIndex: number;
+  /**
+   * The pages of logged slots that KVM has mapped writable since it last protected them, per slot
+   * (`as_id << 16 | id`): a write there does not fault, so it pushes nothing ([MS-RNG-10]).
+   */
+  readonly mapped: SortedMap<number, DirtyRuns>;
+  /**
+   * Slots whose logging was switched on by a FLAGS_ONLY under KVM_DIRTY_LOG_INITIALLY_SET, which
+   * write-protects nothing: which of their pages are mapped writable the model cannot know, so a
+   * write into them is outside the spec until a zap ([MS-RNG-11]).
+   */
+  readonly unknown: ReadonlySet<number>;
 }
 
 /** One model transition: the next state, the answer, and every rule that fired on the way. */
@@ -84,7 +118,19 @@ export function createVm(kernel: Profile, vmType: number = KVM_X86_DEFAULT_VM): 
     // [MS-GEN-01] "Generations must be different for each address space."
     spaces.push({ asId, generation: BigInt(asId), byGfn: emptyBigintMap(), byId: emptyNumberMap() });
   }
-  return { kernel, profile, vmType, gmems: [], spaces, nrMemslotPages: 0n, bitmapsAllocated: 0, dirtyBits: emptyNumberMap(), manualProtect: 0 };
+  return {
+    kernel,
+    profile,
+    vmType,
+    gmems: [],
+    spaces,
+    nrMemslotPages: 0n,
+    bitmapsAllocated: 0,
+    dirtyBits: emptyNumberMap(),
+    manualProtect: 0,
+    vcpuCreated: false,
+    ring: { size: 0, entries: emptyNumberMap(), resetIndex: 0, fetchIndex: 0, dirtyIndex: 0, mapped: emptyNumberMap(), unknown: new Set() },
+  };
 }
 
 /** The address space `asId`; the caller has checked that it exists. */

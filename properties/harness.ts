@@ -281,8 +281,8 @@ async function execute(box: ModelBox, target: Target, op: Op): Promise<Outcome> 
       if (target.guestWrite === undefined) return SKIPPED;
       const want = advance(box, model.guestWrite(box.vm, asId, gpa));
       const got = await target.guestWrite(asId, gpa);
-      const t = (landed: boolean): string => (landed ? 'lands' : 'MMIO exit');
-      return { expected: `${t(want.result.landed)} [${want.result.rule}]`, actual: t(got), agree: want.result.landed === got, fired: want.fired };
+      const t = (o: model.WriteOutcome): string => (o === 'ret' ? 'lands' : o === 'mmio' ? 'MMIO exit' : 'dirty ring full exit');
+      return { expected: `${t(want.result.outcome)} [${want.result.rule}]`, actual: t(got), agree: want.result.outcome === got, fired: want.fired };
     })
     .with({ kind: 'clearLog' }, async ({ clear }): Promise<Outcome> => {
       if (target.clearDirtyLog === undefined) return SKIPPED;
@@ -292,9 +292,9 @@ async function execute(box: ModelBox, target: Target, op: Op): Promise<Outcome> 
       return { expected: `${t(want.result)} [${want.result.rule}]`, actual: t(got), agree: t(want.result) === t(got), fired: want.fired };
     })
     .with({ kind: 'manual' }, async ({ args0, flags }): Promise<Outcome> => {
-      if (target.enableManualDirtyLogProtect === undefined) return SKIPPED;
-      const want = advance(box, model.enableManualDirtyLogProtect(box.vm, args0, flags));
-      const got = await target.enableManualDirtyLogProtect(args0, flags);
+      if (target.enableCap === undefined) return SKIPPED;
+      const want = advance(box, model.enableCap(box.vm, 'MANUAL_DIRTY_LOG_PROTECT2', args0, flags));
+      const got = await target.enableCap('MANUAL_DIRTY_LOG_PROTECT2', args0, flags);
       const t = (r: { ok: boolean; errno?: string }): string => (r.ok ? 'ok' : (r.errno ?? '?'));
       return { expected: `${t(want.result)} [${want.result.rule}]`, actual: t(got), agree: t(want.result) === t(got), fired: want.fired };
     })

@@ -21,8 +21,11 @@ import {
   type Memslot,
   type Profile,
   type SetOutcome,
+  type EnableCapName,
+  type RingEntry,
+  type WriteOutcome,
 } from '../model/index.js';
-import type { ImplFactory, MemslotImpl } from '../impl/interface.js';
+import type { CountOutcome, ImplFactory, MemslotImpl } from '../impl/interface.js';
 
 /** Forwards everything to `inner`; bugs override what they break. */
 export class Delegate implements MemslotImpl {
@@ -58,11 +61,17 @@ export class Delegate implements MemslotImpl {
   clearDirtyLog(c: model.ClearDirtyLog): DirtyLogOutcome {
     return this.inner.clearDirtyLog(c);
   }
-  enableManualDirtyLogProtect(args0: bigint, flags: number): DirtyLogOutcome {
-    return this.inner.enableManualDirtyLogProtect(args0, flags);
+  enableCap(cap: EnableCapName, args0: bigint, flags: number): DirtyLogOutcome {
+    return this.inner.enableCap(cap, args0, flags);
   }
-  guestWrite(asId: number, gpa: Gpa): boolean {
+  guestWrite(asId: number, gpa: Gpa): WriteOutcome {
     return this.inner.guestWrite(asId, gpa);
+  }
+  harvestDirtyRing(): RingEntry[] {
+    return this.inner.harvestDirtyRing();
+  }
+  resetDirtyRings(): CountOutcome {
+    return this.inner.resetDirtyRings();
   }
   setUserMemoryRegion(mem: MemoryRegion): SetOutcome {
     return this.inner.setUserMemoryRegion(mem);

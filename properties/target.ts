@@ -7,7 +7,7 @@
  * not offer is left out of its runs (the protocol has no approx lookup, for one), and a state it
  * cannot show is not compared.
  */
-import type { AsyncMemslotImpl, MemslotImpl } from '../impl/interface.js';
+import type { AsyncMemslotImpl, CountOutcome, MemslotImpl } from '../impl/interface.js';
 import type {
   CapFd,
   CapName,
@@ -25,6 +25,9 @@ import type {
   MemoryRegion2,
   Memslot,
   Profile,
+  EnableCapName,
+  RingEntry,
+  WriteOutcome,
 } from '../model/index.js';
 import { PAGE_SHIFT } from '../model/index.js';
 import type { SutClient } from '../sut/protocol.js';
@@ -64,10 +67,13 @@ export interface Target {
   setMemoryAttributes?(address: bigint, size: bigint, attributes: bigint, flags: bigint): Awaitable<IoctlOutcome>;
   checkExtension?(cap: CapName, fd: CapFd): Awaitable<number>;
   // Dirty bits (spec/25); a SUT offers them when its hello lists write / clear_dirty_log / enable_cap.
-  /** A guest write: true when it lands, false for an MMIO exit. */
-  guestWrite?(asId: number, gpa: Gpa): Awaitable<boolean>;
+  /** vCPU 0's guest write. */
+  guestWrite?(asId: number, gpa: Gpa): Awaitable<WriteOutcome>;
   clearDirtyLog?(c: ClearDirtyLog): Awaitable<IoctlOutcome>;
-  enableManualDirtyLogProtect?(args0: bigint, flags: number): Awaitable<IoctlOutcome>;
+  enableCap?(cap: EnableCapName, args0: bigint, flags: number): Awaitable<IoctlOutcome>;
+  // Dirty rings (spec/25), when hello lists harvest_dirty_ring / reset_dirty_rings.
+  harvestDirtyRing?(): Awaitable<RingEntry[]>;
+  resetDirtyRings?(): Awaitable<CountOutcome>;
   setInternalMemslot?(id: number, gpa: Gpa, size: bigint, hva: Hva): Awaitable<TargetSetOutcome>;
   idToMemslot?(asId: number, id: number): Awaitable<Memslot | null>;
   gfnToMemslot?(asId: number, gfn: Gfn): Awaitable<Memslot | SlotRef | null>;
@@ -118,7 +124,9 @@ export function implTarget(impl: MemslotImpl | AsyncMemslotImpl): Target {
     checkExtension: (c, fd) => impl.checkExtension(c, fd),
     guestWrite: (a, g) => impl.guestWrite(a, g),
     clearDirtyLog: (c) => impl.clearDirtyLog(c),
-    enableManualDirtyLogProtect: (a, f) => impl.enableManualDirtyLogProtect(a, f),
+    enableCap: (c, a, f) => impl.enableCap(c, a, f),
+    harvestDirtyRing: () => impl.harvestDirtyRing(),
+    resetDirtyRings: () => impl.resetDirtyRings(),
     getDirtyLog: (s) => impl.getDirtyLog(s),
     setInternalMemslot: (id, gpa, size, hva) => impl.setInternalMemslot(id, gpa, size, hva),
     idToMemslot: (a, id) => impl.idToMemslot(a, id),
@@ -227,8 +235,25 @@ export function sutTarget(sut: SutClient, opts: { readonly maxPages: bigint | nu
     extra.guestWrite = async (asId, gpa) => {
       const r: Request = { op: 'write', asId, gpa };
       const a = await ask(r);
-      if (a.kind !== 'ret' && a.kind !== 'mmio') return unexpected(r, a);
-      return a.kind === 'ret';
+      if (a.kind !== 'ret' && a.kind !== 'mmio' && a.kind !== 'dirty_ring_full') return unexpected(r, a);
+      return a.kind;
+    };
+  }
+  if (has('harvest_dirty_ring')) {
+    extra.harvestDirtyRing = async () => {
+      const r: Request = { op: 'harvest_dirty_ring' };
+      const a = await ask(r);
+      if (a.kind !== 'entries') return unexpected(r, a);
+      return [...a.entries];
+    };
+  }
+  if (has('reset_dirty_rings')) {
+    extra.resetDirtyRings = async () => {
+      const r: Request = { op: 'reset_dirty_rings' };
+      const a = await ask(r);
+      if (a.kind === 'count') return { ok: true, count: a.count };
+      if (a.kind === 'errno') return { ok: false, errno: a.errno };
+      return unexpected(r, a);
     };
   }
   if (has('clear_dirty_log')) {
@@ -238,8 +263,8 @@ export function sutTarget(sut: SutClient, opts: { readonly maxPages: bigint | nu
     };
   }
   if (has('enable_cap')) {
-    extra.enableManualDirtyLogProtect = async (args0, flags) => {
-      const r: Request = { op: 'enable_cap', cap: 'MANUAL_DIRTY_LOG_PROTECT2', args0, flags };
+    extra.enableCap = async (cap, args0, flags) => {
+      const r: Request = { op: 'enable_cap', cap, args0, flags };
       return outcome(await ask(r), r);
     };
   }

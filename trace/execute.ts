@@ -5,7 +5,7 @@
 import { match } from 'ts-pattern';
 import type { RuleId } from '../spec/rules.js';
 import * as model from '../model/index.js';
-import type { MemslotImpl } from '../impl/interface.js';
+import type { CountOutcome, MemslotImpl } from '../impl/interface.js';
 import { answersEqual, type Answer, type Request, type SlotInfo } from './trace.js';
 import { PAGE_SHIFT, type DirtyLogOutcome, type Memslot, type SetOutcome } from '../model/types.js';
 
@@ -37,6 +37,13 @@ export function requestDefect(vm: model.VmState, r: Request): { field: string; m
   const profile = vm.profile;
   if (r.op === 'write' && r.asId < profile.addressSpaces && model.inInternalSlot(vm, r.asId, r.gpa)) {
     return { field: 'gpa', message: 'a guest write into an internal slot (the APIC page, TSS, identity map) is outside the spec' };
+  }
+  if (r.op === 'write' && r.asId < profile.addressSpaces && model.inUnknownRingSlot(vm, r.asId, r.gpa)) {
+    return {
+      field: 'gpa',
+      message:
+        'a write into a slot whose logging a FLAGS_ONLY switched on under KVM_DIRTY_LOG_INITIALLY_SET with a dirty ring: which pages push is outside the spec (MS-RNG-11)',
+    };
   }
   if (r.op === 'set_user_memory_region2' && typeof r.region.guestMemfd === 'number' && r.region.guestMemfd >= vm.gmems.length) {
     return { field: 'guest_memfd', message: `handle ${r.region.guestMemfd} names no guest_memfd of this VM (it has ${vm.gmems.length})` };
@@ -113,10 +120,18 @@ export function modelStep(vm: model.VmState, r: Request): ModelAnswer {
     case 'clear_dirty_log':
       return stepAnswer(model.clearDirtyLog(vm, r.clear));
     case 'enable_cap':
-      return stepAnswer(model.enableManualDirtyLogProtect(vm, r.args0, r.flags));
+      return stepAnswer(model.enableCap(vm, r.cap, r.args0, r.flags));
     case 'write': {
       const w = model.guestWrite(vm, r.asId, r.gpa);
-      return { state: w.state, answer: w.result.landed ? { kind: 'ret' } : { kind: 'mmio' }, rule: w.result.rule, fired: w.fired };
+      return { state: w.state, answer: writeAnswer(w.result.outcome), rule: w.result.rule, fired: w.fired };
+    }
+    case 'harvest_dirty_ring': {
+      const h = model.harvestDirtyRing(vm);
+      return { state: h.state, answer: { kind: 'entries', entries: h.entries }, rule: h.rule, fired: [h.rule] };
+    }
+    case 'reset_dirty_rings': {
+      const s = model.resetDirtyRings(vm);
+      return { state: s.state, answer: countAnswer(s.result), rule: s.result.rule, fired: s.fired };
     }
     case 'get_dirty_log':
       return stepAnswer(model.getDirtyLog(vm, r.slot));
@@ -139,6 +154,14 @@ export function modelStep(vm: model.VmState, r: Request): ModelAnswer {
   }
 }
 
+export function writeAnswer(o: model.WriteOutcome): Answer {
+  return o === 'ret' ? { kind: 'ret' } : o === 'mmio' ? { kind: 'mmio' } : { kind: 'dirty_ring_full' };
+}
+
+export function countAnswer(o: CountOutcome): Answer {
+  return o.ok ? { kind: 'count', count: o.count } : { kind: 'errno', errno: o.errno };
+}
+
 function unreachable(x: never): never {
   throw new Error(`unknown request ${JSON.stringify(x)}`);
 }
@@ -156,8 +179,10 @@ export function implStep(impl: MemslotImpl, r: Request): Answer {
     .with({ op: 'set_memory_attributes' }, (x) => outcomeAnswer(impl.setMemoryAttributes(x.address, x.size, x.attributes, x.flags)))
     .with({ op: 'check_extension' }, ({ cap, fd }): Answer => ({ kind: 'value', value: impl.checkExtension(cap, fd) }))
     .with({ op: 'clear_dirty_log' }, ({ clear }) => outcomeAnswer(impl.clearDirtyLog(clear)))
-    .with({ op: 'enable_cap' }, ({ args0, flags }) => outcomeAnswer(impl.enableManualDirtyLogProtect(args0, flags)))
-    .with({ op: 'write' }, ({ asId, gpa }): Answer => (impl.guestWrite(asId, gpa) ? { kind: 'ret' } : { kind: 'mmio' }))
+    .with({ op: 'enable_cap' }, ({ cap, args0, flags }) => outcomeAnswer(impl.enableCap(cap, args0, flags)))
+    .with({ op: 'write' }, ({ asId, gpa }): Answer => writeAnswer(impl.guestWrite(asId, gpa)))
+    .with({ op: 'harvest_dirty_ring' }, (): Answer => ({ kind: 'entries', entries: impl.harvestDirtyRing() }))
+    .with({ op: 'reset_dirty_rings' }, (): Answer => countAnswer(impl.resetDirtyRings()))
     .with({ op: 'get_dirty_log' }, ({ slot }) => outcomeAnswer(impl.getDirtyLog(slot)))
     .with({ op: 'set_internal_memslot' }, (x) => outcomeAnswer(impl.setInternalMemslot(x.id, x.guestPhysAddr, x.memorySize, x.userspaceAddr)))
     .with({ op: 'get_slots' }, ({ asId }): Answer => ({ kind: 'slots', slots: impl.slots(asId).map(slotInfo) }))

@@ -77,6 +77,8 @@ export function callText(r: Request): string {
     )
     .with({ op: 'enable_cap' }, ({ cap, args0, flags }) => `KVM_ENABLE_CAP(KVM_CAP_${cap}, args[0]=${h(args0)}, flags=${h(BigInt(flags))})`)
     .with({ op: 'write' }, ({ asId, gpa }) => `guest write of one byte at gpa ${h(gpa)} (vCPU in address space ${asId})`)
+    .with({ op: 'harvest_dirty_ring' }, () => "harvest of vCPU 0's dirty ring (entries flagged KVM_DIRTY_GFN_F_RESET)")
+    .with({ op: 'reset_dirty_rings' }, () => 'KVM_RESET_DIRTY_RINGS')
     .with(
       { op: 'set_user_memory_region' },
       ({ region: m }) =>

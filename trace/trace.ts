@@ -9,7 +9,7 @@ import { match } from 'ts-pattern';
 import { isErrno, type Errno, type GmemRef, type MemoryRegion, type MemoryRegion2 } from '../model/types.js';
 import { parseU64, profileFromJson, profileToJson, type Profile } from '../model/profiles.js';
 import { CAP_NAMES, type CapFd, type CapName } from '../model/capabilities.js';
-import type { ClearDirtyLog } from '../model/dirty-log.js';
+import type { ClearDirtyLog, EnableCapName } from '../model/dirty-log.js';
 
 export type Request =
   /** `vmType` absent: type 0, as `{"op":"reset"}` has always meant. */
@@ -20,7 +20,9 @@ export type Request =
   | { readonly op: 'set_memory_attributes'; readonly address: bigint; readonly size: bigint; readonly attributes: bigint; readonly flags: bigint }
   | { readonly op: 'check_extension'; readonly cap: CapName; readonly fd: CapFd }
   | { readonly op: 'clear_dirty_log'; readonly clear: ClearDirtyLog }
-  | { readonly op: 'enable_cap'; readonly cap: 'MANUAL_DIRTY_LOG_PROTECT2'; readonly args0: bigint; readonly flags: number }
+  | { readonly op: 'enable_cap'; readonly cap: EnableCapName; readonly args0: bigint; readonly flags: number }
+  | { readonly op: 'harvest_dirty_ring' }
+  | { readonly op: 'reset_dirty_rings' }
   | { readonly op: 'write'; readonly asId: number; readonly gpa: bigint }
   | { readonly op: 'get_dirty_log'; readonly slot: number }
   | { readonly op: 'set_internal_memslot'; readonly id: number; readonly guestPhysAddr: bigint; readonly memorySize: bigint; readonly userspaceAddr: bigint }
@@ -46,7 +48,11 @@ export const OPS: readonly Op[] = [
   'clear_dirty_log',
   'enable_cap',
   'write',
+  'harvest_dirty_ring',
+  'reset_dirty_rings',
 ];
+/** The capabilities `enable_cap` names (spec/80). */
+export const ENABLE_CAP_NAMES: readonly EnableCapName[] = ['MANUAL_DIRTY_LOG_PROTECT2', 'DIRTY_LOG_RING', 'DIRTY_LOG_RING_ACQ_REL'];
 /**
  * What a SUT lists in hello to say that its `reset` takes `vm_type`: not an op of its own, the
  * oracle sends `reset` with `vm_type` only to a SUT that lists it.
@@ -62,6 +68,11 @@ export interface SlotInfo {
   readonly memorySize: bigint;
   readonly userspaceAddr: bigint;
 }
+/** A dirty ring entry as the protocol carries it. */
+export interface RingEntryInfo {
+  readonly slot: number;
+  readonly offset: bigint;
+}
 export interface HvaHitInfo {
   readonly slot: number;
   readonly gfnStart: bigint;
@@ -74,6 +85,12 @@ export type Answer =
   | { readonly kind: 'ret'; readonly bitmap?: string }
   /** A guest write that exits to user space as MMIO. */
   | { readonly kind: 'mmio' }
+  /** A guest write whose vCPU exits with KVM_EXIT_DIRTY_RING_FULL. */
+  | { readonly kind: 'dirty_ring_full' }
+  /** A harvest of the dirty ring. */
+  | { readonly kind: 'entries'; readonly entries: readonly RingEntryInfo[] }
+  /** An ioctl's non-negative return other than 0 (KVM_RESET_DIRTY_RINGS), `{"ret":N}`. */
+  | { readonly kind: 'count'; readonly count: number }
   | { readonly kind: 'errno'; readonly errno: Errno }
   | { readonly kind: 'slots'; readonly slots: readonly SlotInfo[] }
   | { readonly kind: 'generation'; readonly generation: bigint }
@@ -241,10 +258,15 @@ export function parseRequest(f: Fields, extra: readonly string[] = []): Request 
     }
     case 'enable_cap': {
       allow('cap', 'args0', 'flags');
-      if (f.obj['cap'] !== 'MANUAL_DIRTY_LOG_PROTECT2')
-        throw new InputError(f.line, 'cap', `must be "MANUAL_DIRTY_LOG_PROTECT2", got ${JSON.stringify(f.obj['cap'])}`, f.source);
-      return { op, cap: 'MANUAL_DIRTY_LOG_PROTECT2', args0: f.u64('args0'), flags: f.u32('flags') };
+      const cap = f.obj['cap'];
+      if (!(ENABLE_CAP_NAMES as readonly unknown[]).includes(cap))
+        throw new InputError(f.line, 'cap', `must be one of ${ENABLE_CAP_NAMES.map((c) => `"${c}"`).join(', ')}, got ${JSON.stringify(cap)}`, f.source);
+      return { op, cap: cap as EnableCapName, args0: f.u64('args0'), flags: f.u32('flags') };
     }
+    case 'harvest_dirty_ring':
+    case 'reset_dirty_rings':
+      allow();
+      return { op };
     case 'write':
       allow('as_id', 'gpa');
       return { op, asId: f.u32('as_id', 0xffff), gpa: f.u64('gpa') };
@@ -339,8 +361,36 @@ export function parseAnswer(request: Request, obj: unknown, line: number, source
     }
     case 'write': {
       if (one('exit') && (obj as Obj)['exit'] === 'mmio') return { kind: 'mmio' };
+      if (one('exit') && (obj as Obj)['exit'] === 'dirty_ring_full') return { kind: 'dirty_ring_full' };
       if (one('ret') && (obj as Obj)['ret'] === 0) return { kind: 'ret' };
-      throw shape('{"ret":0} or {"exit":"mmio"}');
+      throw shape('{"ret":0}, {"exit":"mmio"} or {"exit":"dirty_ring_full"}');
+    }
+    case 'harvest_dirty_ring': {
+      if (!one('entries') || !Array.isArray((obj as Obj)['entries'])) throw shape('{"entries":[...]}');
+      const entries = ((obj as Obj)['entries'] as unknown[]).map((e, i) => {
+        const name = `${field === '' ? '' : `${field}.`}entries[${i}]`;
+        if (typeof e !== 'object' || e === null || Array.isArray(e)) throw new InputError(line, name, 'must be an object', source);
+        const g = new Fields(e as Obj, line, source, `${name}.`);
+        g.only(['slot', 'offset']);
+        return { slot: g.u32('slot'), offset: g.u64('offset') };
+      });
+      return { kind: 'entries', entries };
+    }
+    case 'reset_dirty_rings': {
+      const v = (obj as Obj)['ret'];
+      if (one('ret')) {
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0x7fff_ffff)
+          throw new InputError(
+            line,
+            `${field === '' ? '' : `${field}.`}ret`,
+            `must be a non-negative int (the entries reset), got ${JSON.stringify(v)}`,
+            source,
+          );
+        return { kind: 'count', count: v };
+      }
+      const e = errnoAnswer();
+      if (e !== null) return e;
+      throw shape('{"ret":N} or {"errno":"NAME"}');
     }
     case 'get_dirty_log': {
       if (keys.length === 2 && Object.hasOwn(obj, 'ret') && Object.hasOwn(obj, 'bitmap')) {
@@ -467,6 +517,8 @@ export function requestToJson(r: Request): Obj {
     }))
     .with({ op: 'enable_cap' }, ({ cap, args0, flags }) => ({ op: 'enable_cap', cap, args0: h(args0), flags }))
     .with({ op: 'write' }, ({ asId, gpa }) => ({ op: 'write', as_id: asId, gpa: h(gpa) }))
+    .with({ op: 'harvest_dirty_ring' }, () => ({ op: 'harvest_dirty_ring' }))
+    .with({ op: 'reset_dirty_rings' }, () => ({ op: 'reset_dirty_rings' }))
     .with({ op: 'set_user_memory_region' }, ({ region: m }) => ({
       op: 'set_user_memory_region',
       slot: m.slot,
@@ -496,6 +548,9 @@ export function answerToJson(a: Answer): Obj {
     .with({ kind: 'ok' }, () => ({ ok: true }))
     .with({ kind: 'ret' }, ({ bitmap }) => (bitmap === undefined ? { ret: 0 } : { ret: 0, bitmap }))
     .with({ kind: 'mmio' }, () => ({ exit: 'mmio' }))
+    .with({ kind: 'dirty_ring_full' }, () => ({ exit: 'dirty_ring_full' }))
+    .with({ kind: 'entries' }, ({ entries }) => ({ entries: entries.map((e) => ({ slot: e.slot, offset: h(e.offset) })) }))
+    .with({ kind: 'count' }, ({ count }) => ({ ret: count }))
     .with({ kind: 'errno' }, ({ errno }) => ({ errno }))
     .with({ kind: 'slots' }, ({ slots }) => ({
       slots: slots.map((s) => ({
@@ -521,7 +576,16 @@ export function answersEqual(a: Answer, b: Answer): boolean {
   switch (a.kind) {
     case 'ok':
     case 'mmio':
+    case 'dirty_ring_full':
       return b.kind === a.kind;
+    case 'count':
+      return b.kind === 'count' && a.count === b.count;
+    case 'entries':
+      return (
+        b.kind === 'entries' &&
+        a.entries.length === b.entries.length &&
+        a.entries.every((x, i) => x.slot === b.entries[i]!.slot && x.offset === b.entries[i]!.offset)
+      );
     case 'ret':
       // A bitmap is compared where both answers carry one (an older trace records none).
       return b.kind === 'ret' && (a.bitmap === undefined || b.bitmap === undefined || a.bitmap === b.bitmap);

@@ -17,6 +17,8 @@ import {
 import type { ClearDirtyLog } from '../../model/dirty-log.js';
 import type { Profile } from '../../model/profiles.js';
 import type { ActiveMemslotsView } from './validate.js';
+import { DirtyRing, ringWrite } from './dirty-rings.js';
+import type { EnableCapName, WriteOutcome } from '../../model/dirty-log.js';
 
 const ONES = (1n << 64n) - 1n;
 
@@ -30,6 +32,8 @@ export class DirtyBitmaps {
   private readonly maps = new Map<number, Bitmap>();
   /** `kvm->manual_dirty_log_protect` */
   manualProtect = 0;
+  /** vCPU 0's dirty ring; with one, `kvm_use_dirty_bitmap()` is false. */
+  readonly ring = new DirtyRing();
 
   /** A fresh bitmap for a slot of `npages`. Mirrors: kvm_alloc_dirty_bitmap() (+ bitmap_set() with INITIALLY_SET) */
   alloc(n: number, npages: bigint): void {
@@ -84,6 +88,7 @@ export class DirtyBitmaps {
   reset(): void {
     this.maps.clear();
     this.manualProtect = 0;
+    this.ring.reset();
   }
 }
 
@@ -91,12 +96,21 @@ export class DirtyBitmaps {
  * A guest write into `slot` (what the implementation's gfn lookup found, or null): whether it
  * lands, and the bit it sets. Mirrors: kvm_faultin_pfn() + mark_page_dirty_in_slot()
  */
-export function guestWriteInto(bitmaps: DirtyBitmaps, slot: Memslot | null, gfn: bigint): boolean {
+export function guestWriteInto(bitmaps: DirtyBitmaps, profile: Profile, slot: Memslot | null, gfn: bigint): WriteOutcome {
+  const ring = bitmaps.ring;
+  ring.createVcpu(profile);
+  const outcome = ringWrite(ring, slot, slot === null ? 0n : gfn - slot.baseGfn) ?? bitmapWrite(bitmaps, slot, gfn);
+  // [MS-RNG-11] The SUT's own slot change after the write.
+  if (profile.writeDropsMappings) ring.zapAll();
+  return outcome;
+}
+
+function bitmapWrite(bitmaps: DirtyBitmaps, slot: Memslot | null, gfn: bigint): WriteOutcome {
   // [MS-WR-01] [MS-WR-02] No slot, an INVALID one, or READONLY: an MMIO exit.
-  if (slot === null || (slot.flags & (KVM_MEMSLOT_INVALID | KVM_MEM_READONLY)) !== 0) return false;
+  if (slot === null || (slot.flags & (KVM_MEMSLOT_INVALID | KVM_MEM_READONLY)) !== 0) return 'mmio';
   // [MS-WR-03] [MS-WR-04]
   if (slot.dirtyBitmap !== null) bitmaps.setBit(slot.dirtyBitmap, gfn - slot.baseGfn);
-  return true;
+  return 'ret';
 }
 
 /** KVM_GET_DIRTY_LOG's success: the copy, and the clear without manual protect. */
@@ -110,6 +124,8 @@ export function readDirtyLog(bitmaps: DirtyBitmaps, slot: Memslot): DirtyLogOutc
 
 /** Mirrors: kvm_clear_dirty_log_protect() */
 export function clearDirtyLogCommon(profile: Profile, c: ClearDirtyLog, view: ActiveMemslotsView, bitmaps: DirtyBitmaps): DirtyLogOutcome {
+  // [MS-CLR-06]
+  if (bitmaps.ring.size !== 0) return { ok: false, errno: 'ENXIO' };
   const asId = c.slot >>> 16;
   const id = c.slot & 0xffff;
   // [MS-CLR-01]
@@ -139,8 +155,14 @@ export function clearDirtyLogCommon(profile: Profile, c: ClearDirtyLog, view: Ac
   return { ok: true };
 }
 
+/** Mirrors: kvm_vm_ioctl_enable_cap_generic(); `kernel` is the profile as given (the caps are the kernel's). */
+export function enableCapCommon(kernel: Profile, profile: Profile, bitmaps: DirtyBitmaps, cap: EnableCapName, args0: bigint, flags: number): DirtyLogOutcome {
+  if (cap === 'MANUAL_DIRTY_LOG_PROTECT2') return enableManualProtectCommon(bitmaps, args0, flags);
+  return bitmaps.ring.enable({ ...profile, dirtyRingMaxBytes: kernel.dirtyRingMaxBytes, dirtyRingAcqRel: kernel.dirtyRingAcqRel }, cap, args0);
+}
+
 /** Mirrors: kvm_vm_ioctl_enable_cap_generic() case KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 */
-export function enableManualProtectCommon(bitmaps: DirtyBitmaps, args0: bigint, flags: number): DirtyLogOutcome {
+function enableManualProtectCommon(bitmaps: DirtyBitmaps, args0: bigint, flags: number): DirtyLogOutcome {
   // [MS-MAN-01]
   if (flags !== 0) return { ok: false, errno: 'EINVAL' };
   // [MS-MAN-02]

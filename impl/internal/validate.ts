@@ -231,11 +231,13 @@ export function archPrepareMemoryRegionFails(profile: Profile, change: MemslotCh
  * old slot had one, else a fresh one from the per-VM counter.
  * Mirrors: kvm_prepare_memory_region() (dirty bitmap part)
  */
-export function chooseDirtyBitmap(flags: number, old: Memslot | null, allocate: () => number): number | null {
+export function chooseDirtyBitmap(flags: number, old: Memslot | null, allocate: () => number, useBitmap: boolean): number | null {
   // [MS-DLG-08]
   if ((flags & KVM_MEM_LOG_DIRTY_PAGES) === 0) return null;
   // [MS-DLG-06]
   if (old !== null && old.dirtyBitmap !== null) return old.dirtyBitmap;
+  // [MS-DLG-10] kvm_use_dirty_bitmap(): not with a dirty ring.
+  if (!useBitmap) return null;
   // [MS-DLG-07]
   return allocate();
 }
@@ -286,6 +288,8 @@ export function setInternalMemslotLoop(
  * @returns success, or EINVAL / ENOENT.
  */
 export function getDirtyLogCommon(profile: Profile, slot: number, view: ActiveMemslotsView, bitmaps: DirtyBitmaps): DirtyLogOutcome {
+  // [MS-DLG-09]
+  if (bitmaps.ring.size !== 0) return { ok: false, errno: 'ENXIO' };
   const asId = slot >>> 16;
   const id = slot & 0xffff;
   // [MS-DLG-01]

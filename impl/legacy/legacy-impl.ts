@@ -17,7 +17,7 @@
  * derive broken writers from them.
  */
 import { match } from 'ts-pattern';
-import type { ConcurrentMemslotImpl, ImplFactory, MemslotImpl, MemslotsReader, SyncPoint, WriterSteps } from '../interface.js';
+import type { ConcurrentMemslotImpl, CountOutcome, ImplFactory, MemslotImpl, MemslotsReader, SyncPoint, WriterSteps } from '../interface.js';
 import type { Profile } from '../../model/profiles.js';
 import {
   InvariantError,
@@ -64,8 +64,9 @@ import { BindingList } from './binding-list.js';
 import { checkCreateGuestMemfd, checkExtensionCommon, setMemoryAttributesCommon, vmTypeSupported, type GmemFile } from '../internal/vm-ioctls.js';
 import type { CapFd, CapName } from '../../model/capabilities.js';
 import { vmProfile } from '../../model/vm-types.js';
-import type { ClearDirtyLog } from '../../model/dirty-log.js';
-import { DirtyBitmaps, clearDirtyLogCommon, enableManualProtectCommon, guestWriteInto } from '../internal/dirty-bitmaps.js';
+import type { ClearDirtyLog, EnableCapName, WriteOutcome } from '../../model/dirty-log.js';
+import type { RingEntry } from '../../model/state.js';
+import { DirtyBitmaps, clearDirtyLogCommon, enableCapCommon, guestWriteInto } from '../internal/dirty-bitmaps.js';
 
 type ChangeKind = MemslotChange['change'];
 
@@ -402,14 +403,22 @@ export class LegacyMemslots implements ConcurrentMemslotImpl {
     return clearDirtyLogCommon(this.profile, c, this.view, this.bitmaps);
   }
 
-  enableManualDirtyLogProtect(args0: bigint, flags: number): DirtyLogOutcome {
-    return enableManualProtectCommon(this.bitmaps, args0, flags);
+  enableCap(cap: EnableCapName, args0: bigint, flags: number): DirtyLogOutcome {
+    return enableCapCommon(this.kernel, this.profile, this.bitmaps, cap, args0, flags);
   }
 
-  guestWrite(asId: number, gpa: Gpa): boolean {
+  guestWrite(asId: number, gpa: Gpa): WriteOutcome {
     checkAsId(this.profile, asId);
     const gfn = gpa >> PAGE_SHIFT;
-    return guestWriteInto(this.bitmaps, this.gfnToMemslot(asId, gfn), gfn);
+    return guestWriteInto(this.bitmaps, this.profile, this.gfnToMemslot(asId, gfn), gfn);
+  }
+
+  harvestDirtyRing(): RingEntry[] {
+    return this.bitmaps.ring.harvest();
+  }
+
+  resetDirtyRings(): CountOutcome {
+    return this.bitmaps.ring.resetRings(this.kernel, (asId, id) => this.idToMemslot(asId, id));
   }
 
   gracePeriod(point: SyncPoint): Promise<void> {
@@ -447,13 +456,16 @@ export class LegacyMemslots implements ConcurrentMemslotImpl {
       this.bitmaps.alloc(n, c.new!.npages);
       return n;
     };
+    const useBitmap = this.bitmaps.ring.size === 0;
     const neu = match(c)
       .with({ change: 'DELETE' }, (c) => deletedPlaceholder(c.old))
-      .with({ change: 'CREATE' }, (c) => makeMemslot(c.new, chooseDirtyBitmap(c.new.flags, null, allocate)))
+      .with({ change: 'CREATE' }, (c) => makeMemslot(c.new, chooseDirtyBitmap(c.new.flags, null, allocate, useBitmap)))
       // Stryker disable next-line ObjectLiteral: DELETE and CREATE matched above, an empty pattern matches the same
-      .with({ change: 'MOVE' }, { change: 'FLAGS_ONLY' }, (c) => makeMemslot(c.new, chooseDirtyBitmap(c.new.flags, c.old, allocate)))
+      .with({ change: 'MOVE' }, { change: 'FLAGS_ONLY' }, (c) => makeMemslot(c.new, chooseDirtyBitmap(c.new.flags, c.old, allocate, useBitmap)))
       .exhaustive();
     yield* this.setMemslot(c.asId, c.old, neu, c.change);
+    // [MS-RNG-11] kvm_mmu_slot_apply_flags() (a FLAGS_ONLY can only toggle logging)
+    if (c.change === 'FLAGS_ONLY') this.bitmaps.ring.slotApplyFlags(neu);
     if (c.change === 'DELETE') {
       // [MS-INV-05]
       if (this.nrPages < c.old.npages) {
@@ -482,6 +494,8 @@ export class LegacyMemslots implements ConcurrentMemslotImpl {
       // memslots is the invalid flag, which will get dropped by update_memslots anyway."
       // Safe only because the install waited for the readers of the array it hands back.
       slots = yield* this.installNewMemslots(asId, slots);
+      // [MS-RNG-11] kvm_arch_flush_shadow_memslot()
+      this.bitmaps.ring.flushShadowMemslot(old, this.vmType);
     }
     // kvm_arch_prepare_memory_region(): nothing observable can fail here.
     slots.updateMemslots(neu, change);
@@ -499,6 +513,8 @@ export class LegacyMemslots implements ConcurrentMemslotImpl {
     let slots = this.activeSet(asId).dup('MOVE');
     slots.setInvalid(old.id, true);
     slots = yield* this.installNewMemslots(asId, slots);
+    // [MS-RNG-11]
+    this.bitmaps.ring.flushShadowMemslot(old, this.vmType);
     slots.setInvalid(old.id, false);
     yield* this.installNewMemslots(asId, slots);
   }

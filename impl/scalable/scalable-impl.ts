@@ -15,7 +15,7 @@
  * properties/concurrency/planted.fixture.ts can derive broken writers from them.
  */
 import { match } from 'ts-pattern';
-import type { ConcurrentMemslotImpl, ImplFactory, MemslotImpl, MemslotsReader, SyncPoint, WriterSteps } from '../interface.js';
+import type { ConcurrentMemslotImpl, CountOutcome, ImplFactory, MemslotImpl, MemslotsReader, SyncPoint, WriterSteps } from '../interface.js';
 import type { Profile } from '../../model/profiles.js';
 import {
   InvariantError,
@@ -63,8 +63,9 @@ import { drainSteps, Readers, Srcu } from '../internal/srcu.js';
 import { checkCreateGuestMemfd, checkExtensionCommon, setMemoryAttributesCommon, vmTypeSupported, type GmemFile } from '../internal/vm-ioctls.js';
 import type { CapFd, CapName } from '../../model/capabilities.js';
 import { vmProfile } from '../../model/vm-types.js';
-import type { ClearDirtyLog } from '../../model/dirty-log.js';
-import { DirtyBitmaps, clearDirtyLogCommon, enableManualProtectCommon, guestWriteInto } from '../internal/dirty-bitmaps.js';
+import type { ClearDirtyLog, EnableCapName, WriteOutcome } from '../../model/dirty-log.js';
+import type { RingEntry } from '../../model/state.js';
+import { DirtyBitmaps, clearDirtyLogCommon, enableCapCommon, guestWriteInto } from '../internal/dirty-bitmaps.js';
 import { RangeMap } from './range-map.js';
 import { gfnSearchKey, toGfnNum, type GfnNum } from '../internal/gfn-num.js';
 import { GfnTree, NO_ENTRY } from './gfn-tree.js';
@@ -325,14 +326,22 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
     return clearDirtyLogCommon(this.profile, c, this.view, this.bitmaps);
   }
 
-  enableManualDirtyLogProtect(args0: bigint, flags: number): DirtyLogOutcome {
-    return enableManualProtectCommon(this.bitmaps, args0, flags);
+  enableCap(cap: EnableCapName, args0: bigint, flags: number): DirtyLogOutcome {
+    return enableCapCommon(this.kernel, this.profile, this.bitmaps, cap, args0, flags);
   }
 
-  guestWrite(asId: number, gpa: Gpa): boolean {
+  guestWrite(asId: number, gpa: Gpa): WriteOutcome {
     checkAsId(this.profile, asId);
     const gfn = gpa >> PAGE_SHIFT;
-    return guestWriteInto(this.bitmaps, this.gfnToMemslot(asId, gfn), gfn);
+    return guestWriteInto(this.bitmaps, this.profile, this.gfnToMemslot(asId, gfn), gfn);
+  }
+
+  harvestDirtyRing(): RingEntry[] {
+    return this.bitmaps.ring.harvest();
+  }
+
+  resetDirtyRings(): CountOutcome {
+    return this.bitmaps.ring.resetRings(this.kernel, (asId, id) => this.idToMemslot(asId, id));
   }
 
   gracePeriod(point: SyncPoint): Promise<void> {
@@ -385,6 +394,8 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
 
   private *setDelete(c: MemslotChange & { change: 'DELETE' }): WriterSteps<SetOutcome> {
     const invalid = yield* this.invalidateMemslot(c.old);
+    // [MS-RNG-11] kvm_invalidate_memslot() → kvm_arch_flush_shadow_memslot()
+    this.bitmaps.ring.flushShadowMemslot(c.old, this.vmType);
     yield* this.deleteMemslot(c.old, invalid);
     // [MS-GMB-06] Mirrors: kvm_free_memslot() → kvm_gmem_unbind()
     if (c.old.gmem !== null) this.gmems[c.old.gmem.file]!.bindings.unbind(c.old.gmem.pgoff);
@@ -394,6 +405,8 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
 
   private *setMove(c: MemslotChange & { change: 'MOVE' }): WriterSteps<SetOutcome> {
     const invalid = yield* this.invalidateMemslot(c.old);
+    // [MS-RNG-11] kvm_invalidate_memslot() → kvm_arch_flush_shadow_memslot()
+    this.bitmaps.ring.flushShadowMemslot(c.old, this.vmType);
     if (archPrepareMemoryRegionFails(this.profile, c, this.vmType)) {
       // [MS-GEN-05] Restore the old slot with a second publish.
       yield* this.activateMemslot(invalid, c.old);
@@ -409,6 +422,8 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
   private *setFlagsOnly(c: MemslotChange & { change: 'FLAGS_ONLY' }): WriterSteps<SetOutcome> {
     const neu = this.prepareMemoryRegion(c.old, c.new);
     yield* this.updateFlagsMemslot(c.old, neu);
+    // [MS-RNG-11] kvm_arch_commit_memory_region() → kvm_mmu_slot_apply_flags()
+    this.bitmaps.ring.slotApplyFlags(neu);
     // Stryker disable next-line StringLiteral: commitMemoryRegion() counts pages only for 'CREATE' and 'DELETE'
     this.commitMemoryRegion(c.old, neu, 'FLAGS_ONLY');
     return { ok: true, change: 'FLAGS_ONLY' };
@@ -420,11 +435,16 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
   private prepareMemoryRegion(old: Memslot | null, fields: SlotFields): Memslot {
     return makeMemslot(
       fields,
-      chooseDirtyBitmap(fields.flags, old, () => {
-        const n = this.dirtyBitmapsAllocated++;
-        this.bitmaps.alloc(n, fields.npages);
-        return n;
-      }),
+      chooseDirtyBitmap(
+        fields.flags,
+        old,
+        () => {
+          const n = this.dirtyBitmapsAllocated++;
+          this.bitmaps.alloc(n, fields.npages);
+          return n;
+        },
+        this.bitmaps.ring.size === 0,
+      ),
     );
   }
 

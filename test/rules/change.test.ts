@@ -375,6 +375,8 @@ describe('selftest shapes (set_memory_region_test.c, memslot_modification_stress
       bitmapsAllocated: 0,
       dirtyBits: createVm(p).dirtyBits,
       manualProtect: 0,
+      vcpuCreated: false,
+      ring: createVm(p).ring,
     };
   }
 

@@ -29,6 +29,8 @@ const FULL = {
   memory_attributes: true,
   dirty_ring_max_bytes: 1048576,
   dirty_ring_acq_rel: true,
+  dirty_ring_rsvd_entries: 64,
+  write_drops_mappings: false,
 } as const;
 const CORE = ['address_spaces', 'user_mem_slots', 'mem_slots_num', 'max_gfn', 'user_addr_max', 'max_nr_pages'] as const;
 
@@ -68,6 +70,8 @@ describe('built-in profiles', () => {
       memoryAttributes: true,
       dirtyRingMaxBytes: 1048576,
       dirtyRingAcqRel: true,
+      dirtyRingRsvdEntries: 64,
+      writeDropsMappings: false,
     } satisfies Profile);
   });
   it('[MS-VAL-08][MS-DLG-01] x86_64-nosmm: as x86_64 but one address space', () => {
@@ -97,6 +101,8 @@ describe('built-in profiles', () => {
       memoryAttributes: false,
       dirtyRingMaxBytes: 0,
       dirtyRingAcqRel: false,
+      dirtyRingRsvdEntries: 64,
+      writeDropsMappings: false,
     } satisfies Profile);
   });
   it('every built-in survives profileToJson -> profileFromJson unchanged', () => {
@@ -124,6 +130,8 @@ describe('built-in profiles', () => {
       memory_attributes: false,
       dirty_ring_max_bytes: 0,
       dirty_ring_acq_rel: false,
+      dirty_ring_rsvd_entries: 64,
+      write_drops_mappings: false,
     });
     expect(Object.keys(profileToJson(X86))).toEqual(Object.keys(FULL));
   });
