@@ -9,6 +9,8 @@ import { InvariantError, KVM_MEM_LOG_DIRTY_PAGES, KVM_MEMSLOT_INVALID, type Mems
 export interface ObservableState {
   readonly spaces: readonly { readonly asId: number; readonly generation: bigint; readonly slots: readonly Memslot[] }[];
   readonly nrMemslotPages: bigint;
+  /** The VM has a dirty ring: then a logged slot need not have a bitmap (MS-DLG-10). */
+  readonly dirtyRing?: boolean;
 }
 
 /**
@@ -34,7 +36,8 @@ export function checkInvariants(profile: Profile, now: ObservableState, before?:
       // [MS-INV-06]
       if ((s.flags & KVM_MEMSLOT_INVALID) !== 0) throw new InvariantError('MS-INV-06', `as ${sp.asId}: slot ${s.id} is INVALID`);
       // [MS-INV-07]
-      if ((s.dirtyBitmap !== null) !== ((s.flags & KVM_MEM_LOG_DIRTY_PAGES) !== 0)) {
+      const logged = (s.flags & KVM_MEM_LOG_DIRTY_PAGES) !== 0;
+      if (s.dirtyBitmap !== null ? !logged : logged && now.dirtyRing !== true) {
         throw new InvariantError('MS-INV-07', `as ${sp.asId}: slot ${s.id} dirty bitmap ${s.dirtyBitmap} with flags ${s.flags}`);
       }
       total += s.npages;

@@ -192,6 +192,7 @@ export function observableState(vm: VmState): ObservableState {
   return {
     spaces: vm.spaces.map((sp) => ({ asId: sp.asId, generation: sp.generation, slots: sp.byGfn.valuesArray() })),
     nrMemslotPages: vm.nrMemslotPages,
+    dirtyRing: vm.ring.size !== 0,
   };
 }
 

@@ -151,4 +151,8 @@ describe('[MS-INV-07] bitmap iff dirty logging', () => {
   it('[MS-INV-07] a bitmap without LOG_DIRTY_PAGES throws MS-INV-07', () => {
     expectBroken(NOSMM, state([[memslot(0, 1, 0x100n, 1n, H, 2, 3)]]), 'MS-INV-07');
   });
+  it('[MS-INV-07] with a dirty ring a logged slot may lack a bitmap, but a bitmap still needs the flag', () => {
+    checkInvariants(NOSMM, { ...state([[memslot(0, 1, 0x100n, 1n, H, 1, null)]]), dirtyRing: true });
+    expectBroken(NOSMM, { ...state([[memslot(0, 1, 0x100n, 1n, H, 2, 3)]]), dirtyRing: true }, 'MS-INV-07');
+  });
 });
