@@ -16,6 +16,7 @@
  *   {"op":"get_dirty_log","slot":N}
  *     -> {"ret":0,"bitmap":"HEX"} | {"errno":"ENOENT"}    KVM_GET_DIRTY_LOG
  *   write, clear_dirty_log, enable_cap: see vcpu-write.inc.c
+ *   harvest_dirty_ring, reset_dirty_rings, the ring caps: see dirty-ring.inc.c
  *   The 6.8+ memory API (spec/80 "Optional: the 6.8+ memory API"), listed in
  *   hello only where the running kernel has the ioctl:
  *   {"op":"reset","vm_type":N}              KVM_CREATE_VM(N) before the old VM
@@ -910,6 +911,7 @@ struct profile {
 	bool memory_attributes;
 	int dirty_ring_max_bytes;
 	bool dirty_ring_acq_rel;
+	int dirty_ring_rsvd_entries;
 };
 
 static struct profile profile;
@@ -972,6 +974,13 @@ static bool nr_pages_ok(int vm, u64 npages)
  *  - dirty_ring_max_bytes, dirty_ring_acq_rel: KVM_CAP_DIRTY_LOG_RING and
  *    KVM_CAP_DIRTY_LOG_RING_ACQ_REL on the VM (the profile's defaults follow
  *    v1_flags_mask, which 6.1 lacks though it has dirty rings: so said here).
+ *  - dirty_ring_rsvd_entries: kvm_dirty_ring_get_rsvd_entries(), 64
+ *    (KVM_DIRTY_RING_RSVD_ENTRIES) + kvm_cpu_dirty_log_size(), which on x86 is 0
+ *    (AMD, or Intel without PML) or 512 (Intel PML: PML_ENTITY_NUM). Enabling a
+ *    ring needs size >= rsvd * 16 and >= a page, so a 4096-byte ring enabled on
+ *    a fresh scratch VM decides it: accepted means rsvd <= 256, so 64; refused
+ *    means 576 (said on stderr). Without dirty rings (5.10) it is 64, the
+ *    constant, and nothing depends on it.
  *  - guest_memfd: KVM_CREATE_GUEST_MEMFD with size 0 answers EINVAL (the
  *    ioctl exists; every line checks the size) rather than ENOTTY.
  *  - memory_attributes: KVM_SET_MEMORY_ATTRIBUTES with flags 1 answers EINVAL
@@ -1005,6 +1014,23 @@ static void run_gmem_probes(struct profile *p)
 	p->user_memory2 = check_extension(vm, MS_KVM_CAP_USER_MEMORY2) > 0;
 	p->dirty_ring_max_bytes = check_extension(vm, MS_KVM_CAP_DIRTY_LOG_RING);
 	p->dirty_ring_acq_rel = check_extension(vm, MS_KVM_CAP_DIRTY_LOG_RING_ACQ_REL) > 0;
+	p->dirty_ring_rsvd_entries = 64;
+	if (p->dirty_ring_max_bytes > 0) {
+		struct kvm_enable_cap cap = { .cap = MS_KVM_CAP_DIRTY_LOG_RING, .args = { 4096 } };
+		int ring_vm = create_vm();
+
+		if (ring_vm < 0) {
+			fprintf(stderr, "kvm-sut: probe: KVM_CREATE_VM (dirty ring probe VM) failed: %s\n",
+				strerror(errno));
+		} else {
+			if (ioctl(ring_vm, KVM_ENABLE_CAP, &cap)) {
+				fprintf(stderr, "kvm-sut: probe: a 4096-byte dirty ring was refused (%s): "
+					"taking 576 reserved entries (Intel PML)\n", strerror(errno));
+				p->dirty_ring_rsvd_entries = 64 + 512;
+			}
+			close(ring_vm);
+		}
+	}
 
 	r = create_gmem(vm, 0, 0);
 	p->guest_memfd = r >= 0 || errno != ENOTTY;
@@ -1129,6 +1155,8 @@ static bool run_probes(char *err, size_t errlen)
 	return true;
 }
 
+/* Dirty rings: the ring of the write's vCPU, harvest, KVM_RESET_DIRTY_RINGS (dr_*). */
+#include "dirty-ring.inc.c"
 /* Guest writes, the bitmap, KVM_CLEAR_DIRTY_LOG, manual protect (vw_*). */
 #include "vcpu-write.inc.c"
 
@@ -1186,7 +1214,8 @@ static void do_hello(const struct request *req)
 	printf("\"vm_types\":%" PRIu32 ",\"user_memory2\":%s,\"guest_memfd\":%s,"
 	       "\"guest_memfd_slots\":\"%s\",\"guest_memfd_flags\":\"0x%" PRIx64 "\","
 	       "\"gmem_bind_errno\":\"%s\",\"gmem_bind_late\":%s,\"memory_attributes\":%s,"
-	       "\"dirty_ring_max_bytes\":%d,\"dirty_ring_acq_rel\":%s},",
+	       "\"dirty_ring_max_bytes\":%d,\"dirty_ring_acq_rel\":%s,"
+	       "\"dirty_ring_rsvd_entries\":%d,\"write_drops_mappings\":%s},",
 	       p->vm_types,
 	       p->user_memory2 ? "true" : "false",
 	       p->guest_memfd ? "true" : "false",
@@ -1196,7 +1225,10 @@ static void do_hello(const struct request *req)
 	       p->gmem_bind_late ? "true" : "false",
 	       p->memory_attributes ? "true" : "false",
 	       p->dirty_ring_max_bytes,
-	       p->dirty_ring_acq_rel ? "true" : "false");
+	       p->dirty_ring_acq_rel ? "true" : "false",
+	       p->dirty_ring_rsvd_entries,
+	       /* every write deletes its code slot: a DELETE zaps all mappings on x86 (dirty-ring.inc.c) */
+	       KVM_INTERNAL_MEM_SLOTS ? "true" : "false");
 	/*
 	 * KVM_CHECK_EXTENSION and the type argument of KVM_CREATE_VM exist on
 	 * every kernel (5.10's x86 refuses every type but 0); the other
@@ -1580,6 +1612,8 @@ static void handle_line(const char *line, char *arena)
 	else if (!strcmp(op->text, "get_dirty_log"))
 		do_get_dirty_log(&req);
 	else if (vw_dispatch(op->text, &req))
+		;
+	else if (dr_dispatch(op->text))
 		;
 	else
 		answer_errorf("unknown op \"%.64s\"", op->text);

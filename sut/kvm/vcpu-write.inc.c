@@ -2,18 +2,22 @@
 /*
  * vcpu-write.inc.c - dirty bits for kvm-sut.c (spec/25, spec/80 "Optional: dirty bits"):
  * guest writes through a vCPU, the bitmap in get_dirty_log answers, KVM_CLEAR_DIRTY_LOG and
- * KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2). #included by kvm-sut.c after its KVM
- * helpers (vm_fd, ensure_vm, set_region, shadow_get, profile, answer_*, get_u32/get_u64).
+ * KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, and the two dirty-ring caps of
+ * dirty-ring.inc.c). #included by kvm-sut.c after its KVM helpers (vm_fd, ensure_vm,
+ * set_region, shadow_get, profile, answer_*, get_u32/get_u64) and dirty-ring.inc.c (dr_*).
  *
- *   {"op":"write","as_id":A,"gpa":"0x.."}  -> {"ret":0} | {"exit":"mmio"}
+ *   {"op":"write","as_id":A,"gpa":"0x.."}  -> {"ret":0} | {"exit":"mmio"} | {"exit":"dirty_ring_full"}
  *   {"op":"get_dirty_log","slot":N}        -> {"ret":0,"bitmap":"HEX"} | {"errno":..}
  *   {"op":"clear_dirty_log","slot":N,"first_page":"0x..","num_pages":N,"bitmap":"HEX"}
  *                                          -> {"ret":0} | {"errno":..}
  *   {"op":"enable_cap","cap":"MANUAL_DIRTY_LOG_PROTECT2","args0":"0x..","flags":N}
  *                                          -> {"ret":0} | {"errno":..}
+ *   (cap also "DIRTY_LOG_RING" or "DIRTY_LOG_RING_ACQ_REL": args0 and flags go to the
+ *   kernel as they are; see dirty-ring.inc.c)
  *
  * The write. vCPU 0 of the request VM is created on the first write (no in-kernel irqchip,
- * no CPUID: HLT exits to user space). Each write runs a flat 32-bit protected-mode guest
+ * no CPUID: HLT exits to user space); if the VM was enabled with a dirty ring, its ring is
+ * mapped right after KVM_CREATE_VCPU (dirty-ring.inc.c). Each write runs a flat 32-bit protected-mode guest
  * without paging (CS and DS base 0, limit 4 GiB, CR0.PE, set through KVM_SET_SREGS) at
  * EIP = C, EAX = gpa:
  *
@@ -34,7 +38,11 @@
  * host address already taken by something else, or one mmap refuses, answers an error).
  * Exits: KVM_EXIT_HLT -> {"ret":0}; a KVM_EXIT_MMIO write on the way (no slot, a READONLY
  * slot) -> {"exit":"mmio"} (the run is resumed so the instruction completes and HLT comes);
- * anything else -> an error naming the exit reason.
+ * KVM_EXIT_DIRTY_RING_FULL (31) -> {"exit":"dirty_ring_full"}, the run not resumed (the
+ * write may not have landed); anything else -> an error naming the exit reason. Every run,
+ * whatever its exit, ends with the code slot's DELETE, which on x86 zaps all of the VM's
+ * mappings (KVM_X86_QUIRK_SLOT_ZAP_ALL): the next write into any logged page faults again
+ * and is logged again (hello: "write_drops_mappings").
  *
  * gpas of 4 GiB and above: the vCPU gets KVM_GET_SUPPORTED_CPUID (KVM_SET_CPUID2, for long
  * mode) and the guest runs in 64-bit mode with 4-level paging in the same single code page:
@@ -46,8 +54,10 @@
  * hello lists write only when a probe on a scratch VM worked: in every address space, a
  * write into a logged one-page slot landed (the byte is 1), exited with HLT and set bit 0 of
  * the slot's bitmap; the same at gpa 4 GiB (long mode) decides whether such gpas work (if
- * not, they answer an error and stderr says why). clear_dirty_log and enable_cap are listed when the kernel has
- * KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2.
+ * not, they answer an error and stderr says why). clear_dirty_log and enable_cap are listed
+ * when the kernel has KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2; harvest_dirty_ring and
+ * reset_dirty_rings when, in addition, write is listed and KVM_CAP_DIRTY_LOG_RING is
+ * offered (dirty_ring_max_bytes > 0).
  *
  * The bitmap. get_dirty_log's buffer is kvm_dirty_bitmap_bytes() = ALIGN(npages, 64) / 8 of
  * the slot (from the driver's table; kvm-sut.c sizes it); the answer is its bytes as hex up to
@@ -138,6 +148,7 @@ static void vw_vcpu_close(struct vw_vcpu *c)
 /* Called by do_reset: the VM (and its vCPU) is about to go. */
 static void vw_reset(void)
 {
+	dr_reset();
 	vw_vcpu_close(&vw_cpu);
 	for (int as = 0; as < VW_MAX_AS; as++) {
 		free(vw_regions[as]);
@@ -227,6 +238,7 @@ static const char *vw_exit_name(u32 r)
 	case KVM_EXIT_INTR: return "KVM_EXIT_INTR";
 	case KVM_EXIT_INTERNAL_ERROR: return "KVM_EXIT_INTERNAL_ERROR";
 	case KVM_EXIT_SYSTEM_EVENT: return "KVM_EXIT_SYSTEM_EVENT";
+	case DR_KVM_EXIT_DIRTY_RING_FULL: return "KVM_EXIT_DIRTY_RING_FULL";
 	}
 	return "an unnamed exit";
 }
@@ -241,17 +253,19 @@ static void vw_segment(struct kvm_segment *s, uint16_t selector, uint8_t type)
 
 /*
  * Runs the guest once on vCPU c: code at code_gpa, the byte at gpa, in address space as
- * (1: SMM). *mmio tells whether a write exited as MMIO. Returns false with err on any
- * failure or an unexpected exit.
+ * (1: SMM). *mmio tells whether a write exited as MMIO, *ring_full whether the run stopped
+ * with KVM_EXIT_DIRTY_RING_FULL (dirty-ring.inc.c; not entered again). Returns false with err
+ * on any failure or an unexpected exit.
  */
 static bool vw_exec(struct vw_vcpu *c, u32 as, u64 code_gpa, u64 gpa, bool *mmio,
-		    char *err, size_t errlen)
+		    bool *ring_full, char *err, size_t errlen)
 {
 	struct kvm_sregs sregs;
 	struct kvm_regs regs = { 0 };
 	bool want_smm = as == 1;
 
 	*mmio = false;
+	*ring_full = false;
 	if (c->in_smm != want_smm) {
 		struct kvm_vcpu_events ev;
 
@@ -340,6 +354,9 @@ static bool vw_exec(struct vw_vcpu *c, u32 as, u64 code_gpa, u64 gpa, bool *mmio
 		switch (r->exit_reason) {
 		case KVM_EXIT_HLT:
 			return true;
+		case DR_KVM_EXIT_DIRTY_RING_FULL:
+			*ring_full = true;
+			return true;	/* stop here: the caller answers "dirty_ring_full" */
 		case KVM_EXIT_MMIO:
 			if (!r->mmio.is_write) {
 				snprintf(err, errlen, "KVM_EXIT_MMIO read at 0x%" PRIx64
@@ -516,7 +533,7 @@ static void do_write(const struct request *req)
 	u32 as, id, code_slot;
 	u64 gpa, code_gfn;
 	const struct vw_region *target;
-	bool mmio, ok;
+	bool mmio, ring_full, ok;
 	int r;
 
 	if (!get_u32(req, "as_id", &as, err, sizeof(err)) ||
@@ -535,7 +552,8 @@ static void do_write(const struct request *req)
 	}
 	if (!ensure_vm())
 		return;
-	if (!vw_code_page(err, sizeof(err)) || !vw_vcpu_open(vm_fd, &vw_cpu, err, sizeof(err))) {
+	if (!vw_code_page(err, sizeof(err)) || !vw_vcpu_open(vm_fd, &vw_cpu, err, sizeof(err)) ||
+	    !dr_attach(vw_cpu.fd, err, sizeof(err))) {
 		answer_error(err);
 		return;
 	}
@@ -559,7 +577,7 @@ static void do_write(const struct request *req)
 			      code_slot, code_gfn, strerror(r));
 		return;
 	}
-	ok = vw_exec(&vw_cpu, as, code_gfn << PAGE_SHIFT, gpa, &mmio, err, sizeof(err));
+	ok = vw_exec(&vw_cpu, as, code_gfn << PAGE_SHIFT, gpa, &mmio, &ring_full, err, sizeof(err));
 	r = set_region(vm_fd, code_slot, 0, code_gfn << PAGE_SHIFT, 0, (u64)(uintptr_t)vw_code);
 	if (r) {
 		answer_errorf("write: deleting the temporary code slot %#x failed: %s", code_slot, strerror(r));
@@ -569,7 +587,7 @@ static void do_write(const struct request *req)
 		answer_error(err);
 		return;
 	}
-	fputs(mmio ? "{\"exit\":\"mmio\"}" : "{\"ret\":0}", stdout);
+	fputs(ring_full ? "{\"exit\":\"dirty_ring_full\"}" : mmio ? "{\"exit\":\"mmio\"}" : "{\"ret\":0}", stdout);
 	end_answer();
 }
 
@@ -580,7 +598,7 @@ static bool vw_probe_as(int vm, struct vw_vcpu *c, u32 as, unsigned char *data)
 	struct kvm_dirty_log log = { 0 };
 	u64 bits[1] = { 0 };
 	const u64 code_gpa = 0x10000, data_gpa = 0x20000, high_gpa = 1ULL << 32;
-	bool mmio;
+	bool mmio, ring_full;
 	char err[256];
 	int r;
 
@@ -591,7 +609,7 @@ static bool vw_probe_as(int vm, struct vw_vcpu *c, u32 as, unsigned char *data)
 			 as, strerror(r));
 		return false;
 	}
-	if (!vw_exec(c, as, code_gpa, data_gpa + 0x10, &mmio, err, sizeof(err))) {
+	if (!vw_exec(c, as, code_gpa, data_gpa + 0x10, &mmio, &ring_full, err, sizeof(err))) {
 		snprintf(vw_probe_why, sizeof(vw_probe_why), "probe, address space %u: %s", as, err);
 		return false;
 	}
@@ -619,7 +637,7 @@ static bool vw_probe_as(int vm, struct vw_vcpu *c, u32 as, unsigned char *data)
 			 as, strerror(r));
 		return true;
 	}
-	if (!vw_exec(c, as, code_gpa, high_gpa + 0x20, &mmio, err, sizeof(err))) {
+	if (!vw_exec(c, as, code_gpa, high_gpa + 0x20, &mmio, &ring_full, err, sizeof(err))) {
 		snprintf(vw_long_why, sizeof(vw_long_why), "probe at 4 GiB, address space %u: %.200s", as, err);
 		return true;
 	}
@@ -695,6 +713,8 @@ static void vw_put_ops(void)
 		fputs(",\"write\"", stdout);
 	if (vw_manual_ok)
 		fputs(",\"clear_dirty_log\",\"enable_cap\"", stdout);
+	if (vw_write_ok && vw_manual_ok && profile.dirty_ring_max_bytes > 0)
+		fputs(",\"harvest_dirty_ring\",\"reset_dirty_rings\"", stdout);
 }
 
 /* ---- get_dirty_log's answer, clear_dirty_log, enable_cap ---- */
@@ -804,13 +824,24 @@ static void do_enable_cap(const struct request *req)
 	char err[256];
 	u64 args0;
 	u32 flags;
+	bool ring = false;
+	int r;
 
 	if (!f || f->type != V_STRING) {
 		answer_error(f ? "field \"cap\" must be a string" : "missing field \"cap\"");
 		return;
 	}
-	if (strcmp(f->text, "MANUAL_DIRTY_LOG_PROTECT2")) {
-		answer_errorf("enable_cap: only MANUAL_DIRTY_LOG_PROTECT2 is known, not \"%.64s\"", f->text);
+	if (!strcmp(f->text, "MANUAL_DIRTY_LOG_PROTECT2")) {
+		cap.cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2;
+	} else if (!strcmp(f->text, "DIRTY_LOG_RING")) {
+		cap.cap = MS_KVM_CAP_DIRTY_LOG_RING;
+		ring = true;
+	} else if (!strcmp(f->text, "DIRTY_LOG_RING_ACQ_REL")) {
+		cap.cap = MS_KVM_CAP_DIRTY_LOG_RING_ACQ_REL;
+		ring = true;
+	} else {
+		answer_errorf("enable_cap: only MANUAL_DIRTY_LOG_PROTECT2, DIRTY_LOG_RING and "
+			      "DIRTY_LOG_RING_ACQ_REL are known, not \"%.64s\"", f->text);
 		return;
 	}
 	if (!get_u64(req, "args0", &args0, err, sizeof(err)) ||
@@ -820,10 +851,12 @@ static void do_enable_cap(const struct request *req)
 	}
 	if (!ensure_vm())
 		return;
-	cap.cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2;
 	cap.flags = flags;
 	cap.args[0] = args0;
-	answer_ioctl(ioctl(vm_fd, KVM_ENABLE_CAP, &cap) ? errno : 0);
+	r = ioctl(vm_fd, KVM_ENABLE_CAP, &cap) ? errno : 0;
+	if (!r && ring)
+		dr_enabled(args0);
+	answer_ioctl(r);
 }
 
 /* The ops of this file for handle_line: true if op was one of them (and answered). */
