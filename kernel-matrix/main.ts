@@ -85,7 +85,7 @@ export async function checkTrace(gzFile: string): Promise<ReplaySummary> {
 
 const q = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
-export function traceName(k: KernelEntry, npt: string | undefined, part?: 'fill' | 'gmem' | 'dirty'): string {
+export function traceName(k: KernelEntry, npt: string | undefined, part?: 'fill' | 'gmem' | 'dirty' | 'dirty-random'): string {
   return `${k.name}${npt === '0' ? '-npt0' : ''}${part === undefined ? '' : `.${part}`}.jsonl.gz`;
 }
 
@@ -104,6 +104,9 @@ export interface DirtyRow {
   readonly kernel: string;
   readonly release: string;
   readonly npt: string;
+  /** `dirty` (the scripted scenario) or `dirty-random`. */
+  readonly part: 'dirty' | 'dirty-random';
+  /** -1 when the replay could not run. */
   readonly steps: number;
   readonly mismatches: number;
   /** Rules of spec/25 the scenario did not fire (none expected). */
@@ -112,13 +115,16 @@ export interface DirtyRow {
 }
 
 function dirtyTable(rows: readonly DirtyRow[]): string {
-  const head = ['kernel', 'npt', 'dirty-bits steps', 'mismatches', 'spec/25 rules fired'];
+  const head = ['kernel', 'npt', 'part', 'steps', 'mismatches', 'spec/25 rules fired'];
   const body = rows.map((r) => [
     `${r.kernel} (${r.release})`,
     r.npt,
-    String(r.steps),
-    String(r.mismatches),
-    `${DIRTY_RULES.length - r.unfired.length} of ${DIRTY_RULES.length}${r.unfired.length === 0 ? '' : ` (not ${r.unfired.join(', ')})`}`,
+    r.part,
+    r.steps < 0 ? 'not replayed' : String(r.steps),
+    r.mismatches < 0 ? '-' : String(r.mismatches),
+    r.part === 'dirty-random' || r.steps < 0
+      ? '-'
+      : `${DIRTY_RULES.length - r.unfired.length} of ${DIRTY_RULES.length}${r.unfired.length === 0 ? '' : ` (not ${r.unfired.join(', ')})`}`,
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: readonly string[]): string => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
@@ -309,33 +315,53 @@ async function main(argv: string[]): Promise<number> {
       };
       const raw = path.join(work, 'trace.jsonl');
       const rawFill = path.join(work, 'fill-recorded.jsonl');
-      /** The dirty-bits scenario (dirty.ts) in a boot of its own, recorded and replayed. */
-      const dirtyPart = async (): Promise<DirtyRow> => {
+      /**
+       * The dirty-bits scenario (dirty.ts: bitmaps, then dirty rings) and the random dirty-bits
+       * sequence, in a boot of their own, recorded and replayed. A replay that cannot run (a
+       * model without the ring ops) is reported, the recordings are kept.
+       */
+      const dirtyPart = async (): Promise<DirtyRow[]> => {
         watch('dirty', 'dirty-bits steps', undefined);
         const rawDirty = path.join(work, 'dirty-recorded.jsonl');
-        log(`${k.name}: the dirty-bits scenario (kernel-matrix/dirty.ts) to ${sutFor('dirty')}`);
-        await recordDirty(sutFor('dirty'), rawDirty, timeoutMs);
-        const gzDirty = path.join(outDir, traceName(k, values.npt, 'dirty'));
-        writeFileSync(gzDirty, gzipSync(readFileSync(rawDirty), { level: 9 }));
-        progress.status(tag, 'replaying the dirty-bits scenario through the model');
-        const sm = await checkTrace(gzDirty);
-        const unfired = DIRTY_RULES.filter((r) => !sm.firedCounts.has(r));
-        log(
-          `${k.name}: dirty bits: ${sm.steps} steps, ${sm.mismatches} mismatches; spec/25 rules fired: ${DIRTY_RULES.length - unfired.length} of ${DIRTY_RULES.length}${unfired.length === 0 ? '' : ` (not: ${unfired.join(', ')})`}`,
-        );
-        if (sm.mismatches > 0) process.stdout.write(`\n${k.name} (${gzDirty}), the kernel's answers as "expected":\n${formatReplay(sm, false)}\n`);
-        return {
-          kernel: k.name,
-          release: prepared.release,
-          npt: values.npt ?? 'default (1)',
-          steps: sm.steps,
-          mismatches: sm.mismatches,
-          unfired,
-          trace: gzDirty,
-        };
+        const rawRandom = path.join(work, 'dirty-random-recorded.jsonl');
+        log(`${k.name}: the dirty-bits scenario (kernel-matrix/dirty.ts) and the random dirty-bits sequence to ${sutFor('dirty')}`);
+        await recordDirty(sutFor('dirty'), rawDirty, timeoutMs, rawRandom);
+        const rows: DirtyRow[] = [];
+        for (const [part, rawFile] of [
+          ['dirty', rawDirty],
+          ['dirty-random', rawRandom],
+        ] as const) {
+          const gz = path.join(outDir, traceName(k, values.npt, part));
+          writeFileSync(gz, gzipSync(readFileSync(rawFile), { level: 9 }));
+          progress.status(tag, `replaying ${part} through the model`);
+          let sm: ReplaySummary;
+          try {
+            sm = await checkTrace(gz);
+          } catch (e) {
+            log(`${k.name}: ${part}: recorded (${gz}), but the replay failed: ${(e as Error).message}`);
+            rows.push({ kernel: k.name, release: prepared.release, npt: values.npt ?? 'default (1)', part, steps: -1, mismatches: -1, unfired: [], trace: gz });
+            continue;
+          }
+          const unfired = part === 'dirty' ? DIRTY_RULES.filter((r) => !sm.firedCounts.has(r)) : [];
+          log(
+            `${k.name}: ${part}: ${sm.steps} steps, ${sm.mismatches} mismatches; spec/25 rules fired: ${DIRTY_RULES.length - DIRTY_RULES.filter((r) => !sm.firedCounts.has(r)).length} of ${DIRTY_RULES.length}${unfired.length === 0 ? '' : ` (not: ${unfired.join(', ')})`}`,
+          );
+          if (sm.mismatches > 0) process.stdout.write(`\n${k.name} (${gz}), the kernel's answers as "expected":\n${formatReplay(sm, false)}\n`);
+          rows.push({
+            kernel: k.name,
+            release: prepared.release,
+            npt: values.npt ?? 'default (1)',
+            part,
+            steps: sm.steps,
+            mismatches: sm.mismatches,
+            unfired,
+            trace: gz,
+          });
+        }
+        return rows;
       };
       if (dirtyOnly) {
-        dirtyRows.push(await dirtyPart());
+        dirtyRows.push(...(await dirtyPart()));
         continue;
       }
       const rawGmem = path.join(work, 'gmem-recorded.jsonl');
@@ -392,7 +418,7 @@ async function main(argv: string[]): Promise<number> {
         watch('check', `check --sut (${checkRuns} runs), requests`, undefined);
         checkResult = await runCheck(sutFor('check'), seed, checkRuns, timeoutMs, log);
       }
-      if (dirty) dirtyRows.push(await dirtyPart());
+      if (dirty) dirtyRows.push(...(await dirtyPart()));
       if (poll !== undefined) clearInterval(poll);
       progress.done();
       const requests = (s1?.requests ?? 0) + (s2?.requests ?? 0) + (s3?.requests ?? 0);

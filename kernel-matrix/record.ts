@@ -12,10 +12,11 @@
 import { spawn } from 'node:child_process';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { fillRequests } from './fill.js';
-import { dirtyRequests } from './dirty.js';
+import { dirtyRandomRequests, dirtyRawRequests, type RawRequest } from './dirty.js';
 import { formatProfileLine, formatTraceLine, type Op, type Request } from '../trace/trace.js';
 import { profileFromJson, type Profile } from '../model/profiles.js';
 import { SutClient } from '../sut/protocol.js';
+import { ChildSut, splitCommand } from '../sut/child.js';
 import path from 'node:path';
 import { packageRoot } from '../sut/kvm-driver.js';
 import { generateTrace } from './gen-trace.js';
@@ -213,10 +214,71 @@ export async function sendAndRecord(
 }
 
 /** The ops the dirty-bits scenario (dirty.ts) needs: a SUT without them cannot record it. */
-export const DIRTY_OPS: readonly Op[] = ['write', 'get_dirty_log', 'clear_dirty_log', 'enable_cap'];
+export const DIRTY_OPS: readonly string[] = ['write', 'get_dirty_log', 'clear_dirty_log', 'enable_cap'];
 
-/** Records the dirty-bits scenario (dirty.ts, made from the SUT's own hello profile) into `out`. */
-export async function recordDirty(sutCmd: string, out: string, timeoutMs: number): Promise<void> {
-  const r = await sendAndRecord(sutCmd, dirtyRequests, out, timeoutMs, DIRTY_OPS);
-  if (r.skipped.size > 0) throw new SetupError(`the SUT does not list ${[...r.skipped.keys()].join(', ')}, which the dirty-bits scenario sends`);
+/**
+ * The ring ops, sent whether or not the SUT lists them: the kvm driver answers them on every
+ * kernel (on 5.10, which has no dirty ring, the kernel's own errno), and hello lists them only
+ * where KVM_CAP_DIRTY_LOG_RING is offered.
+ */
+export const RING_OPS: readonly string[] = ['harvest_dirty_ring', 'reset_dirty_rings'];
+
+/** The seed and length of the random dirty-bits part (dirty.ts dirtyRandomRequests). */
+export const DIRTY_RANDOM_SEED = 1;
+export const DIRTY_RANDOM_STEPS = 500;
+
+/**
+ * Sends raw protocol requests and writes the answers as a trace (the profile line of the
+ * hello as the SUT wrote it, then each request with its answer as `expect`), written as it
+ * goes. Raw, through ChildSut rather than SutClient: the trace layer does not know the ring
+ * ops yet, and SutClient refuses a hello that lists an op it does not know.
+ */
+async function sendRaw(child: ChildSut, profile: unknown, requests: readonly RawRequest[], out: string): Promise<number> {
+  writeFileSync(out, `${JSON.stringify({ profile })}\n`);
+  let pending: string[] = [];
+  const flush = (): void => {
+    if (pending.length > 0) appendFileSync(out, `${pending.join('\n')}\n`);
+    pending = [];
+  };
+  try {
+    for (const r of requests) {
+      const reply = await child.request(r);
+      const v = reply.value as Record<string, unknown>;
+      if (Object.hasOwn(v, 'error')) throw new SetupError(`the SUT answered ${reply.line} to ${JSON.stringify(r)}`);
+      pending.push(JSON.stringify({ ...r, expect: v }));
+      if (pending.length >= 200) flush();
+    }
+  } finally {
+    flush();
+  }
+  return requests.length;
+}
+
+/**
+ * Records the dirty-bits scenario (dirty.ts: the bitmap part, then the ring part, made from the
+ * SUT's own hello profile) into `out`, and in the same boot the random dirty-bits sequence into
+ * `randomOut`.
+ */
+export async function recordDirty(sutCmd: string, out: string, timeoutMs: number, randomOut?: string): Promise<void> {
+  const child = await ChildSut.start(splitCommand(sutCmd), { timeoutMs });
+  try {
+    const hello = (await child.requestLine(JSON.stringify({ op: 'hello', protocol: 1 }), Math.max(timeoutMs, 120_000))).value as {
+      ops?: unknown;
+      profile?: unknown;
+      name?: unknown;
+    };
+    const ops = Array.isArray(hello.ops) ? (hello.ops as string[]) : [];
+    const missing = DIRTY_OPS.filter((op) => !ops.includes(op));
+    if (missing.length > 0) throw new SetupError(`${sutCmd} does not list ${missing.join(', ')} in its hello (the driver says why on stderr)`);
+    const parsed = profileFromJson(hello.profile, `${String(hello.name)} (declared)`);
+    if (!parsed.ok) throw new SetupError(`the SUT's hello profile is not valid: ${parsed.error}`);
+    await sendRaw(child, hello.profile, dirtyRawRequests(parsed.profile), out);
+    if (randomOut !== undefined) await sendRaw(child, hello.profile, dirtyRandomRequests(parsed.profile, DIRTY_RANDOM_SEED, DIRTY_RANDOM_STEPS), randomOut);
+  } catch (e) {
+    const tail = child.stderrTail() === '' ? '' : `\nSUT stderr (end):\n${child.stderrTail()}`;
+    if (e instanceof SetupError) throw new SetupError(`${e.message}${tail}`);
+    throw e instanceof Error ? new Error(`${e.message}${tail}`) : e;
+  } finally {
+    await child.close();
+  }
 }

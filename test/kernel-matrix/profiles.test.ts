@@ -31,7 +31,7 @@ describe('kernel-line profiles', () => {
   });
 
   for (const f of files) {
-    const line = f.replace(/(-npt0)?(\.fill|\.gmem|\.dirty)?\.jsonl\.gz$/, '');
+    const line = f.replace(/(-npt0)?(\.fill|\.gmem|\.dirty|\.dirty-random)?\.jsonl\.gz$/, '');
     it(`${f}: the driver's profile is ${KERNELS.find((k) => k.name === line)?.profile ?? '?'} with its max gfn`, () => {
       const k = KERNELS.find((x) => x.name === line);
       expect(k, `no line ${line} in kernel-matrix/kernels.ts`).toBeDefined();
