@@ -230,13 +230,14 @@ describe('kvm-driver build', () => {
     expect(cacheDir({})).toMatch(/\.cache[\\/]memslot-oracle$/);
   });
 
-  it('names the cached driver by the hash of kvm-sut.c and the files it #includes (vcpu-write.inc.c)', async (ctx) => {
+  it('names the cached driver by the hash of kvm-sut.c and the files it #includes (dirty-ring.inc.c, vcpu-write.inc.c)', async (ctx) => {
     if (spawnSync('cc', ['--version']).error !== undefined) ctx.skip();
     const { createHash } = await import('node:crypto');
     const { readFileSync } = await import('node:fs');
     const src = path.join(packageRoot(), 'sut', 'kvm');
     const hash = createHash('sha256')
       .update(readFileSync(path.join(src, 'kvm-sut.c')))
+      .update(readFileSync(path.join(src, 'dirty-ring.inc.c')))
       .update(readFileSync(path.join(src, 'vcpu-write.inc.c')))
       .digest('hex')
       .slice(0, 12);
