@@ -55,6 +55,33 @@ export const DIRTY_RULES: readonly RuleId[] = [
   'MS-MAN-03',
 ];
 
+/**
+ * The dirty-ring rules the ring part fires on a kernel with dirty rings (6.1 and later), every
+ * one of spec/25's but MS-RNG-01 (a kernel without rings: 5.10, where the part fires it and
+ * MS-RNG-13 instead) and MS-RNG-10 (a write into a page still mapped writable: never with this
+ * driver, whose every write drops the mappings, `write_drops_mappings`).
+ */
+export const DIRTY_RING_RULES: readonly RuleId[] = [
+  'MS-DLG-09',
+  'MS-DLG-10',
+  'MS-CLR-06',
+  'MS-RNG-02',
+  'MS-RNG-03',
+  'MS-RNG-04',
+  'MS-RNG-05',
+  'MS-RNG-06',
+  'MS-RNG-07',
+  'MS-RNG-08',
+  'MS-RNG-09',
+  'MS-RNG-11',
+  'MS-RNG-12',
+  'MS-RNG-13',
+  'MS-RNG-14',
+];
+
+/** What the ring part fires on a kernel without dirty rings (5.10). */
+export const NO_RING_RULES: readonly RuleId[] = ['MS-RNG-01', 'MS-RNG-12', 'MS-RNG-13'];
+
 const P = 0x1000n;
 const LOG = 1;
 const RO = 2;
@@ -240,7 +267,7 @@ export function dirtyTrace(p: Profile): string {
     .join('\n')}\n`;
 }
 
-/** A request as the protocol's JSON object (the ring ops are not in trace.ts's Request yet). */
+/** A request as the protocol's JSON object, sent as is (record.ts recordDirty). */
 export type RawRequest = Record<string, unknown>;
 
 const hx = (v: bigint): string => `0x${v.toString(16)}`;

@@ -230,8 +230,9 @@ export const DIRTY_RANDOM_STEPS = 500;
 /**
  * Sends raw protocol requests and writes the answers as a trace (the profile line of the
  * hello as the SUT wrote it, then each request with its answer as `expect`), written as it
- * goes. Raw, through ChildSut rather than SutClient: the trace layer does not know the ring
- * ops yet, and SutClient refuses a hello that lists an op it does not know.
+ * goes. Raw, through ChildSut rather than SutClient: the requests go as the scenario wrote them
+ * (the ring ops to a kernel whose hello does not list them, 5.10), whatever the trace layer
+ * knows, and the answers are recorded as the SUT wrote them.
  */
 async function sendRaw(child: ChildSut, profile: unknown, requests: readonly RawRequest[], out: string): Promise<number> {
   writeFileSync(out, `${JSON.stringify({ profile })}\n`);

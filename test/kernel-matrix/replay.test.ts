@@ -30,7 +30,7 @@ import { fileLines } from '../../trace/lines.js';
 import { formatReplay, replay, type ReplaySummary } from '../../trace/replay.js';
 import { readTrace, type TraceLine } from '../../trace/trace.js';
 import { PROFILES, type Profile } from '../../model/profiles.js';
-import { DIRTY_RULES } from '../../kernel-matrix/dirty.js';
+import { DIRTY_RING_RULES, DIRTY_RULES, NO_RING_RULES } from '../../kernel-matrix/dirty.js';
 
 const DIR = fileURLToPath(new URL('../ground-truth/kernel-matrix/', import.meta.url));
 // The memory-API recordings (`.gmem.jsonl.gz`, kernel-matrix/gmem.ts: a scripted scenario, not
@@ -103,6 +103,11 @@ describe.skipIf(files.length === 0)('real kernels under QEMU (test/ground-truth/
         expect(
           DIRTY_RULES.filter((id) => !s.firedCounts.has(id)),
           'spec/25 rules the scenario did not fire',
+        ).toEqual([]);
+      if (isDirty(r.file))
+        expect(
+          (r.profile!.dirtyRingMaxBytes > 0 ? DIRTY_RING_RULES : NO_RING_RULES).filter((id) => !s.firedCounts.has(id)),
+          'dirty-ring rules the ring part did not fire',
         ).toEqual([]);
       // Both address spaces carry a large share of the requests.
       const total = [...r.perAsId.values()].reduce((a, b) => a + b, 0);
