@@ -141,15 +141,10 @@ export class GfnTree<T extends GfnRange> {
     let k = this.root;
     for (let h = this.levels; h > 1; h--) {
       const o = k * 2 * B;
-      const c = count[k]!;
-      let i = 1;
-      while (i < c && f64[o + i]! <= g) i++;
-      k = child[k * B + i - 1]!;
+      k = child[k * B + atOrBelow(f64, o + 1, count[k]! - 1, g)]!;
     }
     const o = k * 2 * B;
-    const c = count[k]!;
-    let i = 0;
-    while (i < c && f64[o + i]! <= g) i++;
+    const i = atOrBelow(f64, o, count[k]!, g);
     // Entry i - 1 is the last with baseGfn <= gfn in this leaf; entry i the first above.
     if (i > 0 && g < f64[o + B + i - 1]!) return k * B + i - 1;
     if (!approx) return NO_ENTRY;
@@ -167,15 +162,8 @@ export class GfnTree<T extends GfnRange> {
     if (this.root === NIL) return NO_ENTRY;
     const g = gfnSearchKey(gfn);
     let k = this.root;
-    for (let h = this.levels; h > 1; h--) {
-      const c = this.count[k]!;
-      let i = 1;
-      while (i < c && this.f64[k * 2 * B + i]! <= g) i++;
-      k = this.child[k * B + i - 1]!;
-    }
-    const c = this.count[k]!;
-    let i = 0;
-    while (i < c && this.f64[k * 2 * B + i]! <= g) i++;
+    for (let h = this.levels; h > 1; h--) k = this.child[k * B + atOrBelow(this.f64, k * 2 * B + 1, this.count[k]! - 1, g)]!;
+    const i = atOrBelow(this.f64, k * 2 * B, this.count[k]!, g);
     // i = 0: the leaf's keys are all above gfn (its min is a lower bound only); the last key
     // at or below gfn, if any, ends the previous leaf.
     return i > 0 ? k * B + i - 1 : this.prevEntry(k * B);
@@ -289,10 +277,7 @@ export class GfnTree<T extends GfnRange> {
 
   /** The child of inner node k that a key belongs in. */
   private route(k: number, key: number): number {
-    const c = this.count[k]!;
-    let i = 1;
-    while (i < c && this.f64[k * 2 * B + i]! <= key) i++;
-    return i - 1;
+    return atOrBelow(this.f64, k * 2 * B + 1, this.count[k]! - 1, key);
   }
 
   /**
@@ -301,10 +286,9 @@ export class GfnTree<T extends GfnRange> {
    */
   private insertInto(k: number, h: number, key: GfnNum, end: GfnNum, slot: T): number {
     if (h === 1) {
-      const c = this.count[k]!;
-      let i = 0;
-      while (i < c && this.f64[k * 2 * B + i]! < key) i++;
-      if (i < c && this.f64[k * 2 * B + i] === key) {
+      const i = atOrBelow(this.f64, k * 2 * B, this.count[k]!, key);
+      // Stryker disable next-line ConditionalExpression: the key before i is at or below key, so only equality can fail the test
+      if (i > 0 && this.f64[k * 2 * B + i - 1] === key) {
         throw new InvariantError('MS-INV-02', `gfn tree: a second node with baseGfn ${hex(slot.baseGfn)}`);
       }
       this.openGap(k, i, true);
@@ -548,4 +532,24 @@ export class GfnTree<T extends GfnRange> {
  */
 export function gfnTreeLevelBound(n: number): number {
   return n < 2 ? 1 : 1 + Math.log(n / 2) / Math.log(MIN);
+}
+
+/**
+ * How many of the `c` ascending keys at `f64[o ..]` are at or below `g`: a binary search. A
+ * linear scan took up to B - 1 steps per level, and an ascending fill (every CREATE of a slot
+ * setup lands in the last child) took all of them: 32764 slots cost 2.5x per CREATE what 509 did.
+ */
+function atOrBelow(f64: Float64Array, o: number, c: number, g: number): number {
+  let lo = 0;
+  let n = c;
+  while (n > 0) {
+    const half = n >> 1;
+    if (f64[o + lo + half]! <= g) {
+      lo += half + 1;
+      n -= half + 1;
+    } else {
+      n = half;
+    }
+  }
+  return lo;
 }

@@ -84,19 +84,24 @@ export class HvaTree<T> extends AvlTree {
     let parent: HvaNode = NIL;
     let left = false;
     const startNum = Number(start);
-    let n = this.root;
-    while (n !== NIL) {
-      parent = n;
-      left = less(startNum, start, this.startNums[n]!, this.starts[n]!);
-      n = left ? this.left(n) : this.right(n);
-    }
+    const lastNum = Number(last);
     const node = this.allocNode();
     this.slots[node] = slot;
     this.starts[node] = start;
     this.startNums[node] = startNum;
     this.lasts[node] = last;
-    this.lastNums[node] = Number(last);
+    this.lastNums[node] = lastNum;
     this.subtreeLastNodes[node] = node;
+    const sub = this.subtreeLastNodes;
+    let n = this.root;
+    while (n !== NIL) {
+      parent = n;
+      // `if (parent->ITSUBTREE < last) parent->ITSUBTREE = last;`: every ancestor's subtree
+      // will hold the new interval, so linkLeaf() need not carry it up to the root.
+      if (this.lastBelow(sub[n]!, node)) sub[n] = node;
+      left = less(startNum, start, this.startNums[n]!, this.starts[n]!);
+      n = left ? this.left(n) : this.right(n);
+    }
     this.linkLeaf(node, parent, left);
     return node;
   }
