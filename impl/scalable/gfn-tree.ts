@@ -9,7 +9,6 @@
  * records in a few typed arrays, the keys are GfnNum (../internal/gfn-num.ts: exact), so a
  * descent reads neither a slot object nor a bigint, and a CREATE allocates no node objects.
  */
-import { ChunkedArray } from './chunked.js';
 import { InvariantError, hex, type Gfn } from '../../model/types.js';
 import { gfnSearchKey, toGfnNum, type GfnNum } from '../internal/gfn-num.js';
 
@@ -70,8 +69,8 @@ export class GfnTree<T extends GfnRange> {
   /** The leaf list (and, for a free node, the free list). */
   private next = new Int32Array(INITIAL_NODES);
   private prev = new Int32Array(INITIAL_NODES);
-  /** Leaf k's slots at k * B, in chunks (./chunked.ts: a fill never copies them). */
-  private readonly slots = new ChunkedArray<T | undefined>(undefined);
+  /** Leaf k's slots at k * B. */
+  private slots: (T | undefined)[] = [];
   /** Nodes handed out so far, node 0 (NIL) included. */
   private used = 1;
   private free = NIL;
@@ -81,7 +80,7 @@ export class GfnTree<T extends GfnRange> {
 
   /** The slot of `e`. */
   slotOf(e: GfnEntry): T {
-    const s = this.slots.get(e);
+    const s = this.slots[e];
     if (s === undefined) throw new InvariantError('MS-INV-02', `gfn tree: entry ${e} holds no slot`);
     return s;
   }
@@ -142,10 +141,15 @@ export class GfnTree<T extends GfnRange> {
     let k = this.root;
     for (let h = this.levels; h > 1; h--) {
       const o = k * 2 * B;
-      k = child[k * B + atOrBelow(f64, o + 1, count[k]! - 1, g)]!;
+      const c = count[k]!;
+      let i = 1;
+      while (i < c && f64[o + i]! <= g) i++;
+      k = child[k * B + i - 1]!;
     }
     const o = k * 2 * B;
-    const i = atOrBelow(f64, o, count[k]!, g);
+    const c = count[k]!;
+    let i = 0;
+    while (i < c && f64[o + i]! <= g) i++;
     // Entry i - 1 is the last with baseGfn <= gfn in this leaf; entry i the first above.
     if (i > 0 && g < f64[o + B + i - 1]!) return k * B + i - 1;
     if (!approx) return NO_ENTRY;
@@ -163,8 +167,15 @@ export class GfnTree<T extends GfnRange> {
     if (this.root === NIL) return NO_ENTRY;
     const g = gfnSearchKey(gfn);
     let k = this.root;
-    for (let h = this.levels; h > 1; h--) k = this.child[k * B + atOrBelow(this.f64, k * 2 * B + 1, this.count[k]! - 1, g)]!;
-    const i = atOrBelow(this.f64, k * 2 * B, this.count[k]!, g);
+    for (let h = this.levels; h > 1; h--) {
+      const c = this.count[k]!;
+      let i = 1;
+      while (i < c && this.f64[k * 2 * B + i]! <= g) i++;
+      k = this.child[k * B + i - 1]!;
+    }
+    const c = this.count[k]!;
+    let i = 0;
+    while (i < c && this.f64[k * 2 * B + i]! <= g) i++;
     // i = 0: the leaf's keys are all above gfn (its min is a lower bound only); the last key
     // at or below gfn, if any, ends the previous leaf.
     return i > 0 ? k * B + i - 1 : this.prevEntry(k * B);
@@ -258,14 +269,14 @@ export class GfnTree<T extends GfnRange> {
       throw new InvariantError('MS-INV-02', `gfn tree: replace ${hex(old.baseGfn)} by ${hex(slot.baseGfn)}`);
     }
     const e = this.entryOf(old);
-    this.slots.set(e, slot);
+    this.slots[e] = slot;
     this.f64[(e >> LOG2_B) * 2 * B + B + (e & (B - 1))] = toGfnNum(slot.baseGfn + slot.npages);
   }
 
   /** The entry of `slot` (by baseGfn, then identity); throws when the tree does not hold it. */
   entryOf(slot: T): GfnEntry {
     const e = this.floor(slot.baseGfn);
-    if (e === NO_ENTRY || this.slots.get(e) !== slot) {
+    if (e === NO_ENTRY || this.slots[e] !== slot) {
       throw new InvariantError('MS-INV-02', `gfn tree: no entry for the slot at ${hex(slot.baseGfn)}`);
     }
     return e;
@@ -278,7 +289,10 @@ export class GfnTree<T extends GfnRange> {
 
   /** The child of inner node k that a key belongs in. */
   private route(k: number, key: number): number {
-    return atOrBelow(this.f64, k * 2 * B + 1, this.count[k]! - 1, key);
+    const c = this.count[k]!;
+    let i = 1;
+    while (i < c && this.f64[k * 2 * B + i]! <= key) i++;
+    return i - 1;
   }
 
   /**
@@ -287,15 +301,16 @@ export class GfnTree<T extends GfnRange> {
    */
   private insertInto(k: number, h: number, key: GfnNum, end: GfnNum, slot: T): number {
     if (h === 1) {
-      const i = atOrBelow(this.f64, k * 2 * B, this.count[k]!, key);
-      // Stryker disable next-line ConditionalExpression: the key before i is at or below key, so only equality can fail the test
-      if (i > 0 && this.f64[k * 2 * B + i - 1] === key) {
+      const c = this.count[k]!;
+      let i = 0;
+      while (i < c && this.f64[k * 2 * B + i]! < key) i++;
+      if (i < c && this.f64[k * 2 * B + i] === key) {
         throw new InvariantError('MS-INV-02', `gfn tree: a second node with baseGfn ${hex(slot.baseGfn)}`);
       }
       this.openGap(k, i, true);
       this.f64[k * 2 * B + i] = key;
       this.f64[k * 2 * B + B + i] = end;
-      this.slots.set(k * B + i, slot);
+      this.slots[k * B + i] = slot;
       return this.count[k]! > B - 1 ? this.split(k, true) : NIL;
     }
     const i = this.route(k, key);
@@ -315,7 +330,7 @@ export class GfnTree<T extends GfnRange> {
     this.f64.copyWithin(o + i + 1, o + i, o + c);
     if (leaf) {
       this.f64.copyWithin(o + B + i + 1, o + B + i, o + B + c);
-      for (let j = c; j > i; j--) this.slots.set(k * B + j, this.slots.get(k * B + j - 1));
+      for (let j = c; j > i; j--) this.slots[k * B + j] = this.slots[k * B + j - 1];
     } else {
       this.child.copyWithin(k * B + i + 1, k * B + i, k * B + c);
     }
@@ -329,8 +344,8 @@ export class GfnTree<T extends GfnRange> {
     this.f64.copyWithin(o + i, o + i + 1, o + c);
     if (leaf) {
       this.f64.copyWithin(o + B + i, o + B + i + 1, o + B + c);
-      for (let j = i; j < c - 1; j++) this.slots.set(k * B + j, this.slots.get(k * B + j + 1));
-      this.slots.set(k * B + c - 1, undefined);
+      for (let j = i; j < c - 1; j++) this.slots[k * B + j] = this.slots[k * B + j + 1];
+      this.slots[k * B + c - 1] = undefined;
     } else {
       this.child.copyWithin(k * B + i, k * B + i + 1, k * B + c);
     }
@@ -367,8 +382,8 @@ export class GfnTree<T extends GfnRange> {
     if (leaf) {
       this.f64.copyWithin(ro + B + rc, ko + B + from, ko + B + c);
       for (let j = 0; j < n; j++) {
-        this.slots.set(r * B + rc + j, this.slots.get(k * B + from + j));
-        this.slots.set(k * B + from + j, undefined);
+        this.slots[r * B + rc + j] = this.slots[k * B + from + j];
+        this.slots[k * B + from + j] = undefined;
       }
     } else {
       this.child.copyWithin(r * B + rc, k * B + from, k * B + c);
@@ -426,7 +441,7 @@ export class GfnTree<T extends GfnRange> {
       this.openGap(right, 0, leaf);
       this.moveOne(left, lc - 1, right, 0, leaf);
       this.count[left] = lc - 1;
-      if (leaf) this.slots.set(left * B + lc - 1, undefined);
+      if (leaf) this.slots[left * B + lc - 1] = undefined;
     }
     this.f64[k * 2 * B + li + 1] = this.f64[right * 2 * B]!;
   }
@@ -436,7 +451,7 @@ export class GfnTree<T extends GfnRange> {
     this.f64[b * 2 * B + to] = this.f64[a * 2 * B + from]!;
     if (leaf) {
       this.f64[b * 2 * B + B + to] = this.f64[a * 2 * B + B + from]!;
-      this.slots.set(b * B + to, this.slots.get(a * B + from));
+      this.slots[b * B + to] = this.slots[a * B + from];
     } else {
       this.child[b * B + to] = this.child[a * B + from]!;
     }
@@ -496,7 +511,7 @@ export class GfnTree<T extends GfnRange> {
       if (h === 1) {
         leaves.push(k);
         for (let i = 0; i < c; i++) {
-          const s = this.slots.get(k * B + i);
+          const s = this.slots[k * B + i];
           if (s === undefined) throw new Error(`leaf ${k}: entry ${i} holds no slot`);
           if (keys[i] !== Number(s.baseGfn) || this.f64[k * 2 * B + B + i] !== Number(s.baseGfn + s.npages)) {
             throw new Error(`leaf ${k}: entry ${i} keys out of step with its slot`);
@@ -533,24 +548,4 @@ export class GfnTree<T extends GfnRange> {
  */
 export function gfnTreeLevelBound(n: number): number {
   return n < 2 ? 1 : 1 + Math.log(n / 2) / Math.log(MIN);
-}
-
-/**
- * How many of the `c` ascending keys at `f64[o ..]` are at or below `g`: a binary search. A
- * linear scan took up to B - 1 steps per level, and an ascending fill (every CREATE of a slot
- * setup lands in the last child) took all of them: 32764 slots cost 2.5x per CREATE what 509 did.
- */
-function atOrBelow(f64: Float64Array, o: number, c: number, g: number): number {
-  let lo = 0;
-  let n = c;
-  while (n > 0) {
-    const half = n >> 1;
-    if (f64[o + lo + half]! <= g) {
-      lo += half + 1;
-      n -= half + 1;
-    } else {
-      n = half;
-    }
-  }
-  return lo;
 }
