@@ -19,11 +19,14 @@ export class ChunkedArray<T> {
 
   /** The entry at `i` (`fill` if it was never set). */
   get(i: number): T {
-    const c = this.chunks[i >>> SHIFT];
-    return c === undefined ? this.fill : c[i & MASK]!;
+    // Any other number (a fraction, a negative or huge id from a caller) is no entry, as in a
+    // plain array; inside the held chunks the shift and the mask are exact.
+    if (!(i >= 0 && i < this.chunks.length * CHUNK && Number.isInteger(i))) return this.fill;
+    return this.chunks[i >>> SHIFT]![i & MASK]!;
   }
 
   set(i: number, v: T): void {
+    if (!(i >= 0 && i <= 0x7fff_ffff && Number.isInteger(i))) throw new RangeError(`chunked array: index ${i}`);
     const k = i >>> SHIFT;
     while (this.chunks.length <= k) this.chunks.push(new Array<T>(CHUNK).fill(this.fill));
     this.chunks[k]![i & MASK] = v;
