@@ -10,7 +10,6 @@ import { resolveProfile } from './profile-arg.js';
 import { formatReplay, replay } from '../trace/replay.js';
 import { InputError, readTrace, readTraceBatches } from '../trace/trace.js';
 import { intOption, parseTimeout } from './options.js';
-import { formatLint, lintTrace, VmmLinter } from '../lint/vmm-lint.js';
 import { USAGE, UsageError } from './usage.js';
 
 type Command = (args: string[]) => Promise<number>;
@@ -36,6 +35,8 @@ async function replayCommand(args: string[]): Promise<number> {
     process.stdout.write(`${formatReplay(summary, false)}\n`);
     return summary.mismatches === 0 ? 0 : 1;
   }
+  // Loaded only here: a plain replay does not pay for loading the VMM checks.
+  const { VmmLinter, formatLint } = await import('../lint/vmm-lint.js');
   const linter = new VmmLinter(profile);
   const summary = await replay(readTraceBatches(fileLineBatches(path), path), {
     profile,
@@ -50,6 +51,7 @@ async function lintCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { profile: { type: 'string' }, limit: { type: 'string' } } });
   if (positionals.length !== 1) throw new UsageError('lint takes one TRACE file (or - for stdin)');
   const path = positionals[0]!;
+  const { lintTrace, formatLint } = await import('../lint/vmm-lint.js');
   const report = await lintTrace(readTrace(fileLines(path), path), resolveProfile(values.profile));
   process.stdout.write(`${report.steps} steps\n${formatLint(report.findings, intOption('limit', values.limit, 20, 1))}\n`);
   return report.findings.length === 0 ? 0 : 1;

@@ -6,7 +6,7 @@ import type { RuleId } from '../spec/rules.js';
 import { clearRange, hexBits, isSet, noRuns, runsToHex, setPage, type DirtyRuns } from './dirty-bits.js';
 import { dropAllMappings, enableDirtyLogRing, ringPush, ringSoftLimit, ringUsed, type RingCap } from './dirty-ring.js';
 import type { Step, VmState } from './state.js';
-import { findSlot, space } from './state.js';
+import { findSlot, space, vmWith } from './state.js';
 import {
   KVM_DIRTY_LOG_INITIALLY_SET,
   KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
@@ -51,7 +51,7 @@ export function getDirtyLog(vm: VmState, slot: number): Step<DirtyLogResult> {
   const bits = bitsOf(vm, memslot.dirtyBitmap);
   const bitmap = runsToHex(bits);
   const manual = (vm.manualProtect & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) !== 0;
-  const state = manual || bits.size === 0 ? vm : { ...vm, dirtyBits: vm.dirtyBits.with(memslot.dirtyBitmap, noRuns(), true) };
+  const state = manual || bits.size === 0 ? vm : vmWith(vm, { dirtyBits: vm.dirtyBits.with(memslot.dirtyBitmap, noRuns(), true) });
   return { state, result: { ok: true, rule: 'MS-DLG-05', bitmap }, fired: ['MS-DLG-05', 'MS-DLB-02'], published: [] };
 }
 
@@ -88,7 +88,7 @@ export function clearDirtyLog(vm: VmState, c: ClearDirtyLog): Step<IoctlResult> 
     const page = c.firstPage + b;
     if (isSet(bits, page)) bits = clearRange(bits, page, page + 1n);
   }
-  return answer(vm, null, 'MS-CLR-05', { ...vm, dirtyBits: vm.dirtyBits.with(memslot.dirtyBitmap, bits, true) });
+  return answer(vm, null, 'MS-CLR-05', vmWith(vm, { dirtyBits: vm.dirtyBits.with(memslot.dirtyBitmap, bits, true) }));
 }
 
 /** Mirrors: kvm_vm_ioctl_enable_cap_generic() case KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 */
@@ -102,7 +102,7 @@ export function enableManualDirtyLogProtect(vm: VmState, args0: bigint, flags: n
       : BigInt(KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE);
   if ((args0 & ~allowed) !== 0n) return answer(vm, 'EINVAL', 'MS-MAN-02');
   // [MS-MAN-03]
-  return answer(vm, null, 'MS-MAN-03', { ...vm, manualProtect: Number(args0) });
+  return answer(vm, null, 'MS-MAN-03', vmWith(vm, { manualProtect: Number(args0) }));
 }
 
 /** What a guest write does: `ret` when it lands in a slot, `mmio` when it exits as MMIO, `dirty_ring_full` when the vCPU stops for its ring. */
@@ -119,7 +119,7 @@ export interface WriteResult {
  */
 export function guestWrite(vm: VmState, asId: number, gpa: bigint): Step<WriteResult> {
   // KVM_CREATE_VCPU (with its ring, when the VM has one: kvm_dirty_ring_alloc()).
-  const v: VmState = vm.vcpuCreated ? vm : { ...vm, vcpuCreated: true };
+  const v: VmState = vm.vcpuCreated ? vm : vmWith(vm, { vcpuCreated: true });
   const step = (outcome: WriteOutcome, rule: RuleId, state: VmState, more: readonly RuleId[] = []): Step<WriteResult> => {
     // [MS-RNG-11] A SUT whose write drops the VM's mappings afterwards (the kvm driver's code slot).
     const after = state.ring.size !== 0 && state.profile.writeDropsMappings ? dropAllMappings(state) : state;

@@ -4,6 +4,7 @@
 import type { RuleId } from '../spec/rules.js';
 import { emptyBigintMap } from './internal/sorted-map.js';
 import type { GmemBindingRange, Step, VmState } from './state.js';
+import { vmWith } from './state.js';
 import { GUEST_MEMFD_FLAG_INIT_SHARED, KVM_MEMORY_ATTRIBUTE_PRIVATE, PAGE_SIZE, U64_MAX, type Errno, type IoctlResult } from './types.js';
 import { vmTypeInfo } from './vm-types.js';
 
@@ -30,7 +31,7 @@ export function createGuestMemfd(vm: VmState, size: bigint, flags: bigint): Step
   if (size === 0n || size >= 1n << 63n || size % PAGE_SIZE !== 0n) return answer(vm, 'EINVAL', 'MS-GMF-03');
   // [MS-GMF-04] The next handle is the file's index.
   const gmems = [...vm.gmems, { size, flags, bindings: emptyBigintMap<GmemBindingRange>() }];
-  return answer(vm, null, 'MS-GMF-04', { ...vm, gmems });
+  return answer(vm, null, 'MS-GMF-04', vmWith(vm, { gmems }));
 }
 
 /** The attributes the VM accepts. Mirrors: kvm_supported_mem_attributes() */

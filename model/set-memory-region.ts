@@ -6,7 +6,7 @@
  */
 import type { RuleId } from '../spec/rules.js';
 import type { AddressSpace, GuestMemfd, Step, VmState } from './state.js';
-import { findSlot, replaceMemslot, space } from './state.js';
+import { findSlot, replaceMemslot, space, vmWith } from './state.js';
 import { vmTypeInfo } from './vm-types.js';
 import { NO_GMEM } from './guest-memfd.js';
 import { allRuns, noRuns } from './dirty-bits.js';
@@ -304,7 +304,7 @@ function commit(
   const gmems = old?.gmem != null || created?.gmem != null ? rebind(vm.gmems, old, created) : vm.gmems;
   // A bitmap no slot keeps is freed (DELETE, or logging switched off): kvm_destroy_dirty_bitmap().
   if (old !== null && old.dirtyBitmap !== null && created?.dirtyBitmap !== old.dirtyBitmap) dirtyBits = dirtyBits.without(old.dirtyBitmap);
-  let state = withSpace({ ...vm, gmems, dirtyBits }, replaceMemslot(before, old, created, generation), nrMemslotPages, bitmapsAllocated);
+  let state = withSpace(vmWith(vm, { gmems, dirtyBits }), replaceMemslot(before, old, created, generation), nrMemslotPages, bitmapsAllocated);
   published.push(state);
   // [MS-RNG-11] What the change does to the MMU's mappings, which decide the ring's pushes.
   if (vm.ring.size !== 0 && (change === 'DELETE' || change === 'MOVE')) {
@@ -337,7 +337,12 @@ export function revertMove(
   const invalid = memslot(old, old.flags | KVM_MEMSLOT_INVALID, old.dirtyBitmap);
   // [MS-GEN-05]
   const invalidState = withSpace(vm, replaceMemslot(before, old, invalid, before.generation + n), vm.nrMemslotPages, vm.bitmapsAllocated);
-  let state = withSpace(vm, { ...before, generation: before.generation + 2n * n }, vm.nrMemslotPages, vm.bitmapsAllocated);
+  let state = withSpace(
+    vm,
+    { asId: before.asId, generation: before.generation + 2n * n, byGfn: before.byGfn, byId: before.byId },
+    vm.nrMemslotPages,
+    vm.bitmapsAllocated,
+  );
   const published = [invalidState, state];
   // [MS-RNG-11] The INVALID publish zapped the mappings (kvm_invalidate_memslot()) before the change failed.
   if (vm.ring.size !== 0) {
@@ -370,5 +375,5 @@ function rebind(gmems: readonly GuestMemfd[], old: Memslot | null, neu: Memslot 
 }
 
 function withSpace(vm: VmState, s: AddressSpace, nrMemslotPages: bigint, bitmapsAllocated: number): VmState {
-  return { ...vm, spaces: vm.spaces.map((x) => (x.asId === s.asId ? s : x)), nrMemslotPages, bitmapsAllocated };
+  return vmWith(vm, { spaces: vm.spaces.map((x) => (x.asId === s.asId ? s : x)), nrMemslotPages, bitmapsAllocated });
 }

@@ -133,6 +133,27 @@ export function createVm(kernel: Profile, vmType: number = KVM_X86_DEFAULT_VM): 
   };
 }
 
+/**
+ * `vm` with the fields of `change` replaced: the next state of a step. One literal in one place
+ * gives every state the same shape; `{ ...vm, field }` built a state 15 times slower, a
+ * twentieth of a replay (--cpu-prof).
+ */
+export function vmWith(vm: VmState, change: Partial<VmState>): VmState {
+  return {
+    kernel: change.kernel ?? vm.kernel,
+    profile: change.profile ?? vm.profile,
+    vmType: change.vmType ?? vm.vmType,
+    gmems: change.gmems ?? vm.gmems,
+    spaces: change.spaces ?? vm.spaces,
+    nrMemslotPages: change.nrMemslotPages ?? vm.nrMemslotPages,
+    bitmapsAllocated: change.bitmapsAllocated ?? vm.bitmapsAllocated,
+    dirtyBits: change.dirtyBits ?? vm.dirtyBits,
+    manualProtect: change.manualProtect ?? vm.manualProtect,
+    vcpuCreated: change.vcpuCreated ?? vm.vcpuCreated,
+    ring: change.ring ?? vm.ring,
+  };
+}
+
 /** The address space `asId`; the caller has checked that it exists. */
 export function space(vm: VmState, asId: number): AddressSpace {
   const s = vm.spaces[asId];

@@ -135,7 +135,9 @@ describe('rules no request sequence reaches', () => {
 });
 
 describe('coverage gate', () => {
-  it('every rule of spec/rules.ts fired at least once, except the listed exemptions', (ctx) => {
+  // Under mutation (10 sequences, not 30) the pinned seed no longer reaches every rule, and the
+  // gate measures the generators' reach, not the code a mutant changes: Stryker's dry run failed on it.
+  it.skipIf(UNDER_MUTATION)('every rule of spec/rules.ts fired at least once, except the listed exemptions', (ctx) => {
     // Only meaningful when every conformance property ran (not under a -t filter).
     if (checksRun < expectedChecks) ctx.skip();
     const missing = coverage.missing();

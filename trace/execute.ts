@@ -73,19 +73,51 @@ export interface Judged {
 }
 
 export function judge(vm: model.VmState, r: Request, m: ModelAnswer, observed: Answer | undefined): Judged {
-  const plain: Judged = { step: m, resource: false, allows: (a) => answersEqual(a, m.answer) };
-  if ((r.op !== 'set_user_memory_region' && r.op !== 'set_user_memory_region2') || m.answer.kind !== 'ret') return plain;
-  const nomem = (): model.Step<model.SetResult> | null =>
-    r.op === 'set_user_memory_region' ? model.setUserMemoryRegionNoMem(vm, r.region) : model.setUserMemoryRegion2NoMem(vm, r.region);
-  // The resource branch is evaluated only for an ENOMEM answer: replay's hot path asks this of
-  // every accepted request, and evaluating it each time doubled the model's work (--cpu-prof).
-  const isNoMem = (a: Answer | undefined): boolean => a !== undefined && a.kind === 'errno' && a.errno === 'ENOMEM';
-  const allows = (a: Answer): boolean => answersEqual(a, m.answer) || (isNoMem(a) && nomem() !== null);
-  if (!isNoMem(observed)) return { ...plain, allows };
-  const noMem = nomem();
-  if (noMem === null) return plain;
-  const step: ModelAnswer = { state: noMem.state, answer: outcomeAnswer(noMem.result), rule: noMem.result.rule, fired: noMem.fired };
-  return { step, resource: true, allows };
+  // Only an accepted set-region request has a resource branch.
+  if ((r.op !== 'set_user_memory_region' && r.op !== 'set_user_memory_region2') || m.answer.kind !== 'ret') return new Verdict(m, false, m.answer, null);
+  const noMem = new NoMemBranch(vm, r);
+  const step = isNoMem(observed) ? noMem.step() : null;
+  if (step === null) return new Verdict(m, false, m.answer, noMem);
+  return new Verdict({ state: step.state, answer: outcomeAnswer(step.result), rule: step.result.rule, fired: step.fired }, true, m.answer, noMem);
+}
+
+function isNoMem(a: Answer | undefined): boolean {
+  return a !== undefined && a.kind === 'errno' && a.errno === 'ENOMEM';
+}
+
+/**
+ * The resource branch of one request, evaluated only when an answer is ENOMEM (and then once):
+ * replay's hot path judges every accepted request, and evaluating it each time doubled the
+ * model's work (--cpu-prof).
+ */
+class NoMemBranch {
+  private evaluated: model.Step<model.SetResult> | null | undefined;
+  constructor(
+    private readonly vm: model.VmState,
+    private readonly r: Extract<Request, { op: 'set_user_memory_region' | 'set_user_memory_region2' }>,
+  ) {}
+  step(): model.Step<model.SetResult> | null {
+    if (this.evaluated === undefined) {
+      this.evaluated =
+        this.r.op === 'set_user_memory_region'
+          ? model.setUserMemoryRegionNoMem(this.vm, this.r.region)
+          : model.setUserMemoryRegion2NoMem(this.vm, this.r.region);
+    }
+    return this.evaluated;
+  }
+}
+
+/** judge()'s answer (a class, not closures: it is built for every replayed step). */
+class Verdict implements Judged {
+  constructor(
+    readonly step: ModelAnswer,
+    readonly resource: boolean,
+    private readonly own: Answer,
+    private readonly noMem: NoMemBranch | null,
+  ) {}
+  allows(a: Answer): boolean {
+    return answersEqual(a, this.own) || (this.noMem !== null && isNoMem(a) && this.noMem.step() !== null);
+  }
 }
 
 /** The model's answer to one request. The caller has checked requestDefect(). */

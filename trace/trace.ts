@@ -10,6 +10,7 @@ import { isErrno, type Errno, type GmemRef, type MemoryRegion, type MemoryRegion
 import { parseU64, profileFromJson, profileToJson, type Profile } from '../model/profiles.js';
 import { CAP_NAMES, type CapFd, type CapName } from '../model/capabilities.js';
 import type { ClearDirtyLog, EnableCapName } from '../model/dirty-log.js';
+import { canonicalTraceLine } from './canonical-line.js';
 
 export type Request =
   /** `vmType` absent: type 0, as `{"op":"reset"}` has always meant. */
@@ -468,6 +469,13 @@ export function canonicalBitmap(hex: string): string {
 
 /** Parses one line of a trace. Returns null for a blank line. */
 export function parseTraceLine(text: string, line: number, source = 'trace'): TraceLine | null {
+  // A line in formatTraceLine()'s exact form is read in one pass (canonical-line.ts); any other
+  // line, and every defect, is left to the strict parser.
+  return canonicalTraceLine(text, line) ?? strictTraceLine(text, line, source);
+}
+
+/** parseTraceLine() without its fast path: JSON.parse() and every field checked. */
+export function strictTraceLine(text: string, line: number, source = 'trace'): TraceLine | null {
   if (text.trim() === '') return null;
   const obj = parseJsonObject(text, line, source);
   if (Object.hasOwn(obj, 'profile')) {

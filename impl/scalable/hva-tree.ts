@@ -4,6 +4,7 @@
  */
 import type { Hva } from '../../model/types.js';
 import { AvlTree, NIL, type AvlNode } from './avl.js';
+import { ChunkedArray } from './chunked.js';
 
 /** One set's node for one slot: the kernel's `slot->hva_node[slots->node_idx]`. */
 export type HvaNode = AvlNode;
@@ -20,37 +21,38 @@ export type HvaNode = AvlNode;
  *   of ./avl.ts holds, and every rotation and erase refreshes `subtreeLast` through `pull()`.
  */
 export class HvaTree<T> extends AvlTree {
-  // Per node, by handle. Host addresses stay bigint (a profile's user_addr_max may be any
-  // u64), each with its Number() next to it: comparisons look at the numbers first (see less()).
-  private readonly slots: (T | undefined)[] = [undefined];
-  private readonly starts: Hva[] = [0n];
-  private readonly startNums: number[] = [0];
+  // Per node, by handle, in chunks (./chunked.ts: a fill never copies them). Host addresses
+  // stay bigint (a profile's user_addr_max may be any u64), each with its Number() next to
+  // it: comparisons look at the numbers first (see less()).
+  private readonly slots = new ChunkedArray<T | undefined>(undefined);
+  private readonly starts = new ChunkedArray<Hva>(0n);
+  private readonly startNums = new ChunkedArray<number>(0);
   /** Inclusive end: `userspace_addr + (npages << PAGE_SHIFT) - 1`. */
-  private readonly lasts: Hva[] = [0n];
-  private readonly lastNums: number[] = [0];
+  private readonly lasts = new ChunkedArray<Hva>(0n);
+  private readonly lastNums = new ChunkedArray<number>(0);
   /**
    * The node whose `last` is the largest in the subtree rooted here: `__subtree_last` is
    * its last. A handle, not the bigint, so that pull() stores a small integer.
    */
-  private readonly subtreeLastNodes: AvlNode[] = [NIL];
+  private readonly subtreeLastNodes = new ChunkedArray<AvlNode>(NIL);
 
   /** The slot of `n`, or undefined for a record that holds none (a removed node). */
   slotAt(n: HvaNode): T | undefined {
-    return this.slots[n];
+    return this.slots.get(n);
   }
   slotOf(n: HvaNode): T {
-    const s = this.slots[n];
+    const s = this.slots.get(n);
     if (s === undefined) throw new Error(`hva tree: node ${n} holds no slot`);
     return s;
   }
   startOf(n: HvaNode): Hva {
-    return this.starts[n]!;
+    return this.starts.get(n);
   }
   lastOf(n: HvaNode): Hva {
-    return this.lasts[n]!;
+    return this.lasts.get(n);
   }
   subtreeLastOf(n: HvaNode): Hva {
-    return this.lasts[this.subtreeLastNodes[n]!]!;
+    return this.lasts.get(this.subtreeLastNodes.get(n));
   }
 
   protected override pull(n: HvaNode): void {
@@ -59,20 +61,20 @@ export class HvaTree<T> extends AvlTree {
     const r = this.right(n);
     const sub = this.subtreeLastNodes;
     let m = n;
-    if (l !== NIL && this.lastBelow(m, sub[l]!)) m = sub[l]!;
-    if (r !== NIL && this.lastBelow(m, sub[r]!)) m = sub[r]!;
-    sub[n] = m;
+    if (l !== NIL && this.lastBelow(m, sub.get(l))) m = sub.get(l);
+    if (r !== NIL && this.lastBelow(m, sub.get(r))) m = sub.get(r);
+    sub.set(n, m);
   }
 
   /** last(a) < last(b). */
   private lastBelow(a: HvaNode, b: HvaNode): boolean {
-    return less(this.lastNums[a]!, this.lasts[a]!, this.lastNums[b]!, this.lasts[b]!);
+    return less(this.lastNums.get(a), this.lasts.get(a), this.lastNums.get(b), this.lasts.get(b));
   }
 
   /** start <= subtreeLast(n), for a query start and its Number(). */
   private reaches(n: HvaNode, start: Hva, startNum: number): boolean {
-    const m = this.subtreeLastNodes[n]!;
-    return !less(this.lastNums[m]!, this.lasts[m]!, startNum, start);
+    const m = this.subtreeLastNodes.get(n);
+    return !less(this.lastNums.get(m), this.lasts.get(m), startNum, start);
   }
 
   /**
@@ -84,19 +86,24 @@ export class HvaTree<T> extends AvlTree {
     let parent: HvaNode = NIL;
     let left = false;
     const startNum = Number(start);
+    const lastNum = Number(last);
+    const node = this.allocNode();
+    this.slots.set(node, slot);
+    this.starts.set(node, start);
+    this.startNums.set(node, startNum);
+    this.lasts.set(node, last);
+    this.lastNums.set(node, lastNum);
+    this.subtreeLastNodes.set(node, node);
+    const sub = this.subtreeLastNodes;
     let n = this.root;
     while (n !== NIL) {
       parent = n;
-      left = less(startNum, start, this.startNums[n]!, this.starts[n]!);
+      // `if (parent->ITSUBTREE < last) parent->ITSUBTREE = last;`: every ancestor's subtree
+      // will hold the new interval, so linkLeaf() need not carry it up to the root.
+      if (this.lastBelow(sub.get(n), node)) sub.set(n, node);
+      left = less(startNum, start, this.startNums.get(n), this.starts.get(n));
       n = left ? this.left(n) : this.right(n);
     }
-    const node = this.allocNode();
-    this.slots[node] = slot;
-    this.starts[node] = start;
-    this.startNums[node] = startNum;
-    this.lasts[node] = last;
-    this.lastNums[node] = Number(last);
-    this.subtreeLastNodes[node] = node;
     this.linkLeaf(node, parent, left);
     return node;
   }
@@ -104,7 +111,7 @@ export class HvaTree<T> extends AvlTree {
   /** Mirrors: interval_tree_remove() */
   remove(node: HvaNode): void {
     this.eraseNode(node);
-    this.slots[node] = undefined;
+    this.slots.set(node, undefined);
   }
 
   /**
@@ -122,8 +129,8 @@ export class HvaTree<T> extends AvlTree {
         n = l;
         continue;
       }
-      if (!less(lastNum, last, this.startNums[n]!, this.starts[n]!)) {
-        if (!less(this.lastNums[n]!, this.lasts[n]!, startNum, start)) return n;
+      if (!less(lastNum, last, this.startNums.get(n), this.starts.get(n))) {
+        if (!less(this.lastNums.get(n), this.lasts.get(n), startNum, start)) return n;
         const r = this.right(n);
         // By the loop invariant the max `last` >= start lies to the right here: always true.
         // Stryker disable next-line ConditionalExpression,LogicalOperator: always true by the loop invariant
@@ -167,8 +174,8 @@ export class HvaTree<T> extends AvlTree {
         n = p;
         rb = this.right(n);
       } while (prev === rb);
-      if (less(lastNum, last, this.startNums[n]!, this.starts[n]!)) return NIL;
-      if (!less(this.lastNums[n]!, this.lasts[n]!, startNum, start)) return n;
+      if (less(lastNum, last, this.startNums.get(n), this.starts.get(n))) return NIL;
+      if (!less(this.lastNums.get(n), this.lasts.get(n), startNum, start)) return n;
     }
   }
 

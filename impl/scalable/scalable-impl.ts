@@ -70,6 +70,7 @@ import { RangeMap } from './range-map.js';
 import { gfnSearchKey, toGfnNum, type GfnNum } from '../internal/gfn-num.js';
 import { GfnTree, NO_ENTRY } from './gfn-tree.js';
 import { HvaTree, type HvaNode } from './hva-tree.js';
+import { ChunkedArray } from './chunked.js';
 
 /*
  * Slot objects and nodes.
@@ -99,51 +100,40 @@ export interface SetNodes {
  * `id_hash`: a set's nodes for each slot, by id. The kernel hashes ids into 128 buckets; ids
  * are below KVM_MEM_SLOTS_NUM (at most 2^16), so here the id indexes a table directly, which
  * costs no hashing and, unlike a V8 Map of 32764 entries, no rehash of a large table while a
- * set fills up. The table grows by doubling to the largest id it holds.
+ * set fills up. The table is kept in chunks (./chunked.ts), so a fill never copies it.
  */
 export class IdHash {
   /** The slot of each id (undefined: none), and its node in this set's hva tree. */
-  private slots: (Memslot | undefined)[] = [];
-  private hvaNodes = new Int32Array(0);
+  private readonly slots = new ChunkedArray<Memslot | undefined>(undefined);
+  private readonly hvaNodes = new ChunkedArray<HvaNode>(0);
   /** Ids present. */
   size = 0;
 
   /** The slot of `id`, or undefined. */
   slotOf(id: number): Memslot | undefined {
-    return this.slots[id];
+    return this.slots.get(id);
   }
 
   /** The nodes of `id` (a fresh object: the table keeps no objects but the slots), or undefined. */
   get(id: number): SetNodes | undefined {
-    const slot = this.slots[id];
-    return slot === undefined ? undefined : { slot, hvaNode: this.hvaNodes[id]! };
+    const slot = this.slots.get(id);
+    return slot === undefined ? undefined : { slot, hvaNode: this.hvaNodes.get(id) };
   }
 
   has(id: number): boolean {
-    return this.slots[id] !== undefined;
+    return this.slots.get(id) !== undefined;
   }
 
   set(id: number, nodes: SetNodes): void {
-    if (id >= this.slots.length) this.grow(id);
-    if (this.slots[id] === undefined) this.size++;
-    this.slots[id] = nodes.slot;
-    this.hvaNodes[id] = nodes.hvaNode;
+    if (this.slots.get(id) === undefined) this.size++;
+    this.slots.set(id, nodes.slot);
+    this.hvaNodes.set(id, nodes.hvaNode);
   }
 
   delete(id: number): void {
-    if (this.slots[id] === undefined) return;
-    this.slots[id] = undefined;
+    if (this.slots.get(id) === undefined) return;
+    this.slots.set(id, undefined);
     this.size--;
-  }
-
-  private grow(id: number): void {
-    const n = Math.max(16, 2 * this.slots.length, id + 1);
-    const slots = new Array<Memslot | undefined>(n).fill(undefined);
-    for (let i = 0; i < this.slots.length; i++) slots[i] = this.slots[i];
-    this.slots = slots;
-    const hvaNodes = new Int32Array(n);
-    hvaNodes.set(this.hvaNodes);
-    this.hvaNodes = hvaNodes;
   }
 }
 
