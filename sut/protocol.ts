@@ -99,6 +99,8 @@ export class SutClient {
   resolveProfile(explicit: Profile | null, fallback: Profile): Profile {
     const declared = this.hello.profile;
     if (declared !== null && explicit !== null) {
+      // write_drops_mappings is a fact of the SUT's vCPU, not of the kernel a profile names: the SUT's word is taken.
+      explicit = { ...explicit, writeDropsMappings: declared.writeDropsMappings };
       const d = profileDiff(declared, explicit);
       if (d !== null) {
         throw new SutError(
