@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import * as model from '../model/index.js';
 import { RULES, RULE_IDS, type RuleId } from '../spec/rules.js';
 import { walks } from '../properties/sequences.js';
+import { ringPrefix } from '../properties/commands/dirty-ring.js';
 import { unreachableUnder } from '../properties/coverage.js';
 import { traceRequests } from '../properties/ops.js';
 import { modelStep, requestDefect } from '../trace/execute.js';
@@ -72,7 +73,11 @@ export function makeVectors(profile: model.Profile, seed: number, count: number,
   emit(formatProfileLine(profile));
   const missingNow = (): RuleId[] => RULE_IDS.filter((id) => !counts.has(id) && notInTraces(profile, id) === undefined && !id.startsWith('MS-ATM-'));
   for (let round = 0; round <= EXTRA_ROUNDS && (round === 0 || missingNow().length > 0); round++) {
-    for (const { box, ops } of walks(profile, { seed: seed + round, count, maxCommands: 60, maxBulk: 16, size: 'large' })) {
+    const base = { seed: seed + round, maxCommands: 60, maxBulk: 16, size: 'large' } as const;
+    // Besides: sequences from a ring at its soft limit (MS-RNG-08 needs 192 pushes first), where the kernel has rings.
+    const ringWalks =
+      profile.dirtyRingMaxBytes === 0 ? [] : walks(profile, { ...base, count: Math.ceil(count / 6), prefix: ringPrefix('DIRTY_LOG_RING', 192) });
+    for (const { box, ops } of [...walks(profile, { ...base, count }), ...ringWalks]) {
       emit(formatTraceLine({ op: 'reset' }, { kind: 'ok' }));
       hit('MS-GEN-01');
       for (const op of ops) {
@@ -86,7 +91,15 @@ export function makeVectors(profile: model.Profile, seed: number, count: number,
           emit(formatTraceLine(r, m.answer));
         }
         // The state after each change, so that a replaying implementation is checked beyond its answers.
-        const reads = ['get_dirty_log', 'gfn_to_memslot', 'hva_to_memslots', 'check_extension', 'set_memory_attributes'];
+        const reads = [
+          'get_dirty_log',
+          'gfn_to_memslot',
+          'hva_to_memslots',
+          'check_extension',
+          'set_memory_attributes',
+          'harvest_dirty_ring',
+          'reset_dirty_rings',
+        ];
         if (requests.some((r) => !reads.includes(r.op))) {
           for (let asId = 0; asId < box.vm.profile.addressSpaces; asId++) {
             for (const r of [{ op: 'get_generation', asId } as const, { op: 'get_slots', asId } as const])

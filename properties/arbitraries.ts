@@ -18,16 +18,20 @@ export interface ArbConfig {
   readonly offers?: Offers;
 }
 
-/** Which optional requests of the 6.8+ memory API a target offers (properties/target.ts targetOffers()). */
+/** Which optional requests (the 6.8+ memory API, writes, dirty rings) a target offers (properties/target.ts targetOffers()). */
 export interface Offers {
   readonly createVm: boolean;
   readonly region2: boolean;
   readonly guestMemfd: boolean;
   readonly attributes: boolean;
   readonly capabilities: boolean;
+  /** Guest writes (`write`). */
+  readonly write: boolean;
+  /** KVM_ENABLE_CAP together with the ring's harvest and KVM_RESET_DIRTY_RINGS (spec/25, "Dirty rings"). */
+  readonly dirtyRings: boolean;
 }
 
-export const OFFERS_ALL: Offers = { createVm: true, region2: true, guestMemfd: true, attributes: true, capabilities: true };
+export const OFFERS_ALL: Offers = { createVm: true, region2: true, guestMemfd: true, attributes: true, capabilities: true, write: true, dirtyRings: true };
 
 /** Where typical user memory lives; slots' hva ranges alias often because offsets are small. */
 export const UADDR_BASE = 0x7f00_0000_0000n;

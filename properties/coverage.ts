@@ -53,7 +53,34 @@ export function unreachableUnder(p: Profile): Partial<Record<RuleId, string>> {
     out['MS-GEN-05'] = 'this profile has no max gfn, the only architecture check after the INVALID publish';
   }
   if (!p.nrMemslotPagesCheck) out['MS-CRT-01'] = 'this profile has no nr_memslot_pages check';
-  return { ...out, ...memoryApiUnreachableUnder(p) };
+  return { ...out, ...memoryApiUnreachableUnder(p), ...ringUnreachableUnder(p) };
+}
+
+/** The dirty-ring rules of spec/25 no request can reach under `p`. */
+function ringUnreachableUnder(p: Profile): Partial<Record<RuleId, string>> {
+  const out: Partial<Record<RuleId, string>> = {};
+  if (p.dirtyRingMaxBytes !== 0 && p.dirtyRingAcqRel) out['MS-RNG-01'] = 'this profile offers both ring caps';
+  if (p.dirtyRingMaxBytes === 0) {
+    const why = 'this profile has no dirty rings (MS-RNG-01 decides every enable)';
+    const rules = [
+      'MS-RNG-02',
+      'MS-RNG-03',
+      'MS-RNG-04',
+      'MS-RNG-05',
+      'MS-RNG-06',
+      'MS-RNG-07',
+      'MS-RNG-08',
+      'MS-RNG-09',
+      'MS-RNG-10',
+      'MS-RNG-11',
+      'MS-RNG-14',
+      'MS-DLG-09',
+      'MS-DLG-10',
+      'MS-CLR-06',
+    ] as const;
+    for (const r of rules) out[r] = why;
+  }
+  return out;
 }
 
 /** The chapter-28 rules no request can reach under `p` (spec/28: which kernel line and VM types offer what). */

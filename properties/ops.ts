@@ -25,6 +25,7 @@ import {
   type Memslot,
   type Profile,
   type ClearDirtyLog,
+  type EnableCapName,
 } from '../model/index.js';
 import type { Request } from '../trace/trace.js';
 
@@ -45,8 +46,13 @@ export type Op =
   | { readonly kind: 'visible'; readonly asId: number; readonly gfn: Gfn }
   | { readonly kind: 'gfnToHva'; readonly asId: number; readonly gfn: Gfn; readonly write: boolean }
   | { readonly kind: 'write'; readonly asId: number; readonly gpa: Gpa }
+  /** Writes of one vCPU in a row (a guest touching many pages), one step; the state is compared after the last. */
+  | { readonly kind: 'writes'; readonly asId: number; readonly gpas: readonly Gpa[]; readonly label: string }
   | { readonly kind: 'clearLog'; readonly clear: ClearDirtyLog }
-  | { readonly kind: 'manual'; readonly args0: bigint; readonly flags: number }
+  | { readonly kind: 'enableCap'; readonly cap: EnableCapName; readonly args0: bigint; readonly flags: number }
+  /** User space's harvest of vCPU 0's dirty ring. */
+  | { readonly kind: 'harvest' }
+  | { readonly kind: 'resetRings' }
   // The 6.8+ memory API (spec/28).
   /** KVM_CREATE_VM of a type: a fresh VM, or the errno and the old VM ([MS-VM-01]). */
   | { readonly kind: 'createVm'; readonly vmType: number }
@@ -63,8 +69,9 @@ export function mutates(op: Op): boolean {
     op.kind === 'bulk' ||
     op.kind === 'internal' ||
     op.kind === 'write' ||
+    op.kind === 'writes' ||
     op.kind === 'clearLog' ||
-    op.kind === 'manual' ||
+    op.kind === 'enableCap' ||
     op.kind === 'createVm' ||
     op.kind === 'set2' ||
     op.kind === 'createGmem'
@@ -155,7 +162,15 @@ export function opCall(profile: Profile, op: Op): string {
       ({ clear: c }) =>
         `KVM_CLEAR_DIRTY_LOG(slot=${hex(c.slot >>> 0)}, first_page=${hex(c.firstPage)}, num_pages=${c.numPages}, bitmap=${c.bitmap === '' ? '0' : c.bitmap})`,
     )
-    .with({ kind: 'manual' }, ({ args0, flags }) => `KVM_ENABLE_CAP(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, args[0]=${hex(args0)}, flags=${flags})`)
+    .with({ kind: 'writes' }, ({ asId, gpas, label }) => {
+      const first = gpas[0];
+      const last = gpas.at(-1);
+      if (first === undefined || last === undefined) return `writes(${label}): none`;
+      return `writes(${label}): ${gpas.length} guest writes of one byte (vCPU in address space ${asId}), first at gpa ${hex(first)}${gpas.length > 1 ? `, last at ${hex(last)}` : ''}`;
+    })
+    .with({ kind: 'enableCap' }, ({ cap, args0, flags }) => `KVM_ENABLE_CAP(KVM_CAP_${cap}, args[0]=${hex(args0)}, flags=${flags})`)
+    .with({ kind: 'harvest' }, () => "harvest of vCPU 0's dirty ring (entries flagged KVM_DIRTY_GFN_F_RESET)")
+    .with({ kind: 'resetRings' }, () => 'KVM_RESET_DIRTY_RINGS')
     .with({ kind: 'createVm' }, ({ vmType }) => `KVM_CREATE_VM(type=${vmType})`)
     .with({ kind: 'set2' }, ({ region }) => region2Call(region))
     .with({ kind: 'createGmem' }, ({ size, flags }) => `KVM_CREATE_GUEST_MEMFD(size=${hex(size)}, flags=${hex(flags)})`)
@@ -201,10 +216,10 @@ export function traceRequests(profile: Profile, op: Op): { readonly requests: re
     .with({ kind: 'dirtyLog' }, ({ slot }) => ({ requests: [{ op: 'get_dirty_log', slot } as const], exact: true }))
     .with({ kind: 'write' }, ({ asId, gpa }) => ({ requests: [{ op: 'write', asId, gpa } as const], exact: true }))
     .with({ kind: 'clearLog' }, ({ clear }) => ({ requests: [{ op: 'clear_dirty_log', clear } as const], exact: true }))
-    .with({ kind: 'manual' }, ({ args0, flags }) => ({
-      requests: [{ op: 'enable_cap', cap: 'MANUAL_DIRTY_LOG_PROTECT2', args0, flags } as const],
-      exact: true,
-    }))
+    .with({ kind: 'writes' }, ({ asId, gpas }) => ({ requests: gpas.map((gpa) => ({ op: 'write', asId, gpa }) as const), exact: true }))
+    .with({ kind: 'enableCap' }, ({ cap, args0, flags }) => ({ requests: [{ op: 'enable_cap', cap, args0, flags } as const], exact: true }))
+    .with({ kind: 'harvest' }, () => ({ requests: [{ op: 'harvest_dirty_ring' } as const], exact: true }))
+    .with({ kind: 'resetRings' }, () => ({ requests: [{ op: 'reset_dirty_rings' } as const], exact: true }))
     .with({ kind: 'gfnLookup' }, ({ asId, gfns }) => ({ requests: gfns.map((gfn) => ({ op: 'gfn_to_memslot', asId, gfn }) as const), exact: true }))
     .with({ kind: 'hvaRange' }, ({ start, end }) => ({ requests: [{ op: 'hva_to_memslots', start, end } as const], exact: true }))
     .with({ kind: 'vcpu' }, ({ inSmm, gfns }) => ({ requests: gfns.map((gfn) => ({ op: 'gfn_to_memslot', asId: vcpuAs(inSmm), gfn }) as const), exact: false }))

@@ -17,6 +17,8 @@ export interface WalkOptions {
   readonly maxCommands: number;
   readonly maxBulk: number;
   readonly size: fc.SizeForArbitrary;
+  /** Commands each sequence starts with (a ring and a slot to fill it, say). */
+  readonly prefix?: readonly MemslotCommand[];
 }
 
 /** One sequence: its box, and its ops, each resolved when the walk reaches it. */
@@ -29,7 +31,7 @@ export function* walks(profile: Profile, o: WalkOptions): Generator<Walk> {
   const arb = fc.commands(commandArbs({ profile, maxBulk: o.maxBulk, fill: false }), { maxCommands: o.maxCommands, size: o.size });
   for (const sequence of fc.sample(arb, { seed: o.seed, numRuns: o.count })) {
     const box = newBox(profile);
-    yield { box, ops: resolve(box, sequence) };
+    yield { box, ops: resolve(box, [...(o.prefix ?? []), ...sequence]) };
   }
 }
 

@@ -100,7 +100,7 @@ export interface Target {
   readonly maxPages: bigint | null;
 }
 
-/** Which optional requests of the memory API the target offers: its commands are generated only for those. */
+/** Which optional requests the target offers: their commands are generated only for those. */
 export function targetOffers(t: Target): Offers {
   return {
     createVm: t.createVm !== undefined,
@@ -108,6 +108,8 @@ export function targetOffers(t: Target): Offers {
     guestMemfd: t.createGuestMemfd !== undefined,
     attributes: t.setMemoryAttributes !== undefined,
     capabilities: t.checkExtension !== undefined,
+    write: t.guestWrite !== undefined,
+    dirtyRings: t.enableCap !== undefined && t.harvestDirtyRing !== undefined && t.resetDirtyRings !== undefined,
   };
 }
 

@@ -7,7 +7,19 @@
  * could describe another execution). The resolved call appears in the suite's own report.
  */
 import type fc from 'fast-check';
-import { PAGE_SHIFT, U64_MAX, findSlot, hex, memslots, space, type Gfn, type MemoryRegion, type Memslot, type VmState } from '../../model/index.js';
+import {
+  KVM_MEM_LOG_DIRTY_PAGES,
+  PAGE_SHIFT,
+  U64_MAX,
+  findSlot,
+  hex,
+  memslots,
+  space,
+  type Gfn,
+  type MemoryRegion,
+  type Memslot,
+  type VmState,
+} from '../../model/index.js';
 import { step, type ModelBox } from '../harness.js';
 import type { Target } from '../target.js';
 import type { Op } from '../ops.js';
@@ -159,4 +171,19 @@ export { hex };
 /** Live user slots bound to a guest_memfd. */
 export function gmemSlots(m: Readonly<ModelBox>): readonly Memslot[] {
   return userSlots(m).filter((s) => s.gmem !== null);
+}
+
+/**
+ * The user slots a guest write may aim at: every one but those whose ring pushes the model
+ * cannot tell ([MS-RNG-11]: logging switched on under INITIALLY_SET with a ring, a trace
+ * defect). With `logged`, where the dirty bits go, when there is such a slot: in a VM with a
+ * ring the slots with KVM_MEM_LOG_DIRTY_PAGES, else those with a bitmap.
+ */
+export function writeSlots(m: Readonly<ModelBox>, logged: boolean): readonly Memslot[] {
+  const unknown = m.vm.ring.unknown;
+  const all = unknown.size === 0 ? userSlots(m) : userSlots(m).filter((s) => !unknown.has((s.asId << 16) | s.id));
+  if (!logged) return all;
+  const ring = m.vm.ring.size !== 0;
+  const aimed = all.filter((s) => (ring ? (s.flags & KVM_MEM_LOG_DIRTY_PAGES) !== 0 : s.dirtyBitmap !== null));
+  return aimed.length > 0 ? aimed : all;
 }

@@ -1,10 +1,10 @@
-/** [MS-WR-01] .. [MS-WR-04] A vCPU writes one byte: into a live user slot's page, or where no slot is. */
+/** [MS-WR-01] .. [MS-WR-04] [MS-RNG-08] .. [MS-RNG-10] A vCPU writes one byte: into a live user slot's page, or where no slot is. */
 import fc from 'fast-check';
 import { PAGE_SHIFT, memslots } from '../../model/index.js';
 import type { ModelBox } from '../harness.js';
 import type { Op } from '../ops.js';
 import { asIdArb, pickArb, type ArbConfig } from '../arbitraries.js';
-import { MemslotCommand, userSlots } from './common.js';
+import { MemslotCommand, writeSlots } from './common.js';
 
 export class GuestWrite extends MemslotCommand {
   constructor(
@@ -18,10 +18,8 @@ export class GuestWrite extends MemslotCommand {
   }
 
   resolve(m: Readonly<ModelBox>): Op {
-    // Most writes go where they count: a slot with a dirty bitmap, when there is one.
-    const all = userSlots(m);
-    const withBitmap = all.filter((s) => s.dirtyBitmap !== null);
-    const live = this.logged && withBitmap.length > 0 ? withBitmap : all;
+    // Most writes go where they count: a logged slot (its bitmap, or the ring), when there is one.
+    const live = writeSlots(m, this.logged);
     if (this.pick !== null && live.length > 0) {
       const t = live[this.pick % live.length]!;
       const gfn = t.baseGfn + (BigInt(this.page) % t.npages);

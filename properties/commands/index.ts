@@ -47,6 +47,8 @@ import { deleteSlot2Arb } from './delete-slot2.js';
 import { modifyGmemSlotArb } from './modify-gmem-slot.js';
 import { resetVmTypeArb } from './reset-vm-type.js';
 import { setMemoryAttributesArb } from './set-memory-attributes.js';
+import { enableDirtyRingArb, harvestDirtyRingArb, resetDirtyRingsArb } from './dirty-ring.js';
+import { writeBurstArb } from './write-burst.js';
 import { OFFERS_ALL } from '../arbitraries.js';
 
 export { MemslotCommand, TargetCommand } from './common.js';
@@ -63,6 +65,7 @@ function entries(c: ArbConfig): Entry[] {
   const o = c.offers ?? OFFERS_ALL;
   const p = c.profile;
   const w = (offered: boolean, weight: number): number => (offered ? weight : 0);
+  const rings = p.dirtyRingMaxBytes !== 0;
   return [
     [createSlotArb, 10],
     [createNearArb, 8],
@@ -108,6 +111,12 @@ function entries(c: ArbConfig): Entry[] {
     [modifyGmemSlotArb, w(o.region2 && p.userMemory2 && p.guestMemfd, 4)],
     [setMemoryAttributesArb, w(o.attributes, p.memoryAttributes ? 3 : 1)],
     [checkExtensionArb, w(o.capabilities, 3)],
+    // Dirty rings (spec/25): a ring must be enabled before the VM's first write (MS-RNG-06), so
+    // the enable is about as frequent as a write; without rings one of each (MS-RNG-01, MS-RNG-13).
+    [enableDirtyRingArb, w(o.dirtyRings, rings ? 4 : 1)],
+    [harvestDirtyRingArb, w(o.dirtyRings, rings ? 3 : 1)],
+    [resetDirtyRingsArb, w(o.dirtyRings, rings ? 3 : 1)],
+    [writeBurstArb, w(o.write, 3)],
   ];
 }
 

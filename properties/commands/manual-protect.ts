@@ -12,7 +12,7 @@ export class ManualProtect extends MemslotCommand {
   }
 
   resolve(): Op {
-    return { kind: 'manual', args0: this.args0, flags: this.flags };
+    return { kind: 'enableCap', cap: 'MANUAL_DIRTY_LOG_PROTECT2', args0: this.args0, flags: this.flags };
   }
 
   toString(): string {

@@ -1,0 +1,50 @@
+/**
+ * [MS-RNG-08] [MS-RNG-09] [MS-WR-03] A burst of guest writes: `n` distinct pages of one logged
+ * slot, from page `first` on (wrapping), as one step. What fills a ring to its soft limit (192
+ * entries of a 4096-byte ring) and sets many bits of a bitmap.
+ */
+import fc from 'fast-check';
+import { PAGE_SHIFT } from '../../model/index.js';
+import type { ModelBox } from '../harness.js';
+import type { Op } from '../ops.js';
+import { pickArb } from '../arbitraries.js';
+import { MemslotCommand, writeSlots } from './common.js';
+
+export class WriteBurst extends MemslotCommand {
+  constructor(
+    readonly pick: number,
+    readonly first: number,
+    readonly n: number,
+  ) {
+    super();
+  }
+
+  override check(m: Readonly<ModelBox>): boolean {
+    return writeSlots(m, true).length > 0;
+  }
+
+  resolve(m: Readonly<ModelBox>): Op {
+    const live = writeSlots(m, true);
+    const t = live[this.pick % live.length];
+    if (t === undefined) throw new Error(`${this.toString()}: no slot (check() should have said so)`);
+    const n = BigInt(this.n) < t.npages ? BigInt(this.n) : t.npages;
+    const gpas = [];
+    for (let i = 0n; i < n; i++) gpas.push((t.baseGfn + ((BigInt(this.first) + i) % t.npages)) << PAGE_SHIFT);
+    return { kind: 'writes', asId: t.asId, gpas, label: `${gpas.length} pages of slot ${t.asId}:${t.id}` };
+  }
+
+  toString(): string {
+    return `write_burst(logged slot[${this.pick}], ${this.n} pages from page ${this.first})`;
+  }
+}
+
+export function writeBurstArb(): fc.Arbitrary<WriteBurst> {
+  return fc
+    .tuple(
+      pickArb,
+      fc.oneof(fc.nat({ max: 3 }), fc.nat({ max: 255 })),
+      // A few pages, or about the soft limit of the smallest ring (192 with 64 reserved).
+      fc.oneof({ arbitrary: fc.integer({ min: 2, max: 16 }), weight: 2 }, { arbitrary: fc.constantFrom(64, 191, 192, 193, 200), weight: 1 }),
+    )
+    .map(([p, f, n]) => new WriteBurst(p, f, n));
+}
