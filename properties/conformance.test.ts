@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { IMPLEMENTATIONS } from '../impl/index.js';
 import * as model from '../model/index.js';
-import { PROFILES, U64_MAX, acceptedVmTypes, withParams, type Profile } from '../model/index.js';
+import { PROFILES, U64_MAX, acceptedVmTypes, withParams, type Profile, type RingCap } from '../model/index.js';
 import { ResetVmType } from './commands/reset-vm-type.js';
+import { ringPrefix } from './commands/dirty-ring.js';
 import { RULE_IDS } from '../spec/rules.js';
 import type { ImplFactory } from '../impl/interface.js';
 import { BulkCreate, BulkFill, type MemslotCommand } from './commands/index.js';
@@ -32,8 +33,23 @@ const MAX_STEPS = 200;
 const MEMORY_API_PROFILES = ['linux-7.3-x86_64', 'linux-6.12-x86_64', 'linux-7.3-x86_64-sw-protected', 'linux-7.3-x86_64-intel-tdx'];
 const MEMORY_API_RUNS = runs(UNDER_MUTATION ? 5 : 20);
 
+/**
+ * Dirty rings (spec/25): a few runs that start with the smallest ring (4096 bytes) and a logged
+ * slot of 256 pages. Under x86_64 (64 reserved entries: soft limit 192, which write bursts
+ * reach), and under x86_64-nosmm with 250 reserved entries (a soft limit of 6: the ring is full
+ * often, as on a host whose CPU dirty log reserves many entries; Intel PML reserves 576).
+ */
+const RING_PROFILES: readonly { readonly profile: Profile; readonly cap: RingCap }[] = [
+  { profile: PROFILES['x86_64']!, cap: 'DIRTY_LOG_RING' },
+  {
+    profile: { ...PROFILES['x86_64-nosmm']!, name: 'x86_64-nosmm,dirty_ring_rsvd_entries=250', dirtyRingRsvdEntries: 250 },
+    cap: 'DIRTY_LOG_RING_ACQ_REL',
+  },
+];
+const RING_RUNS = runs(UNDER_MUTATION ? 3 : 6);
+
 const coverage = new Coverage();
-const expectedChecks = Object.keys(IMPLEMENTATIONS).length * (Object.keys(PROFILES).length + MEMORY_API_PROFILES.length);
+const expectedChecks = Object.keys(IMPLEMENTATIONS).length * (Object.keys(PROFILES).length + MEMORY_API_PROFILES.length + RING_PROFILES.length);
 let checksRun = 0;
 
 function profile(name: string): Profile {
@@ -81,6 +97,17 @@ describe('stateful conformance under the memory API profiles (spec/28)', () => {
         // Where the kernel offers VM types besides DEFAULT, every run starts in one of them (later resets still vary the type).
         const prefix = acceptedVmTypes(p) > 1 ? [new ResetVmType({ kind: 'offered', pick: 0 })] : [];
         await conform({ impl: factory, implName, profile: p, seed: SEED, runs: MEMORY_API_RUNS, maxSteps: MAX_STEPS, prefix });
+        checksRun++;
+      });
+    }
+  }
+});
+
+describe('stateful conformance from a dirty ring (spec/25)', () => {
+  for (const [implName, factory] of Object.entries(IMPLEMENTATIONS) as [string, ImplFactory][]) {
+    for (const { profile: p, cap } of RING_PROFILES) {
+      it(`${implName} agrees with the model after every step under ${p.name}, starting with a ${cap} of 4096 bytes and a logged slot`, async () => {
+        await conform({ impl: factory, implName, profile: p, seed: SEED, runs: RING_RUNS, maxSteps: MAX_STEPS, prefix: ringPrefix(cap), focus: 'dirty-rings' });
         checksRun++;
       });
     }

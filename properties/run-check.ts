@@ -57,6 +57,8 @@ export interface CheckOptions {
   readonly maxBulk?: number;
   /** Whether BulkFill is drawn (default: when KVM_USER_MEM_SLOTS <= 4096, i.e. 5.10). */
   readonly fill?: boolean;
+  /** Commands drawn more often (ArbConfig.focus). */
+  readonly focus?: 'dirty-rings';
   /** Commands run before each generated sequence (e.g. filling every slot), part of every report. */
   readonly prefix?: readonly MemslotCommand[];
   /** Time allowed to delete needless steps after fast-check shrank (default 20 s). */
@@ -115,7 +117,13 @@ export async function runCheck(opts: CheckOptions): Promise<CheckResult> {
   const started = Date.now();
   const prefix = opts.prefix ?? [];
 
-  const cfg = { profile, maxBulk: opts.maxBulk ?? 2000, fill: opts.fill ?? profile.userMemSlots <= 4096, offers: targetOffers(probe) };
+  const cfg = {
+    profile,
+    maxBulk: opts.maxBulk ?? 2000,
+    fill: opts.fill ?? profile.userMemSlots <= 4096,
+    offers: targetOffers(probe),
+    ...(opts.focus !== undefined ? { focus: opts.focus } : {}),
+  };
   const cmdsArb = fc.commands(commandArbs(cfg), {
     maxCommands: maxSteps,
     size: 'max',

@@ -88,6 +88,6 @@ export function ringPrefix(cap: RingCap, fill = 0): MemslotCommand[] {
     new EnableDirtyRing(cap, 4096n, 0),
     new CreateSlot(0, 0, 0x200n, RING_SLOT_PAGES, KVM_MEM_LOG_DIRTY_PAGES, UADDR_BASE + 0x1000n * PAGE_SIZE),
   ];
-  if (fill > 0) cmds.push(new WriteBurst(0, 0, fill));
+  if (fill > 0) cmds.push(new WriteBurst(0, 0, fill, false));
   return cmds;
 }

@@ -66,13 +66,15 @@ function entries(c: ArbConfig): Entry[] {
   const p = c.profile;
   const w = (offered: boolean, weight: number): number => (offered ? weight : 0);
   const rings = p.dirtyRingMaxBytes !== 0;
+  // Targeted runs: the ring's traffic (writes, harvests, resets, logging toggles) four times as often.
+  const f = c.focus === 'dirty-rings' ? 4 : 1;
   return [
     [createSlotArb, 10],
     [createNearArb, 8],
     [deleteSlotArb, 5],
     [deleteMissingArb, 2],
     [moveSlotArb, 6],
-    [setDirtyLoggingArb, 4],
+    [setDirtyLoggingArb, 4 * f],
     [reissueSlotArb, 3],
     [toggleReadonlyArb, 2],
     [resizeSlotArb, 2],
@@ -85,7 +87,7 @@ function entries(c: ArbConfig): Entry[] {
     [maxPagesArb, 1],
     [maxGfnArb, 2],
     [getDirtyLogArb, 6],
-    [guestWriteArb, 6],
+    [guestWriteArb, 6 * f],
     [clearDirtyLogArb, 3],
     [manualProtectArb, 1],
     [internalSlotArb, 3],
@@ -114,9 +116,9 @@ function entries(c: ArbConfig): Entry[] {
     // Dirty rings (spec/25): a ring must be enabled before the VM's first write (MS-RNG-06), so
     // the enable is about as frequent as a write; without rings one of each (MS-RNG-01, MS-RNG-13).
     [enableDirtyRingArb, w(o.dirtyRings, rings ? 4 : 1)],
-    [harvestDirtyRingArb, w(o.dirtyRings, rings ? 3 : 1)],
-    [resetDirtyRingsArb, w(o.dirtyRings, rings ? 3 : 1)],
-    [writeBurstArb, w(o.write, 3)],
+    [harvestDirtyRingArb, w(o.dirtyRings, rings ? 3 * f : 1)],
+    [resetDirtyRingsArb, w(o.dirtyRings, rings ? 3 * f : 1)],
+    [writeBurstArb, w(o.write, 3 * f)],
   ];
 }
 

@@ -1,7 +1,8 @@
 /**
- * [MS-RNG-08] [MS-RNG-09] [MS-WR-03] A burst of guest writes: `n` distinct pages of one logged
- * slot, from page `first` on (wrapping), as one step. What fills a ring to its soft limit (192
- * entries of a 4096-byte ring) and sets many bits of a bitmap.
+ * [MS-RNG-08] [MS-RNG-09] [MS-RNG-10] [MS-WR-03] A burst of guest writes: `n` distinct pages of
+ * one logged slot, from page `first` on (wrapping), once or twice over, as one step. What fills a
+ * ring to its soft limit (192 entries of a 4096-byte ring), rewrites pages still mapped writable
+ * (the second pass), and sets many bits of a bitmap.
  */
 import fc from 'fast-check';
 import { PAGE_SHIFT } from '../../model/index.js';
@@ -15,6 +16,7 @@ export class WriteBurst extends MemslotCommand {
     readonly pick: number,
     readonly first: number,
     readonly n: number,
+    readonly twice: boolean,
   ) {
     super();
   }
@@ -29,12 +31,13 @@ export class WriteBurst extends MemslotCommand {
     if (t === undefined) throw new Error(`${this.toString()}: no slot (check() should have said so)`);
     const n = BigInt(this.n) < t.npages ? BigInt(this.n) : t.npages;
     const gpas = [];
-    for (let i = 0n; i < n; i++) gpas.push((t.baseGfn + ((BigInt(this.first) + i) % t.npages)) << PAGE_SHIFT);
-    return { kind: 'writes', asId: t.asId, gpas, label: `${gpas.length} pages of slot ${t.asId}:${t.id}` };
+    for (let pass = 0; pass < (this.twice ? 2 : 1); pass++)
+      for (let i = 0n; i < n; i++) gpas.push((t.baseGfn + ((BigInt(this.first) + i) % t.npages)) << PAGE_SHIFT);
+    return { kind: 'writes', asId: t.asId, gpas, label: `${n} pages of slot ${t.asId}:${t.id}${this.twice ? ', twice' : ''}` };
   }
 
   toString(): string {
-    return `write_burst(logged slot[${this.pick}], ${this.n} pages from page ${this.first})`;
+    return `write_burst(logged slot[${this.pick}], ${this.n} pages from page ${this.first}${this.twice ? ', twice' : ''})`;
   }
 }
 
@@ -45,6 +48,7 @@ export function writeBurstArb(): fc.Arbitrary<WriteBurst> {
       fc.oneof(fc.nat({ max: 3 }), fc.nat({ max: 255 })),
       // A few pages, or about the soft limit of the smallest ring (192 with 64 reserved).
       fc.oneof({ arbitrary: fc.integer({ min: 2, max: 16 }), weight: 2 }, { arbitrary: fc.constantFrom(64, 191, 192, 193, 200), weight: 1 }),
+      fc.oneof({ arbitrary: fc.constant(false), weight: 2 }, { arbitrary: fc.constant(true), weight: 1 }),
     )
-    .map(([p, f, n]) => new WriteBurst(p, f, n));
+    .map(([p, f, n, twice]) => new WriteBurst(p, f, n, twice));
 }
