@@ -208,28 +208,40 @@ export const SOURCE_PROFILES: Readonly<Record<string, Profile>> = {
   },
 };
 
-/** The parameters a built-in profile takes after its name (`NAME,max_gfn=0x...`). */
-export const PROFILE_PARAMS = ['max_gfn'] as const;
+/**
+ * The parameters a built-in profile takes after its name (`NAME,max_gfn=0x...`): facts of the
+ * host rather than of the kernel line (the guest's physical address bits; the entries a CPU dirty
+ * log such as Intel PML reserves in each dirty ring).
+ */
+export const PROFILE_PARAMS = ['max_gfn', 'dirty_ring_rsvd_entries'] as const;
 
 /**
- * A built-in profile by name, with parameters: `NAME` or `NAME,max_gfn=VALUE` (VALUE a u64 or
- * `null`). Null for an unknown name; an error string for a bad parameter.
+ * A built-in profile by name, with parameters: `NAME`, `NAME,max_gfn=VALUE` (VALUE a u64 or
+ * `null`), `NAME,dirty_ring_rsvd_entries=N` (0 to 65535), or both. Null for an unknown name; an
+ * error string for a bad parameter.
  */
 export function withParams(spec: string): Profile | string | null {
   const [base, ...params] = spec.split(',');
   const p = PROFILES[base!] ?? LINE_PROFILES[base!] ?? SOURCE_PROFILES[base!];
   if (p === undefined) return null;
   let maxGfn = p.maxGfn;
+  let dirtyRingRsvdEntries = p.dirtyRingRsvdEntries;
   for (const param of params) {
     const eq = param.indexOf('=');
     const key = eq < 0 ? param : param.slice(0, eq);
     const value = eq < 0 ? '' : param.slice(eq + 1);
+    if (key === 'dirty_ring_rsvd_entries') {
+      const n = /^[0-9]+$/.test(value) ? Number(value) : NaN;
+      if (!(n <= 0xffff)) return `profile parameter dirty_ring_rsvd_entries must be an integer from 0 to 65535, got "${value}"`;
+      dirtyRingRsvdEntries = n;
+      continue;
+    }
     if (key !== 'max_gfn') return `unknown profile parameter "${key}" (known: ${PROFILE_PARAMS.join(', ')})`;
     const v = value === 'null' ? null : parseU64(value);
     if (v === null && value !== 'null') return `profile parameter max_gfn must be a u64 ("0x..." or decimal) or null, got "${value}"`;
     maxGfn = v;
   }
-  return params.length === 0 ? p : { ...p, name: spec, maxGfn };
+  return params.length === 0 ? p : { ...p, name: spec, maxGfn, dirtyRingRsvdEntries };
 }
 
 /** Field names of a profile file, mapped to the Profile key. */

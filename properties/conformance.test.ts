@@ -42,7 +42,7 @@ const MEMORY_API_RUNS = runs(UNDER_MUTATION ? 5 : 20);
 const RING_PROFILES: readonly { readonly profile: Profile; readonly cap: RingCap }[] = [
   { profile: PROFILES['x86_64']!, cap: 'DIRTY_LOG_RING' },
   {
-    profile: { ...PROFILES['x86_64-nosmm']!, name: 'x86_64-nosmm,dirty_ring_rsvd_entries=250', dirtyRingRsvdEntries: 250 },
+    profile: profile('x86_64-nosmm,dirty_ring_rsvd_entries=250'),
     cap: 'DIRTY_LOG_RING_ACQ_REL',
   },
 ];

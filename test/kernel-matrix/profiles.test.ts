@@ -65,6 +65,18 @@ describe('kernel-line profiles', () => {
     expect(() => resolveProfile('x86_64,foo=1')).toThrow(/unknown profile parameter/);
   });
 
+  it('NAME,dirty_ring_rsvd_entries=N sets the reserved ring entries (with max_gfn too); bad values are errors', () => {
+    const p = withParams('x86_64,dirty_ring_rsvd_entries=576') as Profile;
+    expect(p.dirtyRingRsvdEntries).toBe(576);
+    expect(p.name).toBe('x86_64,dirty_ring_rsvd_entries=576');
+    expect(profileDiff({ ...p, dirtyRingRsvdEntries: 64 }, PROFILES['x86_64']!)).toBeNull();
+    const both = withParams('linux-7.3-x86_64,max_gfn=0xfffffff,dirty_ring_rsvd_entries=0') as Profile;
+    expect([both.maxGfn, both.dirtyRingRsvdEntries]).toEqual([0xfffffffn, 0]);
+    expect(withParams('x86_64,dirty_ring_rsvd_entries=65536')).toMatch(/dirty_ring_rsvd_entries must be an integer from 0 to 65535/);
+    expect(withParams('x86_64,dirty_ring_rsvd_entries=-1')).toMatch(/dirty_ring_rsvd_entries must be/);
+    expect(withParams('x86_64,dirty_ring_rsvd_entries')).toMatch(/dirty_ring_rsvd_entries must be/);
+  });
+
   it('[MS-GMB-05] the lines differ first in the switches the driver takes from its version (6.8: v1 mask, 6.14: size limit on user ids only) and in the guest_memfd binding check (7.x: EEXIST, 7.3: late)', () => {
     const d = (a: string, b: string): unknown => profileDiff(LINE_PROFILES[a]!, LINE_PROFILES[b]!);
     expect(d('linux-6.18-x86_64', 'linux-7.3-x86_64')).toEqual({ field: 'gmem_bind_errno', a: 'EINVAL', b: 'EEXIST' });
