@@ -14,8 +14,12 @@ export interface ArbConfig {
   readonly maxBulk: number;
   /** Whether BulkFill (every free user id of an address space, then the first id past the limit) is generated. */
   readonly fill: boolean;
-  /** A part of the spec whose commands are drawn four times as often (targeted runs): the dirty ring's writes, harvests, resets and logging toggles. */
-  readonly focus?: 'dirty-rings';
+  /**
+   * A part of the spec whose commands are drawn four times as often (targeted runs): the dirty
+   * ring's enables, writes, harvests, resets and logging toggles; or the bitmap's writes, reads,
+   * clears and logging toggles.
+   */
+  readonly focus?: 'dirty-rings' | 'dirty-bitmaps';
   /** The optional requests the target offers (spec/28); a command for one it lacks is not generated. Default: all. */
   readonly offers?: Offers;
 }

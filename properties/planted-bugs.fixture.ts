@@ -26,6 +26,8 @@ import {
   type WriteOutcome,
 } from '../model/index.js';
 import type { CountOutcome, ImplFactory, MemslotImpl } from '../impl/interface.js';
+import type { MemslotCommand } from './commands/index.js';
+import { ringPrefix } from './commands/dirty-ring.js';
 
 /** Forwards everything to `inner`; bugs override what they break. */
 export class Delegate implements MemslotImpl {
@@ -377,6 +379,112 @@ class BitmapDroppedOnMove extends Delegate {
   }
 }
 
+// Dirty rings (spec/25, "Dirty rings").
+
+/** Whether `cap` is a ring cap. */
+const isRingCap = (cap: EnableCapName): boolean => cap !== 'MANUAL_DIRTY_LOG_PROTECT2';
+
+/** [MS-DLG-09] KVM_GET_DIRTY_LOG misses its `kvm_use_dirty_bitmap()` check: with a ring it runs the bitmap checks as if there were none. */
+class GetDirtyLogWithRing extends Delegate {
+  private ring = false;
+  override reset(vmType?: number): DirtyLogOutcome {
+    this.ring = false;
+    return super.reset(vmType);
+  }
+  override enableCap(cap: EnableCapName, args0: bigint, flags: number): DirtyLogOutcome {
+    const r = this.inner.enableCap(cap, args0, flags);
+    if (r.ok && isRingCap(cap)) this.ring = true;
+    return r;
+  }
+  override getDirtyLog(slot: number): DirtyLogOutcome {
+    const r = this.inner.getDirtyLog(slot);
+    if (!this.ring) return r;
+    const asId = slot >>> 16;
+    const id = slot & 0xffff;
+    if (asId >= this.profile.addressSpaces || id >= this.profile.userMemSlots) return { ok: false, errno: 'EINVAL' };
+    const s = this.inner.idToMemslot(asId, id);
+    return s === null || s.dirtyBitmap === null ? { ok: false, errno: 'ENOENT' } : { ok: true };
+  }
+}
+
+/** [MS-RNG-06] A ring enable checks `kvm->created_vcpus` no more: it is accepted after the VM's first write. */
+class RingAfterVcpu extends Delegate {
+  private ring = false;
+  private vcpu = false;
+  override reset(vmType?: number): DirtyLogOutcome {
+    this.ring = this.vcpu = false;
+    return super.reset(vmType);
+  }
+  override guestWrite(asId: number, gpa: Gpa): WriteOutcome {
+    this.vcpu = true;
+    return this.inner.guestWrite(asId, gpa);
+  }
+  override enableCap(cap: EnableCapName, args0: bigint, flags: number): DirtyLogOutcome {
+    const r = this.inner.enableCap(cap, args0, flags);
+    if (r.ok && isRingCap(cap)) this.ring = true;
+    // What an enable would answer before any vCPU: then only the vCPU refused it.
+    const fresh = model.enableCap(model.createVm(this.kernel), cap, args0, flags).result;
+    if (!r.ok && isRingCap(cap) && this.vcpu && !this.ring && fresh.ok) {
+      this.ring = true;
+      return { ok: true };
+    }
+    return r;
+  }
+}
+
+/**
+ * The ring's internals, patched on the instance (TypeScript's private members are plain
+ * properties at runtime): the bugs below live inside kvm_dirty_ring_push() and
+ * kvm_dirty_ring_reset(), which no wrapper of the public API reaches.
+ */
+interface RingInternals {
+  size: number;
+  used(): number;
+  softFull(): boolean;
+  writeFault(slot: Memslot, offset: number): boolean;
+  resetDirtyGfn(...args: unknown[]): void;
+  softLimit: number;
+  writable: Map<number, Set<number>>;
+}
+
+function ringOf(impl: MemslotImpl): RingInternals {
+  const ring = (impl as unknown as { bitmaps?: { ring?: RingInternals } }).bitmaps?.ring;
+  if (ring === undefined || typeof ring.resetDirtyGfn !== 'function' || typeof ring.writeFault !== 'function') {
+    throw new Error(`${impl.name}: no dirty ring where the planted ring bugs expect it (impl/internal/dirty-rings.ts changed?)`);
+  }
+  return ring;
+}
+
+/** [MS-RNG-14] KVM_RESET_DIRTY_RINGS resets the entries but does not write-protect their pages: a later write to one pushes nothing. */
+class ResetDoesNotReprotect extends Delegate {
+  constructor(inner: MemslotImpl, bug: string) {
+    super(inner, bug);
+    ringOf(inner).resetDirtyGfn = () => {};
+  }
+}
+
+/** [MS-RNG-10] A push ignores the MMU: every write into a logged page pushes, mapped writable or not (duplicate entries). */
+class PushIgnoresMapping extends Delegate {
+  constructor(inner: MemslotImpl, bug: string) {
+    super(inner, bug);
+    const ring = ringOf(inner);
+    const writeFault = ring.writeFault.bind(ring);
+    ring.writeFault = (slot, offset) => {
+      ring.writable.get((slot.asId << 16) | slot.id)?.delete(offset);
+      return writeFault(slot, offset);
+    };
+  }
+}
+
+/** [MS-RNG-08] The soft limit is off by one: `kvm_dirty_ring_soft_full()` compares with `>`, so the ring takes one entry more before the vCPU stops. */
+class SoftLimitOffByOne extends Delegate {
+  constructor(inner: MemslotImpl, bug: string) {
+    super(inner, bug);
+    const ring = ringOf(inner);
+    ring.softFull = () => ring.size !== 0 && ring.used() > ring.softLimit;
+  }
+}
+
 // Chapter 28: the 6.8+ memory API (spec/28-memory-api.md).
 
 /** Whether `mem` is a v2 CREATE with KVM_MEM_GUEST_MEMFD for a file of this VM (a handle). */
@@ -526,6 +634,12 @@ export interface PlantedBug {
   readonly wrap: (inner: ImplFactory) => ImplFactory;
   /** The profiles where it shows (default x86_64 and linux-5.10-x86_64). */
   readonly profiles?: readonly string[];
+  /** The most steps its shrunk counterexample may take (default 6). */
+  readonly maxSteps?: number;
+  /** Commands drawn more often for it (ArbConfig.focus). */
+  readonly focus?: 'dirty-rings' | 'dirty-bitmaps';
+  /** Commands every sequence starts with (counted in its steps). */
+  readonly prefix?: () => MemslotCommand[];
 }
 
 const plant =
@@ -536,7 +650,13 @@ const plant =
 
 /** Every planted bug. */
 export const PLANTED_BUGS: readonly PlantedBug[] = [
-  { name: 'KVM_GET_DIRTY_LOG does not clear without manual protect', rule: 'MS-DLB-02', wrap: plant(GetDoesNotClear, 'get-does-not-clear') },
+  {
+    name: 'KVM_GET_DIRTY_LOG does not clear without manual protect',
+    rule: 'MS-DLB-02',
+    wrap: plant(GetDoesNotClear, 'get-does-not-clear'),
+    // A write, then two reads of its slot: rare in the general mix, more so since rings answer ENXIO to reads.
+    focus: 'dirty-bitmaps',
+  },
   { name: 'KVM_CLEAR_DIRTY_LOG ignores the end of its range', rule: 'MS-CLR-05', wrap: plant(ClearIgnoresRangeEnd, 'clear-ignores-end') },
   { name: 'the dirty bitmap dropped on MOVE', rule: 'MS-DLG-06', wrap: plant(BitmapDroppedOnMove, 'bitmap-dropped-on-move') },
   { name: 'adjacent slots treated as overlapping', rule: 'MS-OVL-01', wrap: plant(AdjacentOverlaps, 'adjacent-overlap') },
@@ -591,4 +711,36 @@ export const PLANTED_BUGS: readonly PlantedBug[] = [
     profiles: ['linux-7.3-x86_64'],
   },
   { name: 'GUEST_MEMFD with READONLY accepted', rule: 'MS-GMS-03', wrap: plant(GmemReadonlyAccepted, 'gmem-readonly'), profiles: ['x86_64'] },
+  // Dirty rings: none on 5.10.
+  {
+    name: 'KVM_GET_DIRTY_LOG with a dirty ring does not fail with ENXIO',
+    rule: 'MS-DLG-09',
+    wrap: plant(GetDirtyLogWithRing, 'get-log-with-ring'),
+    profiles: ['x86_64'],
+  },
+  { name: 'a dirty ring enabled after the vCPU exists', rule: 'MS-RNG-06', wrap: plant(RingAfterVcpu, 'ring-after-vcpu'), profiles: ['x86_64'] },
+  {
+    name: 'KVM_RESET_DIRTY_RINGS does not write-protect the pages again',
+    rule: 'MS-RNG-14',
+    wrap: plant(ResetDoesNotReprotect, 'reset-no-reprotect'),
+    profiles: ['x86_64'],
+    focus: 'dirty-rings',
+    prefix: () => ringPrefix('DIRTY_LOG_RING'),
+    // enable, create, write, harvest, reset, write, harvest: the missing push shows only in a harvest.
+    maxSteps: 7,
+  },
+  {
+    name: 'a write into a page mapped writable pushes again',
+    rule: 'MS-RNG-10',
+    wrap: plant(PushIgnoresMapping, 'push-ignores-mapping'),
+    profiles: ['x86_64'],
+    focus: 'dirty-rings',
+  },
+  {
+    name: 'the ring soft limit off by one',
+    rule: 'MS-RNG-08',
+    wrap: plant(SoftLimitOffByOne, 'soft-limit-off-by-one'),
+    profiles: ['x86_64-nosmm,dirty_ring_rsvd_entries=254'],
+    focus: 'dirty-rings',
+  },
 ];

@@ -58,7 +58,7 @@ export interface CheckOptions {
   /** Whether BulkFill is drawn (default: when KVM_USER_MEM_SLOTS <= 4096, i.e. 5.10). */
   readonly fill?: boolean;
   /** Commands drawn more often (ArbConfig.focus). */
-  readonly focus?: 'dirty-rings';
+  readonly focus?: 'dirty-rings' | 'dirty-bitmaps';
   /** Commands run before each generated sequence (e.g. filling every slot), part of every report. */
   readonly prefix?: readonly MemslotCommand[];
   /** Time allowed to delete needless steps after fast-check shrank (default 20 s). */

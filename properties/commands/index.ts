@@ -66,15 +66,18 @@ function entries(c: ArbConfig): Entry[] {
   const p = c.profile;
   const w = (offered: boolean, weight: number): number => (offered ? weight : 0);
   const rings = p.dirtyRingMaxBytes !== 0;
-  // Targeted runs: the ring's traffic (writes, harvests, resets, logging toggles) four times as often.
+  // Targeted runs: the ring's traffic (enables, writes, harvests, resets, logging toggles) four
+  // times as often; or the bitmap's (writes, reads, clears, logging toggles).
   const f = c.focus === 'dirty-rings' ? 4 : 1;
+  const b = c.focus === 'dirty-bitmaps' ? 4 : 1;
+  const d = Math.max(f, b);
   return [
     [createSlotArb, 10],
     [createNearArb, 8],
     [deleteSlotArb, 5],
     [deleteMissingArb, 2],
     [moveSlotArb, 6],
-    [setDirtyLoggingArb, 4 * f],
+    [setDirtyLoggingArb, 4 * d],
     [reissueSlotArb, 3],
     [toggleReadonlyArb, 2],
     [resizeSlotArb, 2],
@@ -86,9 +89,10 @@ function entries(c: ArbConfig): Entry[] {
     [slotIdBoundArb, 3],
     [maxPagesArb, 1],
     [maxGfnArb, 2],
-    [getDirtyLogArb, 6],
-    [guestWriteArb, 6 * f],
-    [clearDirtyLogArb, 3],
+    // 7, not 6: in a VM with a ring every read answers ENXIO (MS-DLG-09).
+    [getDirtyLogArb, 7 * b],
+    [guestWriteArb, 6 * d],
+    [clearDirtyLogArb, 3 * b],
     [manualProtectArb, 1],
     [internalSlotArb, 3],
     [rawRegionArb, 4],
@@ -113,12 +117,13 @@ function entries(c: ArbConfig): Entry[] {
     [modifyGmemSlotArb, w(o.region2 && p.userMemory2 && p.guestMemfd, 4)],
     [setMemoryAttributesArb, w(o.attributes, p.memoryAttributes ? 3 : 1)],
     [checkExtensionArb, w(o.capabilities, 3)],
-    // Dirty rings (spec/25): a ring must be enabled before the VM's first write (MS-RNG-06), so
-    // the enable is about as frequent as a write; without rings one of each (MS-RNG-01, MS-RNG-13).
-    [enableDirtyRingArb, w(o.dirtyRings, rings ? 4 : 1)],
-    [harvestDirtyRingArb, w(o.dirtyRings, rings ? 3 * f : 1)],
-    [resetDirtyRingsArb, w(o.dirtyRings, rings ? 3 * f : 1)],
-    [writeBurstArb, w(o.write, 3 * f)],
+    // Dirty rings (spec/25), light in the general mix so the rest keeps its share (the targeted
+    // ring runs weigh them up): a ring must be enabled before the VM's first write (MS-RNG-06);
+    // without rings one command of each suffices (MS-RNG-01, MS-RNG-13).
+    [enableDirtyRingArb, w(o.dirtyRings, rings ? (f > 1 ? 16 : 2) : 1)],
+    [harvestDirtyRingArb, w(o.dirtyRings, f > 1 ? 12 : 1)],
+    [resetDirtyRingsArb, w(o.dirtyRings, f > 1 ? 12 : 1)],
+    [writeBurstArb, w(o.write, d > 1 ? 12 : 2)],
   ];
 }
 
