@@ -76,6 +76,55 @@ describe('repro', () => {
     expect(c).not.toContain('(no ioctl; skipped)');
   });
 
+  const rings = [
+    '{"op":"check_extension","cap":"DIRTY_LOG_RING","fd":"vm"}',
+    '{"op":"enable_cap","cap":"DIRTY_LOG_RING","args0":"0x800","flags":0}',
+    '{"op":"enable_cap","cap":"DIRTY_LOG_RING_ACQ_REL","args0":"0x1000","flags":1}',
+    '{"op":"enable_cap","cap":"DIRTY_LOG_RING","args0":"0x1000","flags":0}',
+    '{"op":"reset_dirty_rings"}',
+    '{"op":"set_user_memory_region","slot":0,"flags":1,"guest_phys_addr":"0x0","memory_size":"0x4000","userspace_addr":"0x7f0000000000"}',
+    '{"op":"get_dirty_log","slot":0}',
+    '{"op":"clear_dirty_log","slot":0,"first_page":"0x0","num_pages":4,"bitmap":"0f"}',
+    '{"op":"write","as_id":0,"gpa":"0x0"}',
+    '{"op":"harvest_dirty_ring"}',
+    '{"op":"reset_dirty_rings"}',
+    '{"op":"reset"}',
+    '{"op":"write","as_id":0,"gpa":"0x0"}',
+    '{"op":"enable_cap","cap":"DIRTY_LOG_RING","args0":"0x1000","flags":0}',
+    '{"op":"reset_dirty_rings"}',
+    '{"op":"enable_cap","cap":"MANUAL_DIRTY_LOG_PROTECT2","args0":"0x1","flags":0}',
+    '{"op":"set_user_memory_region","slot":1,"flags":1,"guest_phys_addr":"0x10000","memory_size":"0x40000","userspace_addr":"0x7f0000100000"}',
+    '{"op":"clear_dirty_log","slot":1,"first_page":"0x0","num_pages":64,"bitmap":"ffffffffffffffff"}',
+  ].join('\n');
+
+  it('[MS-RNG-06][MS-RNG-13][MS-RNG-14][MS-CLR-06] a C reproducer of the dirty-ring requests: KVM_ENABLE_CAP of all three caps, KVM_CLEAR_DIRTY_LOG, KVM_RESET_DIRTY_RINGS, KVM_CREATE_VCPU for a first write; writes and harvests not issued', async () => {
+    const { steps } = await reproSteps(lines(rings), PROFILES['x86_64']!, 'rings');
+    const c = reproC(steps, 'rings');
+    for (const needle of [
+      '#ifndef KVM_RESET_DIRTY_RINGS\n#define KVM_RESET_DIRTY_RINGS _IO(KVMIO, 0xc7)',
+      '#define KVM_CLEAR_DIRTY_LOG _IOWR(KVMIO, 0xc0, struct kvm_clear_dirty_log)',
+      '#ifndef KVM_CAP_DIRTY_LOG_RING_ACQ_REL\n#define KVM_CAP_DIRTY_LOG_RING_ACQ_REL 223',
+      'Guest writes and harvests of the dirty ring are not issued: the reproducer runs no vCPU.',
+      '.op = OP_ENABLE_CAP, .line = 2, .cap = KVM_CAP_DIRTY_LOG_RING, .flags = 0x0, .a = 0x800ULL, .want = EINVAL,',
+      '.op = OP_ENABLE_CAP, .line = 3, .cap = KVM_CAP_DIRTY_LOG_RING_ACQ_REL, .flags = 0x1, .a = 0x1000ULL, .want = 0,',
+      '.op = OP_ENABLE_CAP, .line = 16, .cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, .flags = 0x0, .a = 0x1ULL, .want = 0,',
+      '.op = OP_RESET_RINGS, .line = 5, .is_count = 1, .want = 0,',
+      '.op = OP_CLEAR_LOG, .line = 8, .slot = 0x0, .a = 0x0ULL, .b = 4ULL, .bits = "0f", .want = ENXIO,',
+      '.op = OP_VCPU, .line = 9, .want = 0,',
+      'trace line 10: {"op":"harvest_dirty_ring"} (no ioctl; skipped)',
+      // After a write the kernel's count cannot be the model's: only success is checked.
+      '.op = OP_RESET_RINGS, .line = 11, .is_count = 1, .any_count = 1, .want = 1,',
+      '.op = OP_VCPU, .line = 13, .want = 0,',
+      '.op = OP_ENABLE_CAP, .line = 14, .cap = KVM_CAP_DIRTY_LOG_RING, .flags = 0x0, .a = 0x1000ULL, .want = EINVAL,',
+      '.op = OP_RESET_RINGS, .line = 15, .want = EINVAL,',
+      '.op = OP_CLEAR_LOG, .line = 18, .slot = 0x1, .a = 0x0ULL, .b = 64ULL, .bits = "ffffffffffffffff", .want = 0,',
+    ]) {
+      expect(c).toContain(needle);
+    }
+    // One KVM_CREATE_VCPU per VM, at its first write.
+    expect(c.match(/OP_VCPU, \.line/g)).toHaveLength(2);
+  });
+
   const cc = spawnSync(process.env['CC'] ?? 'cc', ['--version']).status === 0;
   describe.skipIf(!cc)(`C reproducers compile${cc ? '' : ' (skipped: no C compiler)'}`, () => {
     // A <linux/kvm.h> that already has the 6.8+ definitions, as uapi has them: the generated guards must step aside.
@@ -108,6 +157,30 @@ struct kvm_create_guest_memfd { __u64 size; __u64 flags; __u64 reserved[6]; };
           include.push('-I', join(dir, 'inc'));
         }
         const bin = join(dir, 'memory-api');
+        execFileSync(process.env['CC'] ?? 'cc', ['-O1', '-Wall', '-Werror', ...include, '-o', bin, src]);
+        if (!kvmUsable().ok) expect(spawnSync(bin, { encoding: 'utf8' }).status).toBe(4);
+      });
+    }
+
+    // A <linux/kvm.h> older than the rings (5.10's has KVM_CLEAR_DIRTY_LOG, not KVM_RESET_DIRTY_RINGS): the guards define what it lacks.
+    const oldHeader = `#include_next <linux/kvm.h>
+#undef KVM_RESET_DIRTY_RINGS
+#undef KVM_CAP_DIRTY_LOG_RING
+#undef KVM_CAP_DIRTY_LOG_RING_ACQ_REL
+`;
+    for (const header of ['the host', 'a pre-ring']) {
+      it(`the dirty-ring reproducer compiles with -Wall -Werror against ${header} <linux/kvm.h>${kvmUsable().ok ? '' : ', and without /dev/kvm exits 4 (skipped)'}`, async () => {
+        const dir = mkdtempSync(join(tmpdir(), 'repro-rings-'));
+        const { steps } = await reproSteps(lines(rings), PROFILES['x86_64']!, 'rings');
+        const src = join(dir, 'rings.c');
+        writeFileSync(src, reproC(steps, 'rings'));
+        const include: string[] = [];
+        if (header !== 'the host') {
+          mkdirSync(join(dir, 'inc', 'linux'), { recursive: true });
+          writeFileSync(join(dir, 'inc', 'linux', 'kvm.h'), oldHeader);
+          include.push('-I', join(dir, 'inc'));
+        }
+        const bin = join(dir, 'rings');
         execFileSync(process.env['CC'] ?? 'cc', ['-O1', '-Wall', '-Werror', ...include, '-o', bin, src]);
         if (!kvmUsable().ok) expect(spawnSync(bin, { encoding: 'utf8' }).status).toBe(4);
       });

@@ -19,7 +19,7 @@ export interface ReproStep {
   readonly expect: Answer;
   /** The rule that decided the model's answer, when the spec decides it. */
   readonly rule: RuleId | null;
-  /** For get_dirty_log: the slot's page count in the model (to size the bitmap), else 0. */
+  /** For get_dirty_log and clear_dirty_log: the slot's page count in the model (to size the bitmap), else 0. */
   readonly npages: bigint;
 }
 
@@ -42,9 +42,9 @@ export async function reproSteps(
     const defect = requestDefect(vm, t.request);
     if (defect !== null) throw new InputError(t.line, defect.field, defect.message, source);
     let npages = 0n;
-    if (t.request.op === 'get_dirty_log') {
-      const r = t.request;
-      if (r.slot >>> 16 < vm.profile.addressSpaces) npages = model.findSlot(vm, r.slot >>> 16, r.slot & 0xffff)?.npages ?? 0n;
+    if (t.request.op === 'get_dirty_log' || t.request.op === 'clear_dirty_log') {
+      const slot = t.request.op === 'get_dirty_log' ? t.request.slot : t.request.clear.slot;
+      if (slot >>> 16 < vm.profile.addressSpaces) npages = model.findSlot(vm, slot >>> 16, slot & 0xffff)?.npages ?? 0n;
     }
     const m = modelStep(vm, t.request);
     vm = m.state;
@@ -156,6 +156,21 @@ struct kvm_memory_attributes {
 #ifndef KVM_MEM_GUEST_MEMFD
 #define KVM_MEM_GUEST_MEMFD (1UL << 2)
 #endif
+#ifndef KVM_CLEAR_DIRTY_LOG
+struct kvm_clear_dirty_log {
+\t__u32 slot;
+\t__u32 num_pages;
+\t__u64 first_page;
+\tunion {
+\t\tvoid *dirty_bitmap;
+\t\t__u64 padding2;
+\t};
+};
+#define KVM_CLEAR_DIRTY_LOG _IOWR(KVMIO, 0xc0, struct kvm_clear_dirty_log)
+#endif
+#ifndef KVM_RESET_DIRTY_RINGS
+#define KVM_RESET_DIRTY_RINGS _IO(KVMIO, 0xc7)
+#endif
 ${Object.entries(model.CAPS)
   .map(([name, n]) => `#ifndef KVM_CAP_${name}\n#define KVM_CAP_${name} ${n}\n#endif`)
   .join('\n')}`;
@@ -165,7 +180,22 @@ export function reproC(steps: readonly ReproStep[], source: string): string {
   const rows: string[] = [];
   let maxPages = 64n;
   let maxHandles = 1;
+  // Whether the current VM has had a write (its vCPU exists) or a harvest: the pushes they make
+  // do not happen here, so a later KVM_RESET_DIRTY_RINGS is checked for success only.
+  let vcpu = false;
+  let pushed = false;
   for (const s of steps) {
+    if (s.request.op === 'reset' && (s.request.vmType === undefined || s.expect.kind !== 'errno')) vcpu = pushed = false;
+    if (s.request.op === 'write' || s.request.op === 'harvest_dirty_ring') pushed = true;
+    if (s.request.op === 'write' && !vcpu) {
+      // The VM's first write creates vCPU 0 (its ring too): MS-RNG-06 then refuses a ring.
+      vcpu = true;
+      const call = cString(`KVM_CREATE_VCPU(0) for the VM's first write (${callText(s.request)}; the write itself is not issued)`);
+      rows.push(
+        `\t/* ${String(s.n).padStart(3)}: trace line ${s.line}, vCPU 0 */ { .op = OP_VCPU, .line = ${s.line}, .want = 0, .want_name = "0", .call = ${call} },`,
+      );
+      continue;
+    }
     const want =
       s.expect.kind === 'errno'
         ? s.expect.errno
@@ -173,7 +203,9 @@ export function reproC(steps: readonly ReproStep[], source: string): string {
           ? '0'
           : s.expect.kind === 'value'
             ? String(s.expect.value)
-            : null;
+            : s.expect.kind === 'count'
+              ? String(s.expect.count)
+              : null;
     const comment = `/* ${String(s.n).padStart(3)}: trace line ${s.line}${s.rule === null ? '' : `, ${s.rule}`} */`;
     const w = want === null ? '' : `.want = ${want}, .want_name = "${want}", `;
     const call = `.call = ${cString(callText(s.request))}`;
@@ -209,6 +241,20 @@ export function reproC(steps: readonly ReproStep[], source: string): string {
         { op: 'check_extension' },
         ({ cap, fd }) => `{ .op = OP_CAP, .line = ${s.line}, .cap = KVM_CAP_${cap}, .on_vm = ${fd === 'vm' ? 1 : 0}, ${w}${call} },`,
       )
+      .with(
+        { op: 'enable_cap' },
+        ({ cap, args0, flags }) =>
+          `{ .op = OP_ENABLE_CAP, .line = ${s.line}, .cap = KVM_CAP_${cap}, .flags = ${h(BigInt(flags))}, .a = ${h(args0)}ULL, ${w}${call} },`,
+      )
+      .with({ op: 'clear_dirty_log' }, ({ clear: c }) => {
+        if (s.npages > maxPages) maxPages = s.npages;
+        return `{ .op = OP_CLEAR_LOG, .line = ${s.line}, .slot = ${h(BigInt(c.slot))}, .a = ${h(c.firstPage)}ULL, .b = ${c.numPages}ULL, .bits = ${cString(c.bitmap)}, ${w}${call} },`;
+      })
+      .with(
+        { op: 'reset_dirty_rings' },
+        () =>
+          `{ .op = OP_RESET_RINGS, .line = ${s.line}, ${s.expect.kind !== 'count' ? '' : pushed ? '.is_count = 1, .any_count = 1, ' : '.is_count = 1, '}${w}${call} },`,
+      )
       .otherwise(() => null);
     if (row === null || want === null) {
       rows.push(`\t/* ${String(s.n).padStart(3)}: trace line ${s.line}: ${requestText(s.request).replace(/\*\//g, '* /')} (no ioctl; skipped) */`);
@@ -225,6 +271,11 @@ export function reproC(steps: readonly ReproStep[], source: string): string {
  * Reproducer generated by memslot-oracle from ${source.replace(/\*\//g, '* /')}.
  * Each step issues one ioctl and checks its result against the expected answer
  * (the memslot-oracle model's, per the rule named in the comment).
+ *
+ * Guest writes and harvests of the dirty ring are not issued: the reproducer runs no vCPU.
+ * A VM's first write becomes KVM_CREATE_VCPU(0), as the protocol's write creates vCPU 0 (so a
+ * later ring enable fails as MS-RNG-06 says); a KVM_RESET_DIRTY_RINGS after a write or a
+ * harvest is checked for success only, its count depending on pushes that do not happen here.
  *
  * Build and run (as a user who can open /dev/kvm):
  *   cc -O2 -Wall -o repro repro.c && ./repro
@@ -250,7 +301,7 @@ ${errnoDefs}
 #define KSFT_SKIP 4
 #define MAX_HANDLES ${maxHandles}
 
-enum op { OP_RESET, OP_SET, OP_SET2, OP_DIRTY_LOG, OP_CREATE_GMEM, OP_ATTRS, OP_CAP };
+enum op { OP_RESET, OP_SET, OP_SET2, OP_DIRTY_LOG, OP_CREATE_GMEM, OP_ATTRS, OP_CAP, OP_ENABLE_CAP, OP_CLEAR_LOG, OP_RESET_RINGS, OP_VCPU };
 /* What KVM_SET_USER_MEMORY_REGION2 passes as guest_memfd (memslot-oracle spec/80). */
 enum fd_kind { FD_NONE, FD_HANDLE, FD_OTHER_VM, FD_MEMFD, FD_CLOSED };
 
@@ -259,15 +310,19 @@ struct step {
 \tint line;		/* line of the trace */
 \tuint32_t slot, flags;
 \t/* OP_SET/OP_SET2: guest_phys_addr, memory_size, userspace_addr, guest_memfd_offset;
-\t * OP_CREATE_GMEM: size, flags; OP_ATTRS: address, size, attributes, flags */
+\t * OP_CREATE_GMEM: size, flags; OP_ATTRS: address, size, attributes, flags;
+\t * OP_ENABLE_CAP: args[0]; OP_CLEAR_LOG: first_page, num_pages */
 \tuint64_t a, b, c, d;
+\tconst char *bits;	/* OP_CLEAR_LOG: the bitmap's bytes in hex, first byte first */
+\tint is_count;		/* OP_RESET_RINGS: want is the count returned, not an errno */
+\tint any_count;		/* OP_RESET_RINGS: success is enough (the pushes were not made here) */
 \tenum fd_kind fd_kind;
 \tint handle;		/* FD_HANDLE: the guest_memfd created n-th since the last reset */
 \tint typed;		/* OP_RESET: KVM_CREATE_VM with vm_type */
 \tuint32_t vm_type;
 \tlong cap;
 \tint on_vm;		/* OP_CAP: the VM fd, else /dev/kvm */
-\tlong want;		/* 0 for success (OP_CAP: the value), else the errno expected */
+\tlong want;		/* 0 for success (OP_CAP: the value; OP_RESET_RINGS: the count), else the errno expected */
 \tconst char *want_name;
 \tconst char *call;
 };
@@ -276,7 +331,7 @@ static const struct step steps[] = {
 ${rows.join('\n')}
 };
 
-static int kvm, vm = -1;
+static int kvm, vm = -1, vcpu = -1;
 static uint32_t vm_type;
 static int gmem[MAX_HANDLES], ngmem;
 static int other_vm = -1, other_gmem = -1, memfd = -1;
@@ -291,8 +346,21 @@ static void drop_vm(void)
 \tif (other_vm >= 0)
 \t\tclose(other_vm);
 \tother_gmem = other_vm = -1;
+\tif (vcpu >= 0)
+\t\tclose(vcpu);
+\tvcpu = -1;
 \tif (vm >= 0)
 \t\tclose(vm);
+}
+
+/* The hex bytes of bits into buf (at most len bytes). */
+static void hex_bytes(const char *bits, unsigned char *buf, size_t len)
+{
+\tfor (size_t i = 0; bits[2 * i] && bits[2 * i + 1] && i < len; i++) {
+\t\tchar byte[3] = { bits[2 * i], bits[2 * i + 1], 0 };
+
+\t\tbuf[i] = (unsigned char)strtoul(byte, NULL, 16);
+\t}
 }
 
 static int create_gmem(int on, uint64_t size, uint64_t flags)
@@ -426,6 +494,30 @@ int main(void)
 \t\t\tr = ioctl(vm, KVM_SET_MEMORY_ATTRIBUTES, &attrs);
 \t\t\tbreak;
 \t\t}
+\t\tcase OP_ENABLE_CAP: {
+\t\t\tstruct kvm_enable_cap cap = { .cap = s->cap, .flags = s->flags, .args = { s->a } };
+
+\t\t\tr = ioctl(vm, KVM_ENABLE_CAP, &cap);
+\t\t\tbreak;
+\t\t}
+\t\tcase OP_CLEAR_LOG: {
+\t\t\tstruct kvm_clear_dirty_log log = { .slot = s->slot, .num_pages = (uint32_t)s->b, .first_page = s->a, .dirty_bitmap = bitmap };
+
+\t\t\tmemset(bitmap, 0, strlen(s->bits) / 2 < bitmap_bytes ? strlen(s->bits) / 2 : bitmap_bytes);
+\t\t\thex_bytes(s->bits, bitmap, bitmap_bytes);
+\t\t\tr = ioctl(vm, KVM_CLEAR_DIRTY_LOG, &log);
+\t\t\tbreak;
+\t\t}
+\t\tcase OP_VCPU:
+\t\t\tr = vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
+\t\t\tbreak;
+\t\tcase OP_RESET_RINGS:
+\t\t\tr = ioctl(vm, KVM_RESET_DIRTY_RINGS, 0);
+\t\t\tif (r >= 0 && s->is_count && !s->any_count && r != s->want) {
+\t\t\t\tprintf("step %zu (trace line %d) diverged: %s returned %ld, expected %s\\n", i + 1, s->line, s->call, r, s->want_name);
+\t\t\t\treturn 1;
+\t\t\t}
+\t\t\tbreak;
 \t\tcase OP_CAP:
 \t\t\tr = ioctl(s->on_vm ? vm : kvm, KVM_CHECK_EXTENSION, s->cap);
 \t\t\tif (r >= 0 && r != s->want) {
@@ -435,7 +527,7 @@ int main(void)
 \t\t\tbreak;
 \t\t}
 \t\terr = r < 0 ? errno : 0;
-\t\tif (s->op == OP_CAP ? err != 0 : err != s->want) {
+\t\tif (s->op == OP_CAP || s->is_count ? err != 0 : err != s->want) {
 \t\t\tprintf("step %zu (trace line %d) diverged: %s returned %s, expected %s\\n", i + 1, s->line, s->call, err ? errno_name(err) : "0", s->want_name);
 \t\t\treturn 1;
 \t\t}
