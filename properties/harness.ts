@@ -558,8 +558,7 @@ export async function step(box: ModelBox, target: Target, op: Op): Promise<Recor
     const all = whole(now, box.vm.ring.size !== 0);
     if (all !== null) {
       try {
-        // Whether the VM has a ring is an answer both sides agreed on (enable_cap).
-        model.checkInvariants(box.vm.profile, { ...all, dirtyRing: box.vm.ring.size !== 0 }, box.prev ?? undefined);
+        model.checkInvariants(box.vm.profile, all, box.prev ?? undefined);
       } catch (e) {
         if (!(e instanceof InvariantError)) throw e;
         return fail(out.expected, out.actual, `invariant broken on the implementation's state: ${e.message}`);
