@@ -74,9 +74,12 @@ export function makeVectors(profile: model.Profile, seed: number, count: number,
   const missingNow = (): RuleId[] => RULE_IDS.filter((id) => !counts.has(id) && notInTraces(profile, id) === undefined && !id.startsWith('MS-ATM-'));
   for (let round = 0; round <= EXTRA_ROUNDS && (round === 0 || missingNow().length > 0); round++) {
     const base = { seed: seed + round, maxCommands: 60, maxBulk: 16, size: 'large' } as const;
-    // Besides: sequences from a ring at its soft limit (MS-RNG-08 needs 192 pushes first), where the kernel has rings.
+    // Besides: sequences from a ring at its soft limit (MS-RNG-08 needs 192 pushes first), with
+    // the ring's traffic weighed up, where the kernel has rings.
     const ringWalks =
-      profile.dirtyRingMaxBytes === 0 ? [] : walks(profile, { ...base, count: Math.ceil(count / 6), prefix: ringPrefix('DIRTY_LOG_RING', 192) });
+      profile.dirtyRingMaxBytes === 0
+        ? []
+        : walks(profile, { ...base, count: Math.ceil(count / 6), prefix: ringPrefix('DIRTY_LOG_RING', 192), focus: 'dirty-rings' });
     for (const { box, ops } of [...walks(profile, { ...base, count }), ...ringWalks]) {
       emit(formatTraceLine({ op: 'reset' }, { kind: 'ok' }));
       hit('MS-GEN-01');

@@ -19,6 +19,8 @@ export interface WalkOptions {
   readonly size: fc.SizeForArbitrary;
   /** Commands each sequence starts with (a ring and a slot to fill it, say). */
   readonly prefix?: readonly MemslotCommand[];
+  /** Commands drawn more often (ArbConfig.focus). */
+  readonly focus?: 'dirty-rings' | 'dirty-bitmaps';
 }
 
 /** One sequence: its box, and its ops, each resolved when the walk reaches it. */
@@ -28,7 +30,8 @@ export interface Walk {
 }
 
 export function* walks(profile: Profile, o: WalkOptions): Generator<Walk> {
-  const arb = fc.commands(commandArbs({ profile, maxBulk: o.maxBulk, fill: false }), { maxCommands: o.maxCommands, size: o.size });
+  const cfg = { profile, maxBulk: o.maxBulk, fill: false, ...(o.focus !== undefined ? { focus: o.focus } : {}) };
+  const arb = fc.commands(commandArbs(cfg), { maxCommands: o.maxCommands, size: o.size });
   for (const sequence of fc.sample(arb, { seed: o.seed, numRuns: o.count })) {
     const box = newBox(profile);
     yield { box, ops: resolve(box, [...(o.prefix ?? []), ...sequence]) };
