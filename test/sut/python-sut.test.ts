@@ -324,7 +324,7 @@ const groundTruth = existsSync(GROUND_TRUTH)
  * than this are replayed up to the last reset within the limit (a prefix of whole sequences).
  * MEMSLOT_DEPTH=deep replays every trace whole.
  */
-const MAX_STEPS = DEEP ? 0 : 1500;
+const MAX_STEPS = DEEP ? 0 : 400;
 
 interface GroundTruth {
   name: string;
