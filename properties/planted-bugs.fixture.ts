@@ -661,7 +661,14 @@ export const PLANTED_BUGS: readonly PlantedBug[] = [
   { name: 'the dirty bitmap dropped on MOVE', rule: 'MS-DLG-06', wrap: plant(BitmapDroppedOnMove, 'bitmap-dropped-on-move') },
   { name: 'adjacent slots treated as overlapping', rule: 'MS-OVL-01', wrap: plant(AdjacentOverlaps, 'adjacent-overlap') },
   { name: 'a one-page overlap missed', rule: 'MS-OVL-01', wrap: plant(OnePageOverlapMissed, 'one-page-overlap') },
-  { name: 'stale gfn index after delete', rule: 'MS-LKP-02', wrap: plant(StaleGfnIndexAfterDelete, 'stale-gfn-index') },
+  {
+    name: 'stale gfn index after delete',
+    rule: 'MS-LKP-02',
+    wrap: plant(StaleGfnIndexAfterDelete, 'stale-gfn-index'),
+    // The gfn index is the same under every profile; with 5.10's 509 ids the delete-then-lookup
+    // it needs comes within 30 runs, under x86_64 only after 200 (7 s of the suite, close to its run limit).
+    profiles: ['linux-5.10-x86_64'],
+  },
   {
     name: 'missed replay on the second set: the next change resurrects a deleted slot',
     rule: 'MS-DEL-02',
