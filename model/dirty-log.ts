@@ -3,7 +3,7 @@
  * writes that set the bits, as spec/25-dirty-log.md states them.
  */
 import type { RuleId } from '../spec/rules.js';
-import { clearRange, hexBits, isSet, noRuns, runsToHex, setPage, type DirtyRuns } from './dirty-bits.js';
+import { MAX_EXCHANGED_BITS, clearRange, hexBits, isSet, noRuns, runsToHex, setPage, type DirtyRuns } from './dirty-bits.js';
 import { dropAllMappings, enableDirtyLogRing, ringPush, ringSoftLimit, ringUsed, type RingCap } from './dirty-ring.js';
 import type { Step, VmState } from './state.js';
 import { findSlot, space, vmWith } from './state.js';
@@ -166,6 +166,20 @@ export type EnableCapName = 'MANUAL_DIRTY_LOG_PROTECT2' | RingCap;
 /** Mirrors: kvm_vm_ioctl_enable_cap_generic() */
 export function enableCap(vm: VmState, cap: EnableCapName, args0: bigint, flags: number): Step<IoctlResult> {
   return cap === 'MANUAL_DIRTY_LOG_PROTECT2' ? enableManualDirtyLogProtect(vm, args0, flags) : enableDirtyLogRing(vm, cap, args0);
+}
+
+/**
+ * Whether the answer to KVM_GET_DIRTY_LOG of `slot` can be exchanged: false when it would carry
+ * a set bit at or beyond MAX_EXCHANGED_BITS (spec/25: such a request is not sent, never judged).
+ */
+export function dirtyLogExchangeable(vm: VmState, slot: number): boolean {
+  const asId = slot >>> 16;
+  const id = slot & 0xffff;
+  if (vm.ring.size !== 0 || asId >= vm.profile.addressSpaces || id >= vm.profile.userMemSlots) return true;
+  const s = findSlot(vm, asId, id);
+  if (s === undefined || s.dirtyBitmap === null) return true;
+  const last = bitsOf(vm, s.dirtyBitmap).getPairOrNextLower(1n << 64n);
+  return last === undefined || last[1] <= MAX_EXCHANGED_BITS;
 }
 
 /** Whether `gpa` lies in an internal slot of `asId` (a write there is outside the spec). */

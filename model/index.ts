@@ -12,6 +12,7 @@ export {
   guestWrite,
   inInternalSlot,
   inUnknownRingSlot,
+  dirtyLogExchangeable,
   type ClearDirtyLog,
   type EnableCapName,
   type WriteOutcome,

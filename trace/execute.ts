@@ -45,6 +45,9 @@ export function requestDefect(vm: model.VmState, r: Request): { field: string; m
         'a write into a slot whose logging a FLAGS_ONLY switched on under KVM_DIRTY_LOG_INITIALLY_SET with a dirty ring: which pages push is outside the spec (MS-RNG-11)',
     };
   }
+  if (r.op === 'get_dirty_log' && !model.dirtyLogExchangeable(vm, r.slot)) {
+    return { field: 'slot', message: `the slot's dirty bitmap has a bit set past the ${model.MAX_EXCHANGED_BITS} an answer carries (spec/25)` };
+  }
   if (r.op === 'set_user_memory_region2' && typeof r.region.guestMemfd === 'number' && r.region.guestMemfd >= vm.gmems.length) {
     return { field: 'guest_memfd', message: `handle ${r.region.guestMemfd} names no guest_memfd of this VM (it has ${vm.gmems.length})` };
   }

@@ -23,3 +23,21 @@ describe('replay: internal requests no kernel caller can make are input defects'
     expect(summary.mismatches).toBe(0);
   });
 });
+
+describe('replay: answers the protocol cannot carry are input defects', () => {
+  it('a get_dirty_log of an INITIALLY_SET 2^31-page slot (a bit past 2^27) is refused, naming the line and the field', async () => {
+    const lines = [
+      '{"op":"reset"}',
+      '{"op":"enable_cap","cap":"MANUAL_DIRTY_LOG_PROTECT2","args0":"0x3","flags":0}',
+      '{"op":"set_user_memory_region","slot":0,"flags":1,"guest_phys_addr":"0x0","memory_size":"0x7ffff000000","userspace_addr":"0x0"}',
+      '{"op":"get_dirty_log","slot":0}',
+    ];
+    const run = replay(readTrace(lines), { profile: X86 });
+    await expect(run).rejects.toThrow(InputError);
+    await expect(run).rejects.toMatchObject({ line: 4, field: 'slot' });
+    // A slot of 2^27 pages is exchanged whole.
+    const small = lines.map((l) => l.replace('0x7ffff000000', '0x8000000000'));
+    const summary = await replay(readTrace(small), { profile: X86 });
+    expect(summary.steps).toBe(4);
+  });
+});

@@ -4,6 +4,7 @@ import type { ModelBox } from '../harness.js';
 import type { Op } from '../ops.js';
 import { pickArb, requestAsIdArb, slotIdArb, type ArbConfig } from '../arbitraries.js';
 import { MemslotCommand, slotNr, userSlots } from './common.js';
+import { dirtyLogExchangeable } from '../../model/index.js';
 
 export class GetDirtyLog extends MemslotCommand {
   constructor(
@@ -16,7 +17,8 @@ export class GetDirtyLog extends MemslotCommand {
   }
 
   resolve(m: Readonly<ModelBox>): Op {
-    const all = userSlots(m);
+    // A bitmap too large to exchange (an INITIALLY_SET 2^31-page slot) is never read (spec/25).
+    const all = userSlots(m).filter((s) => dirtyLogExchangeable(m.vm, slotNr(s.asId, s.id)));
     const withBitmap = all.filter((s) => s.dirtyBitmap !== null);
     // Reads of a slot with a bitmap, where the bits are (the migration loop).
     const live = this.logged && withBitmap.length > 0 ? withBitmap : all;
@@ -24,7 +26,9 @@ export class GetDirtyLog extends MemslotCommand {
       const t = live[this.pick % live.length]!;
       return { kind: 'dirtyLog', slot: slotNr(t.asId, t.id) };
     }
-    return { kind: 'dirtyLog', slot: slotNr(this.asId, this.id) };
+    const slot = slotNr(this.asId, this.id);
+    // Instead, the first id past the user slots: MS-DLG-02's EINVAL.
+    return { kind: 'dirtyLog', slot: dirtyLogExchangeable(m.vm, slot) ? slot : slotNr(this.asId, m.vm.profile.userMemSlots) };
   }
 
   toString(): string {

@@ -1,6 +1,7 @@
 /**
  * [MS-RNG-08] [MS-RNG-09] [MS-RNG-10] [MS-WR-03] A burst of guest writes: `n` distinct pages of
- * one logged slot, from page `first` on (wrapping), once or twice over, as one step. What fills a
+ * the logged slots of one address space, from page `first` of the picked one on, once or twice
+ * over, as one step. What fills a
  * ring to its soft limit (192 entries of a 4096-byte ring), rewrites pages still mapped writable
  * (the second pass), and sets many bits of a bitmap.
  */
@@ -29,11 +30,17 @@ export class WriteBurst extends MemslotCommand {
     const live = writeSlots(m, true);
     const t = live[this.pick % live.length];
     if (t === undefined) throw new Error(`${this.toString()}: no slot (check() should have said so)`);
-    const n = BigInt(this.n) < t.npages ? BigInt(this.n) : t.npages;
-    const gpas = [];
-    for (let pass = 0; pass < (this.twice ? 2 : 1); pass++)
-      for (let i = 0n; i < n; i++) gpas.push((t.baseGfn + ((BigInt(this.first) + i) % t.npages)) << PAGE_SHIFT);
-    return { kind: 'writes', asId: t.asId, gpas, label: `${n} pages of slot ${t.asId}:${t.id}${this.twice ? ', twice' : ''}` };
+    // Distinct pages of the picked slot from `first` on, then of the address space's other
+    // aimed slots, so that small slots together still reach a ring's soft limit.
+    const slots = [t, ...live.filter((s) => s !== t && s.asId === t.asId)];
+    const pages: bigint[] = [];
+    for (const s of slots) {
+      for (let i = 0n; i < s.npages && pages.length < this.n; i++)
+        pages.push((s.baseGfn + (((s === t ? BigInt(this.first) : 0n) + i) % s.npages)) << PAGE_SHIFT);
+      if (pages.length >= this.n) break;
+    }
+    const gpas = this.twice ? [...pages, ...pages] : pages;
+    return { kind: 'writes', asId: t.asId, gpas, label: `${pages.length} pages from slot ${t.asId}:${t.id} on${this.twice ? ', twice' : ''}` };
   }
 
   toString(): string {
