@@ -27,6 +27,7 @@ const ORDER = [
   'impl/',
   'test/ground-truth/',
   'properties/impl-vs-model.test.ts',
+  'properties/ring-differential.test.ts',
   'properties/concurrency.test.ts',
   'properties/conformance.test.ts',
 ];
@@ -51,6 +52,7 @@ export default defineConfig({
       'test/ground-truth/**/*.test.ts',
       'impl/**/*.test.ts',
       'properties/impl-vs-model.test.ts',
+      'properties/ring-differential.test.ts',
       'properties/conformance.test.ts',
       'properties/concurrency.test.ts',
     ],
