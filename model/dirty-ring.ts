@@ -11,7 +11,7 @@ import { clearRange, isSet, noRuns, setPage, type DirtyRuns } from './dirty-bits
 import { emptyNumberMap, type SortedMap } from './internal/sorted-map.js';
 import { checkExtension } from './capabilities.js';
 import type { DirtyRing, RingEntry, Step, VmState } from './state.js';
-import { findSlot } from './state.js';
+import { findSlot, vmWith } from './state.js';
 import { KVM_X86_DEFAULT_VM } from './vm-types.js';
 import type { Errno, IoctlResult, Memslot } from './types.js';
 
@@ -56,7 +56,7 @@ export function enableDirtyLogRing(vm: VmState, cap: RingCap, args0: bigint): St
   // [MS-RNG-06] `if (kvm->created_vcpus) r = -EINVAL;`
   if (vm.vcpuCreated) return answer(vm, 'EINVAL', 'MS-RNG-06');
   // [MS-RNG-07]
-  return answer(vm, null, 'MS-RNG-07', { ...vm, ring: { ...vm.ring, size } });
+  return answer(vm, null, 'MS-RNG-07', vmWith(vm, { ring: { ...vm.ring, size } }));
 }
 
 /** What a write into logged slot `s` at page `offset` does with a ring, once the vCPU runs ([MS-RNG-09], [MS-RNG-10]). */
@@ -73,7 +73,7 @@ export function ringPush(vm: VmState, s: Memslot, offset: bigint): { state: VmSt
     dirtyIndex: r.dirtyIndex + 1,
     mapped: r.mapped.with(key, setPage(pages, offset), true),
   };
-  const state = { ...vm, ring };
+  const state = vmWith(vm, { ring });
   // A push that reaches the soft limit raises KVM_REQ_DIRTY_RING_SOFT_FULL: the vCPU exits before it retries the write.
   return { state, full: ringUsed(ring) >= ringSoftLimit(state), rule: 'MS-RNG-09' };
 }
@@ -90,13 +90,13 @@ export function zapForSlotChange(vm: VmState, old: Memslot): VmState {
   if (vm.ring.mapped.get(key) === undefined && !vm.ring.unknown.has(key)) return vm;
   const unknown = new Set(vm.ring.unknown);
   unknown.delete(key);
-  return { ...vm, ring: { ...vm.ring, mapped: vm.ring.mapped.without(key), unknown } };
+  return vmWith(vm, { ring: { ...vm.ring, mapped: vm.ring.mapped.without(key), unknown } });
 }
 
 /** Every mapping of the VM dropped ([MS-RNG-11]). */
 export function dropAllMappings(vm: VmState): VmState {
   if (vm.ring.mapped.size === 0 && vm.ring.unknown.size === 0) return vm;
-  return { ...vm, ring: { ...vm.ring, mapped: emptyNumberMap<DirtyRuns>(), unknown: new Set() } };
+  return vmWith(vm, { ring: { ...vm.ring, mapped: emptyNumberMap<DirtyRuns>(), unknown: new Set() } });
 }
 
 /**
@@ -110,7 +110,7 @@ export function flagsOnlyMappings(vm: VmState, s: Memslot, loggingOn: boolean, i
   const unknown = new Set(vm.ring.unknown);
   if (loggingOn && initiallySet && vm.vcpuCreated && !vm.profile.writeDropsMappings) unknown.add(key);
   else unknown.delete(key);
-  return { ...vm, ring: { ...vm.ring, mapped: vm.ring.mapped.without(key), unknown } };
+  return vmWith(vm, { ring: { ...vm.ring, mapped: vm.ring.mapped.without(key), unknown } });
 }
 
 /** The harvest's answer: the entries, and the state with them flagged for reset. */
@@ -128,7 +128,7 @@ export function harvestDirtyRing(vm: VmState): Harvest {
   const r = vm.ring;
   if (r.fetchIndex === r.dirtyIndex) return { state: vm, entries: [], rule: 'MS-RNG-12' };
   const entries = r.entries.getRange(r.fetchIndex, r.dirtyIndex, false).map((p) => p[1]);
-  return { state: { ...vm, ring: { ...r, fetchIndex: r.dirtyIndex } }, entries, rule: 'MS-RNG-12' };
+  return { state: vmWith(vm, { ring: { ...r, fetchIndex: r.dirtyIndex } }), entries, rule: 'MS-RNG-12' };
 }
 
 /** KVM_RESET_DIRTY_RINGS: the number of entries reset, or an errno. */
@@ -164,7 +164,7 @@ export function resetDirtyRings(vm: VmState): Step<ResetResult> {
   if (batch !== null) mapped = reprotect(vm, mapped, batch);
   const count = r.fetchIndex - r.resetIndex;
   const ring: DirtyRing = { ...r, entries, resetIndex: r.fetchIndex, mapped };
-  return done({ ok: true, count, rule: 'MS-RNG-14' }, count === 0 ? vm : { ...vm, ring });
+  return done({ ok: true, count, rule: 'MS-RNG-14' }, count === 0 ? vm : vmWith(vm, { ring }));
 }
 
 /** Harvested entries reset together: pages `offset + i` for each bit i of `mask` (a long). */
