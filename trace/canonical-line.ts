@@ -124,6 +124,19 @@ function retOrErrno(p: Reader): Answer | null {
   return e !== null && isErrno(e) && p.lit('}') ? { kind: 'errno', errno: e } : null;
 }
 
+/** `open`, then items separated by commas, then `]}`: the items, or null where the text differs. */
+function list<T>(p: Reader, open: string, item: () => T | null): T[] | null {
+  if (!p.lit(open)) return null;
+  const out: T[] = [];
+  if (p.lit(']}')) return out;
+  do {
+    const x = item();
+    if (x === null) return null;
+    out.push(x);
+  } while (p.lit(','));
+  return p.lit(']}') ? out : null;
+}
+
 /** The answer to `r` as answerToJson() writes it, or null. */
 function answer(p: Reader, r: Request): Answer | null {
   switch (r.op) {
@@ -141,44 +154,32 @@ function answer(p: Reader, r: Request): Answer | null {
       return p.ok && p.lit('}') ? { kind: 'slot', slot } : null;
     }
     case 'hva_to_memslots': {
-      if (!p.lit('{"slots":[')) return null;
-      const hits: HvaHitInfo[] = [];
-      if (!p.lit(']}')) {
-        do {
-          if (!p.lit('{"slot":')) return null;
-          const slot = p.u32(0xffff_ffff);
-          if (!p.ok || !p.lit(',"gfn_start":')) return null;
-          const gfnStart = p.u64();
-          if (!p.ok || !p.lit(',"gfn_end":')) return null;
-          const gfnEnd = p.u64();
-          if (!p.ok || !p.lit('}')) return null;
-          hits.push({ slot, gfnStart, gfnEnd });
-        } while (p.lit(','));
-        if (!p.lit(']}')) return null;
-      }
-      return { kind: 'hva_hits', hits };
+      const hits = list(p, '{"slots":[', (): HvaHitInfo | null => {
+        if (!p.lit('{"slot":')) return null;
+        const slot = p.u32(0xffff_ffff);
+        if (!p.ok || !p.lit(',"gfn_start":')) return null;
+        const gfnStart = p.u64();
+        if (!p.ok || !p.lit(',"gfn_end":')) return null;
+        const gfnEnd = p.u64();
+        return p.ok && p.lit('}') ? { slot, gfnStart, gfnEnd } : null;
+      });
+      return hits === null ? null : { kind: 'hva_hits', hits };
     }
     case 'get_slots': {
-      if (!p.lit('{"slots":[')) return null;
-      const slots: SlotInfo[] = [];
-      if (!p.lit(']}')) {
-        do {
-          if (!p.lit('{"slot":')) return null;
-          const slot = p.u32(0xffff_ffff);
-          if (!p.ok || !p.lit(',"flags":')) return null;
-          const flags = p.u32(0xffff_ffff);
-          if (!p.ok || !p.lit(',"guest_phys_addr":')) return null;
-          const guestPhysAddr = p.u64();
-          if (!p.ok || !p.lit(',"memory_size":')) return null;
-          const memorySize = p.u64();
-          if (!p.ok || !p.lit(',"userspace_addr":')) return null;
-          const userspaceAddr = p.u64();
-          if (!p.ok || !p.lit('}')) return null;
-          slots.push({ slot, flags, guestPhysAddr, memorySize, userspaceAddr });
-        } while (p.lit(','));
-        if (!p.lit(']}')) return null;
-      }
-      return { kind: 'slots', slots };
+      const slots = list(p, '{"slots":[', (): SlotInfo | null => {
+        if (!p.lit('{"slot":')) return null;
+        const slot = p.u32(0xffff_ffff);
+        if (!p.ok || !p.lit(',"flags":')) return null;
+        const flags = p.u32(0xffff_ffff);
+        if (!p.ok || !p.lit(',"guest_phys_addr":')) return null;
+        const guestPhysAddr = p.u64();
+        if (!p.ok || !p.lit(',"memory_size":')) return null;
+        const memorySize = p.u64();
+        if (!p.ok || !p.lit(',"userspace_addr":')) return null;
+        const userspaceAddr = p.u64();
+        return p.ok && p.lit('}') ? { slot, flags, guestPhysAddr, memorySize, userspaceAddr } : null;
+      });
+      return slots === null ? null : { kind: 'slots', slots };
     }
     case 'get_generation': {
       if (!p.lit('{"generation":')) return null;
