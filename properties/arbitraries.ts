@@ -7,6 +7,14 @@
 import fc from 'fast-check';
 import { INTERNAL_SLOT_LAYOUT, PAGE_SHIFT, PAGE_SIZE, U64_MAX, type Profile } from '../model/index.js';
 
+/**
+ * Targeted runs: the commands of one part of the spec drawn four times as often. The dirty
+ * ring's enables, writes, harvests, resets and logging toggles; the bitmap's writes, reads,
+ * clears and logging toggles; or guest_memfd's files, slot creates and deletes and the requests
+ * on its immutable slots.
+ */
+export type Focus = 'dirty-rings' | 'dirty-bitmaps' | 'guest-memfd';
+
 /** Tuning knobs of the generated sequences. */
 export interface ArbConfig {
   readonly profile: Profile;
@@ -14,12 +22,8 @@ export interface ArbConfig {
   readonly maxBulk: number;
   /** Whether BulkFill (every free user id of an address space, then the first id past the limit) is generated. */
   readonly fill: boolean;
-  /**
-   * A part of the spec whose commands are drawn four times as often (targeted runs): the dirty
-   * ring's enables, writes, harvests, resets and logging toggles; or the bitmap's writes, reads,
-   * clears and logging toggles.
-   */
-  readonly focus?: 'dirty-rings' | 'dirty-bitmaps';
+  /** A part of the spec whose commands are drawn more often (targeted runs). */
+  readonly focus?: Focus;
   /** The optional requests the target offers (spec/28); a command for one it lacks is not generated. Default: all. */
   readonly offers?: Offers;
 }

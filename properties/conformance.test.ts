@@ -3,60 +3,32 @@
  * model after every step of random command sequences (properties/commands/), at scale up to
  * the slot limits, and the sequences exercise every rule of spec/rules.ts.
  *
+ * The small-state checks come from properties/conformance-plan.ts (shared with `npm run
+ * gate-reach`, which measures how reliably a random seed reaches every rule).
  * MEMSLOT_RUNS / MEMSLOT_DEPTH=deep scale the number of sequences; MEMSLOT_SEED fixes the seed (test/knobs.ts).
  */
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { IMPLEMENTATIONS } from '../impl/index.js';
 import * as model from '../model/index.js';
-import { PROFILES, U64_MAX, acceptedVmTypes, withParams, type Profile, type RingCap } from '../model/index.js';
-import { ResetVmType } from './commands/reset-vm-type.js';
-import { ringPrefix } from './commands/dirty-ring.js';
+import { U64_MAX, type Profile } from '../model/index.js';
 import { RULE_IDS } from '../spec/rules.js';
 import type { ImplFactory } from '../impl/interface.js';
 import { BulkCreate, BulkFill, type MemslotCommand } from './commands/index.js';
 import { COVERAGE_EXEMPT, COVERED_ELSEWHERE, Coverage, formatCoverageTable } from './coverage.js';
 import { randomSeed, runCheck, type CheckOptions } from './run-check.js';
+import { DEFAULT_RUNS, MUTATION_RUNS, builtInProfile, conformancePlan, type PlannedCheck } from './conformance-plan.js';
 import { UNDER_MUTATION } from '../test/mutation/mode.js';
 import { DEEP, runs, seed } from '../test/knobs.js';
 
-const RUNS = runs(UNDER_MUTATION ? 10 : 30);
+const PLAN_RUNS = UNDER_MUTATION ? MUTATION_RUNS : DEFAULT_RUNS;
+const RUNS = runs(PLAN_RUNS.profiles);
 const SEED = seed(randomSeed);
-const MAX_STEPS = 200;
-
-/**
- * Kernel lines and VM types where the 6.8+ memory API (spec/28) decides differently from the
- * pinned 6.18 of PROFILES: 7.3 (the already-bound check after the arch checks), 6.12 (guest_memfd
- * slots only with private memory, EINVAL for a bound range, no guest_memfd flags), and two
- * source-only 7.3 profiles with private-memory VM types (SW_PROTECTED; TDX with its shared bit).
- */
-const MEMORY_API_PROFILES = ['linux-7.3-x86_64', 'linux-6.12-x86_64', 'linux-7.3-x86_64-sw-protected', 'linux-7.3-x86_64-intel-tdx'];
-const MEMORY_API_RUNS = runs(UNDER_MUTATION ? 5 : 20);
-
-/**
- * Dirty rings (spec/25): a few runs that start with the smallest ring (4096 bytes) and a logged
- * slot of 256 pages. Under x86_64 (64 reserved entries: soft limit 192, which write bursts
- * reach), and under x86_64-nosmm with 250 reserved entries (a soft limit of 6: the ring is full
- * often, as on a host whose CPU dirty log reserves many entries; Intel PML reserves 576).
- */
-const RING_PROFILES: readonly { readonly profile: Profile; readonly cap: RingCap }[] = [
-  { profile: PROFILES['x86_64']!, cap: 'DIRTY_LOG_RING' },
-  {
-    profile: profile('x86_64-nosmm,dirty_ring_rsvd_entries=250'),
-    cap: 'DIRTY_LOG_RING_ACQ_REL',
-  },
-];
-const RING_RUNS = runs(UNDER_MUTATION ? 3 : 6);
+const PLAN = conformancePlan({ profiles: RUNS, memoryApi: runs(PLAN_RUNS.memoryApi), rings: runs(PLAN_RUNS.rings) });
 
 const coverage = new Coverage();
-const expectedChecks = Object.keys(IMPLEMENTATIONS).length * (Object.keys(PROFILES).length + MEMORY_API_PROFILES.length + RING_PROFILES.length);
+const expectedChecks = Object.keys(IMPLEMENTATIONS).length * PLAN.length;
 let checksRun = 0;
-
-function profile(name: string): Profile {
-  const p = withParams(name);
-  if (p === null || typeof p === 'string') throw new Error(`no built-in profile ${name}`);
-  return p;
-}
 
 /** Runs the check and fails the test with the counterexample report (also written under reports/counterexamples/). */
 async function conform(opts: CheckOptions): Promise<void> {
@@ -76,43 +48,27 @@ afterAll(() => {
   );
 });
 
-describe('stateful conformance: implementation vs model', () => {
-  for (const [implName, factory] of Object.entries(IMPLEMENTATIONS) as [string, ImplFactory][]) {
-    for (const p of Object.values(PROFILES)) {
-      // The title says what is checked; which rules the sequences reached is asserted by the
-      // coverage gate below, over every implementation and profile.
-      it(`${implName} agrees with the model after every step under ${p.name}`, async () => {
-        await conform({ impl: factory, implName, profile: p, seed: SEED, runs: RUNS, maxSteps: MAX_STEPS });
-        checksRun++;
-      });
-    }
-  }
-});
+const GROUP_TITLES: Record<PlannedCheck['group'], string> = {
+  profiles: 'stateful conformance: implementation vs model',
+  'memory-api': 'stateful conformance under the memory API profiles (spec/28)',
+  'dirty-rings': 'stateful conformance from a dirty ring (spec/25)',
+};
 
-describe('stateful conformance under the memory API profiles (spec/28)', () => {
-  for (const [implName, factory] of Object.entries(IMPLEMENTATIONS) as [string, ImplFactory][]) {
-    for (const name of MEMORY_API_PROFILES) {
-      it(`${implName} agrees with the model after every step under ${name}`, async () => {
-        const p = profile(name);
-        // Where the kernel offers VM types besides DEFAULT, every run starts in one of them (later resets still vary the type).
-        const prefix = acceptedVmTypes(p) > 1 ? [new ResetVmType({ kind: 'offered', pick: 0 })] : [];
-        await conform({ impl: factory, implName, profile: p, seed: SEED, runs: MEMORY_API_RUNS, maxSteps: MAX_STEPS, prefix });
-        checksRun++;
-      });
+for (const [group, title] of Object.entries(GROUP_TITLES)) {
+  describe(title, () => {
+    for (const [implName, factory] of Object.entries(IMPLEMENTATIONS) as [string, ImplFactory][]) {
+      for (const c of PLAN.filter((x) => x.group === group)) {
+        // The title says what is checked; which rules the sequences reached is asserted by the
+        // coverage gate below, over every implementation and profile.
+        it(`${implName} agrees with the model after every step ${c.title}`, async () => {
+          const { profile, runs: n, maxSteps, prefix, focus } = c;
+          await conform({ impl: factory, implName, profile, seed: SEED, runs: n, maxSteps, ...(prefix && { prefix }), ...(focus && { focus }) });
+          checksRun++;
+        });
+      }
     }
-  }
-});
-
-describe('stateful conformance from a dirty ring (spec/25)', () => {
-  for (const [implName, factory] of Object.entries(IMPLEMENTATIONS) as [string, ImplFactory][]) {
-    for (const { profile: p, cap } of RING_PROFILES) {
-      it(`${implName} agrees with the model after every step under ${p.name}, starting with a ${cap} of 4096 bytes and a logged slot`, async () => {
-        await conform({ impl: factory, implName, profile: p, seed: SEED, runs: RING_RUNS, maxSteps: MAX_STEPS, prefix: ringPrefix(cap), focus: 'dirty-rings' });
-        checksRun++;
-      });
-    }
-  }
-});
+  });
+}
 
 describe('scale: thousands of live slots, up to the limits', () => {
   const small = { maxBulk: 64, fill: false, maxSteps: 15 } as const;
@@ -126,22 +82,22 @@ describe('scale: thousands of live slots, up to the limits', () => {
   it.skipIf(UNDER_MUTATION)(
     '[MS-CRT-02][MS-VAL-02] scalable: all 32764 user slots of x86_64-nosmm, then id 32764 fails, then random commands at the limit',
     async () => {
-      await scale('scalable', profile('x86_64-nosmm'), [new BulkFill(0)], DEEP ? 10 : 1, 25);
+      await scale('scalable', builtInProfile('x86_64-nosmm'), [new BulkFill(0)], DEEP ? 10 : 1, 25);
     },
   );
 
   it.skipIf(UNDER_MUTATION)('[MS-CRT-02][MS-VAL-02][MS-OVL-01] scalable: x86_64 with address space 1 full and 2000 slots in address space 0', async () => {
-    await scale('scalable', profile('x86_64'), [new BulkCreate(0, 2000, 1n, 1n, 3, false), new BulkFill(1)], DEEP ? 5 : 1);
+    await scale('scalable', builtInProfile('x86_64'), [new BulkCreate(0, 2000, 1n, 1n, 3, false), new BulkFill(1)], DEEP ? 5 : 1);
   });
 
   it('[MS-CRT-02][MS-VAL-02] linux-5.10-x86_64: both address spaces at the 509 limit and the first id past it, then random commands', async () => {
     for (const implName of Object.keys(IMPLEMENTATIONS))
-      await scale(implName, profile('linux-5.10-x86_64'), [new BulkFill(0), new BulkFill(1)], DEEP ? 50 : 8, 60);
+      await scale(implName, builtInProfile('linux-5.10-x86_64'), [new BulkFill(0), new BulkFill(1)], DEEP ? 50 : 8, 60);
   });
 
   it('[MS-CRT-02][MS-DEL-02] legacy: thousands of live slots under x86_64-nosmm (all 32764 with MEMSLOT_DEPTH=deep)', async () => {
     const prefix = DEEP ? [new BulkFill(0)] : [new BulkCreate(0, UNDER_MUTATION ? 1000 : 4000, 1n, 0n, 3, false)];
-    await scale('legacy', profile('x86_64-nosmm'), prefix, DEEP ? 3 : 2);
+    await scale('legacy', builtInProfile('x86_64-nosmm'), prefix, DEEP ? 3 : 2);
   });
 });
 
@@ -150,7 +106,7 @@ describe('rules no request sequence reaches', () => {
     // No request can get here: 2 x 32767 slots of at most 2^31 - 1 pages (internal ones at most
     // 2^52) stay far below 2^64 pages. So the state is crafted: a VM that already counts
     // 2^64 - 2 pages.
-    const p = profile('x86_64-nosmm');
+    const p = builtInProfile('x86_64-nosmm');
     const vm: model.VmState = { ...model.createVm(p), nrMemslotPages: U64_MAX - 1n };
     const step = model.setUserMemoryRegion(vm, { slot: 0, flags: 0, guestPhysAddr: 0n, memorySize: 0x2000n, userspaceAddr: 0x7f00_0000_0000n });
     expect(step.result).toEqual({ ok: false, errno: 'EINVAL', rule: 'MS-CRT-01' });

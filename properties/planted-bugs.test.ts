@@ -16,6 +16,7 @@ import { PLANTED_BUGS } from './planted-bugs.fixture.js';
 import { runCheck } from './run-check.js';
 
 import { VERBOSE, runs, seed } from '../test/knobs.js';
+import { startPrefix } from './conformance-plan.js';
 const SEED = seed(20_260_826);
 // 300: the command mix grew with the dirty rings, and a rare bug's sequence got rarer.
 const RUNS = runs(300);
@@ -40,7 +41,8 @@ describe('planted bugs are caught and shrunk', () => {
           minimiseMs: 10_000,
           outDir,
           ...(bug.focus !== undefined ? { focus: bug.focus } : {}),
-          ...(bug.prefix !== undefined ? { prefix: bug.prefix() } : {}),
+          // Without a prefix of its own a bug's runs start as the gate's memory API runs do.
+          prefix: bug.prefix !== undefined ? bug.prefix() : startPrefix(p),
         });
         if (r.ok) expect.fail(`planted bug "${bug.name}" survived ${r.runs} runs (${r.steps} steps, seed ${r.seed})`);
         const cx = r.counterexample;

@@ -5,6 +5,7 @@
  * with the same defaults, the same shrinking and post-pass, the same counterexample (steps,
  * trace, C reproducer, report). Returns data; never exits the process.
  */
+import type { Focus } from './arbitraries.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -58,7 +59,7 @@ export interface CheckOptions {
   /** Whether BulkFill is drawn (default: when KVM_USER_MEM_SLOTS <= 4096, i.e. 5.10). */
   readonly fill?: boolean;
   /** Commands drawn more often (ArbConfig.focus). */
-  readonly focus?: 'dirty-rings' | 'dirty-bitmaps';
+  readonly focus?: Focus;
   /** Commands run before each generated sequence (e.g. filling every slot), part of every report. */
   readonly prefix?: readonly MemslotCommand[];
   /** Time allowed to delete needless steps after fast-check shrank (default 20 s). */

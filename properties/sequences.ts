@@ -4,6 +4,7 @@
  * `vectors` writes them with the model's answers; the caller keeps `box.vm` in step with what
  * each request did, and each command is resolved against that state when it is reached.
  */
+import type { Focus } from './arbitraries.js';
 import fc from 'fast-check';
 import type { Profile } from '../model/index.js';
 import { commandArbs, type MemslotCommand } from './commands/index.js';
@@ -20,7 +21,7 @@ export interface WalkOptions {
   /** Commands each sequence starts with (a ring and a slot to fill it, say). */
   readonly prefix?: readonly MemslotCommand[];
   /** Commands drawn more often (ArbConfig.focus). */
-  readonly focus?: 'dirty-rings' | 'dirty-bitmaps';
+  readonly focus?: Focus;
 }
 
 /** One sequence: its box, and its ops, each resolved when the walk reaches it. */

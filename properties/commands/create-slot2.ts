@@ -134,7 +134,7 @@ export function offsetSelArb(): fc.Arbitrary<OffsetSel> {
       arbitrary: fc
         .tuple(pickArb, fc.constantFrom('inside' as const, 'head' as const, 'tail' as const, 'adjacent' as const, 'same' as const))
         .map(([pick, rel]) => ({ kind: 'binding' as const, pick, rel })),
-      weight: 4,
+      weight: 6,
     },
     { arbitrary: fc.constantFrom('file-end' as const, 'past-end' as const).map((kind) => ({ kind })), weight: 2 },
     { arbitrary: fc.constantFrom('misaligned' as const, 'wrap' as const).map((kind) => ({ kind })), weight: 1 },

@@ -30,17 +30,19 @@ export class EnableDirtyRing extends MemslotCommand {
 
 /**
  * Sizes in bytes: mostly valid ones (the smallest, 4096: 256 entries, soft limit 192 with 64
- * reserved), sometimes not a power of two, below the minimum, above the maximum (E2BIG), or
- * with bits above 32 that the u32 parameter drops.
+ * reserved), sometimes not a power of two, below the minimum (a page, and 16 bytes per
+ * reserved entry), above the maximum (E2BIG), or with bits above 32 that the u32 parameter
+ * drops. Three of the bad ones are below the minimum and two above the maximum: one of them
+ * alone left MS-RNG-03 unhit by 4 seeds in 30 of the conformance gate.
  */
 const RING_SIZES: readonly bigint[] = [4096n, 4096n, 4096n, 8192n, 65536n];
-const BAD_SIZES: readonly bigint[] = [0n, 3n, 2048n, 0x20_0000n, (1n << 32n) | 4096n, 1n << 32n, 0xffff_ffff_ffff_f000n];
+const BAD_SIZES: readonly bigint[] = [0n, 3n, 16n, 1024n, 2048n, 0x20_0000n, 0x8000_0000n, (1n << 32n) | 4096n, 1n << 32n, 0xffff_ffff_ffff_f000n];
 
 export function enableDirtyRingArb(): fc.Arbitrary<EnableDirtyRing> {
   return fc
     .tuple(
       fc.constantFrom<RingCap>('DIRTY_LOG_RING', 'DIRTY_LOG_RING_ACQ_REL'),
-      fc.oneof({ arbitrary: fc.constantFrom(...RING_SIZES), weight: 3 }, { arbitrary: fc.constantFrom(...BAD_SIZES), weight: 1 }),
+      fc.oneof({ arbitrary: fc.constantFrom(...RING_SIZES), weight: 3 }, { arbitrary: fc.constantFrom(...BAD_SIZES), weight: 2 }),
       // The flags are not looked at.
       fc.oneof({ arbitrary: fc.constant(0), weight: 5 }, { arbitrary: fc.constantFrom(1, 0x8000_0000), weight: 1 }),
     )

@@ -66,11 +66,13 @@ function entries(c: ArbConfig): Entry[] {
   const p = c.profile;
   const w = (offered: boolean, weight: number): number => (offered ? weight : 0);
   const rings = p.dirtyRingMaxBytes !== 0;
-  // Targeted runs: the ring's traffic (enables, writes, harvests, resets, logging toggles) four
-  // times as often; or the bitmap's (writes, reads, clears, logging toggles).
+  // Targeted runs (ArbConfig.focus): the ring's traffic (enables, writes, harvests, resets,
+  // logging toggles) four times as often; or the bitmap's (writes, reads, clears, logging
+  // toggles); or guest_memfd's (files, slot creates and deletes, requests on its slots).
   const f = c.focus === 'dirty-rings' ? 4 : 1;
   const b = c.focus === 'dirty-bitmaps' ? 4 : 1;
   const d = Math.max(f, b);
+  const g = c.focus === 'guest-memfd' ? 4 : 1;
   return [
     [createSlotArb, 10],
     [createNearArb, 8],
@@ -94,7 +96,7 @@ function entries(c: ArbConfig): Entry[] {
     [guestWriteArb, 6 * d],
     [clearDirtyLogArb, 3 * b],
     [manualProtectArb, 1],
-    [internalSlotArb, 3],
+    [internalSlotArb, 5],
     [rawRegionArb, 4],
     [resetVmArb, 1],
     [lookupIdArb, 2],
@@ -111,10 +113,10 @@ function entries(c: ArbConfig): Entry[] {
     // A kernel without an ioctl answers ENOTTY to all of it (MS-V2-01, MS-GMF-01, MS-ATR-01): one
     // command of each then suffices, and the rest of the mix keeps its share.
     [resetVmTypeArb, w(o.createVm, 2)],
-    [createGuestMemfdArb, w(o.guestMemfd, p.guestMemfd ? 4 : 1)],
-    [createSlot2Arb, w(o.region2, p.userMemory2 ? 10 : 2)],
-    [deleteSlot2Arb, w(o.region2 && p.userMemory2, 3)],
-    [modifyGmemSlotArb, w(o.region2 && p.userMemory2 && p.guestMemfd, 4)],
+    [createGuestMemfdArb, w(o.guestMemfd, p.guestMemfd ? 4 * g : 1)],
+    [createSlot2Arb, w(o.region2, p.userMemory2 ? 10 * g : 2)],
+    [deleteSlot2Arb, w(o.region2 && p.userMemory2, 3 * g)],
+    [modifyGmemSlotArb, w(o.region2 && p.userMemory2 && p.guestMemfd, 6 * g)],
     [setMemoryAttributesArb, w(o.attributes, p.memoryAttributes ? 3 : 1)],
     [checkExtensionArb, w(o.capabilities, 3)],
     // Dirty rings (spec/25), light in the general mix so the rest keeps its share (the targeted

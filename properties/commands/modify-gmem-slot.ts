@@ -66,6 +66,7 @@ export function modifyGmemSlotArb(_c: ArbConfig): fc.Arbitrary<ModifyGmemSlot> {
     'v1-drop-flag',
     'v1-drop-flag',
     'add-flag',
+    'add-flag',
   );
   return fc.tuple(pickArb, how).map(([p, h]) => new ModifyGmemSlot(p, h));
 }

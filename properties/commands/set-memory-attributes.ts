@@ -41,7 +41,7 @@ export function setMemoryAttributesArb(c: ArbConfig): fc.Arbitrary<SetMemoryAttr
   );
   const size = fc.oneof(
     { arbitrary: fc.bigInt(1n, 16n).map((n) => n * PAGE_SIZE), weight: 8 },
-    { arbitrary: fc.constantFrom(0n, 1n, PAGE_SIZE - 1n, PAGE_SIZE + 1n, U64_MAX - PAGE_SIZE + 1n), weight: 2 },
+    { arbitrary: fc.constantFrom(0n, 1n, PAGE_SIZE - 1n, PAGE_SIZE + 1n, U64_MAX - PAGE_SIZE + 1n), weight: 3 },
   );
   const attributes = fc.oneof(
     { arbitrary: fc.constantFrom(0n, KVM_MEMORY_ATTRIBUTE_PRIVATE), weight: 8 },
