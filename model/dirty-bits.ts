@@ -4,8 +4,7 @@
  * all-ones bitmap of 2^31 pages (KVM_DIRTY_LOG_INITIALLY_SET) is one run, and a change copies
  * O(log n) nodes.
  */
-import { emptyBigintMap } from './internal/sorted-map.js';
-import type { SortedMap } from './state.js';
+import { emptyBigintMap, type SortedMap } from './internal/sorted-map.js';
 
 /** Set pages as runs: start offset → end offset (exclusive). */
 export type DirtyRuns = SortedMap<bigint, bigint>;
