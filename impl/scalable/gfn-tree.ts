@@ -11,6 +11,7 @@
  */
 import { InvariantError, hex, type Gfn } from '../../model/types.js';
 import { gfnSearchKey, toGfnNum, type GfnNum } from '../internal/gfn-num.js';
+import { ChunkedArray } from './chunked.js';
 
 /** What the gfn tree needs to know about a slot. */
 export interface GfnRange {
@@ -69,8 +70,11 @@ export class GfnTree<T extends GfnRange> {
   /** The leaf list (and, for a free node, the free list). */
   private next = new Int32Array(INITIAL_NODES);
   private prev = new Int32Array(INITIAL_NODES);
-  /** Leaf k's slots at k * B. */
-  private slots: (T | undefined)[] = [];
+  /**
+   * Leaf k's slots at k * B, in chunks (./chunked.ts): a plain array grown by the splits of a
+   * fill reallocated and copied itself, as a large object, every time it grew.
+   */
+  private readonly slots = new ChunkedArray<T | undefined>(undefined);
   /** Nodes handed out so far, node 0 (NIL) included. */
   private used = 1;
   private free = NIL;
@@ -80,7 +84,7 @@ export class GfnTree<T extends GfnRange> {
 
   /** The slot of `e`. */
   slotOf(e: GfnEntry): T {
-    const s = this.slots[e];
+    const s = this.slots.get(e);
     if (s === undefined) throw new InvariantError('MS-INV-02', `gfn tree: entry ${e} holds no slot`);
     return s;
   }
@@ -269,14 +273,14 @@ export class GfnTree<T extends GfnRange> {
       throw new InvariantError('MS-INV-02', `gfn tree: replace ${hex(old.baseGfn)} by ${hex(slot.baseGfn)}`);
     }
     const e = this.entryOf(old);
-    this.slots[e] = slot;
+    this.slots.set(e, slot);
     this.f64[(e >> LOG2_B) * 2 * B + B + (e & (B - 1))] = toGfnNum(slot.baseGfn + slot.npages);
   }
 
   /** The entry of `slot` (by baseGfn, then identity); throws when the tree does not hold it. */
   entryOf(slot: T): GfnEntry {
     const e = this.floor(slot.baseGfn);
-    if (e === NO_ENTRY || this.slots[e] !== slot) {
+    if (e === NO_ENTRY || this.slots.get(e) !== slot) {
       throw new InvariantError('MS-INV-02', `gfn tree: no entry for the slot at ${hex(slot.baseGfn)}`);
     }
     return e;
@@ -310,7 +314,7 @@ export class GfnTree<T extends GfnRange> {
       this.openGap(k, i, true);
       this.f64[k * 2 * B + i] = key;
       this.f64[k * 2 * B + B + i] = end;
-      this.slots[k * B + i] = slot;
+      this.slots.set(k * B + i, slot);
       return this.count[k]! > B - 1 ? this.split(k, true) : NIL;
     }
     const i = this.route(k, key);
@@ -330,7 +334,7 @@ export class GfnTree<T extends GfnRange> {
     this.f64.copyWithin(o + i + 1, o + i, o + c);
     if (leaf) {
       this.f64.copyWithin(o + B + i + 1, o + B + i, o + B + c);
-      for (let j = c; j > i; j--) this.slots[k * B + j] = this.slots[k * B + j - 1];
+      for (let j = c; j > i; j--) this.slots.set(k * B + j, this.slots.get(k * B + j - 1));
     } else {
       this.child.copyWithin(k * B + i + 1, k * B + i, k * B + c);
     }
@@ -344,8 +348,8 @@ export class GfnTree<T extends GfnRange> {
     this.f64.copyWithin(o + i, o + i + 1, o + c);
     if (leaf) {
       this.f64.copyWithin(o + B + i, o + B + i + 1, o + B + c);
-      for (let j = i; j < c - 1; j++) this.slots[k * B + j] = this.slots[k * B + j + 1];
-      this.slots[k * B + c - 1] = undefined;
+      for (let j = i; j < c - 1; j++) this.slots.set(k * B + j, this.slots.get(k * B + j + 1));
+      this.slots.set(k * B + c - 1, undefined);
     } else {
       this.child.copyWithin(k * B + i, k * B + i + 1, k * B + c);
     }
@@ -382,8 +386,8 @@ export class GfnTree<T extends GfnRange> {
     if (leaf) {
       this.f64.copyWithin(ro + B + rc, ko + B + from, ko + B + c);
       for (let j = 0; j < n; j++) {
-        this.slots[r * B + rc + j] = this.slots[k * B + from + j];
-        this.slots[k * B + from + j] = undefined;
+        this.slots.set(r * B + rc + j, this.slots.get(k * B + from + j));
+        this.slots.set(k * B + from + j, undefined);
       }
     } else {
       this.child.copyWithin(r * B + rc, k * B + from, k * B + c);
@@ -441,7 +445,7 @@ export class GfnTree<T extends GfnRange> {
       this.openGap(right, 0, leaf);
       this.moveOne(left, lc - 1, right, 0, leaf);
       this.count[left] = lc - 1;
-      if (leaf) this.slots[left * B + lc - 1] = undefined;
+      if (leaf) this.slots.set(left * B + lc - 1, undefined);
     }
     this.f64[k * 2 * B + li + 1] = this.f64[right * 2 * B]!;
   }
@@ -451,7 +455,7 @@ export class GfnTree<T extends GfnRange> {
     this.f64[b * 2 * B + to] = this.f64[a * 2 * B + from]!;
     if (leaf) {
       this.f64[b * 2 * B + B + to] = this.f64[a * 2 * B + B + from]!;
-      this.slots[b * B + to] = this.slots[a * B + from];
+      this.slots.set(b * B + to, this.slots.get(a * B + from));
     } else {
       this.child[b * B + to] = this.child[a * B + from]!;
     }
@@ -511,7 +515,7 @@ export class GfnTree<T extends GfnRange> {
       if (h === 1) {
         leaves.push(k);
         for (let i = 0; i < c; i++) {
-          const s = this.slots[k * B + i];
+          const s = this.slots.get(k * B + i);
           if (s === undefined) throw new Error(`leaf ${k}: entry ${i} holds no slot`);
           if (keys[i] !== Number(s.baseGfn) || this.f64[k * 2 * B + B + i] !== Number(s.baseGfn + s.npages)) {
             throw new Error(`leaf ${k}: entry ${i} keys out of step with its slot`);
