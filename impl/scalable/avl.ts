@@ -102,10 +102,16 @@ export abstract class AvlTree {
     this.free = n;
   }
 
-  private grow(): void {
+  /** Doubles the records; a subclass grows its per-record arrays to `records` with them. */
+  protected grow(): void {
     const i32 = new Int32Array(this.i32.length * 2);
     i32.set(this.i32);
     this.i32 = i32;
+  }
+
+  /** How many records the link array holds (the size a subclass's per-record arrays need). */
+  protected get capacity(): number {
+    return this.i32.length / STRIDE;
   }
 
   /**

@@ -21,20 +21,32 @@ export type HvaNode = AvlNode;
  *   of ./avl.ts holds, and every rotation and erase refreshes `subtreeLast` through `pull()`.
  */
 export class HvaTree<T> extends AvlTree {
-  // Per node, by handle, in chunks (./chunked.ts: a fill never copies them). Host addresses
-  // stay bigint (a profile's user_addr_max may be any u64), each with its Number() next to
-  // it: comparisons look at the numbers first (see less()).
+  // Per node, by handle. Host addresses are kept as numbers only: a CREATE then leaves no
+  // bigint behind in the tree, and a node's data is two doubles and a link word in typed
+  // arrays, which the garbage collector neither copies nor traces. A number is exact up to
+  // 2^53 - 1; an address past that (a profile's user_addr_max may be any u64) rounds, so a
+  // node that has one also keeps its bigints in `wide`, and two equal numbers past 2^53 - 1
+  // are told apart by those (see MAX_EXACT).
   private readonly slots = new ChunkedArray<T | undefined>(undefined);
-  private readonly starts = new ChunkedArray<Hva>(0n);
-  private readonly startNums = new ChunkedArray<number>(0);
-  /** Inclusive end: `userspace_addr + (npages << PAGE_SHIFT) - 1`. */
-  private readonly lasts = new ChunkedArray<Hva>(0n);
-  private readonly lastNums = new ChunkedArray<number>(0);
+  /** Node n's start at 2n and inclusive end `userspace_addr + (npages << PAGE_SHIFT) - 1` at 2n + 1. */
+  private nums = new Float64Array(this.capacity * 2);
   /**
    * The node whose `last` is the largest in the subtree rooted here: `__subtree_last` is
-   * its last. A handle, not the bigint, so that pull() stores a small integer.
+   * its last. A handle, not the value, so that a wide last keeps its bigint.
    */
-  private readonly subtreeLastNodes = new ChunkedArray<AvlNode>(NIL);
+  private subtreeLastNodes = new Int32Array(this.capacity);
+  /** [start, last] of every node with an address past 2^53 - 1 (none on x86-64). */
+  private readonly wide = new Map<HvaNode, readonly [Hva, Hva]>();
+
+  protected override grow(): void {
+    super.grow();
+    const nums = new Float64Array(this.capacity * 2);
+    nums.set(this.nums);
+    this.nums = nums;
+    const sub = new Int32Array(this.capacity);
+    sub.set(this.subtreeLastNodes);
+    this.subtreeLastNodes = sub;
+  }
 
   /** The slot of `n`, or undefined for a record that holds none (a removed node). */
   slotAt(n: HvaNode): T | undefined {
@@ -46,13 +58,13 @@ export class HvaTree<T> extends AvlTree {
     return s;
   }
   startOf(n: HvaNode): Hva {
-    return this.starts.get(n);
+    return this.wide.get(n)?.[0] ?? BigInt(this.nums[2 * n]!);
   }
   lastOf(n: HvaNode): Hva {
-    return this.lasts.get(n);
+    return this.wide.get(n)?.[1] ?? BigInt(this.nums[2 * n + 1]!);
   }
   subtreeLastOf(n: HvaNode): Hva {
-    return this.lasts.get(this.subtreeLastNodes.get(n));
+    return this.lastOf(this.subtreeLastNodes[n]!);
   }
 
   protected override pull(n: HvaNode): void {
@@ -61,20 +73,33 @@ export class HvaTree<T> extends AvlTree {
     const r = this.right(n);
     const sub = this.subtreeLastNodes;
     let m = n;
-    if (l !== NIL && this.lastBelow(m, sub.get(l))) m = sub.get(l);
-    if (r !== NIL && this.lastBelow(m, sub.get(r))) m = sub.get(r);
-    sub.set(n, m);
+    if (l !== NIL && this.lastBelow(m, sub[l]!)) m = sub[l]!;
+    if (r !== NIL && this.lastBelow(m, sub[r]!)) m = sub[r]!;
+    sub[n] = m;
   }
 
   /** last(a) < last(b). */
   private lastBelow(a: HvaNode, b: HvaNode): boolean {
-    return less(this.lastNums.get(a), this.lasts.get(a), this.lastNums.get(b), this.lasts.get(b));
+    const x = this.nums[2 * a + 1]!;
+    const y = this.nums[2 * b + 1]!;
+    return x < y || (x === y && x > MAX_EXACT && this.wide.get(a)![1] < this.wide.get(b)![1]);
   }
 
   /** start <= subtreeLast(n), for a query start and its Number(). */
   private reaches(n: HvaNode, start: Hva, startNum: number): boolean {
-    const m = this.subtreeLastNodes.get(n);
-    return !less(this.lastNums.get(m), this.lasts.get(m), startNum, start);
+    return !this.lastBelowValue(this.subtreeLastNodes[n]!, start, startNum);
+  }
+
+  /** last(n) < x, for a value and its Number(). */
+  private lastBelowValue(n: HvaNode, x: Hva, xNum: number): boolean {
+    const y = this.nums[2 * n + 1]!;
+    return y < xNum || (y === xNum && y > MAX_EXACT && this.wide.get(n)![1] < x);
+  }
+
+  /** x < start(n), for a value and its Number(). */
+  private belowStart(x: Hva, xNum: number, n: HvaNode): boolean {
+    const y = this.nums[2 * n]!;
+    return xNum < y || (xNum === y && y > MAX_EXACT && x < this.wide.get(n)![0]);
   }
 
   /**
@@ -89,19 +114,18 @@ export class HvaTree<T> extends AvlTree {
     const lastNum = Number(last);
     const node = this.allocNode();
     this.slots.set(node, slot);
-    this.starts.set(node, start);
-    this.startNums.set(node, startNum);
-    this.lasts.set(node, last);
-    this.lastNums.set(node, lastNum);
-    this.subtreeLastNodes.set(node, node);
+    this.nums[2 * node] = startNum;
+    this.nums[2 * node + 1] = lastNum;
+    if (startNum > MAX_EXACT || lastNum > MAX_EXACT) this.wide.set(node, [start, last]);
     const sub = this.subtreeLastNodes;
+    sub[node] = node;
     let n = this.root;
     while (n !== NIL) {
       parent = n;
       // `if (parent->ITSUBTREE < last) parent->ITSUBTREE = last;`: every ancestor's subtree
       // will hold the new interval, so linkLeaf() need not carry it up to the root.
-      if (this.lastBelow(sub.get(n), node)) sub.set(n, node);
-      left = less(startNum, start, this.startNums.get(n), this.starts.get(n));
+      if (this.lastBelow(sub[n]!, node)) sub[n] = node;
+      left = this.belowStart(start, startNum, n);
       n = left ? this.left(n) : this.right(n);
     }
     this.linkLeaf(node, parent, left);
@@ -112,6 +136,8 @@ export class HvaTree<T> extends AvlTree {
   remove(node: HvaNode): void {
     this.eraseNode(node);
     this.slots.set(node, undefined);
+    // Stryker disable next-line ConditionalExpression: deleting what is not there does nothing
+    if (this.wide.size > 0) this.wide.delete(node);
   }
 
   /**
@@ -129,8 +155,8 @@ export class HvaTree<T> extends AvlTree {
         n = l;
         continue;
       }
-      if (!less(lastNum, last, this.startNums.get(n), this.starts.get(n))) {
-        if (!less(this.lastNums.get(n), this.lasts.get(n), startNum, start)) return n;
+      if (!this.belowStart(last, lastNum, n)) {
+        if (!this.lastBelowValue(n, start, startNum)) return n;
         const r = this.right(n);
         // By the loop invariant the max `last` >= start lies to the right here: always true.
         // Stryker disable next-line ConditionalExpression,LogicalOperator: always true by the loop invariant
@@ -174,8 +200,8 @@ export class HvaTree<T> extends AvlTree {
         n = p;
         rb = this.right(n);
       } while (prev === rb);
-      if (less(lastNum, last, this.startNums.get(n), this.starts.get(n))) return NIL;
-      if (!less(this.lastNums.get(n), this.lasts.get(n), startNum, start)) return n;
+      if (this.belowStart(last, lastNum, n)) return NIL;
+      if (!this.lastBelowValue(n, start, startNum)) return n;
     }
   }
 
@@ -191,10 +217,8 @@ export class HvaTree<T> extends AvlTree {
 }
 
 /**
- * `a < b` for two u64 bigints given their Number()s too: Number() rounds but never reorders
- * (it is monotone), so unequal numbers decide, and only equal ones (the same value, or two
- * values past 2^53 that round alike) need the bigint comparison.
+ * The largest address a number holds exactly. Number() rounds past it but never reorders (it
+ * is monotone), so unequal numbers decide a comparison, and equal numbers at or below it are
+ * equal addresses; only equal numbers past it need the bigints.
  */
-function less(aNum: number, a: Hva, bNum: number, b: Hva): boolean {
-  return aNum < bNum || (aNum === bNum && a < b);
-}
+const MAX_EXACT = Number.MAX_SAFE_INTEGER;
