@@ -172,14 +172,9 @@ export class GfnTree<T extends GfnRange> {
     const g = gfnSearchKey(gfn);
     let k = this.root;
     for (let h = this.levels; h > 1; h--) {
-      const c = this.count[k]!;
-      let i = 1;
-      while (i < c && this.f64[k * 2 * B + i]! <= g) i++;
-      k = this.child[k * B + i - 1]!;
+      k = this.child[k * B + this.route(k, g)]!;
     }
-    const c = this.count[k]!;
-    let i = 0;
-    while (i < c && this.f64[k * 2 * B + i]! <= g) i++;
+    const i = this.above(k, 0, g);
     // i = 0: the leaf's keys are all above gfn (its min is a lower bound only); the last key
     // at or below gfn, if any, ends the previous leaf.
     return i > 0 ? k * B + i - 1 : this.prevEntry(k * B);
@@ -293,10 +288,40 @@ export class GfnTree<T extends GfnRange> {
 
   /** The child of inner node k that a key belongs in. */
   private route(k: number, key: number): number {
-    const c = this.count[k]!;
-    let i = 1;
-    while (i < c && this.f64[k * 2 * B + i]! <= key) i++;
-    return i - 1;
+    return this.above(k, 1, key) - 1;
+  }
+
+  /**
+   * The first position from `lo` on in node k whose key is above `key` (the count when none
+   * is), by binary search. The updates and floor() use this, not the linear scan of
+   * searchKey(): a fill adds ascending baseGfns, so every descent of a CREATE (the overlap
+   * check and the insert into each set) goes to the last child at every level, which a scan
+   * reaches only after reading all of a node's keys, at every one of the extra levels of a
+   * large set. Here the branches go the same way for every ascending key, so they predict
+   * well; searchKey()'s random lookups are better served by the scan's early exit.
+   */
+  private above(k: number, lo: number, key: number): number {
+    const o = k * 2 * B;
+    let hi = this.count[k]!;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.f64[o + mid]! <= key) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** The first position in leaf k whose key is at or above `key` (the count when none is). */
+  private atOrAbove(k: number, key: number): number {
+    const o = k * 2 * B;
+    let lo = 0;
+    let hi = this.count[k]!;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.f64[o + mid]! < key) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
   }
 
   /**
@@ -306,8 +331,7 @@ export class GfnTree<T extends GfnRange> {
   private insertInto(k: number, h: number, key: GfnNum, end: GfnNum, slot: T): number {
     if (h === 1) {
       const c = this.count[k]!;
-      let i = 0;
-      while (i < c && this.f64[k * 2 * B + i]! < key) i++;
+      const i = this.atOrAbove(k, key);
       if (i < c && this.f64[k * 2 * B + i] === key) {
         throw new InvariantError('MS-INV-02', `gfn tree: a second node with baseGfn ${hex(slot.baseGfn)}`);
       }
@@ -399,10 +423,7 @@ export class GfnTree<T extends GfnRange> {
   /** Erases the entry of `slot` (baseGfn `key`) below node k of `h` levels. */
   private eraseFrom(k: number, h: number, key: GfnNum, slot: T): void {
     if (h === 1) {
-      const c = this.count[k]!;
-      let i = 0;
-      while (i < c && this.f64[k * 2 * B + i]! < key) i++;
-      this.closeGap(k, i, true);
+      this.closeGap(k, this.atOrAbove(k, key), true);
       return;
     }
     const i = this.route(k, key);
