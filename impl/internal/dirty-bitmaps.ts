@@ -122,6 +122,28 @@ export function readDirtyLog(bitmaps: DirtyBitmaps, slot: Memslot): DirtyLogOutc
   return { ok: true, bitmap };
 }
 
+/**
+ * Mirrors: kvm_get_dirty_log_protect()
+ * @returns success, or EINVAL / ENOENT.
+ */
+export function getDirtyLogCommon(profile: Profile, slot: number, view: ActiveMemslotsView, bitmaps: DirtyBitmaps): DirtyLogOutcome {
+  // [MS-DLG-09]
+  if (bitmaps.ring.size !== 0) return { ok: false, errno: 'ENXIO' };
+  const asId = slot >>> 16;
+  const id = slot & 0xffff;
+  // [MS-DLG-01]
+  if (asId >= profile.addressSpaces) return { ok: false, errno: 'EINVAL' };
+  // [MS-DLG-02]
+  if (id >= profile.userMemSlots) return { ok: false, errno: 'EINVAL' };
+  const memslot = view.idToMemslot(asId, id);
+  // [MS-DLG-03]
+  if (memslot === null) return { ok: false, errno: 'ENOENT' };
+  // [MS-DLG-04]
+  if (memslot.dirtyBitmap === null) return { ok: false, errno: 'ENOENT' };
+  // [MS-DLG-05]
+  return readDirtyLog(bitmaps, memslot);
+}
+
 /** Mirrors: kvm_clear_dirty_log_protect() */
 export function clearDirtyLogCommon(profile: Profile, c: ClearDirtyLog, view: ActiveMemslotsView, bitmaps: DirtyBitmaps): DirtyLogOutcome {
   // [MS-CLR-06]

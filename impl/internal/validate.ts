@@ -19,7 +19,6 @@ import {
   PAGE_SIZE,
   U32_MAX,
   U64_MAX,
-  type DirtyLogOutcome,
   type Errno,
   type Gfn,
   type Gpa,
@@ -32,7 +31,6 @@ import {
   type SetOutcome,
 } from '../../model/types.js';
 import type { SlotFields } from './memslot.js';
-import { readDirtyLog, type DirtyBitmaps } from './dirty-bitmaps.js';
 
 /** `unsigned long` on x86-64. */
 const ULONG_MAX = U64_MAX;
@@ -281,28 +279,6 @@ export function setInternalMemslotLoop(
   let result = setMemoryRegion(inSpace(0));
   for (let asId = 1; asId < profile.addressSpaces && result.ok; asId++) result = setMemoryRegion(inSpace(asId));
   return result;
-}
-
-/**
- * Mirrors: kvm_get_dirty_log_protect()
- * @returns success, or EINVAL / ENOENT.
- */
-export function getDirtyLogCommon(profile: Profile, slot: number, view: ActiveMemslotsView, bitmaps: DirtyBitmaps): DirtyLogOutcome {
-  // [MS-DLG-09]
-  if (bitmaps.ring.size !== 0) return { ok: false, errno: 'ENXIO' };
-  const asId = slot >>> 16;
-  const id = slot & 0xffff;
-  // [MS-DLG-01]
-  if (asId >= profile.addressSpaces) return { ok: false, errno: 'EINVAL' };
-  // [MS-DLG-02]
-  if (id >= profile.userMemSlots) return { ok: false, errno: 'EINVAL' };
-  const memslot = view.idToMemslot(asId, id);
-  // [MS-DLG-03]
-  if (memslot === null) return { ok: false, errno: 'ENOENT' };
-  // [MS-DLG-04]
-  if (memslot.dirtyBitmap === null) return { ok: false, errno: 'ENOENT' };
-  // [MS-DLG-05]
-  return readDirtyLog(bitmaps, memslot);
 }
 
 /** The outcome of a decision that changes nothing. */

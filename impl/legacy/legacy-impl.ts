@@ -50,7 +50,6 @@ import {
   decideUserMemoryRegion,
   decideUserMemoryRegion2,
   gmemBindConflicts,
-  getDirtyLogCommon,
   outcomeWithoutChange,
   setInternalMemslotLoop,
   type ActiveMemslotsView,
@@ -66,7 +65,7 @@ import type { CapFd, CapName } from '../../model/capabilities.js';
 import { vmProfile } from '../../model/vm-types.js';
 import type { ClearDirtyLog, EnableCapName, WriteOutcome } from '../../model/dirty-log.js';
 import type { RingEntry } from '../../model/state.js';
-import { DirtyBitmaps, clearDirtyLogCommon, enableCapCommon, guestWriteInto } from '../internal/dirty-bitmaps.js';
+import { DirtyBitmaps, clearDirtyLogCommon, enableCapCommon, getDirtyLogCommon, guestWriteInto } from '../internal/dirty-bitmaps.js';
 
 type ChangeKind = MemslotChange['change'];
 

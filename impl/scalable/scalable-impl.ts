@@ -51,7 +51,6 @@ import {
   decideUserMemoryRegion,
   decideUserMemoryRegion2,
   gmemBindConflicts,
-  getDirtyLogCommon,
   outcomeWithoutChange,
   setInternalMemslotLoop,
   type ActiveMemslotsView,
@@ -65,7 +64,7 @@ import type { CapFd, CapName } from '../../model/capabilities.js';
 import { vmProfile } from '../../model/vm-types.js';
 import type { ClearDirtyLog, EnableCapName, WriteOutcome } from '../../model/dirty-log.js';
 import type { RingEntry } from '../../model/state.js';
-import { DirtyBitmaps, clearDirtyLogCommon, enableCapCommon, guestWriteInto } from '../internal/dirty-bitmaps.js';
+import { DirtyBitmaps, clearDirtyLogCommon, enableCapCommon, getDirtyLogCommon, guestWriteInto } from '../internal/dirty-bitmaps.js';
 import { RangeMap } from './range-map.js';
 import { gfnSearchKey, toGfnNum, type GfnNum } from '../internal/gfn-num.js';
 import { GfnTree, NO_ENTRY } from './gfn-tree.js';
