@@ -10,236 +10,262 @@
  * and reports its defect with the line number and the field. So a line read here is one the
  * strict parser accepts, and it gets the same request and answer (canonical-line.test.ts
  * checks both on random and on mutated lines).
+ *
+ * Each form is data, a template of literal text and fields, read by one small loop (scan()):
+ * a replay runs once per process, and V8 compiled the earlier hand-written reader, a call per
+ * literal inlined into a few large functions, in about as much CPU time as it then ran (the
+ * optimizing compiler's thread, `--trace-opt`), after running it unoptimized for the first
+ * twenty thousand lines.
  */
 import { isErrno } from '../model/errno.js';
 import { canonicalBitmap, type Answer, type HvaHitInfo, type Request, type SlotInfo, type TraceLine } from './trace.js';
 
-/** The line being read and the position in it. */
-class Reader {
-  at = 0;
-  /** Set by u64() and u32(): whether the value just read was well formed. */
-  ok = true;
-  constructor(readonly s: string) {}
+/** The fields of a template: a literal is a string, a field one of these. */
+const U32 = 0; // a JSON integer from 0 to 2^32 - 1 in plain decimal (no sign, fraction, exponent or leading zero)
+const U16 = 1; // the same, at most 0xffff (an as_id)
+const U64 = 2; // a string "0x" and 1 to 13 hex digits, either case, as shortHexU64() reads it
+const NAME = 3; // capital letters and digits up to a closing quote (an errno name has nothing else); two entries: from, to
+const HEX = 4; // hex digits up to a closing quote; two entries: from, to
+type Token = string | typeof U32 | typeof U16 | typeof U64 | typeof NAME | typeof HEX;
 
-  /** Reads `l` at the position. */
-  lit(l: string): boolean {
-    // A loop of charCodeAt(): String.prototype.startsWith() took twice as long here.
-    const s = this.s;
-    const at = this.at;
-    const n = l.length;
-    for (let k = 0; k < n; k++) if (s.charCodeAt(at + k) !== l.charCodeAt(k)) return false;
-    this.at = at + n;
-    return true;
-  }
+/**
+ * The values scan() read, in template order (a u64 as a double: 13 hex digits are below 2^53,
+ * so it is exact); NAME and HEX leave the offsets of their text. One array for every line.
+ */
+const vals: number[] = [];
+let nvals = 0;
 
-  /** A JSON integer from 0 to `max` in plain decimal (no sign, fraction, exponent or leading zero); sets `ok`. */
-  u32(max: number): number {
-    const s = this.s;
-    let at = this.at;
-    let c = s.charCodeAt(at);
-    if (c < 0x30 || c > 0x39) return this.fail();
-    at++;
-    let v = c - 0x30;
-    // A leading zero ends the number: "01" then fails at the next literal.
-    if (v !== 0) {
-      for (let digits = 1; ; digits++) {
-        c = s.charCodeAt(at);
-        if (c < 0x30 || c > 0x39) break;
-        // Stryker disable next-line EqualityOperator: an 11th digit exceeds every max (at most 0xffffffff) either way
-        if (digits === 10) return this.fail();
-        v = v * 10 + (c - 0x30);
+/** Reads `tpl` in `s` from `at`: the position after it, or -1 where the text differs. */
+function scan(s: string, at: number, tpl: readonly Token[]): number {
+  for (let i = 0; i < tpl.length; i++) {
+    const t = tpl[i]!;
+    if (typeof t === 'string') {
+      // A loop of charCodeAt(): String.prototype.startsWith() took twice as long here.
+      const n = t.length;
+      for (let k = 0; k < n; k++) if (s.charCodeAt(at + k) !== t.charCodeAt(k)) return -1;
+      at += n;
+    } else if (t === U64) {
+      if (s.charCodeAt(at) !== 0x22 || s.charCodeAt(at + 1) !== 0x30 || s.charCodeAt(at + 2) !== 0x78) return -1;
+      const from = (at += 3);
+      let v = 0;
+      for (;;) {
+        const c = s.charCodeAt(at);
+        const d = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : c >= 0x41 && c <= 0x46 ? c - 0x37 : -1;
+        if (d < 0) break;
+        v = v * 16 + d;
         at++;
       }
-    }
-    this.at = at;
-    this.ok = v <= max;
-    return v;
-  }
-
-  /** A u64 string as shortHexU64() reads it ("0x" and 1 to 13 hex digits, either case); sets `ok`. */
-  u64(): bigint {
-    if (!this.lit('"0x')) {
-      this.ok = false;
-      return 0n;
-    }
-    const s = this.s;
-    const from = this.at;
-    let at = from;
-    let v = 0;
-    for (;;) {
-      const c = s.charCodeAt(at);
-      const d = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : c >= 0x41 && c <= 0x46 ? c - 0x37 : -1;
-      if (d < 0) break;
-      v = v * 16 + d;
+      if (at === from || at - from > 13 || s.charCodeAt(at) !== 0x22) return -1;
+      at++;
+      vals[nvals++] = v;
+    } else if (t === U32 || t === U16) {
+      let c = s.charCodeAt(at);
+      if (c < 0x30 || c > 0x39) return -1;
+      at++;
+      let v = c - 0x30;
+      // A leading zero ends the number: "01" then fails at the next literal.
+      if (v !== 0) {
+        for (let digits = 1; ; digits++) {
+          c = s.charCodeAt(at);
+          if (c < 0x30 || c > 0x39) break;
+          // Stryker disable next-line EqualityOperator: an 11th digit exceeds every max (at most 0xffffffff) either way
+          if (digits === 10) return -1;
+          v = v * 10 + (c - 0x30);
+          at++;
+        }
+      }
+      if (v > (t === U16 ? 0xffff : 0xffff_ffff)) return -1;
+      vals[nvals++] = v;
+    } else {
+      const from = at;
+      for (;;) {
+        const c = s.charCodeAt(at);
+        if (c === 0x22) break;
+        const ok =
+          t === NAME ? (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) : (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46);
+        if (!ok) return -1;
+        at++;
+      }
+      vals[nvals++] = from;
+      vals[nvals++] = at;
       at++;
     }
-    this.ok = at > from && at - from <= 13 && s.charCodeAt(at) === 0x22;
-    this.at = at + 1;
-    return BigInt(v);
   }
-
-  /** A string of capital letters and digits (an errno name has nothing else), after its opening quote; null if none. */
-  name(): string | null {
-    const s = this.s;
-    const from = this.at;
-    let at = from;
-    for (;;) {
-      const c = s.charCodeAt(at);
-      if (c === 0x22) break;
-      if (!((c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39))) return null;
-      at++;
-    }
-    this.at = at + 1;
-    return s.slice(from, at);
-  }
-
-  /** Hex digits up to the closing quote (consumed); null at any other character. */
-  hex(): string | null {
-    const s = this.s;
-    const from = this.at;
-    let at = from;
-    for (;;) {
-      const c = s.charCodeAt(at);
-      if (c === 0x22) break;
-      if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46))) return null;
-      at++;
-    }
-    this.at = at + 1;
-    return s.slice(from, at);
-  }
-
-  private fail(): number {
-    this.ok = false;
-    return 0;
-  }
+  return at;
 }
 
 const RET: Answer = { kind: 'ret' };
 
-/** `{"ret":0}` or `{"errno":"NAME"}`, the answer of every ioctl whose success is a plain 0. */
-function retOrErrno(p: Reader): Answer | null {
-  if (p.lit('{"ret":0}')) return RET;
-  if (!p.lit('{"errno":"')) return null;
-  const e = p.name();
-  return e !== null && isErrno(e) && p.lit('}') ? { kind: 'errno', errno: e } : null;
+/** An answer's template (through the `}` that closes the line) and what its values make; null: not an answer. */
+interface AnswerForm {
+  readonly tpl: readonly Token[];
+  readonly build: (s: string, v: readonly number[]) => Answer | null;
 }
 
-/** `open`, then items separated by commas, then `]}`: the items, or null where the text differs. */
-function list<T>(p: Reader, open: string, item: () => T | null): T[] | null {
-  if (!p.lit(open)) return null;
-  const out: T[] = [];
-  if (p.lit(']}')) return out;
-  do {
-    const x = item();
-    if (x === null) return null;
-    out.push(x);
-  } while (p.lit(','));
-  return p.lit(']}') ? out : null;
+/** A list answer, `{"slots":[`, items separated by commas, then `]}}`. */
+interface ListForm {
+  readonly item: readonly Token[];
+  readonly build: (v: readonly number[], items: number) => Answer;
 }
 
-/** The answer to `r` as answerToJson() writes it, or null. */
-function answer(p: Reader, r: Request): Answer | null {
-  switch (r.op) {
-    case 'set_user_memory_region':
-      return retOrErrno(p);
-    case 'get_dirty_log': {
-      if (!p.lit('{"ret":0,"bitmap":"')) return retOrErrno(p);
-      const hex = p.hex();
-      return hex !== null && hex.length % 2 === 0 && p.lit('}') ? { kind: 'ret', bitmap: canonicalBitmap(hex.toLowerCase()) } : null;
-    }
-    case 'gfn_to_memslot': {
-      if (p.lit('{"slot":null}')) return { kind: 'slot', slot: null };
-      if (!p.lit('{"slot":')) return null;
-      const slot = p.u32(0xffff_ffff);
-      return p.ok && p.lit('}') ? { kind: 'slot', slot } : null;
-    }
-    case 'hva_to_memslots': {
-      const hits = list(p, '{"slots":[', (): HvaHitInfo | null => {
-        if (!p.lit('{"slot":')) return null;
-        const slot = p.u32(0xffff_ffff);
-        if (!p.ok || !p.lit(',"gfn_start":')) return null;
-        const gfnStart = p.u64();
-        if (!p.ok || !p.lit(',"gfn_end":')) return null;
-        const gfnEnd = p.u64();
-        return p.ok && p.lit('}') ? { slot, gfnStart, gfnEnd } : null;
-      });
-      return hits === null ? null : { kind: 'hva_hits', hits };
-    }
-    case 'get_slots': {
-      const slots = list(p, '{"slots":[', (): SlotInfo | null => {
-        if (!p.lit('{"slot":')) return null;
-        const slot = p.u32(0xffff_ffff);
-        if (!p.ok || !p.lit(',"flags":')) return null;
-        const flags = p.u32(0xffff_ffff);
-        if (!p.ok || !p.lit(',"guest_phys_addr":')) return null;
-        const guestPhysAddr = p.u64();
-        if (!p.ok || !p.lit(',"memory_size":')) return null;
-        const memorySize = p.u64();
-        if (!p.ok || !p.lit(',"userspace_addr":')) return null;
-        const userspaceAddr = p.u64();
-        return p.ok && p.lit('}') ? { slot, flags, guestPhysAddr, memorySize, userspaceAddr } : null;
-      });
-      return slots === null ? null : { kind: 'slots', slots };
-    }
-    case 'get_generation': {
-      if (!p.lit('{"generation":')) return null;
-      const generation = p.u64();
-      return p.ok && p.lit('}') ? { kind: 'generation', generation } : null;
-    }
-    default:
+interface OpForm {
+  /** The request from `{"op":"` to its last field. */
+  readonly tpl: readonly Token[];
+  readonly build: (v: readonly number[]) => Request;
+  /** The answers answerToJson() writes for the op, tried in turn (they differ within a few characters). */
+  readonly answers: readonly AnswerForm[];
+  readonly list: ListForm | null;
+}
+
+const retForm: AnswerForm = { tpl: ['{"ret":0}}'], build: () => RET };
+const errnoForm: AnswerForm = {
+  tpl: ['{"errno":"', NAME, '}}'],
+  build: (s, v) => {
+    const e = s.slice(v[0], v[1]);
+    return isErrno(e) ? { kind: 'errno', errno: e } : null;
+  },
+};
+
+const setRegion: OpForm = {
+  tpl: ['{"op":"set_user_memory_region","slot":', U32, ',"flags":', U32, ',"guest_phys_addr":', U64, ',"memory_size":', U64, ',"userspace_addr":', U64],
+  build: (v) => ({
+    op: 'set_user_memory_region',
+    region: { slot: v[0]!, flags: v[1]!, guestPhysAddr: BigInt(v[2]!), memorySize: BigInt(v[3]!), userspaceAddr: BigInt(v[4]!) },
+  }),
+  answers: [retForm, errnoForm],
+  list: null,
+};
+
+const gfnToMemslot: OpForm = {
+  tpl: ['{"op":"gfn_to_memslot","as_id":', U16, ',"gfn":', U64],
+  build: (v) => ({ op: 'gfn_to_memslot', asId: v[0]!, gfn: BigInt(v[1]!) }),
+  answers: [
+    { tpl: ['{"slot":null}}'], build: () => ({ kind: 'slot', slot: null }) },
+    { tpl: ['{"slot":', U32, '}}'], build: (_, v) => ({ kind: 'slot', slot: v[0]! }) },
+  ],
+  list: null,
+};
+
+const getDirtyLog: OpForm = {
+  tpl: ['{"op":"get_dirty_log","slot":', U32],
+  build: (v) => ({ op: 'get_dirty_log', slot: v[0]! }),
+  answers: [
+    retForm,
+    {
+      tpl: ['{"ret":0,"bitmap":"', HEX, '}}'],
+      build: (s, v) => ((v[1]! - v[0]!) % 2 === 0 ? { kind: 'ret', bitmap: canonicalBitmap(s.slice(v[0], v[1]).toLowerCase()) } : null),
+    },
+    errnoForm,
+  ],
+  list: null,
+};
+
+const hvaToMemslots: OpForm = {
+  tpl: ['{"op":"hva_to_memslots","start":', U64, ',"end":', U64],
+  build: (v) => ({ op: 'hva_to_memslots', start: BigInt(v[0]!), end: BigInt(v[1]!) }),
+  answers: [],
+  list: {
+    item: ['{"slot":', U32, ',"gfn_start":', U64, ',"gfn_end":', U64, '}'],
+    build: (v, items) => {
+      const hits: HvaHitInfo[] = [];
+      for (let i = 0; i < items * 3; i += 3) hits.push({ slot: v[i]!, gfnStart: BigInt(v[i + 1]!), gfnEnd: BigInt(v[i + 2]!) });
+      return { kind: 'hva_hits', hits };
+    },
+  },
+};
+
+const getSlots: OpForm = {
+  tpl: ['{"op":"get_slots","as_id":', U16],
+  build: (v) => ({ op: 'get_slots', asId: v[0]! }),
+  answers: [],
+  list: {
+    item: ['{"slot":', U32, ',"flags":', U32, ',"guest_phys_addr":', U64, ',"memory_size":', U64, ',"userspace_addr":', U64, '}'],
+    build: (v, items) => {
+      const slots: SlotInfo[] = [];
+      for (let i = 0; i < items * 5; i += 5) {
+        slots.push({ slot: v[i]!, flags: v[i + 1]!, guestPhysAddr: BigInt(v[i + 2]!), memorySize: BigInt(v[i + 3]!), userspaceAddr: BigInt(v[i + 4]!) });
+      }
+      return { kind: 'slots', slots };
+    },
+  },
+};
+
+const getGeneration: OpForm = {
+  tpl: ['{"op":"get_generation","as_id":', U16],
+  build: (v) => ({ op: 'get_generation', asId: v[0]! }),
+  answers: [{ tpl: ['{"generation":', U64, '}}'], build: (_, v) => ({ kind: 'generation', generation: BigInt(v[0]!) }) }],
+  list: null,
+};
+
+/** The form whose op name starts at `at` (after `{"op":"`), told apart by a character or two; its template checks the rest. */
+function formAt(s: string, at: number): OpForm | null {
+  switch (s.charCodeAt(at)) {
+    case 0x73: // s
+      return setRegion;
+    case 0x68: // h
+      return hvaToMemslots;
+    case 0x67: // g
+      if (s.charCodeAt(at + 1) === 0x66) return gfnToMemslot;
+      switch (s.charCodeAt(at + 4)) {
+        case 0x64: // get_dirty_log
+          return getDirtyLog;
+        case 0x73: // get_slots
+          return getSlots;
+        case 0x67: // get_generation
+          return getGeneration;
+      }
       return null;
-  }
-}
-
-/** The request after `{"op":"`, up to its last field, as requestToJson() writes it; null for any other form or op. */
-function request(p: Reader): Request | null {
-  if (p.lit('set_user_memory_region","slot":')) {
-    const slot = p.u32(0xffff_ffff);
-    if (!p.ok || !p.lit(',"flags":')) return null;
-    const flags = p.u32(0xffff_ffff);
-    if (!p.ok || !p.lit(',"guest_phys_addr":')) return null;
-    const guestPhysAddr = p.u64();
-    if (!p.ok || !p.lit(',"memory_size":')) return null;
-    const memorySize = p.u64();
-    if (!p.ok || !p.lit(',"userspace_addr":')) return null;
-    const userspaceAddr = p.u64();
-    return p.ok ? { op: 'set_user_memory_region', region: { slot, flags, guestPhysAddr, memorySize, userspaceAddr } } : null;
-  }
-  if (p.lit('gfn_to_memslot","as_id":')) {
-    const asId = p.u32(0xffff);
-    if (!p.ok || !p.lit(',"gfn":')) return null;
-    const gfn = p.u64();
-    return p.ok ? { op: 'gfn_to_memslot', asId, gfn } : null;
-  }
-  if (p.lit('get_dirty_log","slot":')) {
-    const slot = p.u32(0xffff_ffff);
-    return p.ok ? { op: 'get_dirty_log', slot } : null;
-  }
-  if (p.lit('hva_to_memslots","start":')) {
-    const start = p.u64();
-    if (!p.ok || !p.lit(',"end":')) return null;
-    const end = p.u64();
-    return p.ok ? { op: 'hva_to_memslots', start, end } : null;
-  }
-  if (p.lit('get_slots","as_id":')) {
-    const asId = p.u32(0xffff);
-    return p.ok ? { op: 'get_slots', asId } : null;
-  }
-  if (p.lit('get_generation","as_id":')) {
-    const asId = p.u32(0xffff);
-    return p.ok ? { op: 'get_generation', asId } : null;
   }
   return null;
 }
 
 /** The trace line `text` if it is in formatTraceLine()'s exact form (and one of the ops above), else null. */
 export function canonicalTraceLine(text: string, line: number): TraceLine | null {
-  const p = new Reader(text);
-  if (!p.lit('{"op":"')) return null;
-  const r = request(p);
-  if (r === null) return null;
-  if (p.lit('}')) return p.at === text.length ? { kind: 'request', line, request: r } : null;
-  if (!p.lit(',"expect":')) return null;
-  const expect = answer(p, r);
-  return expect !== null && p.lit('}') && p.at === text.length ? { kind: 'request', line, request: r, expect } : null;
+  return canonicalTraceLineAt(text, 0, text.length, line);
+}
+
+/** canonicalTraceLine() of the line `s[from, end)`, read in place. */
+export function canonicalTraceLineAt(s: string, from: number, end: number, line: number): TraceLine | null {
+  const f = formAt(s, from + 7);
+  if (f === null) return null;
+  nvals = 0;
+  let at = scan(s, from, f.tpl);
+  if (at < 0) return null;
+  const request = f.build(vals);
+  if (s.charCodeAt(at) === 0x7d) return at + 1 === end ? { kind: 'request', line, request } : null;
+  at = scan(s, at, EXPECT);
+  if (at < 0) return null;
+  const expect = f.list !== null ? list(s, at, end, f.list) : answer(s, at, end, f.answers);
+  return expect === null ? null : { kind: 'request', line, request, expect };
+}
+
+const EXPECT: readonly Token[] = [',"expect":'];
+
+/** The first of `forms` that reads `s[at, end)` whole, or null. */
+function answer(s: string, at: number, end: number, forms: readonly AnswerForm[]): Answer | null {
+  for (let i = 0; i < forms.length; i++) {
+    const f = forms[i]!;
+    nvals = 0;
+    if (scan(s, at, f.tpl) === end) return f.build(s, vals);
+  }
+  return null;
+}
+
+const OPEN_LIST: readonly Token[] = ['{"slots":['];
+const CLOSE_LIST: readonly Token[] = [']}}'];
+const COMMA: readonly Token[] = [','];
+
+/** The list answer of `f` if it reads `s[at, end)` whole, else null. */
+function list(s: string, at: number, end: number, f: ListForm): Answer | null {
+  nvals = 0;
+  at = scan(s, at, OPEN_LIST);
+  if (at < 0) return null;
+  if (scan(s, at, CLOSE_LIST) === end) return f.build(vals, 0);
+  for (let items = 1; ; items++) {
+    at = scan(s, at, f.item);
+    if (at < 0) return null;
+    const next = scan(s, at, COMMA);
+    if (next < 0) return scan(s, at, CLOSE_LIST) === end ? f.build(vals, items) : null;
+    at = next;
+  }
 }
