@@ -5,10 +5,10 @@
  */
 import { parseArgs } from 'node:util';
 import { LINE_PROFILES, PROFILES, profileToJson } from '../model/profiles.js';
-import { MissingFileError, fileLineBatches, fileLines } from '../trace/lines.js';
+import { MissingFileError, fileLines, fileText } from '../trace/lines.js';
 import { resolveProfile } from './profile-arg.js';
 import { formatReplay, replay } from '../trace/replay.js';
-import { InputError, readTrace, readTraceBatches } from '../trace/trace.js';
+import { InputError, readTrace, readTraceText } from '../trace/trace.js';
 import { intOption, parseTimeout } from './options.js';
 import { USAGE, UsageError } from './usage.js';
 
@@ -31,14 +31,14 @@ async function replayCommand(args: string[]): Promise<number> {
   // The VMM checks are a report on the caller, not part of the verdict: asked for with --lint
   // (or `memslot-oracle lint`), they cost more than the replay itself.
   if (values.lint !== true) {
-    const summary = await replay(readTraceBatches(fileLineBatches(path), path), { profile });
+    const summary = await replay(readTraceText(fileText(path), path), { profile });
     process.stdout.write(`${formatReplay(summary, false)}\n`);
     return summary.mismatches === 0 ? 0 : 1;
   }
   // Loaded only here: a plain replay does not pay for loading the VMM checks.
   const { VmmLinter, formatLint } = await import('../lint/vmm-lint.js');
   const linter = new VmmLinter(profile);
-  const summary = await replay(readTraceBatches(fileLineBatches(path), path), {
+  const summary = await replay(readTraceText(fileText(path), path), {
     profile,
     onStep: (s) => linter.step(s),
     onReset: async (p) => linter.reset(p),

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fileLineBatches, fileLines } from './lines.js';
+import { fileLineBatches, fileLines, fileText } from './lines.js';
+import { InputError, readTrace, readTraceText } from './trace.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'memslot-lines-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -42,5 +43,55 @@ describe('fileLineBatches', () => {
     expect(batches.length).toBeGreaterThan(1);
     expect(batches.flat()).toEqual(lines);
     expect(batches.flat()).toEqual(await readlineLines(path));
+  });
+});
+
+/** What readTraceText() makes of a file: the lines, or the message of the InputError it throws. */
+async function viaText(path: string): Promise<unknown> {
+  try {
+    return (await collect(readTraceText(fileText(path), path))).flat();
+  } catch (e) {
+    if (e instanceof InputError) return e.message;
+    throw e;
+  }
+}
+
+/** The same through the line-at-a-time path: fileLines() and readTrace(). */
+async function viaLines(path: string): Promise<unknown> {
+  try {
+    return await collect(readTrace(fileLines(path), path));
+  } catch (e) {
+    if (e instanceof InputError) return e.message;
+    throw e;
+  }
+}
+
+describe('readTraceText (canonical lines read in place)', () => {
+  const canonical = [
+    '{"op":"set_user_memory_region","slot":1,"flags":0,"guest_phys_addr":"0x1000","memory_size":"0x1000","userspace_addr":"0x7f0000000000","expect":{"ret":0}}',
+    '{"op":"gfn_to_memslot","as_id":0,"gfn":"0x1","expect":{"slot":1}}',
+    '{"op":"get_slots","as_id":0,"expect":{"slots":[{"slot":1,"flags":0,"guest_phys_addr":"0x1000","memory_size":"0x1000","userspace_addr":"0x7f0000000000"}]}}',
+    '{"op":"hva_to_memslots","start":"0x7f0000000000","end":"0x7f0000001000","expect":{"slots":[{"slot":1,"gfn_start":"0x1","gfn_end":"0x2"}]}}',
+    '{"op":"get_generation","as_id":0}',
+  ];
+  const others = ['', ' ', '{"op":"reset"}', '{"op":"get_slots","as_id":1.0}', '{"op":"get_slots","as_id":65536}', 'not json', 'é'];
+  const piece = fc.oneof(fc.constantFrom(...canonical), fc.constantFrom(...others));
+  const sep = fc.constantFrom('\n', '\r\n', '\r', '\r\r\n');
+
+  it('gives what parsing each line does: the same lines, numbers and errors, across \\r, \\r\\n and chunk ends', async () => {
+    let i = 0;
+    const file = fc.tuple(fc.array(fc.tuple(piece, sep), { maxLength: 12 }), fc.boolean(), fc.nat(600)).map(([ls, end, pad]) => {
+      // A long first line moves the later ones across the reader's 16 KiB chunks.
+      const text = ls.map(([l, s]) => l + s).join('');
+      return `${pad > 0 ? `${'{"op":"get_generation","as_id":0}\n'.repeat(pad)}` : ''}${end ? text : text.replace(/[\r\n]+$/, '')}`;
+    });
+    await fc.assert(
+      fc.asyncProperty(file, async (t) => {
+        const path = join(dir, `r${i++}.jsonl`);
+        writeFileSync(path, t);
+        expect(await viaText(path)).toStrictEqual(await viaLines(path));
+      }),
+      { numRuns: 150 },
+    );
   });
 });

@@ -1,7 +1,6 @@
 /** Reads a text file (or `-` for stdin) line by line, gunzipping `.gz` files on the way. */
 import { closeSync, createReadStream, existsSync, openSync, readSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
-import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 
 /** A trace file that is not there: bad input, reported as such (exit status 2), never a verdict. */
@@ -13,24 +12,35 @@ export class MissingFileError extends Error {
 }
 
 /**
- * The lines of `path`, a batch per chunk read: split as readline splits with `crlfDelay:
- * Infinity` (a line ends at `\n`, `\r\n` or a lone `\r`; a last line without its end counts),
- * without readline's event and promise per line, which `replay` paid on every line. The file is
- * opened only when iteration starts: a stream opened earlier may emit chunks to nobody while the
- * caller awaits something else (a slow SUT's first answer, say), and they would be lost.
+ * The text of `path` in pieces of whole lines: each piece ends with a `\n`, the last one
+ * possibly not (a last line without its end). The file is opened only when iteration starts: a
+ * stream opened earlier may emit chunks to nobody while the caller awaits something else (a
+ * slow SUT's first answer, say), and they would be lost.
  */
-export function fileLineBatches(path: string): AsyncIterable<readonly string[]> {
+export function fileText(path: string): AsyncIterable<string> {
   if (path !== '-' && !existsSync(path)) throw new MissingFileError(path);
   return {
     async *[Symbol.asyncIterator]() {
-      const split = new LineSplitter();
+      let carry = '';
+      // The text up to the chunk's last `\n` is whole lines; the rest waits for the next chunk.
+      const whole = (chunk: string): string | null => {
+        const text = carry === '' ? chunk : carry + chunk;
+        const last = text.lastIndexOf('\n');
+        if (last === -1) {
+          carry = text;
+          return null;
+        }
+        carry = text.slice(last + 1);
+        return last === text.length - 1 ? text : text.slice(0, last + 1);
+      };
       if (path === '-' || path.endsWith('.gz')) {
         let input: Readable = process.stdin;
-        if (path !== '-') input = createReadStream(path).pipe(createGunzip());
+        // zlib is loaded only for a .gz file: the trace parser imports this module too.
+        if (path !== '-') input = createReadStream(path).pipe((await import('node:zlib')).createGunzip());
         input.setEncoding('utf8'); // a character split across chunks is decoded whole
         for await (const chunk of input as AsyncIterable<string>) {
-          const batch = split.push(chunk);
-          if (batch.length > 0) yield batch;
+          const piece = whole(chunk);
+          if (piece !== null) yield piece;
         }
       } else {
         // A plain file is read with readSync() into one buffer: a read stream cost a third of
@@ -42,56 +52,50 @@ export function fileLineBatches(path: string): AsyncIterable<readonly string[]> 
           const buf = Buffer.allocUnsafe(CHUNK);
           const decoder = new StringDecoder('utf8'); // a character split across chunks is decoded whole
           for (let got = readSync(fd, buf, 0, CHUNK, null); got > 0; got = readSync(fd, buf, 0, CHUNK, null)) {
-            const batch = split.push(decoder.write(got === CHUNK ? buf : buf.subarray(0, got)));
-            if (batch.length > 0) yield batch;
+            const piece = whole(decoder.write(got === CHUNK ? buf : buf.subarray(0, got)));
+            if (piece !== null) yield piece;
           }
-          const tail = decoder.end();
-          if (tail !== '') {
-            const batch = split.push(tail);
-            if (batch.length > 0) yield batch;
-          }
+          const piece = whole(decoder.end());
+          if (piece !== null) yield piece;
         } finally {
           closeSync(fd);
         }
       }
-      const last = split.end();
-      if (last.length > 0) yield last;
+      if (carry !== '') yield carry;
     },
   };
 }
 
 const CHUNK = 1 << 14;
 
-/** Text in chunks to whole lines; the text after the last `\n` waits for the next chunk. */
-class LineSplitter {
-  private carry = '';
-
-  push(chunk: string): string[] {
-    const text = this.carry === '' ? chunk : this.carry + chunk;
-    const batch: string[] = [];
-    let from = 0;
-    for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', from)) {
-      pushLines(batch, text.slice(from, nl));
-      from = nl + 1;
-    }
-    this.carry = text.slice(from);
-    return batch;
-  }
-
-  /** The last line, when the text does not end with its `\n`. */
-  end(): string[] {
-    const batch: string[] = [];
-    if (this.carry !== '') pushLines(batch, this.carry);
-    this.carry = '';
-    return batch;
-  }
+/**
+ * The lines of `path`, a batch per piece of fileText(): split as readline splits with
+ * `crlfDelay: Infinity` (a line ends at `\n`, `\r\n` or a lone `\r`; a last line without its
+ * end counts), without readline's event and promise per line, which `replay` paid on every line.
+ */
+export function fileLineBatches(path: string): AsyncIterable<readonly string[]> {
+  const pieces = fileText(path);
+  return {
+    async *[Symbol.asyncIterator]() {
+      for await (const piece of pieces) {
+        const batch: string[] = [];
+        let from = 0;
+        for (let nl = piece.indexOf('\n'); nl !== -1; nl = piece.indexOf('\n', from)) {
+          segmentLines(piece.slice(from, nl), batch);
+          from = nl + 1;
+        }
+        if (from < piece.length) segmentLines(piece.slice(from), batch);
+        yield batch;
+      }
+    },
+  };
 }
 
-/** The lines of `segment`, text up to a `\n` (or the end): a `\r` before it is the `\r\n`, any other ends a line. */
-function pushLines(batch: string[], segment: string): void {
+/** The lines of `segment`, text up to a `\n` (or the end), added to `out`: a `\r` before it is the `\r\n`, any other ends a line. */
+export function segmentLines(segment: string, out: string[]): void {
   const s = segment.endsWith('\r') ? segment.slice(0, -1) : segment;
-  if (s.indexOf('\r') === -1) batch.push(s);
-  else for (const part of s.split('\r')) batch.push(part);
+  if (s.indexOf('\r') === -1) out.push(s);
+  else for (const part of s.split('\r')) out.push(part);
 }
 
 /** The lines of `path`, one at a time (fileLineBatches() flattened). */

@@ -10,7 +10,8 @@ import { isErrno, type Errno, type GmemRef, type MemoryRegion, type MemoryRegion
 import { parseU64, profileFromJson, profileToJson, type Profile } from '../model/profiles.js';
 import { CAP_NAMES, type CapFd, type CapName } from '../model/capabilities.js';
 import type { ClearDirtyLog, EnableCapName } from '../model/dirty-log.js';
-import { canonicalTraceLine } from './canonical-line.js';
+import { canonicalTraceLine, canonicalTraceLineAt } from './canonical-line.js';
+import { segmentLines } from './lines.js';
 
 export type Request =
   /** `vmType` absent: type 0, as `{"op":"reset"}` has always meant. */
@@ -671,6 +672,41 @@ export async function* readTraceBatches(batches: AsyncIterable<readonly string[]
       n++;
       const parsed = parseTraceLine(text, n, source);
       if (parsed !== null) out.push(parsed);
+    }
+    if (out.length > 0) yield out;
+  }
+}
+
+/**
+ * readTraceBatches() of text in pieces of whole lines (lines.ts fileText()), a batch per piece:
+ * a canonical line is read where it stands in the piece, without a string of its own; any other
+ * line (a lone `\r` splits it, as readline does) goes through parseTraceLine(), which reports
+ * its defects with the line number.
+ */
+export async function* readTraceText(pieces: AsyncIterable<string>, source = 'trace'): AsyncGenerator<readonly TraceLine[]> {
+  let n = 0;
+  const parts: string[] = [];
+  for await (const s of pieces) {
+    const out: TraceLine[] = [];
+    for (let from = 0; from < s.length;) {
+      let nl = s.indexOf('\n', from);
+      if (nl === -1) nl = s.length;
+      // A `\r` before the `\n` belongs to the `\r\n`.
+      const end = nl > from && s.charCodeAt(nl - 1) === 0x0d ? nl - 1 : nl;
+      const fast = canonicalTraceLineAt(s, from, end, n + 1);
+      if (fast !== null) {
+        n++;
+        out.push(fast);
+      } else {
+        parts.length = 0;
+        segmentLines(s.slice(from, nl), parts);
+        for (const text of parts) {
+          n++;
+          const parsed = parseTraceLine(text, n, source);
+          if (parsed !== null) out.push(parsed);
+        }
+      }
+      from = nl + 1;
     }
     if (out.length > 0) yield out;
   }
