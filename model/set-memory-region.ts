@@ -34,8 +34,9 @@ import {
 /** `unsigned long` on x86-64. */
 const ULONG_MAX = U64_MAX;
 
-function reject(vm: VmState, errno: Errno, rule: RuleId, fired: readonly RuleId[] = []): Step<SetResult> {
-  return { state: vm, result: { ok: false, errno, rule }, fired: [...fired, rule, 'MS-GEN-04'], published: [] };
+function reject(vm: VmState, errno: Errno, rule: RuleId, before?: RuleId): Step<SetResult> {
+  // One rule before at most (MS-V2-02): a literal, not a spread, on every rejected request.
+  return { state: vm, result: { ok: false, errno, rule }, fired: before === undefined ? [rule, 'MS-GEN-04'] : [before, rule, 'MS-GEN-04'], published: [] };
 }
 
 /**
@@ -62,7 +63,7 @@ export function setUserMemoryRegion2(vm: VmState, mem: MemoryRegion2): Step<SetR
   // [MS-V2-01]
   if (!p.userMemory2) return reject(vm, 'ENOTTY', 'MS-V2-01');
   // [MS-VAL-02] [MS-V2-02] No v1 flag mask.
-  if ((mem.slot & 0xffff) >= p.userMemSlots) return reject(vm, 'EINVAL', 'MS-VAL-02', ['MS-V2-02']);
+  if ((mem.slot & 0xffff) >= p.userMemSlots) return reject(vm, 'EINVAL', 'MS-VAL-02', 'MS-V2-02');
   const step = setMemoryRegion(vm, mem);
   return { ...step, fired: ['MS-V2-02', ...step.fired] };
 }
@@ -304,7 +305,7 @@ function commit(
   const gmems = old?.gmem != null || created?.gmem != null ? rebind(vm.gmems, old, created) : vm.gmems;
   // A bitmap no slot keeps is freed (DELETE, or logging switched off): kvm_destroy_dirty_bitmap().
   if (old !== null && old.dirtyBitmap !== null && created?.dirtyBitmap !== old.dirtyBitmap) dirtyBits = dirtyBits.without(old.dirtyBitmap);
-  let state = withSpace(vmWith(vm, { gmems, dirtyBits }), replaceMemslot(before, old, created, generation), nrMemslotPages, bitmapsAllocated);
+  let state = vmWith(vm, { gmems, dirtyBits, spaces: spacesWith(vm, replaceMemslot(before, old, created, generation)), nrMemslotPages, bitmapsAllocated });
   published.push(state);
   // [MS-RNG-11] What the change does to the MMU's mappings, which decide the ring's pushes.
   if (vm.ring.size !== 0 && (change === 'DELETE' || change === 'MOVE')) {
@@ -375,5 +376,12 @@ function rebind(gmems: readonly GuestMemfd[], old: Memslot | null, neu: Memslot 
 }
 
 function withSpace(vm: VmState, s: AddressSpace, nrMemslotPages: bigint, bitmapsAllocated: number): VmState {
-  return vmWith(vm, { spaces: vm.spaces.map((x) => (x.asId === s.asId ? s : x)), nrMemslotPages, bitmapsAllocated });
+  return vmWith(vm, { spaces: spacesWith(vm, s), nrMemslotPages, bitmapsAllocated });
+}
+
+/** The VM's address spaces with `s` in its place (`spaces[i]` is address space i: createVm()). */
+function spacesWith(vm: VmState, s: AddressSpace): readonly AddressSpace[] {
+  const spaces = vm.spaces.slice();
+  spaces[s.asId] = s;
+  return spaces;
 }

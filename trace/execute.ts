@@ -123,15 +123,23 @@ class Verdict implements Judged {
   }
 }
 
+/** A model step as the protocol answers it. */
+function stepAnswer(s: model.Step<model.SetResult | model.IoctlResult>): ModelAnswer {
+  return { state: s.state, answer: outcomeAnswer(s.result), rule: s.result.rule, fired: s.fired };
+}
+
+/** A lookup's answer: the state unchanged, no deciding rule. */
+function plain(vm: model.VmState, answer: Answer, fired: readonly RuleId[]): ModelAnswer {
+  return { state: vm, answer, rule: null, fired };
+}
+
+// The rules of the lookups, shared by every step (a step's `fired` is read, never changed).
+const NO_RULES: readonly RuleId[] = [];
+const LKP_02: readonly RuleId[] = ['MS-LKP-02'];
+const LKP_05: readonly RuleId[] = ['MS-LKP-05'];
+
 /** The model's answer to one request. The caller has checked requestDefect(). */
 export function modelStep(vm: model.VmState, r: Request): ModelAnswer {
-  const stepAnswer = (s: model.Step<model.SetResult | model.IoctlResult>): ModelAnswer => ({
-    state: s.state,
-    answer: outcomeAnswer(s.result),
-    rule: s.result.rule,
-    fired: s.fired,
-  });
-  const plain = (answer: Answer, fired: RuleId[] = []): ModelAnswer => ({ state: vm, answer, rule: null, fired });
   // A switch rather than ts-pattern: this runs once per replayed step, and match() cost a
   // third of replay's time (measured with --cpu-prof).
   switch (r.op) {
@@ -173,16 +181,16 @@ export function modelStep(vm: model.VmState, r: Request): ModelAnswer {
     case 'set_internal_memslot':
       return stepAnswer(model.setInternalMemslot(vm, r.id, r.guestPhysAddr, r.memorySize, r.userspaceAddr));
     case 'get_slots':
-      return plain({ kind: 'slots', slots: model.memslots(vm, r.asId).map(slotInfo) });
+      return plain(vm, { kind: 'slots', slots: model.memslots(vm, r.asId).map(slotInfo) }, NO_RULES);
     case 'get_generation':
-      return plain({ kind: 'generation', generation: model.space(vm, r.asId).generation });
+      return plain(vm, { kind: 'generation', generation: model.space(vm, r.asId).generation }, NO_RULES);
     case 'gfn_to_memslot': {
       const s = model.gfnToMemslot(vm, r.asId, r.gfn);
-      return plain({ kind: 'slot', slot: s === null ? null : (s.asId << 16) | s.id }, ['MS-LKP-02']);
+      return plain(vm, { kind: 'slot', slot: s === null ? null : (s.asId << 16) | s.id }, LKP_02);
     }
     case 'hva_to_memslots': {
       const hits = model.hvaRangeMemslots(vm, r.start, r.end).map((x) => ({ slot: (x.asId << 16) | x.id, gfnStart: x.gfnStart, gfnEnd: x.gfnEnd }));
-      return plain({ kind: 'hva_hits', hits }, ['MS-LKP-05']);
+      return plain(vm, { kind: 'hva_hits', hits }, LKP_05);
     }
     default:
       return unreachable(r);
