@@ -1,5 +1,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createReadStream } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -43,6 +44,22 @@ describe('fileLineBatches', () => {
     expect(batches.length).toBeGreaterThan(1);
     expect(batches.flat()).toEqual(lines);
     expect(batches.flat()).toEqual(await readlineLines(path));
+  });
+
+  it('reads a FIFO as a stream, the event loop running while its writer is slow (readSync would block it)', async () => {
+    const path = join(dir, 'fifo');
+    execFileSync('mkfifo', [path]);
+    // A writer in another process, slow between its lines.
+    const writer = spawn('sh', ['-c', `exec > '${path}'; sleep 0.1; printf 'a\\n'; sleep 0.2; printf 'b\\r\\nc'`], { stdio: 'ignore' });
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 5);
+    try {
+      expect((await collect(fileLineBatches(path))).flat()).toEqual(['a', 'b', 'c']);
+    } finally {
+      clearInterval(timer);
+      writer.kill();
+    }
+    expect(ticks).toBeGreaterThan(20);
   });
 });
 

@@ -1,5 +1,5 @@
 /** Reads a text file (or `-` for stdin) line by line, gunzipping `.gz` files on the way. */
-import { closeSync, createReadStream, existsSync, openSync, readSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
 
@@ -33,10 +33,13 @@ export function fileText(path: string): AsyncIterable<string> {
         carry = text.slice(last + 1);
         return last === text.length - 1 ? text : text.slice(0, last + 1);
       };
-      if (path === '-' || path.endsWith('.gz')) {
+      // A pipe or a device (a FIFO as the trace, say) is read as a stream: readSync() would
+      // block the event loop while its writer is slow, and with it a SUT's timeouts.
+      if (path === '-' || path.endsWith('.gz') || !statSync(path).isFile()) {
         let input: Readable = process.stdin;
         // zlib is loaded only for a .gz file: the trace parser imports this module too.
-        if (path !== '-') input = createReadStream(path).pipe((await import('node:zlib')).createGunzip());
+        if (path.endsWith('.gz')) input = createReadStream(path).pipe((await import('node:zlib')).createGunzip());
+        else if (path !== '-') input = createReadStream(path);
         input.setEncoding('utf8'); // a character split across chunks is decoded whole
         for await (const chunk of input as AsyncIterable<string>) {
           const piece = whole(chunk);
