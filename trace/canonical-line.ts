@@ -18,7 +18,7 @@
  * check per key) cost about as much CPU time in that start as in all the lines after it.
  */
 import { isErrno } from '../model/errno.js';
-import { canonicalBitmap, type Answer, type HvaHitInfo, type Request, type SlotInfo, type TraceLine } from './trace.js';
+import type { Answer, HvaHitInfo, Request, SlotInfo, TraceLine } from './types.js';
 
 /** A JSON integer in plain decimal (no sign, fraction, exponent or leading zero), at most ten digits; its range is checked after. */
 const DEC = '(0|[1-9][0-9]{0,9})';
@@ -188,4 +188,11 @@ function getSlots(s: string, from: number, end: number, line: number): TraceLine
     slots.push({ slot, flags, guestPhysAddr: u64(i[3]!), memorySize: u64(i[4]!), userspaceAddr: u64(i[5]!) });
   }
   return traceLine(line, request, true, { kind: 'slots', slots });
+}
+
+/** A bitmap in its canonical form: lowercase, trailing zero bytes dropped. */
+export function canonicalBitmap(hex: string): string {
+  let end = hex.length;
+  while (end >= 2 && hex[end - 1] === '0' && hex[end - 2] === '0') end -= 2;
+  return hex.slice(0, end);
 }
