@@ -139,7 +139,7 @@ export function setMemoryRegion(vm: VmState, mem: MemoryRegion | MemoryRegion2):
     // [MS-DEL-01] Deleting a missing slot is an error, not a no-op.
     if (old === undefined) return reject(vm, 'EINVAL', 'MS-DEL-01');
     // [MS-DEL-02] The request's flags, gpa and uaddr need not match the slot.
-    return commit(vm, asId, old, null, 'DELETE', 'MS-DEL-02', old.gmem !== null ? ['MS-GMB-06'] : []);
+    return commit(vm, asId, old, null, 'DELETE', 'MS-DEL-02', old.gmem !== null);
   }
 
   const baseGfn = mem.guestPhysAddr >> PAGE_SHIFT;
@@ -216,7 +216,7 @@ export function setMemoryRegion(vm: VmState, mem: MemoryRegion | MemoryRegion2):
     userspaceAddr: mem.userspaceAddr,
     gmem: binding,
   };
-  return commit(vm, asId, old ?? null, next, change, decidedBy, binding !== null ? ['MS-GMB-06'] : []);
+  return commit(vm, asId, old ?? null, next, change, decidedBy, binding !== null);
 }
 
 /**
@@ -256,9 +256,10 @@ function commit(
   next: Omit<Memslot, 'dirtyBitmap'> | null,
   change: Exclude<ChangeKind, 'NONE'>,
   decidedBy: RuleId,
-  fired: RuleId[],
+  rebinds: boolean,
 ): Step<SetResult> {
-  fired.unshift(decidedBy);
+  // [MS-GMB-06] A change that binds or unbinds a guest_memfd range.
+  const fired: RuleId[] = rebinds ? [decidedBy, 'MS-GMB-06'] : [decidedBy];
   let bitmapsAllocated = vm.bitmapsAllocated;
   let dirtyBits = vm.dirtyBits;
   let created: Memslot | null = null;

@@ -46,6 +46,15 @@ describe('fileLineBatches', () => {
     expect(batches.flat()).toEqual(await readlineLines(path));
   });
 
+  it('keeps a line longer than a chunk whole, and lines that end exactly at a chunk end', async () => {
+    const path = join(dir, 'long.txt');
+    // 16 KiB chunks: a line over two chunks, one at a chunk's end, one spanning three chunks.
+    const lines = ['a'.repeat(20000), 'b'.repeat(16384 - 20001 + 2 * 16384 - 1), 'c', 'd'.repeat(40000), 'e'];
+    writeFileSync(path, `${lines.join('\n')}\n`);
+    expect((await collect(fileLineBatches(path))).flat()).toEqual(lines);
+    expect((await collect(fileText(path))).join('')).toBe(`${lines.join('\n')}\n`);
+  });
+
   it('reads a FIFO as a stream, the event loop running while its writer is slow (readSync would block it)', async () => {
     const path = join(dir, 'fifo');
     execFileSync('mkfifo', [path]);
