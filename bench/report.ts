@@ -202,7 +202,7 @@ function modelGates(records: readonly BenchRecord[]): Gate[] {
         status: ratio <= 1.5 ? 'PASS' : 'MISS',
         ratio,
         threshold: 1.5,
-        text: `${text} (${c.n} lines): ${fmtRatio(ratio)}x (${ms(c)} vs ${ms(b)} of CPU; need <= 1.5x)`,
+        text: `${text} (${c.n} lines): ${fmtRatio(ratio)}x (${ms(c)} vs ${ms(b)} of CPU; need <= 1.5x)${cliSplit(c, b)}`,
       });
     }
   }
@@ -280,4 +280,18 @@ export function throughputTable(records: readonly BenchRecord[], how: ReadonlyMa
     return `${s.padEnd(16)} ${rate.padStart(10)} steps/s   ${fmtNs(r.median).padStart(9)}/step ±${spread}%   ${how.get(s) ?? ''}`;
   });
   return rows.join('\n');
+}
+
+/** The CLI figure's main-thread CPU and wall times, where the run recorded them: not gated, a guide to where the time goes. */
+function cliSplit(c: BenchRecord, b: BenchRecord): string {
+  const f = (k: string): string => {
+    const x = c.extra?.[k];
+    const y = b.extra?.[k];
+    return x === undefined || y === undefined || !Number.isFinite(x) || !Number.isFinite(y)
+      ? ''
+      : `${(x / y).toFixed(2)}x (${x.toFixed(0)} vs ${y.toFixed(0)} ms)`;
+  };
+  const main = f('mainThreadMs');
+  const wall = f('wallMs');
+  return main === '' && wall === '' ? '' : `; main thread alone ${main || 'not measured'}, wall time ${wall || 'not measured'}`;
 }
