@@ -234,7 +234,10 @@ describe('writes with a ring', () => {
     let sw = slot(slot(ringVm(4096n, swp, typed.state), 0), 9, 0, 1n);
     sw = write(sw, 0, 1n, 'ret', 'MS-RNG-09');
     sw = ok(setUserMemoryRegion(sw, { slot: 9, flags: 0, guestPhysAddr: gpa(9, 0n) & ~0xfffn, memorySize: 0n, userspaceAddr: UADDR + 9n * 0x1000_0000n }));
-    write(sw, 0, 1n, 'ret', 'MS-RNG-10');
+    sw = write(sw, 0, 1n, 'ret', 'MS-RNG-10');
+    // ... and the changed slot's own: slot 0 deleted and created again faults (and pushes) anew.
+    sw = ok(setUserMemoryRegion(sw, { slot: 0, flags: 0, guestPhysAddr: gpa(0, 0n) & ~0xfffn, memorySize: 0n, userspaceAddr: UADDR }));
+    write(slot(sw, 0), 0, 1n, 'ret', 'MS-RNG-09');
     expectTitleCites('MS-RNG-11');
   });
   it('[MS-RNG-11] a SUT whose writes drop the mappings (the kvm driver) pushes on every write; INITIALLY_SET then FLAGS_ONLY on leaves the slot unknown until a zap', () => {
