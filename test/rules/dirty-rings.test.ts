@@ -299,42 +299,25 @@ describe('harvest and KVM_RESET_DIRTY_RINGS', () => {
       [0, 1n],
     ]);
     vm = reset(vm, 2);
-    // Slot 0 deleted and re-created with 2 pages: an old batch spanning pages 0 and 5 is skipped whole.
-    let v2 = slot(ringVm(4096n, { ...K73, writeDropsMappings: false }), 0, LOG, 8n);
-    v2 = write(v2, 0, 0n, 'ret', 'MS-RNG-09');
-    v2 = write(v2, 0, 5n, 'ret', 'MS-RNG-09');
-    v2 = harvestDirtyRing(v2).state;
-    v2 = ok(setUserMemoryRegion(v2, { slot: 0, flags: 0, guestPhysAddr: gpa(0, 0n) & ~0xfffn, memorySize: 0n, userspaceAddr: UADDR }));
-    v2 = slot(v2, 0, LOG, 2n);
-    v2 = write(v2, 0, 0n, 'ret', 'MS-RNG-09');
-    v2 = reset(v2, 2);
-    // Page 0 of the new slot was not re-protected (its batch reached page 5): still mapped.
-    v2 = write(v2, 0, 0n, 'ret', 'MS-RNG-10');
-    // A batch also grows backwards: pages 100 then 40 make one batch at 40 whose last page is
-    // 100, so with slot 0 re-created with 90 pages it is skipped whole and page 40 stays mapped
-    // (as two batches, 40's would have been re-protected).
-    let v3 = slot(ringVm(4096n, { ...K73, writeDropsMappings: false }), 0, LOG, 300n);
-    v3 = write(v3, 0, 100n, 'ret', 'MS-RNG-09');
-    v3 = write(v3, 0, 40n, 'ret', 'MS-RNG-09');
-    v3 = harvestDirtyRing(v3).state;
-    v3 = ok(setUserMemoryRegion(v3, { slot: 0, flags: 0, guestPhysAddr: gpa(0, 0n) & ~0xfffn, memorySize: 0n, userspaceAddr: UADDR }));
-    v3 = slot(v3, 0, LOG, 90n);
-    v3 = write(v3, 0, 40n, 'ret', 'MS-RNG-09');
-    v3 = reset(v3, 2);
-    write(v3, 0, 40n, 'ret', 'MS-RNG-10');
-    // A batch's last page decides at the slot's very end: pages 0 and 2 re-created in 2 pages
-    // are skipped (page 0 stays mapped), in 3 pages re-protected (page 0 faults again).
-    for (const [npages, rule] of [
-      [2n, 'MS-RNG-10'],
-      [3n, 'MS-RNG-09'],
-    ] as const) {
-      let v = slot(ringVm(4096n, { ...K73, writeDropsMappings: false }), 0, LOG, 8n);
-      v = write(v, 0, 0n, 'ret', 'MS-RNG-09');
-      v = write(v, 0, 2n, 'ret', 'MS-RNG-09');
+    // Slot 0 (of `before` pages) writes two pages, they are harvested, the slot is deleted and
+    // created again with `after` pages, and `page` is written in it; then the two old entries
+    // are reset. Their batch is skipped whole when its last page is past the new slot (`page`
+    // stays mapped: MS-RNG-10), else re-protected (`page` faults again: MS-RNG-09).
+    const cases: readonly { pushed: readonly [bigint, bigint]; before: bigint; after: bigint; page: bigint; rule: RuleId; why: string }[] = [
+      { pushed: [0n, 5n], before: 8n, after: 2n, page: 0n, rule: 'MS-RNG-10', why: 'a batch reaching page 5' },
+      // Backwards too: 100 then 40 make one batch at 40 whose last page is 100 (as two, 40's would be re-protected).
+      { pushed: [100n, 40n], before: 300n, after: 90n, page: 40n, rule: 'MS-RNG-10', why: 'a batch grown backwards' },
+      // At the slot's very end: last page 2 is past 2 pages, inside 3.
+      { pushed: [0n, 2n], before: 8n, after: 2n, page: 0n, rule: 'MS-RNG-10', why: 'last page at npages' },
+      { pushed: [0n, 2n], before: 8n, after: 3n, page: 0n, rule: 'MS-RNG-09', why: 'last page at npages - 1' },
+    ];
+    for (const c of cases) {
+      let v = slot(ringVm(4096n, { ...K73, writeDropsMappings: false }), 0, LOG, c.before);
+      for (const p of c.pushed) v = write(v, 0, p, 'ret', 'MS-RNG-09');
       v = harvestDirtyRing(v).state;
       v = ok(setUserMemoryRegion(v, { slot: 0, flags: 0, guestPhysAddr: gpa(0, 0n) & ~0xfffn, memorySize: 0n, userspaceAddr: UADDR }));
-      v = write(slot(v, 0, LOG, npages), 0, 0n, 'ret', 'MS-RNG-09');
-      write(reset(v, 2), 0, 0n, 'ret', rule);
+      v = write(slot(v, 0, LOG, c.after), 0, c.page, 'ret', 'MS-RNG-09');
+      expect(guestWrite(reset(v, 2), 0, gpa(0, c.page)).result, c.why).toEqual({ outcome: 'ret', rule: c.rule });
     }
     // Only the batch's own pages: page 6, mapped after the harvest, stays mapped across the reset of 5 and 7.
     let v4 = slot(ringVm(4096n, { ...K73, writeDropsMappings: false }), 0);
