@@ -55,6 +55,18 @@ describe('fileLineBatches', () => {
     expect((await collect(fileText(path))).join('')).toBe(`${lines.join('\n')}\n`);
   });
 
+  it('keeps a character whole that a 64 KiB read or a 16 KiB piece splits', async () => {
+    const path = join(dir, 'split.txt');
+    // Bytes 65534..65537 are one 4-byte character (a read ends inside it); chars 16383 and
+    // 16384 of the first read's text are the two halves of a surrogate pair (a piece ends between them).
+    const first = `${'x'.repeat(16383)}😀${'y'.repeat(65534 - 16383 - 4 - 1)}\n`;
+    const lines = [first.slice(0, -1), '😀tail', 'z'];
+    writeFileSync(path, `${lines.join('\n')}\n`);
+    expect(Buffer.byteLength(first)).toBe(65534);
+    expect((await collect(fileLineBatches(path))).flat()).toEqual(lines);
+    expect((await collect(fileText(path))).join('')).toBe(`${lines.join('\n')}\n`);
+  });
+
   it('reads a FIFO as a stream, the event loop running while its writer is slow (readSync would block it)', async () => {
     const path = join(dir, 'fifo');
     execFileSync('mkfifo', [path]);
