@@ -109,6 +109,13 @@ async function main(argv: string[]): Promise<number> {
   return command(rest);
 }
 
+// A reader that went away (`memslot-oracle replay t.jsonl | head -1`) cannot take the rest of
+// the report; the exit status still carries the verdict. Node reports the closed pipe as an
+// 'error' event, which unhandled ended the process with a stack trace instead.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+});
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
