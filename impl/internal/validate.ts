@@ -55,7 +55,8 @@ export interface ActiveMemslotsView {
 export type MemslotChange =
   | { readonly change: 'CREATE'; readonly asId: number; readonly old: null; readonly new: SlotFields }
   | { readonly change: 'DELETE'; readonly asId: number; readonly old: Memslot; readonly new: null }
-  | { readonly change: 'MOVE' | 'FLAGS_ONLY'; readonly asId: number; readonly old: Memslot; readonly new: SlotFields };
+  | { readonly change: 'MOVE'; readonly asId: number; readonly old: Memslot; readonly new: SlotFields }
+  | { readonly change: 'FLAGS_ONLY'; readonly asId: number; readonly old: Memslot; readonly new: SlotFields };
 
 /** The verdict on a request: an errno, the identical re-issue, or a change to apply. */
 export type Decision =

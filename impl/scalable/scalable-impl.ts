@@ -14,7 +14,6 @@
  * intact until it leaves. The kernel-mirroring steps are protected, not private, so that
  * properties/concurrency/planted.fixture.ts can derive broken writers from them.
  */
-import { match } from 'ts-pattern';
 import type { ConcurrentMemslotImpl, CountOutcome, ImplFactory, MemslotImpl, MemslotsReader, SyncPoint, WriterSteps } from '../interface.js';
 import type { Profile } from '../../model/profiles.js';
 import {
@@ -356,15 +355,20 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
    * Mirrors: kvm_set_memslot()
    */
   private setMemslot(c: MemslotChange): WriterSteps<SetOutcome> {
-    return (
-      match(c)
-        .with({ change: 'CREATE' }, (c) => this.setCreate(c))
-        .with({ change: 'DELETE' }, (c) => this.setDelete(c))
-        .with({ change: 'MOVE' }, (c) => this.setMove(c))
-        // Stryker disable next-line ObjectLiteral: the last case, an empty pattern matches the same
-        .with({ change: 'FLAGS_ONLY' }, (c) => this.setFlagsOnly(c))
-        .exhaustive()
-    );
+    // A switch, not ts-pattern's match(): this runs on every change, and match() was 8% of a
+    // slot setup's CPU (--cpu-prof of 32764-slot fills).
+    switch (c.change) {
+      case 'CREATE':
+        return this.setCreate(c);
+      case 'DELETE':
+        return this.setDelete(c);
+      case 'MOVE':
+        return this.setMove(c);
+      case 'FLAGS_ONLY':
+        return this.setFlagsOnly(c);
+      default:
+        return unreachableChange(c);
+    }
   }
 
   private *setCreate(c: MemslotChange & { change: 'CREATE' }): WriterSteps<SetOutcome> {
@@ -776,3 +780,7 @@ function memslotsAsId(old: Memslot | null, neu: Memslot | null): number {
 
 /** Scalable memslots for `profile`. */
 export const createScalableImpl: ImplFactory = (profile: Profile): MemslotImpl => new ScalableMemslots(profile);
+
+function unreachableChange(c: never): never {
+  throw new Error(`unknown change ${JSON.stringify(c)}`);
+}
