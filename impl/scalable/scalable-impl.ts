@@ -355,8 +355,9 @@ export class ScalableMemslots implements ConcurrentMemslotImpl {
    * Mirrors: kvm_set_memslot()
    */
   private setMemslot(c: MemslotChange): WriterSteps<SetOutcome> {
-    // A switch, not ts-pattern's match(): this runs on every change, and match() was 8% of a
-    // slot setup's CPU (--cpu-prof of 32764-slot fills).
+    // A switch, not ts-pattern's match(): this runs on every change, and a fill of 32764 slots
+    // cost 4.8-5.2 µs per create with match(), 2.6 µs with the switch (its closures and pattern
+    // objects, built per call, were garbage to collect).
     switch (c.change) {
       case 'CREATE':
         return this.setCreate(c);
