@@ -456,10 +456,7 @@ export class LegacyMemslots implements ConcurrentMemslotImpl {
     };
     const useBitmap = this.bitmaps.ring.size === 0;
     // A conditional, not ts-pattern's match(): this runs on every change (as in the scalable one).
-    const neu =
-      c.change === 'DELETE'
-        ? deletedPlaceholder(c.old)
-        : makeMemslot(c.new, chooseDirtyBitmap(c.new.flags, c.change === 'CREATE' ? null : c.old, allocate, useBitmap));
+    const neu = c.change === 'DELETE' ? deletedPlaceholder(c.old) : makeMemslot(c.new, chooseDirtyBitmap(c.new.flags, c.old, allocate, useBitmap));
     yield* this.setMemslot(c.asId, c.old, neu, c.change);
     // [MS-RNG-11] kvm_mmu_slot_apply_flags() (a FLAGS_ONLY can only toggle logging)
     if (c.change === 'FLAGS_ONLY') this.bitmaps.ring.slotApplyFlags(neu);
