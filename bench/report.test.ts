@@ -35,6 +35,17 @@ describe('the CLI replay figure', () => {
     expect(miss.text).toContain('main thread alone 1.06x (190 vs 180 ms), wall time 1.00x (200 vs 200 ms)');
   });
 
+  it('splits each time into a fixed cost and a cost per line, when the long trace was measured', () => {
+    const g = cliGate([
+      record('oracle-cli-replay', 600, { mainThreadMs: 400, wallMs: 450, perLineNs: 1800, fixedMs: 366 }),
+      record('oracle-read-parse', 300, { mainThreadMs: 250, wallMs: 300, perLineNs: 1600, fixedMs: 92 }),
+    ]);
+    expect(g).toMatchObject({ status: 'MISS', ratio: 2 });
+    expect(g.text).toContain('per line beyond the first 1000 1.13x (1800 vs 1600 ns), fixed cost 366 vs 92 ms');
+    // Without the split, nothing of it is said.
+    expect(cliGate([record('oracle-cli-replay', 600, { mainThreadMs: 400, wallMs: 450 }), record('oracle-read-parse', 300, { mainThreadMs: 250, wallMs: 300 })]).text).not.toContain('per line');
+  });
+
   it('says nothing of the split when a run did not record it', () => {
     const g = cliGate([record('oracle-cli-replay', 300), record('oracle-read-parse', 200)]);
     expect(g.text).not.toContain('main thread');

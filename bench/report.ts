@@ -284,14 +284,17 @@ export function throughputTable(records: readonly BenchRecord[], how: ReadonlyMa
 
 /** The CLI figure's main-thread CPU and wall times, where the run recorded them: not gated, a guide to where the time goes. */
 function cliSplit(c: BenchRecord, b: BenchRecord): string {
-  const f = (k: string): string => {
+  const pair = (k: string): readonly [number, number] | null => {
     const x = c.extra?.[k];
     const y = b.extra?.[k];
-    return x === undefined || y === undefined || !Number.isFinite(x) || !Number.isFinite(y)
-      ? ''
-      : `${(x / y).toFixed(2)}x (${x.toFixed(0)} vs ${y.toFixed(0)} ms)`;
+    return x === undefined || y === undefined || !Number.isFinite(x) || !Number.isFinite(y) ? null : [x, y];
   };
-  const main = f('mainThreadMs');
-  const wall = f('wallMs');
-  return main === '' && wall === '' ? '' : `; main thread alone ${main || 'not measured'}, wall time ${wall || 'not measured'}`;
+  const f = (k: string, unit: string): string => {
+    const p = pair(k);
+    return p === null ? 'not measured' : `${(p[0] / p[1]).toFixed(2)}x (${p[0].toFixed(0)} vs ${p[1].toFixed(0)} ${unit})`;
+  };
+  const parts = [`main thread alone ${f('mainThreadMs', 'ms')}`, `wall time ${f('wallMs', 'ms')}`];
+  const fixed = pair('fixedMs');
+  if (pair('perLineNs') !== null && fixed !== null) parts.push(`per line beyond the first ${c.n} ${f('perLineNs', 'ns')}, fixed cost ${fixed[0].toFixed(0)} vs ${fixed[1].toFixed(0)} ms`);
+  return pair('mainThreadMs') === null && pair('wallMs') === null && fixed === null ? '' : `; ${parts.join(', ')}`;
 }
