@@ -43,7 +43,10 @@ describe('the CLI replay figure', () => {
     expect(g).toMatchObject({ status: 'MISS', ratio: 2 });
     expect(g.text).toContain('per line beyond the first 1000 1.13x (1800 vs 1600 ns), fixed cost 366 vs 92 ms');
     // Without the split, nothing of it is said.
-    expect(cliGate([record('oracle-cli-replay', 600, { mainThreadMs: 400, wallMs: 450 }), record('oracle-read-parse', 300, { mainThreadMs: 250, wallMs: 300 })]).text).not.toContain('per line');
+    expect(
+      cliGate([record('oracle-cli-replay', 600, { mainThreadMs: 400, wallMs: 450 }), record('oracle-read-parse', 300, { mainThreadMs: 250, wallMs: 300 })])
+        .text,
+    ).not.toContain('per line');
   });
 
   it('says nothing of the split when a run did not record it', () => {

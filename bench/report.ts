@@ -295,6 +295,7 @@ function cliSplit(c: BenchRecord, b: BenchRecord): string {
   };
   const parts = [`main thread alone ${f('mainThreadMs', 'ms')}`, `wall time ${f('wallMs', 'ms')}`];
   const fixed = pair('fixedMs');
-  if (pair('perLineNs') !== null && fixed !== null) parts.push(`per line beyond the first ${c.n} ${f('perLineNs', 'ns')}, fixed cost ${fixed[0].toFixed(0)} vs ${fixed[1].toFixed(0)} ms`);
+  if (pair('perLineNs') !== null && fixed !== null)
+    parts.push(`per line beyond the first ${c.n} ${f('perLineNs', 'ns')}, fixed cost ${fixed[0].toFixed(0)} vs ${fixed[1].toFixed(0)} ms`);
   return pair('mainThreadMs') === null && pair('wallMs') === null && fixed === null ? '' : `; ${parts.join(', ')}`;
 }
