@@ -15,19 +15,18 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DEFAULT_PROFILE_NAME, PROFILES } from '../model/index.js';
 import { CONFIGS, type Config, type ConfigName } from './config.js';
-import { layout } from './layout.js';
-import { measure, summarize } from './measure.js';
+import { summarize } from './measure.js';
+import { cellKey, measureCellInWorker, type CellResult } from './cell.js';
 import { checkSplit, cliReplay, selftestReplay, type FigureOptions, type FigureResult } from './figures.js';
 import { checkThroughput, protocolThroughput, replayThroughput, type ThroughputOptions } from './oracle.js';
-import { ORACLE_SCENARIOS, fmtNs, gates, table, throughputTable, type BenchRecord, type Gate, type OracleScenarioId, type Skipped } from './report.js';
-import { SCENARIOS, SCENARIO_IDS, fill, prepare, sinkValue, type ScenarioId } from './scenarios.js';
+import { ORACLE_SCENARIOS, gates, table, throughputTable, type BenchRecord, type Gate, type OracleScenarioId, type Skipped } from './report.js';
+import { SCENARIOS, SCENARIO_IDS, type ScenarioId } from './scenarios.js';
 import { plotSvg } from './svg.js';
-import { TARGET_NAMES, createTarget, type TargetName } from './targets.js';
+import { TARGET_NAMES, type TargetName } from './targets.js';
 
 const LIBRARY = 'tinybench 6.2.5';
 
@@ -148,12 +147,14 @@ async function run(cfg: Config, scenarios: readonly (ScenarioId | OracleScenario
   );
 
   // Scalable first: the figures compare against it, and it is the quickest. Every (target, n)
-  // is measured once per round, and the rounds' samples are pooled: load from other processes
-  // that comes and goes then hits every cell alike, which keeps the ratios honest.
+  // is measured once per round, each time in a fresh worker thread (./cell.ts: no target's or
+  // size's JIT state leaks into another's), and the rounds' samples are pooled: load from
+  // other processes that comes and goes then hits every cell alike, which keeps the ratios honest.
   const order = (['scalable', 'legacy', 'model'] as const).filter((t) => impls.includes(t));
   const pools = new Map<string, { target: TargetName; n: number; scenario: ScenarioId; samples: number[]; ops: number; extra?: Record<string, number> }>();
-  const estimates = new Map<string, number>();
+  const estimates: Record<string, number> = {};
   const failed = new Set<string>();
+  let sink = 0;
   for (const t of order) {
     for (const n of cfg.ns) {
       if (n <= cfg.maxN[t]) continue;
@@ -170,59 +171,32 @@ async function run(cfg: Config, scenarios: readonly (ScenarioId | OracleScenario
     for (const t of order) {
       for (const n of cfg.ns) {
         if (n > cfg.maxN[t]) continue;
-        const target = createTarget(t, profile);
-        const lay = layout(n);
-        let filled = false;
-        let dirty = false;
-        let setupMs = estimates.get(`setup|${t}|${n}`) ?? Number.POSITIVE_INFINITY;
-        for (const s of ds) {
-          const key = `${s}|${t}|${n}`;
-          if (failed.has(key)) continue;
-          try {
-            // memslot_perf_test.c builds a fresh VM for every test. Here a scenario after a
-            // move scenario starts from a freshly filled VM (moves leave history behind, e.g. in
-            // a hash table), unless a fill costs seconds (legacy at 32764, whose array holds no
-            // history anyway); lookups change nothing but the lookup caches.
-            if (s !== 'setup' && (!filled || (dirty && setupMs < cfg.refillMaxMs))) {
-              const t0 = performance.now();
-              fill(target, lay);
-              setupMs = Math.min(setupMs, performance.now() - t0);
-              filled = true;
-            }
-            dirty = s === 'move-active' || s === 'move-inactive';
-            const p = prepare(s, target, n, { sampleMs: cfg.sampleMs, maxBatch: cfg.maxBatch });
-            const isSetup = s === 'setup';
-            const estimate = estimates.get(key);
-            const raw = await measure({
-              name: `${s} ${t} n=${n}`,
-              clock: cfg.clock,
-              fn: p.fn,
-              ...(p.beforeEach !== undefined ? { beforeEach: p.beforeEach } : {}),
-              opsPerSample: p.opsPerSample,
-              budgetMs: (isSetup ? cfg.setupBudgetMs : cfg.budgetMs) / cfg.rounds,
-              warmupMs: cfg.warmupMs,
-              minSamples: Math.max(1, Math.ceil((isSetup ? cfg.setupMinSamples : cfg.minSamples) / cfg.rounds)),
-              ...(estimate !== undefined ? { estimateMs: estimate } : {}),
-            });
-            if (isSetup) {
-              filled = true; // the last sample left the n slots in place
-              setupMs = raw.sampleMs;
-            }
-            estimates.set(key, raw.sampleMs);
-            const pool = pools.get(key) ?? { target: t, n, scenario: s, samples: [], ops: raw.opsPerSample };
-            for (const x of raw.nsPerOp) pool.samples.push(x);
-            const extra = p.extra?.();
-            if (extra !== undefined) pool.extra = extra;
-            pools.set(key, pool);
-            const st = summarize(raw.nsPerOp, raw.opsPerSample);
-            log(`  ${elapsed()} ${t} n=${n} ${s}: ${fmtNs(st.medianNs)}/op (${st.samples} samples of ${st.opsPerSample} ops)`);
-          } catch (e) {
-            const message = e instanceof Error ? e.message : String(e);
+        const todo = ds.filter((s) => !failed.has(cellKey(s, t, n)));
+        if (todo.length === 0) continue;
+        let cell: CellResult;
+        try {
+          cell = await measureCellInWorker({ cfg, target: t, n, scenarios: todo, estimates: { ...estimates }, startedMs: started.getTime() });
+        } catch (e) {
+          const message = e instanceof Error ? e.message : String(e);
+          for (const s of todo) {
             errors.push({ scenario: s, implementation: t, n, message });
-            failed.add(key);
-            log(`  ${t} n=${n} ${s}: ERROR ${message}`);
-            filled = false;
+            failed.add(cellKey(s, t, n));
           }
+          log(`  ${t} n=${n}: ERROR ${message}`);
+          continue;
+        }
+        sink = (sink + cell.sink) & 0xfff_ffff;
+        for (const e of cell.errors) {
+          errors.push({ scenario: e.scenario, implementation: t, n, message: e.message });
+          failed.add(cellKey(e.scenario, t, n));
+        }
+        for (const m of cell.measured) {
+          const key = cellKey(m.scenario, t, n);
+          estimates[key] = m.sampleMs;
+          const pool = pools.get(key) ?? { target: t, n, scenario: m.scenario, samples: [], ops: m.opsPerSample };
+          for (const x of m.nsPerOp) pool.samples.push(x);
+          if (m.extra !== undefined) pool.extra = m.extra;
+          pools.set(key, pool);
         }
       }
     }
@@ -347,7 +321,7 @@ async function run(cfg: Config, scenarios: readonly (ScenarioId | OracleScenario
     units: 'median, p25, p75, mad and min are nanoseconds per operation (ns/op) or per oracle step (ns/step)',
     nMeaning: 'data-structure scenarios: the number of memslots; oracle-* scenarios: steps in one timed run',
     source: sourceVersion(),
-    sink: sinkValue() % 1000,
+    sink: sink % 1000,
   };
   return { meta, records, skipped, gates: gates(records), errors };
 }
