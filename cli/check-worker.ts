@@ -1,6 +1,6 @@
 /**
  * A worker thread of `memslot-oracle check --workers N`: runs one slice (its own seed and run
- * count) and posts the CheckResult back. Loaded from the built JS (dist/properties/).
+ * count) and posts the CheckResult back. Loaded from the built JS (dist/cli/).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { profileFromJson } from '../model/profiles.js';

@@ -14,10 +14,10 @@ import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { profileToJson, type Profile } from '../model/profiles.js';
 import { ALL_IMPLEMENTATIONS, IMPL_NAMES } from './implementations.js';
-import { DEFAULT_MAX_STEPS, DEFAULT_RUNS, randomSeed, runCheck, type CheckResult, type Progress } from '../properties/run-check.js';
+import { DEFAULT_MAX_STEPS, DEFAULT_RUNS, runCheck, type CheckResult, type Progress } from '../properties/run-check.js';
 import type { WorkerJob, WorkerMessage } from './check-worker.js';
 import { resolveProfile } from './profile-arg.js';
-import { intOption } from './options.js';
+import { intOption, seedOption } from './options.js';
 import { UsageError } from './usage.js';
 import { printCheck } from './check-report.js';
 
@@ -161,8 +161,7 @@ export async function checkCli(args: string[]): Promise<number> {
   const factory = ALL_IMPLEMENTATIONS[implName];
   if (factory === undefined) throw new UsageError(`--impl ${implName}: unknown implementation (known: ${IMPL_NAMES.join(', ')})`);
   const profile: Profile = resolveProfile(values.profile);
-  const seed = values.seed === undefined ? randomSeed() : intOption('seed', values.seed, 0);
-  if (seed > 0x7fff_ffff) throw new UsageError(`--seed ${values.seed}: must be at most ${0x7fff_ffff}`);
+  const seed = seedOption(values.seed);
   const runs = intOption('runs', values.runs, DEFAULT_RUNS, 1);
   const maxSteps = intOption('max-steps', values['max-steps'], DEFAULT_MAX_STEPS, 1);
   const workers = intOption('workers', values.workers, 1, 1);

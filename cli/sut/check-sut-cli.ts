@@ -19,6 +19,8 @@ export interface SutCheckArgs {
   readonly timeout?: string | undefined;
   readonly workers?: string | undefined;
   readonly shard?: string | undefined;
+  readonly path?: string | undefined;
+  readonly 'replay-path'?: string | undefined;
 }
 
 export async function checkSutCli(values: SutCheckArgs): Promise<number> {
@@ -44,7 +46,9 @@ export async function checkSutCli(values: SutCheckArgs): Promise<number> {
       runs,
       maxSteps,
       outDir: values.out ?? join('memslot-oracle-out', new Date().toISOString().replace(/[:.]/g, '-')),
-      reproduce: `memslot-oracle check --sut ${JSON.stringify(values.sut)}${profileArg} --seed {seed} --path "{path}" --max-steps ${maxSteps}`,
+      reproduce: `memslot-oracle check --sut ${JSON.stringify(values.sut)}${profileArg} --seed {seed} --path "{path}" --replay-path "{replayPath}" --max-steps ${maxSteps}`,
+      ...(values.path !== undefined ? { path: values.path } : {}),
+      ...(values['replay-path'] !== undefined ? { replayPath: values['replay-path'] } : {}),
     });
     return printCheck([result], profile, `${sut.description} under ${under}`, `seed ${seed}`);
   } finally {

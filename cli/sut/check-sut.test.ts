@@ -58,6 +58,39 @@ describe.skipIf(!python)(`check --sut${python ? '' : ' (skipped: no python3 on P
     });
   }
 
+  it.concurrent("the report's reproduce line replays the failing run alone, to the same counterexample", async () => {
+    const out = mkdtempSync(join(tmpdir(), 'cx-reproduce-'));
+    const first = await check(['--sut', `${SUT} --bug overlap-partial`, '--seed', '3', '--max-steps', '100', '--out', out]);
+    expect(first.status, first.stderr).toBe(1);
+    const line = /reproduce: `([^`]*)`/.exec(readFileSync(join(out, 'counterexample.md'), 'utf8'))?.[1] ?? '';
+    const arg = (name: string): string =>
+      new RegExp(`--${name} (?:"([^"]*)"|(\\S+))`)
+        .exec(line)
+        ?.slice(1)
+        .find((x) => x !== undefined) ?? '';
+    expect(arg('path')).not.toBe('');
+    expect(arg('replay-path')).not.toBe('');
+    const again = await check([
+      '--sut',
+      arg('sut'),
+      '--seed',
+      arg('seed'),
+      '--path',
+      arg('path'),
+      '--replay-path',
+      arg('replay-path'),
+      '--max-steps',
+      arg('max-steps'),
+      '--out',
+      mkdtempSync(join(tmpdir(), 'cx-again-')),
+    ]);
+    expect(again.status, again.stderr).toBe(1);
+    // One run, the one the path names (without --path the seed's runs start again from the first).
+    const verdict = (s: string): string => /disagreement \(seed 3\): counterexample of \d+ steps?/.exec(s)?.[0] ?? 'none';
+    expect(again.stdout).toMatch(/: 1 run, \d+ steps, 1 disagreement \(seed 3\)/);
+    expect(verdict(again.stdout)).toBe(verdict(first.stdout));
+  });
+
   it.concurrent('[MS-RES-01] a SUT short of memory (ENOMEM for large creates and moves) passes, and the resource branch is counted', async () => {
     const r = await check(['--sut', `${SUT} --nomem-above 64`, '--seed', '5', '--runs', '12', '--max-steps', '100']);
     expect(r.stderr).toBe('');

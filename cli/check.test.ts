@@ -4,8 +4,8 @@
  * built JS (dist/) and are exercised by the CLI, not here.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { checkCli, deriveSeed, parseShard, slicesFor } from '../cli/check.js';
-import { UsageError } from '../cli/usage.js';
+import { checkCli, deriveSeed, parseShard, slicesFor } from './check.js';
+import { UsageError } from './usage.js';
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -37,6 +37,18 @@ describe('memslot-oracle check', () => {
     await expect(checkCli(['--profile', 'no-such-profile'])).rejects.toBeInstanceOf(UsageError);
     await expect(checkCli(['--seed', 'x'])).rejects.toBeInstanceOf(UsageError);
     await expect(checkCli(['--workers', '2', '--path', '0:1'])).rejects.toBeInstanceOf(UsageError);
+    // fast-check's seeds are 32-bit: one above 2^31 - 1 would not replay as given, with --impl or --sut.
+    await expect(checkCli(['--seed', '2147483648'])).rejects.toBeInstanceOf(UsageError);
+    await expect(checkCli(['--sut', 'no-such-sut', '--seed', '2147483648'])).rejects.toBeInstanceOf(UsageError);
+  });
+
+  it('a --path that names no run of its seed is an error (exit 2), not a pass with 0 runs', async () => {
+    const out = captureStdout();
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const code = await checkCli(['--impl', 'scalable', '--seed', '3', '--path', '2:2', '--max-steps', '30', '--profile', 'x86_64']);
+    expect(code).toBe(2);
+    expect(out()).not.toContain('0 disagreements');
+    expect(String(err.mock.calls[0]?.[0])).toContain('no run was made (seed 3), so nothing was checked');
   });
 
   it('splits runs over shards and workers deterministically, each slice with its own seed', () => {
