@@ -29,59 +29,129 @@ for (let bit = 0; bit < 32; bit++) set(100 + bit, 0, 0n, 0n, 0n);
 // Alignment of size, gpa, uaddr; for creates and for deletes.
 reset();
 for (const [gpa, size, uaddr] of [
-  [0x1000n, 0x1001n, U], [0x1000n, 0xfffn, U], [0x1000n, 0x800n, U], [0x1001n, 0x1000n, U], [0x1800n, 0x1000n, U],
-  [0x1000n, 0x1000n, U + 1n], [0x1000n, 0x1000n, U + 0x800n], [0x1001n, 0x1001n, U + 1n],
-]) set(1, 0, gpa, size, uaddr);
+  [0x1000n, 0x1001n, U],
+  [0x1000n, 0xfffn, U],
+  [0x1000n, 0x800n, U],
+  [0x1001n, 0x1000n, U],
+  [0x1800n, 0x1000n, U],
+  [0x1000n, 0x1000n, U + 1n],
+  [0x1000n, 0x1000n, U + 0x800n],
+  [0x1001n, 0x1001n, U + 1n],
+])
+  set(1, 0, gpa, size, uaddr);
 set(1, 0, 0x1000n, 0x1000n, U);
-set(1, 0, 0x1001n, 0n, U); set(1, 0, 0x1000n, 0n, U + 1n); set(1, 8, 0x1000n, 0n, U);
+set(1, 0, 0x1001n, 0n, U);
+set(1, 0, 0x1000n, 0n, U + 1n);
+set(1, 8, 0x1000n, 0n, U);
 set(1, 2, 0x5000n, 0n, 0n); // delete with READONLY and another gpa: success
 set(1, 0, 0x1000n, 0n, U); // now missing: EINVAL
 // The user address limit and u64 wrap of userspace_addr + memory_size.
 reset();
 const LIM = 0x7ffffffff000n;
-for (const [uaddr, size] of [[LIM - P, P], [LIM, P], [LIM - 2n * P, 2n * P], [LIM - P, 2n * P], [0x800000000000n, P], [0xfffffffffffff000n, 0x2000n], [0xfffffffffffff000n, P], [0n, P]]) {
+for (const [uaddr, size] of [
+  [LIM - P, P],
+  [LIM, P],
+  [LIM - 2n * P, 2n * P],
+  [LIM - P, 2n * P],
+  [0x800000000000n, P],
+  [0xfffffffffffff000n, 0x2000n],
+  [0xfffffffffffff000n, P],
+  [0n, P],
+]) {
   set(2, 0, 0x10000n, size, uaddr);
   set(2, 0, 0x10000n, 0n, 0n);
 }
-set(3, 0, 0x20000n, P, U); set(3, 0, 0n, 0n, LIM); set(3, 0, 0x20000n, P, U); set(3, 0, 0n, 0n, LIM + P);
+set(3, 0, 0x20000n, P, U);
+set(3, 0, 0n, 0n, LIM);
+set(3, 0, 0x20000n, P, U);
+set(3, 0, 0n, 0n, LIM + P);
 // Guest address wrap, max gfn, page-count limit (rejected side only).
 reset();
 const MAXGFN = (1n << 40n) - 1n;
 for (const [gpa, size] of [
-  [0xfffffffffffff000n, 0x2000n], [0xfffffffffffff000n, P], [(MAXGFN) << 12n, P], [(MAXGFN + 1n) << 12n, P], [(MAXGFN - 1n) << 12n, 2n * P],
-  [(MAXGFN - 1n) << 12n, 3n * P], [1n << 52n, P], [(1n << 52n) - P, P], [0n, (1n << 31n) << 12n], [0n, ((1n << 31n) + 5n) << 12n], [0n, 0xfffffffffffff000n],
-]) { set(4, 0, gpa, size, U); set(4, 0, 0n, 0n, 0n); }
+  [0xfffffffffffff000n, 0x2000n],
+  [0xfffffffffffff000n, P],
+  [MAXGFN << 12n, P],
+  [(MAXGFN + 1n) << 12n, P],
+  [(MAXGFN - 1n) << 12n, 2n * P],
+  [(MAXGFN - 1n) << 12n, 3n * P],
+  [1n << 52n, P],
+  [(1n << 52n) - P, P],
+  [0n, (1n << 31n) << 12n],
+  [0n, ((1n << 31n) + 5n) << 12n],
+  [0n, 0xfffffffffffff000n],
+]) {
+  set(4, 0, gpa, size, U);
+  set(4, 0, 0n, 0n, 0n);
+}
 // Overlap shapes against slot 10 at gfn 0x100..0x1ff.
 reset();
 set(10, 0, 0x100000n, 0x100000n, U);
-const shapes = [[0xff000n, P], [0xff000n, 2n * P], [0x100000n, P], [0x1ff000n, P], [0x1ff000n, 2n * P], [0x200000n, P], [0x80000n, 0x80000n], [0x80000n, 0x81000n], [0x150000n, 0x10000n], [0x0n, 0x400000n], [0x100000n, 0x100000n]];
-for (const [gpa, size] of shapes) { set(11, 0, gpa, size, U); set(11, 0, 0n, 0n, 0n); }
+const shapes = [
+  [0xff000n, P],
+  [0xff000n, 2n * P],
+  [0x100000n, P],
+  [0x1ff000n, P],
+  [0x1ff000n, 2n * P],
+  [0x200000n, P],
+  [0x80000n, 0x80000n],
+  [0x80000n, 0x81000n],
+  [0x150000n, 0x10000n],
+  [0x0n, 0x400000n],
+  [0x100000n, 0x100000n],
+];
+for (const [gpa, size] of shapes) {
+  set(11, 0, gpa, size, U);
+  set(11, 0, 0n, 0n, 0n);
+}
 // Overlap is checked before the max gfn: a slot that overlaps and ends past it.
-set(12, 0, MAXGFN << 12n, P, U); set(13, 0, MAXGFN << 12n, 2n * P, U); set(13, 0, (MAXGFN + 1n) << 12n, P, U);
+set(12, 0, MAXGFN << 12n, P, U);
+set(13, 0, MAXGFN << 12n, 2n * P, U);
+set(13, 0, (MAXGFN + 1n) << 12n, P, U);
 // Modify: uaddr change, resize, READONLY toggle, identical, flags, move, move onto own range, move past max gfn.
 reset();
-set(20, 1, 0x400000n, 0x200000n, U); dirty(20);
+set(20, 1, 0x400000n, 0x200000n, U);
+dirty(20);
 set(20, 1, 0x400000n, 0x200000n, U + P);
 set(20, 1, 0x400000n, 0x201000n, U);
 set(20, 3, 0x400000n, 0x200000n, U);
 set(20, 1, 0x400000n, 0x200000n, U);
-set(20, 0, 0x400000n, 0x200000n, U); dirty(20);
-set(20, 1, 0x400000n, 0x200000n, U); dirty(20);
-set(20, 1, 0x3ff000n, 0x200000n, U); dirty(20);
+set(20, 0, 0x400000n, 0x200000n, U);
+dirty(20);
 set(20, 1, 0x400000n, 0x200000n, U);
-set(20, 0, 0x500000n, 0x200000n, U); dirty(20);
-set(20, 1, 0x400000n, 0x200000n, U); dirty(20);
-set(20, 1, (MAXGFN - 0x1ffn) << 12n, 0x200000n, U); set(20, 1, (MAXGFN - 0x1fen) << 12n, 0x200000n, U); dirty(20);
+dirty(20);
+set(20, 1, 0x3ff000n, 0x200000n, U);
+dirty(20);
 set(20, 1, 0x400000n, 0x200000n, U);
-set(21, 2, 0x800000n, P, U); set(21, 0, 0x800000n, P, U); set(21, 2, 0x801000n, P, U); dirty(21); set(21, 3, 0x801000n, P, U); dirty(21);
-set(21, 0, 0n, 0n, 0n); set(21, 0, 0x800000n, P, U); dirty(21);
+set(20, 0, 0x500000n, 0x200000n, U);
+dirty(20);
+set(20, 1, 0x400000n, 0x200000n, U);
+dirty(20);
+set(20, 1, (MAXGFN - 0x1ffn) << 12n, 0x200000n, U);
+set(20, 1, (MAXGFN - 0x1fen) << 12n, 0x200000n, U);
+dirty(20);
+set(20, 1, 0x400000n, 0x200000n, U);
+set(21, 2, 0x800000n, P, U);
+set(21, 0, 0x800000n, P, U);
+set(21, 2, 0x801000n, P, U);
+dirty(21);
+set(21, 3, 0x801000n, P, U);
+dirty(21);
+set(21, 0, 0n, 0n, 0n);
+set(21, 0, 0x800000n, P, U);
+dirty(21);
 // Delete and re-create, move by -4096 and back (set_memory_region_test.c shapes).
 reset();
 set(10, 0, 0xc0000000n, 0x200000n, U);
-set(10, 0, 0xc0000000n - P, 0x200000n, U); set(10, 0, 0xc0000000n, 0x200000n, U);
-set(10, 0, 0n, 0n, 0n); set(10, 0, 0n, 0n, 0n); set(10, 0, 0xc0000000n, 0x200000n, U);
+set(10, 0, 0xc0000000n - P, 0x200000n, U);
+set(10, 0, 0xc0000000n, 0x200000n, U);
+set(10, 0, 0n, 0n, 0n);
+set(10, 0, 0n, 0n, 0n);
+set(10, 0, 0xc0000000n, 0x200000n, U);
 // Host ranges may alias: same uaddr for two slots.
-set(30, 0, 0x10000000n, 0x10000n, U); set(31, 0, 0x20000000n, 0x10000n, U); set(32, 0, 0x30000000n, 0x10000n, U + 0x8000n);
+set(30, 0, 0x10000000n, 0x10000n, U);
+set(31, 0, 0x20000000n, 0x10000n, U);
+set(32, 0, 0x30000000n, 0x10000n, U + 0x8000n);
 // The first ids of a full address space, adjacency chains.
 reset();
 for (let i = 0; i < 40; i++) set(i, i % 2, BigInt(i) * 0x10000n, 0x10000n, U + BigInt(i) * 0x10000n);

@@ -34,7 +34,8 @@ async function run(file: string, name: 'scalable' | 'legacy'): Promise<{ compare
     if (t.expect === undefined) continue;
     compared++;
     ops.add(t.request.op);
-    if (!answersEqual(got, t.expect)) return { compared, ops, first: `line ${t.line}: ${requestText(t.request)}: kernel ${answerText(t.expect)}, ${name} ${answerText(got)}` };
+    if (!answersEqual(got, t.expect))
+      return { compared, ops, first: `line ${t.line}: ${requestText(t.request)}: kernel ${answerText(t.expect)}, ${name} ${answerText(got)}` };
   }
   return { compared, ops, first: null };
 }

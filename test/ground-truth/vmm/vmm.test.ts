@@ -65,7 +65,9 @@ describe('QEMU 7.2 on real KVM (Debian kernels under TCG, recorded with the LD_P
       const by = Object.entries(counts)
         .map(([id, n]) => `${id} x${n}`)
         .join(', ');
-      process.stdout.write(`${name}: ${r.replay.steps} steps, ${r.replay.mismatches} mismatches\n  ${coverageLine(r)}\n  VMM checks: ${r.findings.length} findings (${by})\n`);
+      process.stdout.write(
+        `${name}: ${r.replay.steps} steps, ${r.replay.mismatches} mismatches\n  ${coverageLine(r)}\n  VMM checks: ${r.findings.length} findings (${by})\n`,
+      );
       expect(r.replay.mismatches, formatReplay(r.replay, false)).toBe(0);
       expect(r.replay.steps).toBe(want.steps);
       expect(Object.fromEntries(r.rules)).toEqual(want.rules);
