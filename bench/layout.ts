@@ -14,7 +14,6 @@ import { PAGE_SHIFT, type MemoryRegion } from '../model/index.js';
 export const MEM_GPA = 256n << 20n;
 export const MEM_SIZE = (512n << 20n) + (64n << 10n);
 export const MEM_PAGES = MEM_SIZE >> PAGE_SHIFT;
-export const MEM_GFN = MEM_GPA >> PAGE_SHIFT;
 /** Host address of the test area (one mmap in the selftest). */
 export const TEST_HVA = 0x7f00_0000_0000n;
 /** The selftest's sync area: the first 64 KiB of the test area (MEM_EXTRA_SIZE). */

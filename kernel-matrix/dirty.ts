@@ -27,7 +27,7 @@
  */
 import type { Profile } from '../model/profiles.js';
 import type { RuleId } from '../spec/rules.js';
-import { formatTraceLine, requestToJson, type Request } from '../trace/trace.js';
+import { requestToJson, type Request } from '../trace/trace.js';
 
 /** The rules of spec/25 the scenario fires, every one of them (the replay test checks it). */
 export const DIRTY_RULES: readonly RuleId[] = [
@@ -258,13 +258,6 @@ export function dirtyRequests(p: Profile): Request[] {
   }
   out.push({ op: 'reset' });
   return out;
-}
-
-/** The scenario as JSON Lines (no `expect`, no profile line). */
-export function dirtyTrace(p: Profile): string {
-  return `${dirtyRequests(p)
-    .map((r) => formatTraceLine(r))
-    .join('\n')}\n`;
 }
 
 /** A request as the protocol's JSON object, sent as is (record.ts recordDirty). */

@@ -17,7 +17,7 @@
  * with `--sut`, the SUT's own profile applies.
  */
 import type { Profile } from '../model/profiles.js';
-import { formatTraceLine, type Request } from '../trace/trace.js';
+import type { Request } from '../trace/trace.js';
 
 const PAGE_SHIFT = 12n;
 const UADDR_BASE = 0x7f00_0000_0000n;
@@ -68,11 +68,4 @@ export function fillRequests(p: Profile): Request[] {
   }
   out.push({ op: 'reset' });
   return out;
-}
-
-/** The sequence as JSON Lines (no `expect`, no profile line). */
-export function fillTrace(p: Profile): string {
-  return `${fillRequests(p)
-    .map((r) => formatTraceLine(r))
-    .join('\n')}\n`;
 }

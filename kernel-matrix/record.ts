@@ -216,13 +216,6 @@ export async function sendAndRecord(
 /** The ops the dirty-bits scenario (dirty.ts) needs: a SUT without them cannot record it. */
 export const DIRTY_OPS: readonly string[] = ['write', 'get_dirty_log', 'clear_dirty_log', 'enable_cap'];
 
-/**
- * The ring ops, sent whether or not the SUT lists them: the kvm driver answers them on every
- * kernel (on 5.10, which has no dirty ring, the kernel's own errno), and hello lists them only
- * where KVM_CAP_DIRTY_LOG_RING is offered.
- */
-export const RING_OPS: readonly string[] = ['harvest_dirty_ring', 'reset_dirty_rings'];
-
 /** The seed and length of the random dirty-bits part (dirty.ts dirtyRandomRequests). */
 export const DIRTY_RANDOM_SEED = 1;
 export const DIRTY_RANDOM_STEPS = 500;

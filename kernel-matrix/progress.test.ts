@@ -1,6 +1,6 @@
 /** The kernel matrix's progress: one live line on a terminal, plain lines otherwise. */
 import { describe, expect, it } from 'vitest';
-import { Progress } from '../../kernel-matrix/progress.js';
+import { Progress } from './progress.js';
 
 function sink(isTTY: boolean): { out: NodeJS.WriteStream; text: () => string } {
   let text = '';
