@@ -22,7 +22,7 @@ describe('checkImplementation (library API)', () => {
     expect(r.ok).toBe(true);
   });
 
-  it('[MS-DEL-01] an async implementation passes, and one that accepts deleting a missing slot is caught', async () => {
+  it('an async implementation passes, and one that accepts deleting a missing slot is caught', async () => {
     const good = await checkImplementation((p) => asyncOf(IMPLEMENTATIONS.scalable(p)), { seed: 4, runs: 10 });
     expect(good.ok).toBe(true);
     const buggy = (p: Parameters<typeof IMPLEMENTATIONS.scalable>[0]): AsyncMemslotImpl => {

@@ -75,10 +75,18 @@ function specHeadings(): Heading[] {
   return out;
 }
 
+/**
+ * it() and test() calls with their title (group 2), modifiers included: `.skipIf(cond)` and
+ * `.runIf(cond)` with one level of parentheses in `cond`, as the scale tests use.
+ */
+function testTitle(): RegExp {
+  return /\b(?:it|test)(?:\.(?:only|concurrent|sequential|fails|(?:skipIf|runIf)\((?:[^()]|\([^()]*\))*\)))*\s*\(\s*(['"`])((?:\\.|(?!\1)[^\\])*)\1/g;
+}
+
 /** The leading `[MS-…][MS-…]` IDs of each it()/test() title in `*.test.ts` files. */
 function testTitleCitations(): Map<string, string[]> {
   const cited = new Map<string, string[]>();
-  const title = /\b(?:it|test)(?:\.(?:only|concurrent|sequential|fails|runIf\([^)]*\)))*\s*\(\s*(['"`])((?:\\.|(?!\1)[^\\])*)\1/g;
+  const title = testTitle();
   for (const dir of TEST_DIRS) {
     for (const f of files(dir, (n) => n.endsWith('.test.ts'))) {
       const text = read(f);
@@ -211,7 +219,7 @@ describe('traceability: VMM checks, their registry, lint/ and tests agree', () =
       'VMM checks lint/ never cites',
     ).toEqual([]);
     const titled = new Set<string>();
-    const title = /\b(?:it|test)(?:\.(?:only|concurrent|sequential|fails|runIf\([^)]*\)))*\s*\(\s*(['"`])((?:\\.|(?!\1)[^\\])*)\1/g;
+    const title = testTitle();
     for (const dir of TEST_DIRS) {
       for (const f of files(dir, (n) => n.endsWith('.test.ts'))) {
         for (const m of read(f).matchAll(title)) {

@@ -97,7 +97,7 @@ describe('repro', () => {
     '{"op":"clear_dirty_log","slot":1,"first_page":"0x0","num_pages":64,"bitmap":"ffffffffffffffff"}',
   ].join('\n');
 
-  it('[MS-RNG-06][MS-RNG-13][MS-RNG-14][MS-CLR-06] a C reproducer of the dirty-ring requests: KVM_ENABLE_CAP of all three caps, KVM_CLEAR_DIRTY_LOG, KVM_RESET_DIRTY_RINGS, KVM_CREATE_VCPU for a first write; writes and harvests not issued', async () => {
+  it('a C reproducer of the dirty-ring requests: KVM_ENABLE_CAP of all three caps, KVM_CLEAR_DIRTY_LOG, KVM_RESET_DIRTY_RINGS, KVM_CREATE_VCPU for a first write; writes and harvests not issued', async () => {
     const { steps } = await reproSteps(lines(rings), PROFILES['x86_64']!, 'rings');
     const c = reproC(steps, 'rings');
     for (const needle of [

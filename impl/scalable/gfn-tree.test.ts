@@ -139,7 +139,7 @@ describe('gfn tree', () => {
     fc.assert(fc.property(fc.array(opArb, { maxLength: 60 }), queryArb, (ops, queries) => run(ops, queries)));
   });
 
-  it('[MS-INV-02] random ops on trees of several levels keep the B+ tree shape (splits, merges, borrows)', () => {
+  it('random ops on trees of several levels keep the B+ tree shape (splits, merges, borrows)', () => {
     const many = fc.oneof(
       { weight: 5, arbitrary: fc.record({ op: fc.constant('insert' as const), gfn: fc.bigInt(0n, 4000n), npages: fc.constant(1n) }) },
       { weight: 4, arbitrary: fc.record({ op: fc.constant('erase' as const), pick: fc.nat() }) },
@@ -212,7 +212,7 @@ describe('gfn tree', () => {
     }
   });
 
-  it('[MS-INV-02] the tree grows past its first records and reuses the records it frees', () => {
+  it('the tree grows past its first records and reuses the records it frees', () => {
     const tree = new GfnTree<Item>();
     for (let round = 0; round < 3; round++) {
       const items = Array.from({ length: 3000 }, (_, i) => ({ baseGfn: BigInt(i * 3 + round), npages: 2n, tag: i }));

@@ -97,7 +97,7 @@ describe('hva interval tree', () => {
     expect(tree.query(0n, 0xfffn)).toStrictEqual([]);
   });
 
-  it('[MS-LKP-05] the subtree max and the AVL height bound survive long ascending runs and erasures', () => {
+  it('the subtree max and the AVL height bound survive long ascending runs and erasures', () => {
     const tree = new HvaTree<Item>();
     const nodes: HvaNode[] = [];
     const items: Item[] = [];

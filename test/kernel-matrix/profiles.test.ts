@@ -77,7 +77,7 @@ describe('kernel-line profiles', () => {
     expect(withParams('x86_64,dirty_ring_rsvd_entries')).toMatch(/dirty_ring_rsvd_entries must be/);
   });
 
-  it('[MS-GMB-05] the lines differ first in the switches the driver takes from its version (6.8: v1 mask, 6.14: size limit on user ids only) and in the guest_memfd binding check (7.x: EEXIST, 7.3: late)', () => {
+  it('the lines differ first in the switches the driver takes from its version (6.8: v1 mask, 6.14: size limit on user ids only) and in the guest_memfd binding check (7.x: EEXIST, 7.3: late)', () => {
     const d = (a: string, b: string): unknown => profileDiff(LINE_PROFILES[a]!, LINE_PROFILES[b]!);
     expect(d('linux-6.18-x86_64', 'linux-7.3-x86_64')).toEqual({ field: 'gmem_bind_errno', a: 'EINVAL', b: 'EEXIST' });
     expect(profileDiff({ ...LINE_PROFILES['linux-6.18-x86_64']!, gmemBindErrno: 'EEXIST' }, LINE_PROFILES['linux-7.3-x86_64']!)).toEqual({
