@@ -12,6 +12,8 @@
  * Exit status 0 when every rule was hit under every seed, 1 when one was not, 2 on bad usage.
  */
 import { parseArgs } from 'node:util';
+import { intOption } from '../cli/options.js';
+import { UsageError } from '../cli/usage.js';
 import { pathToFileURL } from 'node:url';
 import { IMPLEMENTATIONS } from '../impl/index.js';
 import { RULE_IDS, type RuleId } from '../spec/rules.js';
@@ -75,15 +77,25 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const seeds = /^(\d+)\.\.(\d+)$/.exec(values.seeds ?? '1..20');
-  const runsText = values.runs === undefined ? null : /^(\d+),(\d+),(\d+)$/.exec(values.runs);
-  const top = /^\d+$/.test(values.top ?? '20') ? Number(values.top ?? '20') : NaN;
-  if (seeds === null || Number(seeds[1]) > Number(seeds[2]) || (values.runs !== undefined && runsText === null) || Number.isNaN(top)) {
-    process.stderr.write(`gate-reach: --seeds takes FIRST..LAST (FIRST <= LAST), --runs three integers, --top an integer\n${USAGE}\n`);
+  let first: number;
+  let last: number;
+  let runs: PlanRuns;
+  let top: number;
+  try {
+    const seeds = /^(\d+)\.\.(\d+)$/.exec(values.seeds ?? '1..20');
+    if (seeds === null) throw new UsageError(`--seeds ${values.seeds}: takes FIRST..LAST`);
+    first = intOption('seeds', seeds[1], 0);
+    last = intOption('seeds', seeds[2], 0);
+    if (last < first) throw new UsageError(`--seeds ${values.seeds}: FIRST must not be above LAST`);
+    const r = values.runs?.split(',');
+    if (r !== undefined && r.length !== 3) throw new UsageError(`--runs ${values.runs}: takes three integers`);
+    runs = r === undefined ? DEFAULT_RUNS : { profiles: intOption('runs', r[0], 0), memoryApi: intOption('runs', r[1], 0), rings: intOption('runs', r[2], 0) };
+    top = intOption('top', values.top, 20);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`gate-reach: ${e.message}\n${USAGE}\n`);
     return 2;
   }
-  const runs: PlanRuns = runsText === null ? DEFAULT_RUNS : { profiles: Number(runsText[1]), memoryApi: Number(runsText[2]), rings: Number(runsText[3]) };
-  const [first, last] = [Number(seeds[1]), Number(seeds[2])];
   const t0 = Date.now();
   const reach = await gateReach(first, last, runs, (s) => process.stderr.write(`seed ${s} done (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`));
   const n = last - first + 1;

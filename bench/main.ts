@@ -17,6 +17,8 @@ import { cpus, loadavg } from 'node:os';
 import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { intOption } from '../cli/options.js';
+import { UsageError } from '../cli/usage.js';
 import { DEFAULT_PROFILE_NAME, PROFILES } from '../model/index.js';
 import { CONFIGS, type Config, type ConfigName } from './config.js';
 import { summarize } from './measure.js';
@@ -42,8 +44,6 @@ const USAGE = `usage: node dist/bench/main.js [--quick | --smoke] [--json FILE] 
                                 [--only SCENARIO,...] [--impl model,legacy,scalable] [--n N,...]
                                 [--clock cpu|wall] [--no-oracle]
 scenarios: ${[...SCENARIO_IDS, ...ORACLE_SCENARIOS].join(', ')}`;
-
-class UsageError extends Error {}
 
 function list<T extends string>(v: string | undefined, all: readonly T[], what: string): T[] {
   if (v === undefined) return [...all];
@@ -90,14 +90,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (values.quick === true && values.smoke === true) throw new UsageError('--quick and --smoke exclude each other');
     const name: ConfigName = values.smoke === true ? 'smoke' : values.quick === true ? 'quick' : 'full';
     cfg = CONFIGS[name];
-    if (values['model-max'] !== undefined) {
-      const m = Number(values['model-max']);
-      if (!Number.isInteger(m) || m < 3) throw new UsageError(`--model-max ${values['model-max']}: must be an integer >= 3`);
-      cfg = { ...cfg, maxN: { ...cfg.maxN, model: m } };
-    }
+    if (values['model-max'] !== undefined) cfg = { ...cfg, maxN: { ...cfg.maxN, model: intOption('model-max', values['model-max'], 0, 3) } };
     if (values.n !== undefined) {
-      const ns = values.n.split(',').map((x) => Number(x.trim()));
-      for (const x of ns) if (!Number.isInteger(x) || x < 3 || x > 32764) throw new UsageError(`--n ${values.n}: slot counts must be integers from 3 to 32764`);
+      const ns = values.n.split(',').map((x) => intOption('n', x.trim(), 0, 3, 32764));
       cfg = { ...cfg, ns: [...ns].sort((a, b) => a - b) };
     }
     if (values.clock !== undefined) {

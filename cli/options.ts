@@ -1,12 +1,16 @@
 /** The typed values of the command line's options (parsed by `util.parseArgs`, checked here). */
-import { randomSeed } from '../properties/run-check.js';
 import { UsageError } from './usage.js';
 
-/** `--NAME V`: an integer of at least `min`, or `dflt` when the option is absent. */
-export function intOption(name: string, v: string | undefined, dflt: number, min = 0): number {
+/**
+ * `--NAME V`: a decimal integer from `min` to `max`, or `dflt` when the option is absent. The
+ * one integer parser of every command line here (cli/, bench/, kernel-matrix/).
+ */
+export function intOption(name: string, v: string | undefined, dflt: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   if (v === undefined) return dflt;
   const n = Number(v);
-  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} ${v}: must be an integer >= ${min}`);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${name} ${v}: must be an integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`}`);
+  }
   return n;
 }
 
@@ -15,9 +19,9 @@ const SEED_MAX = 0x7fff_ffff;
 
 /** `--seed S` (0 to 2^31 - 1), or a fresh random seed (which the command prints). */
 export function seedOption(v: string | undefined): number {
-  const seed = intOption('seed', v, randomSeed());
-  if (seed > SEED_MAX) throw new UsageError(`--seed ${v}: must be at most ${SEED_MAX}`);
-  return seed;
+  // Drawn here, not with properties/run-check.ts's randomSeed(): every command imports this
+  // module, and that one loads fast-check.
+  return intOption('seed', v, Math.floor(Math.random() * SEED_MAX), 0, SEED_MAX);
 }
 
 /** `--timeout MS`: the per-request timeout for a SUT, default 5000 ms. */

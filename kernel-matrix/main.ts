@@ -36,6 +36,8 @@ import { recordByReplay, recordRandomThenFill, recordWithOracle, recordDirty, se
 import { gmemRequests } from './gmem.js';
 import { DIRTY_RULES } from './dirty.js';
 import { SetupError } from './tools.js';
+import { intOption } from '../cli/options.js';
+import { UsageError } from '../cli/usage.js';
 
 /**
  * How traces are recorded: `recordWithOracle` runs `memslot-oracle record`; `recordByReplay`
@@ -225,21 +227,10 @@ async function main(argv: string[]): Promise<number> {
       log: (s) => progress.log(s),
     });
   }
-  const steps = Number(values.steps);
-  const seed = Number(values.seed);
-  const timeoutMs = Number(values.timeout);
-  const checkRuns = Number(values['check-runs'] ?? (own ? '20' : '0'));
-  if (
-    !Number.isInteger(steps) ||
-    steps < 0 ||
-    !Number.isInteger(seed) ||
-    !Number.isInteger(timeoutMs) ||
-    timeoutMs <= 0 ||
-    !Number.isInteger(checkRuns) ||
-    checkRuns < 0
-  ) {
-    throw new SetupError(`--steps, --seed, --timeout and --check-runs must be integers (steps >= 0, timeout > 0, check-runs >= 0)\n${USAGE}`);
-  }
+  const steps = intOption('steps', values.steps, 0);
+  const seed = intOption('seed', values.seed, 0);
+  const timeoutMs = intOption('timeout', values.timeout, 0, 1);
+  const checkRuns = intOption('check-runs', values['check-runs'], own ? 20 : 0);
   const parts = new Set(
     values.parts
       .split(',')
@@ -507,6 +498,7 @@ if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLTo
     (e: unknown) => {
       if (
         e instanceof SetupError ||
+        e instanceof UsageError ||
         (e instanceof Error && (e.name === 'SutError' || e.name === 'InputError' || String((e as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')))
       ) {
         process.stderr.write(`kernel-matrix: ${e.message}\n`);

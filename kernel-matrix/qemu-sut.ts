@@ -33,6 +33,7 @@ import { READY_MARKER, buildInitramfs, qemuArgs } from './guest.js';
 import { KERNELS, findKernel } from './kernels.js';
 import type { SutProgress } from './progress.js';
 import { SetupError } from './tools.js';
+import { intOption } from '../cli/options.js';
 
 const USAGE = `usage: qemu-sut.js (--kernel ${KERNELS.map((k) => k.name).join('|')} | --vmlinuz BZIMAGE --modules DIR) [--npt 0|1] [--memory 1G] [--boot-timeout SECONDS] [--stats FILE] [--progress FILE] [--refresh] [--verbose]`;
 const CONSOLE_TAIL_LINES = 25;
@@ -96,8 +97,12 @@ async function main(): Promise<void> {
     fail(`unknown kernel "${values.kernel}"; the table (kernel-matrix/kernels.ts) has: ${KERNELS.map((k) => `${k.name} (${k.pkg})`).join(', ')}`, 2);
   if (values.npt !== undefined && values.npt !== '0' && values.npt !== '1') fail(`--npt must be 0 or 1, got ${values.npt}`, 2);
   const npt = values.npt === undefined ? undefined : (Number(values.npt) as 0 | 1);
-  const bootTimeoutMs = Number(values['boot-timeout']) * 1000;
-  if (!(bootTimeoutMs > 0)) fail(`--boot-timeout must be a positive number of seconds`, 2);
+  let bootTimeoutMs = 0;
+  try {
+    bootTimeoutMs = intOption('boot-timeout', values['boot-timeout'], 600, 1) * 1000;
+  } catch (e) {
+    fail((e as Error).message, 2);
+  }
   const verbose = values.verbose;
   const log = (s: string): void => {
     process.stderr.write(`qemu-sut: ${s}\n`);
