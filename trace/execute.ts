@@ -1,6 +1,9 @@
 /**
  * Runs protocol requests through the model, and through an implementation, giving protocol
- * answers. This is the one place where a request meets the model.
+ * answers: the one place where a trace or protocol request meets the model. The stateful
+ * suite's operations meet it in properties/harness.ts `execute()`, a second dispatch, which
+ * asks the model more than a request's answer (the ENOMEM branch of MS-RES-01, the candidates
+ * of an approximate lookup, the vCPU caches).
  */
 import { match } from 'ts-pattern';
 import type { RuleId } from '../spec/rules.js';
