@@ -9,10 +9,9 @@ import { createWriteStream } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as model from '../model/index.js';
 import { RULES, RULE_IDS, type RuleId } from '../spec/rules.js';
-import { walks } from '../properties/sequences.js';
+import { stepBox, walkRequests, walks } from '../properties/sequences.js';
 import { ringPrefix } from '../properties/commands/dirty-ring.js';
 import { unreachableUnder } from '../properties/coverage.js';
-import { traceRequests } from '../properties/ops.js';
 import { modelStep, requestDefect } from '../trace/execute.js';
 import { resolveProfile } from './profile-arg.js';
 import { formatProfileLine, formatTraceLine } from '../trace/trace.js';
@@ -83,13 +82,11 @@ export function makeVectors(profile: model.Profile, seed: number, count: number,
     for (const { box, ops } of [...walks(profile, { ...base, count }), ...ringWalks]) {
       emit(formatTraceLine({ op: 'reset' }, { kind: 'ok' }));
       hit('MS-GEN-01');
-      for (const op of ops) {
-        const { requests, exact } = traceRequests(box.vm.profile, op);
+      for (const { requests, exact } of walkRequests(box, ops)) {
         // Not exact, or a lookup of an address space the current VM lacks (its type has one, MS-VM-02).
         if (!exact || requests.some((r) => requestDefect(box.vm, r) !== null)) continue;
         for (const r of requests) {
-          const m = modelStep(box.vm, r);
-          box.vm = m.state;
+          const m = stepBox(box, r);
           for (const f of m.fired) hit(f);
           emit(formatTraceLine(r, m.answer));
         }

@@ -7,11 +7,11 @@
 import type fc from 'fast-check';
 import { RULES, isRuleId } from '../spec/rules.js';
 import { formatProfileLine, formatTraceLine, type Answer, type Request } from '../trace/trace.js';
-import { modelStep } from '../trace/execute.js';
-import { createVm, type Profile } from '../model/index.js';
+import type { Profile } from '../model/index.js';
 import { reproC, reproSteps } from '../trace/repro.js';
 import { Disagreement, newBox, startRun, step, type ModelBox, type RecordedStep } from './harness.js';
-import { traceRequests, type Op } from './ops.js';
+import type { Op } from './ops.js';
+import { stepBox, walkRequests } from './sequences.js';
 import type { Target } from './target.js';
 
 /** A fresh VM on a target for each run: a new implementation, or a SUT after `reset`. */
@@ -145,22 +145,17 @@ export async function minimise(profile: Profile, factory: TargetFactory, ops: re
 
 /** The trace: profile line, reset, each op's requests with the model's answers, then the final state. */
 export function traceOf(profile: Profile, ops: readonly Op[]): { lines: string[]; stepLines: number[]; exact: boolean[] } {
-  let vm = createVm(profile);
+  const box = newBox(profile);
   const lines = [formatProfileLine(profile), formatTraceLine({ op: 'reset' }, { kind: 'ok' })];
   const stepLines: number[] = [];
   const exact: boolean[] = [];
-  const answer = (r: Request): Answer => {
-    const m = modelStep(vm, r);
-    vm = m.state;
-    return m.answer;
-  };
-  for (const op of ops) {
+  const answer = (r: Request): Answer => stepBox(box, r).answer;
+  for (const t of walkRequests(box, ops)) {
     stepLines.push(lines.length + 1);
-    const t = traceRequests(vm.profile, op);
     exact.push(t.exact);
     for (const r of t.requests) lines.push(formatTraceLine(r, answer(r)));
   }
-  for (let asId = 0; asId < vm.profile.addressSpaces; asId++) {
+  for (let asId = 0; asId < box.vm.profile.addressSpaces; asId++) {
     for (const r of [{ op: 'get_generation', asId } as const, { op: 'get_slots', asId } as const]) lines.push(formatTraceLine(r, answer(r)));
   }
   return { lines, stepLines, exact };

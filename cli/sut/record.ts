@@ -6,8 +6,7 @@
 import { createWriteStream } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { PAGE_SHIFT, type Profile } from '../../model/index.js';
-import { walks } from '../../properties/sequences.js';
-import { traceRequests } from '../../properties/ops.js';
+import { walkRequests, walks } from '../../properties/sequences.js';
 import { judge, modelStep, requestDefect } from '../../trace/execute.js';
 import { resourceNote } from '../../trace/replay.js';
 import { resolveProfile } from '../profile-arg.js';
@@ -79,8 +78,7 @@ export async function record(opts: RecordOptions): Promise<RecordSummary> {
     const reset = await sut.request({ op: 'reset' });
     write(formatTraceLine({ op: 'reset' }, reset));
     requests++;
-    for (const op of ops) {
-      const { requests: reqs } = traceRequests(box.vm.profile, op);
+    for (const { requests: reqs } of walkRequests(box, ops)) {
       for (const r of reqs) {
         if (!sut.supportsRequest(r) || requestDefect(box.vm, r) !== null) continue;
         const accepted = modelStep(box.vm, r);
