@@ -13,6 +13,7 @@ Usage:
                        [--out DIR] [--workers N] [--shard i/n] [--path P --replay-path R]
       Run the stateful conformance suite against an implementation (default: scalable).
   memslot-oracle check --sut kvm|"CMD ARGS" [--seed S] [--runs N] [--max-steps N] [--profile P] [--out DIR] [--timeout MS]
+                       [--path P --replay-path R]
       The same suite over the SUT protocol (spec/80-protocol.md), against any program or /dev/kvm.
   memslot-oracle replay TRACE [--profile NAME|FILE] [--sut kvm|"CMD ARGS"] [--timeout MS] [--record OUT] [--lint]
       Replay a trace through the model (and a SUT), comparing every answer.
